@@ -1,0 +1,368 @@
+package trail
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of SPEC §3. They are part of the wire contract.
+const (
+	MaxActionLength       = 128
+	MaxActorIDLength      = 256
+	MaxActorTypeLength    = 64
+	MaxNameLength         = 256
+	MaxTargets            = 50
+	MaxLocationLength     = 256
+	MaxUserAgentLength    = 1024
+	MaxMetadataKeys       = 50
+	MaxMetadataKeyLength  = 40
+	MaxMetadataValueChars = 500
+	MaxEventBytes         = 64 << 10 // one encoded event
+	MaxRequestBytes       = 1 << 20  // one single-event request
+	MaxBatchBytes         = 5 << 20  // one batch request
+	MaxBatchEvents        = 1000
+	MaxFutureSkew         = 5 * time.Minute
+	IdempotencyWindow     = 24 * time.Hour
+	DefaultRetentionDays  = 365
+	MaxRetentionDays      = 3650
+)
+
+// Metadata holds flat key/value pairs. Values are string, json.Number or bool.
+type Metadata map[string]any
+
+// Actor is who did something.
+type Actor struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Name     string   `json:"name,omitempty"`
+	Metadata Metadata `json:"metadata,omitempty"`
+}
+
+// Target is what something was done to. It has the same shape as [Actor].
+type Target struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Name     string   `json:"name,omitempty"`
+	Metadata Metadata `json:"metadata,omitempty"`
+}
+
+// EventContext is where an event came from.
+type EventContext struct {
+	Location  string `json:"location"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+// EventInput is an event as a client sends it, before Trail assigns an id
+// and an index.
+type EventInput struct {
+	Action     string       `json:"action"`
+	Version    int          `json:"version,omitempty"` // 0 means not given: version 1
+	OccurredAt time.Time    `json:"occurred_at"`
+	Actor      Actor        `json:"actor"`
+	Targets    []Target     `json:"targets"`
+	Context    EventContext `json:"context"`
+	Metadata   Metadata     `json:"metadata,omitempty"`
+
+	// IdempotencyKey is the client's key, if any. With a key, the same key
+	// and the same event within IdempotencyWindow are one event; without
+	// one, identical events within the window are.
+	IdempotencyKey string `json:"-"`
+}
+
+// Event is a stored event, as every read API returns it.
+type Event struct {
+	ID             string       `json:"id"`
+	OrganizationID string       `json:"organization_id"`
+	Index          int64        `json:"index"`
+	Action         string       `json:"action"`
+	Version        int          `json:"version"`
+	OccurredAt     time.Time    `json:"occurred_at"`
+	ReceivedAt     time.Time    `json:"received_at"`
+	Actor          Actor        `json:"actor"`
+	Targets        []Target     `json:"targets"`
+	Context        EventContext `json:"context"`
+	Metadata       Metadata     `json:"metadata,omitempty"`
+}
+
+// AppendResult is the outcome of appending one event. Err is set, with an
+// *Error, when that event alone was rejected.
+type AppendResult struct {
+	ID        string
+	Index     int64
+	Duplicate bool // the event was stored before, within the idempotency window
+	Err       error
+}
+
+// EventFilter selects events of one organization (SPEC §7). Events are
+// ordered by Index; cursors are indexes.
+type EventFilter struct {
+	OrganizationID string
+	Actions        []string // exact names, or prefixes written "name.*"
+	ActorIDs       []string
+	ActorNames     []string
+	ActorTypes     []string
+	TargetIDs      []string
+	TargetTypes    []string
+	RangeStart     *time.Time // inclusive, on occurred_at
+	RangeEnd       *time.Time // exclusive, on occurred_at
+	Query          string     // words that must all appear
+	Limit          int
+	Before         *int64 // page towards the start of Order from this index (exclusive)
+	After          *int64 // page towards the end of Order from this index (exclusive)
+	Ascending      bool   // false: newest (highest index) first
+}
+
+// EventPage is one page of a query. HasMore reports whether more events
+// match in the direction of travel (after, or before when Before was set).
+type EventPage struct {
+	Events  []*Event
+	HasMore bool
+}
+
+// EventService stores and finds events.
+type EventService interface {
+	// AppendEvents stores events of one organization. Each event is
+	// accepted or rejected on its own; results come in input order. When
+	// it returns, every accepted event MUST be durable (fsync'd). Events of
+	// one call get consecutive indexes in input order. Returns ENOTFOUND
+	// for an unknown organization and EUNAVAILABLE when overloaded.
+	AppendEvents(ctx context.Context, orgID string, events []*EventInput) ([]AppendResult, error)
+
+	// FindEventByID returns one event of the organization, or ENOTFOUND.
+	FindEventByID(ctx context.Context, orgID, id string) (*Event, error)
+
+	// FindEvents returns a page of events matching the filter.
+	FindEvents(ctx context.Context, filter EventFilter) (*EventPage, error)
+}
+
+// Normalize applies the defaults of SPEC §3: version 1 and UTC times.
+func (in *EventInput) Normalize() {
+	if in.Version == 0 {
+		in.Version = 1
+	}
+	in.OccurredAt = in.OccurredAt.UTC()
+}
+
+// Validate checks the rules of SPEC §3 that need no schema and returns one
+// problem per broken rule, with JSON pointers into the event. now is the
+// receiving time; retention is the organization's retention period.
+func (in *EventInput) Validate(now time.Time, retentionDays int) []Problem {
+	var ps []Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	switch n := utf8.RuneCountInString(in.Action); {
+	case n == 0:
+		add("/action", "must be present")
+	case n > MaxActionLength:
+		add("/action", "must be at most %d characters", MaxActionLength)
+	case !validAction(in.Action):
+		add("/action", "must contain only letters, digits, '_', '.', ':' and '-'")
+	}
+	if in.Version < 0 {
+		add("/version", "must be an integer of at least 1")
+	}
+	if in.OccurredAt.IsZero() {
+		add("/occurred_at", "must be present")
+	} else if in.OccurredAt.After(now.Add(MaxFutureSkew)) {
+		add("/occurred_at", "must not be more than 5 minutes in the future")
+	} else if retentionDays > 0 && in.OccurredAt.Before(now.Add(-time.Duration(retentionDays)*24*time.Hour)) {
+		add("/occurred_at", "must not be older than the organization's retention period of %d days", retentionDays)
+	}
+	validateParty(&ps, "/actor", in.Actor.ID, in.Actor.Type, in.Actor.Name, in.Actor.Metadata)
+	switch n := len(in.Targets); {
+	case in.Targets == nil:
+		add("/targets", "must be an array of 1 to %d targets", MaxTargets)
+	case n == 0:
+		add("/targets", "must contain at least 1 target")
+	case n > MaxTargets:
+		add("/targets", "must contain at most %d targets", MaxTargets)
+	}
+	for i, t := range in.Targets {
+		validateParty(&ps, "/targets/"+strconv.Itoa(i), t.ID, t.Type, t.Name, t.Metadata)
+	}
+	switch n := utf8.RuneCountInString(in.Context.Location); {
+	case n == 0:
+		add("/context/location", "must be present")
+	case n > MaxLocationLength:
+		add("/context/location", "must be at most %d characters", MaxLocationLength)
+	}
+	if utf8.RuneCountInString(in.Context.UserAgent) > MaxUserAgentLength {
+		add("/context/user_agent", "must be at most %d characters", MaxUserAgentLength)
+	}
+	ValidateMetadata(&ps, "/metadata", in.Metadata)
+	return ps
+}
+
+func validateParty(ps *[]Problem, path, id, typ, name string, md Metadata) {
+	add := func(p, msg string) { *ps = append(*ps, Problem{Path: path + p, Message: msg}) }
+	switch n := utf8.RuneCountInString(id); {
+	case n == 0:
+		add("/id", "must be present")
+	case n > MaxActorIDLength:
+		add("/id", fmt.Sprintf("must be at most %d characters", MaxActorIDLength))
+	}
+	switch n := utf8.RuneCountInString(typ); {
+	case n == 0:
+		add("/type", "must be present")
+	case n > MaxActorTypeLength:
+		add("/type", fmt.Sprintf("must be at most %d characters", MaxActorTypeLength))
+	}
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		add("/name", fmt.Sprintf("must be at most %d characters", MaxNameLength))
+	}
+	ValidateMetadata(ps, path+"/metadata", md)
+}
+
+// ValidateMetadata appends the problems of one metadata object to ps.
+func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
+	if md == nil {
+		return
+	}
+	if len(md) > MaxMetadataKeys {
+		*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf("must have at most %d keys", MaxMetadataKeys)})
+	}
+	for k, v := range md {
+		p := path + "/" + escapePointer(k)
+		if !validMetadataKey(k) {
+			*ps = append(*ps, Problem{Path: p, Message: "key must be 1 to 40 characters of letters, digits, '_' and '-'"})
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			if utf8.RuneCountInString(v) > MaxMetadataValueChars {
+				*ps = append(*ps, Problem{Path: p, Message: fmt.Sprintf("must be at most %d characters", MaxMetadataValueChars)})
+			}
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
+			}
+		case bool:
+		case float64, int, int64:
+		default:
+			*ps = append(*ps, Problem{Path: p, Message: "must be a string, a number or a boolean"})
+		}
+	}
+}
+
+func escapePointer(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '~':
+			out = append(out, '~', '0')
+		case '/':
+			out = append(out, '~', '1')
+		default:
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+func validAction(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validMetadataKey(s string) bool {
+	if len(s) == 0 || len(s) > MaxMetadataKeyLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidAction reports whether s is a well-formed action name.
+func ValidAction(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= 1 && n <= MaxActionLength && validAction(s)
+}
+
+// DedupeKey returns the hash under which an event of an organization is
+// de-duplicated: the client's idempotency key combined with the event, or
+// the event alone when there is no key (SPEC §3).
+func (in *EventInput) DedupeKey(orgID string) [32]byte {
+	content, _ := json.Marshal(in) // map keys are sorted: deterministic
+	h := sha256.New()
+	if in.IdempotencyKey != "" {
+		fmt.Fprintf(h, "key\x00%s\x00%d\x00%s\x00", orgID, len(in.IdempotencyKey), in.IdempotencyKey)
+	} else {
+		fmt.Fprintf(h, "event\x00%s\x00", orgID)
+	}
+	h.Write(content)
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// Stored returns the stored form of in with the given identity.
+func (in *EventInput) Stored(id, orgID string, index int64, receivedAt time.Time) *Event {
+	return &Event{
+		ID: id, OrganizationID: orgID, Index: index, Action: in.Action, Version: in.Version,
+		OccurredAt: in.OccurredAt.UTC(), ReceivedAt: receivedAt.UTC(),
+		Actor: in.Actor, Targets: in.Targets, Context: in.Context, Metadata: in.Metadata,
+	}
+}
+
+// Caller is who asks for a change, recorded as the actor and context of
+// Trail's own audit events (SPEC §12).
+type Caller struct {
+	Actor   Actor
+	Context EventContext
+}
+
+type callerKey struct{}
+
+// NewContextWithCaller returns a context that carries the caller.
+func NewContextWithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFromContext returns the caller of ctx, or the local operator when
+// there is none (a CLI command working on the database directly).
+func CallerFromContext(ctx context.Context) *Caller {
+	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && c != nil {
+		return c
+	}
+	return &Caller{
+		Actor:   Actor{ID: "trail-cli", Type: "system", Name: "trail command line"},
+		Context: EventContext{Location: "local"},
+	}
+}
+
+// AuditEvent builds one of Trail's own audit events (SPEC §12) for the
+// caller of ctx.
+func AuditEvent(ctx context.Context, action string, now time.Time, md Metadata, targets ...Target) *EventInput {
+	c := CallerFromContext(ctx)
+	return &EventInput{
+		Action: action, Version: 1, OccurredAt: now.UTC(),
+		Actor: c.Actor, Targets: targets, Context: c.Context, Metadata: md,
+	}
+}
+
+// Own audit event actions (SPEC §12).
+const (
+	ActionOrganizationCreated = "organization.created"
+	ActionAPIKeyCreated       = "api_key.created"
+	ActionAPIKeyRevoked       = "api_key.revoked"
+	ActionSchemaCreated       = "audit_log_schema.created"
+	ActionRetentionUpdated    = "audit_log_retention.updated"
+	SystemOrganizationID      = "org_system"
+	DemoOrganizationID        = "org_demo"
+)

@@ -1,0 +1,229 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/ident"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Defaults of the group committer.
+const (
+	// DefaultMaxCommitEvents is the most events one transaction takes.
+	DefaultMaxCommitEvents = 10000
+	// DefaultQueueLength is how many append requests may wait; beyond it
+	// AppendEvents returns EUNAVAILABLE.
+	DefaultQueueLength = 4096
+)
+
+// DB is a Trail database in one SQLite file.
+type DB struct {
+	// Path is the database file.
+	Path string
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// MaxCommitEvents bounds one group commit.
+	MaxCommitEvents int
+	// OnCommit, if set, is called after each group commit with the number
+	// of events and requests it held and how long it took.
+	OnCommit func(events, requests int, d time.Duration)
+
+	writer *sql.DB
+	reader *sql.DB
+	ids    *ident.Generator
+
+	queue      chan *appendRequest
+	loopExited chan struct{}
+	stopOnce   sync.Once
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// NewDB returns a DB for the file at path. It does no I/O.
+func NewDB(path string) *DB {
+	return &DB{Path: path, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, ids: ident.NewGenerator()}
+}
+
+func (db *DB) dsn(readonly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "cache_size(-65536)") // 64 MiB per connection
+	q.Add("_time_format", "sqlite")
+	if readonly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_txlock", "immediate")
+	}
+	return "file:" + db.Path + "?" + q.Encode()
+}
+
+// Open opens the database, runs migrations and starts the committer.
+// It refuses a database whose schema is newer than this binary.
+func (db *DB) Open(ctx context.Context) (err error) {
+	if db.Path == "" {
+		return errors.New("sqlite: path required")
+	}
+	if db.writer, err = sql.Open("sqlite", db.dsn(false)); err != nil {
+		return fmt.Errorf("open writer: %w", err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetConnMaxIdleTime(0)
+	if err := db.migrate(ctx); err != nil {
+		db.writer.Close()
+		return err
+	}
+	if db.reader, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+		db.writer.Close()
+		return fmt.Errorf("open reader: %w", err)
+	}
+	n := max(4, runtime.NumCPU()*2)
+	db.reader.SetMaxOpenConns(n)
+	db.reader.SetMaxIdleConns(n)
+	db.queue = make(chan *appendRequest, DefaultQueueLength)
+	db.done = make(chan struct{})
+	db.loopExited = make(chan struct{})
+	db.wg.Add(1)
+	go db.commitLoop()
+	return nil
+}
+
+// Close stops the committer after the queued appends and closes the
+// database. It is safe to call more than once.
+func (db *DB) Close() error {
+	db.stopOnce.Do(func() {
+		if db.done != nil {
+			close(db.done)
+			db.wg.Wait()
+		}
+	})
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	names, _ := migrationNames()
+	return len(names)
+}
+
+func migrationNames() ([]string, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	sort.Strings(names)
+	return names, err
+}
+
+// Migrate runs the migrations without starting anything else.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := db.writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	if current > len(names) {
+		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, len(names))
+	}
+	for i, name := range names {
+		version := i + 1
+		if version <= current {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			version, strings.TrimPrefix(name, "migrations/"), formatTime(db.Now())); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: commit: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t.UTC()
+}
+
+func parseTimePtr(s sql.NullString) *time.Time {
+	if !s.Valid {
+		return nil
+	}
+	t := parseTime(s.String)
+	return &t
+}
+
+// interpretError translates driver errors at the boundary.
+func interpretError(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return trail.Errorf(trail.ENOTFOUND, "Not found.")
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return trail.Errorf(trail.ECONFLICT, "Already exists.")
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED:
+			return &trail.Error{Code: trail.EUNAVAILABLE, Message: "The database is busy; retry."}
+		}
+	}
+	return err
+}
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func jsonNumber(s string) any { return json.Number(s) }

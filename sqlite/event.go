@@ -1,0 +1,503 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trail-audit/trail"
+)
+
+// EventService implements trail.EventService on SQLite.
+type EventService struct{ db *DB }
+
+var _ trail.EventService = (*EventService)(nil)
+
+// NewEventService returns an EventService on db.
+func NewEventService(db *DB) *EventService { return &EventService{db: db} }
+
+type appendRequest struct {
+	orgID   string
+	inputs  []*trail.EventInput
+	results []trail.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// AppendEvents queues the events for the group committer and waits until
+// their transaction is committed (fsync'd) or has failed.
+func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	for _, in := range inputs {
+		in.Normalize()
+	}
+	r := &appendRequest{orgID: orgID, inputs: inputs, done: make(chan struct{})}
+	select {
+	case <-s.db.done:
+		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
+	default:
+	}
+	select {
+	case s.db.queue <- r:
+	default:
+		return nil, trail.Errorf(trail.EUNAVAILABLE, "Too many events are waiting to be written; retry.")
+	}
+	select {
+	case <-r.done:
+	case <-s.db.exited():
+		select {
+		case <-r.done:
+		default:
+			return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
+		}
+	}
+	return r.results, r.err
+}
+
+func (db *DB) exited() <-chan struct{} { return db.loopExited }
+
+func (db *DB) commitLoop() {
+	defer db.wg.Done()
+	defer close(db.loopExited)
+	for {
+		var first *appendRequest
+		select {
+		case first = <-db.queue:
+		case <-db.done:
+			// Drain what was queued before the stop.
+			for {
+				select {
+				case r := <-db.queue:
+					db.commit([]*appendRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		batch, n := []*appendRequest{first}, len(first.inputs)
+	collect:
+		for n < db.MaxCommitEvents {
+			select {
+			case r := <-db.queue:
+				batch = append(batch, r)
+				n += len(r.inputs)
+			default:
+				break collect
+			}
+		}
+		start := time.Now()
+		db.commit(batch)
+		if db.OnCommit != nil {
+			db.OnCommit(n, len(batch), time.Since(start))
+		}
+	}
+}
+
+// commit writes a group of requests in one transaction.
+func (db *DB) commit(batch []*appendRequest) {
+	ctx := context.Background()
+	err := func() error {
+		tx, err := db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		a, err := db.newAppender(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, r := range batch {
+			r.results, r.err = a.add(ctx, r.orgID, r.inputs)
+		}
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	for _, r := range batch {
+		if err != nil {
+			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
+		}
+		close(r.done)
+	}
+}
+
+// appender assigns indexes and collects rows of one transaction, then
+// writes them with multi-row statements.
+type appender struct {
+	db      *DB
+	tx      *sql.Tx
+	now     time.Time
+	nextSeq int64
+	heads   map[string]*orgHead
+	seen    map[dedupeKey]trail.AppendResult
+
+	events  []any // 10 values a row
+	targets []any // 4 values a row
+	fts     []any // 2 values a row
+	idem    []any // 5 values a row
+}
+
+type orgHead struct{ next, stored int64 }
+
+type dedupeKey struct {
+	org  string
+	hash [32]byte
+}
+
+func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
+	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&a.nextSeq); err != nil {
+		return nil, err
+	}
+	a.nextSeq++
+	return a, nil
+}
+
+// add assigns ids and indexes to one request's events. An unknown
+// organization fails only this request.
+func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+	head, ok := a.heads[orgID]
+	if !ok {
+		head = &orgHead{}
+		err := a.tx.QueryRowContext(ctx, `SELECT next_index FROM organizations WHERE id = ?`, orgID).Scan(&head.next)
+		if err == sql.ErrNoRows {
+			return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+		} else if err != nil {
+			return nil, err
+		}
+		head.stored = head.next
+		a.heads[orgID] = head
+	}
+	keys := make([]dedupeKey, len(inputs))
+	var lookup [][]byte
+	for i, in := range inputs {
+		keys[i] = dedupeKey{orgID, in.DedupeKey(orgID)}
+		if _, ok := a.seen[keys[i]]; !ok {
+			lookup = append(lookup, keys[i].hash[:])
+		}
+	}
+	if err := a.loadDedupe(ctx, orgID, lookup); err != nil {
+		return nil, err
+	}
+	results := make([]trail.AppendResult, len(inputs))
+	for i, in := range inputs {
+		if prev, ok := a.seen[keys[i]]; ok {
+			results[i] = trail.AppendResult{ID: prev.ID, Index: prev.Index, Duplicate: true}
+			continue
+		}
+		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
+		head.next++
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+		seq := a.nextSeq
+		a.nextSeq++
+		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data))
+		for _, t := range ev.Targets {
+			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
+		}
+		a.fts = append(a.fts, seq, searchText(ev))
+		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
+		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
+		a.seen[keys[i]] = r
+		results[i] = r
+	}
+	return results, nil
+}
+
+// loadDedupe reads the live de-duplication entries among hashes into seen.
+func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte) error {
+	cutoff := a.now.Add(-trail.IdempotencyWindow).UnixNano()
+	for len(hashes) > 0 {
+		chunk := hashes[:min(len(hashes), 500)]
+		hashes = hashes[len(chunk):]
+		args := make([]any, 0, len(chunk)+2)
+		args = append(args, orgID, cutoff)
+		for _, h := range chunk {
+			args = append(args, h)
+		}
+		rows, err := a.tx.QueryContext(ctx, `SELECT key_hash, event_id, idx FROM idempotency
+			WHERE organization_id = ? AND created_at > ? AND key_hash IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var hash []byte
+			var r trail.AppendResult
+			if err := rows.Scan(&hash, &r.ID, &r.Index); err != nil {
+				rows.Close()
+				return err
+			}
+			var k dedupeKey
+			k.org = orgID
+			copy(k.hash[:], hash)
+			a.seen[k] = r
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *appender) flush(ctx context.Context) error {
+	if err := a.insert(ctx, `INSERT INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data) VALUES `, 10, a.events, ""); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if err := a.insert(ctx, `INSERT INTO event_targets (organization_id, target_id, target_type, seq) VALUES `, 4, a.targets, ""); err != nil {
+		return fmt.Errorf("insert targets: %w", err)
+	}
+	if err := a.insert(ctx, `INSERT INTO events_fts (rowid, body) VALUES `, 2, a.fts, ""); err != nil {
+		return fmt.Errorf("insert search text: %w", err)
+	}
+	if err := a.insert(ctx, `INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem,
+		` ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`); err != nil {
+		return fmt.Errorf("insert idempotency keys: %w", err)
+	}
+	for org, h := range a.heads {
+		if h.next == h.stored {
+			continue
+		}
+		if _, err := a.tx.ExecContext(ctx, `UPDATE organizations SET next_index = ? WHERE id = ?`, h.next, org); err != nil {
+			return fmt.Errorf("update organization head: %w", err)
+		}
+		h.stored = h.next
+	}
+	a.events, a.targets, a.fts, a.idem = a.events[:0], a.targets[:0], a.fts[:0], a.idem[:0]
+	return nil
+}
+
+// insert writes rows of width values in statements of up to 500 rows.
+func (a *appender) insert(ctx context.Context, head string, width int, values []any, tail string) error {
+	const rowsPerStatement = 500
+	row := "(" + placeholders(width) + ")"
+	for len(values) > 0 {
+		n := min(len(values)/width, rowsPerStatement)
+		var sb strings.Builder
+		sb.Grow(len(head) + n*(len(row)+2) + len(tail))
+		sb.WriteString(head)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(row)
+		}
+		sb.WriteString(tail)
+		if _, err := a.tx.ExecContext(ctx, sb.String(), values[:n*width]...); err != nil {
+			return err
+		}
+		values = values[n*width:]
+	}
+	return nil
+}
+
+// appendOwn appends one of Trail's own audit events inside tx.
+func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail.EventInput) error {
+	in.Normalize()
+	a, err := db.newAppender(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if _, err := a.add(ctx, orgID, []*trail.EventInput{in}); err != nil {
+		return err
+	}
+	return a.flush(ctx)
+}
+
+// searchText is what q searches: action, names, ids, types, location,
+// user agent and metadata values.
+func searchText(ev *trail.Event) string {
+	var b strings.Builder
+	w := func(s string) {
+		if s != "" {
+			b.WriteString(s)
+			b.WriteByte(' ')
+		}
+	}
+	md := func(m trail.Metadata) {
+		for _, v := range m {
+			switch v := v.(type) {
+			case string:
+				w(v)
+			default:
+				w(fmt.Sprint(v))
+			}
+		}
+	}
+	w(ev.Action)
+	w(ev.Actor.ID)
+	w(ev.Actor.Type)
+	w(ev.Actor.Name)
+	md(ev.Actor.Metadata)
+	for _, t := range ev.Targets {
+		w(t.ID)
+		w(t.Type)
+		w(t.Name)
+		md(t.Metadata)
+	}
+	w(ev.Context.Location)
+	w(ev.Context.UserAgent)
+	md(ev.Metadata)
+	return b.String()
+}
+
+// FindEventByID returns one event of the organization.
+func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*trail.Event, error) {
+	var data string
+	err := s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
+	if err == sql.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	return decodeEvent(data)
+}
+
+func decodeEvent(data string) (*trail.Event, error) {
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	var ev trail.Event
+	if err := dec.Decode(&ev); err != nil {
+		return nil, fmt.Errorf("decode stored event: %w", err)
+	}
+	return &ev, nil
+}
+
+// FindEvents returns one page of the organization's events.
+func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	where := []string{"e.organization_id = ?"}
+	args := []any{f.OrganizationID}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		where = append(where, col+" IN ("+placeholders(len(vals))+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	if len(f.Actions) > 0 {
+		var ors []string
+		var exact []string
+		for _, a := range f.Actions {
+			if p, ok := strings.CutSuffix(a, ".*"); ok {
+				ors = append(ors, "(e.action >= ? AND e.action < ?)")
+				args = append(args, p+".", p+"/") // '/' follows '.'
+			} else {
+				exact = append(exact, a)
+			}
+		}
+		if len(exact) > 0 {
+			ors = append(ors, "e.action IN ("+placeholders(len(exact))+")")
+			for _, v := range exact {
+				args = append(args, v)
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	in("e.actor_id", f.ActorIDs)
+	in("e.actor_name", f.ActorNames)
+	in("e.actor_type", f.ActorTypes)
+	if len(f.TargetIDs) > 0 {
+		where = append(where, "e.seq IN (SELECT t.seq FROM event_targets t WHERE t.organization_id = ? AND t.target_id IN ("+placeholders(len(f.TargetIDs))+"))")
+		args = append(args, f.OrganizationID)
+		for _, v := range f.TargetIDs {
+			args = append(args, v)
+		}
+	}
+	if len(f.TargetTypes) > 0 {
+		where = append(where, "e.seq IN (SELECT t.seq FROM event_targets t WHERE t.organization_id = ? AND t.target_type IN ("+placeholders(len(f.TargetTypes))+"))")
+		args = append(args, f.OrganizationID)
+		for _, v := range f.TargetTypes {
+			args = append(args, v)
+		}
+	}
+	if f.RangeStart != nil {
+		where = append(where, "e.occurred_at >= ?")
+		args = append(args, f.RangeStart.UnixNano())
+	}
+	if f.RangeEnd != nil {
+		where = append(where, "e.occurred_at < ?")
+		args = append(args, f.RangeEnd.UnixNano())
+	}
+	if q := ftsQuery(f.Query); q != "" {
+		where = append(where, "e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+		args = append(args, q)
+	}
+
+	// Cursors are indexes; within an organization seq grows with idx.
+	forward := f.Before == nil
+	descending := !f.Ascending
+	if !forward {
+		descending = !descending
+	}
+	if c := f.After; c != nil || f.Before != nil {
+		if c == nil {
+			c = f.Before
+		}
+		op := ">"
+		if descending {
+			op = "<"
+		}
+		where = append(where, "e.seq "+op+" (SELECT seq FROM events WHERE organization_id = ? AND idx = ?)")
+		args = append(args, f.OrganizationID, *c)
+	}
+	order := "ASC"
+	if descending {
+		order = "DESC"
+	}
+	query := `SELECT e.data FROM events e WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.seq ` + order + ` LIMIT ?`
+	args = append(args, f.Limit+1)
+	rows, err := s.db.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	defer rows.Close()
+	page := &trail.EventPage{}
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return nil, err
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	if len(page.Events) > f.Limit {
+		page.Events, page.HasMore = page.Events[:f.Limit], true
+	}
+	if !forward {
+		for i, j := 0, len(page.Events)-1; i < j; i, j = i+1, j-1 {
+			page.Events[i], page.Events[j] = page.Events[j], page.Events[i]
+		}
+	}
+	return page, nil
+}
+
+// ftsQuery turns q into an FTS5 query in which every word is a quoted
+// phrase, so that no FTS5 syntax reaches the engine.
+func ftsQuery(q string) string {
+	var parts []string
+	for _, w := range strings.Fields(q) {
+		parts = append(parts, `"`+strings.ReplaceAll(w, `"`, `""`)+`"`)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+var _ = bytes.MinRead
