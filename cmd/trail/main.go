@@ -1,0 +1,192 @@
+// Command trail runs and administers Trail, the self-hosted, tamper-evident
+// audit-log service. See `trail -h`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/trail-audit/trail/sqlite"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=v1.2.3".
+var Version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "trail:", err)
+		os.Exit(1)
+	}
+}
+
+// Main runs one subcommand. Its fields let tests drive it.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// NewMain returns a Main on the process's streams and environment.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+const usage = `Trail is a self-hosted, tamper-evident audit-log service.
+
+Usage:
+
+	trail <command> [flags]
+
+Commands:
+
+	serve     run the API and background workers
+	migrate   run database migrations and exit
+	keys      create, list and revoke API keys on the database directly
+	bench     start a server on a temporary directory and measure it
+	version   print the version
+
+Run 'trail <command> -h' for a command's flags. Every flag can also be set
+with a TRAIL_* environment variable: --data-dir is TRAIL_DATA_DIR.
+`
+
+// Run runs the subcommand named by args[0].
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return m.runServe(ctx, rest)
+	case "migrate":
+		return m.runMigrate(ctx, rest)
+	case "keys":
+		return m.runKeys(ctx, rest)
+	case "bench":
+		return m.runBench(ctx, rest)
+	case "version":
+		fmt.Fprintln(m.Stdout, "trail", version())
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(m.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "devel-" + s.Value[:12]
+			}
+		}
+		if bi.Main.Version != "" {
+			return bi.Main.Version
+		}
+	}
+	return "devel"
+}
+
+// newFlagSet returns a flag set whose usage names the command.
+func (m *Main) newFlagSet(name, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet("trail "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(m.Stderr, "%s\n\nUsage: trail %s [flags]\n\nFlags (each also read from TRAIL_<FLAG> in upper case, - as _):\n", summary, name)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse applies TRAIL_* environment variables, then the arguments: flags
+// win over the environment, which wins over defaults.
+func (m *Main) parse(fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "TRAIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := m.Getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// storageFlags are the flags every command that opens the database takes.
+type storageFlags struct {
+	dataDir     string
+	databaseURL string
+}
+
+func (s *storageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.dataDir, "data-dir", "./trail-data", "data directory (database, keys)")
+	fs.StringVar(&s.databaseURL, "database-url", "", "database: sqlite://PATH (default <data-dir>/trail.db) or postgres://…")
+}
+
+// openDB opens the database named by the flags and runs its migrations.
+func (s *storageFlags) openDB(ctx context.Context) (*sqlite.DB, error) {
+	path := ""
+	switch u := s.databaseURL; {
+	case u == "":
+		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		path = filepath.Join(s.dataDir, "trail.db")
+	case strings.HasPrefix(u, "sqlite://"):
+		path = strings.TrimPrefix(u, "sqlite://")
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("database directory: %w", err)
+			}
+		}
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return nil, errors.New("the PostgreSQL driver is not part of this build yet: use sqlite:// or leave --database-url empty")
+	default:
+		return nil, fmt.Errorf("--database-url %q: want sqlite://PATH or postgres://…", u)
+	}
+	db := sqlite.NewDB(path)
+	if err := db.Open(ctx); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (m *Main) runMigrate(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("migrate", "Run the database migrations and exit.")
+	var sf storageFlags
+	sf.register(fs)
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	db, err := sf.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintf(m.Stdout, "database is at schema version %d\n", sqlite.SchemaVersion())
+	return nil
+}

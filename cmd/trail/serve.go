@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/httpapi"
+	"github.com/trail-audit/trail/internal/demo"
+	"github.com/trail-audit/trail/jsonschema"
+	"github.com/trail-audit/trail/sqlite"
+)
+
+// ShutdownTimeout bounds a graceful shutdown.
+const ShutdownTimeout = 15 * time.Second
+
+// Server is a running `trail serve`: the database, the HTTP server and the
+// services wired between them.
+type Server struct {
+	storageFlags
+	Addr           string
+	RateLimit      int
+	RequireSchemas bool
+	Demo           bool
+	DemoEvents     int
+	LogLevel       string
+	LogFormat      string
+	AdminKey       string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
+
+	Logger *slog.Logger
+	DB     *sqlite.DB
+	HTTP   *httpapi.Server
+	stderr io.Writer
+	stdout io.Writer
+}
+
+func (m *Main) newServer() *Server {
+	return &Server{stderr: m.Stderr, stdout: m.Stdout}
+}
+
+func (s *Server) register(fs *flag.FlagSet) {
+	s.storageFlags.register(fs)
+	fs.StringVar(&s.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
+	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
+	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
+	fs.IntVar(&s.DemoEvents, "demo-events", demo.DefaultEvents, "events in the demo history")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "text or json")
+}
+
+func (m *Main) runServe(ctx context.Context, args []string) error {
+	s := m.newServer()
+	fs := m.newFlagSet("serve", "Run Trail: the API and its background workers.")
+	s.register(fs)
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	s.AdminKey = m.Getenv("TRAIL_ADMIN_KEY")
+	if err := s.Open(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	<-ctx.Done()
+	s.Logger.Info("shutting down")
+	return s.Close()
+}
+
+// Open opens the database, makes sure the admin key exists, loads the
+// demo if asked and starts serving.
+func (s *Server) Open(ctx context.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch s.LogFormat {
+	case "json":
+		s.Logger = slog.New(slog.NewJSONHandler(s.stderr, opts))
+	case "text":
+		s.Logger = slog.New(slog.NewTextHandler(s.stderr, opts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", s.LogFormat)
+	}
+	if s.AdminKey != "" && (len(s.AdminKey) < 32 || !strings.HasPrefix(s.AdminKey, "sk_")) {
+		return errors.New("TRAIL_ADMIN_KEY must start with sk_ and have at least 32 characters")
+	}
+	db, err := s.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	s.DB = db
+	events, orgs := sqlite.NewEventService(db), sqlite.NewOrganizationService(db)
+	schemas, keys := sqlite.NewSchemaService(db), sqlite.NewAPIKeyService(db)
+
+	generated, err := s.bootstrapKey(ctx, keys)
+	if err != nil {
+		return err
+	}
+	validator := jsonschema.NewValidator(schemas)
+	validator.RequireSchemas = s.RequireSchemas
+
+	h := httpapi.NewServer()
+	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
+	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
+	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
+	h.Metrics = httpapi.NewMetrics()
+	h.Ready = func(ctx context.Context) error {
+		_, err := orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
+		return err
+	}
+	db.OnCommit = h.Metrics.ObserveCommit
+	s.HTTP = h
+
+	if s.Demo {
+		start := time.Now()
+		res, err := demo.Load(ctx, orgs, schemas, events, validator, s.DemoEvents, time.Now())
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if res.Created {
+			s.Logger.Info("demo loaded", "organization", trail.DemoOrganizationID, "schemas", res.Schemas, "events", res.Events, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	if err := h.Open(); err != nil {
+		return err
+	}
+	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Path, "schema_version", sqlite.SchemaVersion())
+	if s.Demo {
+		key := "$TRAIL_ADMIN_KEY"
+		if generated != "" {
+			key = generated
+		} else if s.AdminKey == "" {
+			key = "<your admin key>"
+		}
+		fmt.Fprintf(s.stderr, `
+Demo organization %s is ready. Query it:
+
+  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/events?organization_id=%s&limit=5'
+  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/events?organization_id=%s&actions=escalation_path.*&q=Critical'
+  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/actions?limit=5'
+
+`, trail.DemoOrganizationID, key, h.URL(), trail.DemoOrganizationID, key, h.URL(), trail.DemoOrganizationID, key, h.URL())
+	}
+	return nil
+}
+
+// bootstrapKey makes sure TRAIL_ADMIN_KEY is an admin key, or creates an
+// admin key on first start and returns its secret (printed once).
+func (s *Server) bootstrapKey(ctx context.Context, keys trail.APIKeyService) (string, error) {
+	if s.AdminKey != "" {
+		k, err := keys.Authenticate(ctx, s.AdminKey)
+		if err == nil {
+			if !k.Can(trail.PermAdmin) || k.OrganizationID != "" {
+				return "", errors.New("TRAIL_ADMIN_KEY belongs to a key that is not an instance-wide admin key")
+			}
+			return "", nil
+		} else if trail.ErrorCode(err) != trail.EUNAUTHORIZED {
+			return "", err
+		}
+		return "", keys.CreateAPIKey(ctx, &trail.APIKey{Name: "bootstrap admin (TRAIL_ADMIN_KEY)", Permissions: []trail.Permission{trail.PermAdmin}, Secret: s.AdminKey})
+	}
+	existing, _, err := keys.FindAPIKeys(ctx, "", trail.ListFilter{Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(existing) > 0 {
+		return "", nil
+	}
+	k := &trail.APIKey{Name: "bootstrap admin", Permissions: []trail.Permission{trail.PermAdmin}}
+	if err := keys.CreateAPIKey(ctx, k); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(s.stderr, "\nTrail created an instance-wide admin API key. It is shown this once; store it now:\n\n  %s\n\n", k.Secret)
+	return k.Secret, nil
+}
+
+// Close shuts down gracefully: in-flight requests finish, queued events
+// are committed, then the database closes. It is safe to call twice.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if s.HTTP != nil {
+		errs = append(errs, s.HTTP.Close(ctx))
+	}
+	if s.DB != nil {
+		errs = append(errs, s.DB.Close())
+	}
+	return errors.Join(errs...)
+}
