@@ -47,7 +47,10 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Valid
 	s.CheckSchema = jsonschema.Check
 	s.SchemaCreated = v.Forget
 	s.RateLimit = 0
-	s.Ready = func(ctx context.Context) error { _, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID); return err }
+	s.Ready = func(ctx context.Context) error {
+		_, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
+		return err
+	}
 	for _, o := range opts {
 		o(s, v)
 	}

@@ -391,7 +391,9 @@ func testFindEvents(t *testing.T, s Services) {
 		{"Query", func(f *trail.EventFilter) { f.Query = "w3" },
 			count(func(in *trail.EventInput) bool { return in.Metadata["word"] == "w3" })},
 		{"QueryAllWords", func(f *trail.EventFilter) { f.Query = "w3 escalation" },
-			count(func(in *trail.EventInput) bool { return in.Metadata["word"] == "w3" && in.Action == "escalation_path.updated" })},
+			count(func(in *trail.EventInput) bool {
+				return in.Metadata["word"] == "w3" && in.Action == "escalation_path.updated"
+			})},
 		{"QueryIP", func(f *trail.EventFilter) { f.Query = "203.0.113.7" }, 120},
 		{"QuerySyntaxIsLiteral", func(f *trail.EventFilter) { f.Query = `"w3 OR NEAR(` }, 0},
 		{"Combined", func(f *trail.EventFilter) {
