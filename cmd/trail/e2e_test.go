@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/trail-audit/trail"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// trailBinary builds cmd/trail once for the tests that need a real process.
+func trailBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "trail-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "trail")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	URL    string
+	stderr *bytes.Buffer
+	mu     *sync.Mutex
+}
+
+func (p *process) Stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+var urlPattern = regexp.MustCompile(`msg="trail serving" url=(http://[0-9.:]+)`)
+
+// startServe starts `trail serve` and waits until it listens.
+func startServe(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(trailBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if m := urlPattern.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		pw.Close()
+	})
+	select {
+	case p.URL = <-found:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("trail serve did not start:\n%s", p.Stderr())
+	}
+	return p
+}
+
+func post(t *testing.T, url, key string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func get(t *testing.T, url, key string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func event(i int) map[string]any {
+	return map[string]any{
+		"action":      "schedule.updated",
+		"occurred_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"actor":       map[string]any{"id": fmt.Sprint("user_", i%17), "type": "user"},
+		"targets":     []any{map[string]any{"id": fmt.Sprint("sched_", i), "type": "schedule"}},
+		"context":     map[string]any{"location": "127.0.0.1"},
+		"metadata":    map[string]any{"n": i},
+	}
+}
+
+const testAdminKey = "sk_e2e_admin_key_0123456789abcdefghij"
+
+// TestCrash ingests under load, kills the server with SIGKILL, restarts it
+// and finds every acknowledged event and no gap in any organization's index.
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_DATA_DIR=" + dir, "TRAIL_RATE_LIMIT=0"}
+	p := startServe(t, env)
+	orgs := []string{"org_crash_a", "org_crash_b", "org_crash_c"}
+	for _, o := range orgs {
+		if code, body := post(t, p.URL+"/organizations", testAdminKey, map[string]any{"id": o, "name": o}); code != 201 {
+			t.Fatalf("create %s: %d %v", o, code, body)
+		}
+	}
+	type ack struct {
+		org   string
+		index int64
+	}
+	var mu sync.Mutex
+	acked := map[string]ack{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				org := orgs[(w+i)%len(orgs)]
+				var code int
+				var body map[string]any
+				if i%4 == 0 {
+					evs := []any{event(w*100000 + i), event(w*100000 + i + 50000)}
+					code, body = post(t, p.URL+"/audit_logs/events/batch", testAdminKey, map[string]any{"organization_id": org, "events": evs})
+					if code == 200 {
+						mu.Lock()
+						for _, d := range body["data"].([]any) {
+							m := d.(map[string]any)
+							acked[m["id"].(string)] = ack{org, int64(m["index"].(float64))}
+						}
+						mu.Unlock()
+					}
+				} else {
+					code, body = post(t, p.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": event(w*100000 + i)})
+					if code == 200 {
+						mu.Lock()
+						acked[body["id"].(string)] = ack{org, int64(body["index"].(float64))}
+						mu.Unlock()
+					}
+				}
+				if code == 0 {
+					return // the server is gone
+				}
+			}
+		}(w)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 8000 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// SIGKILL while requests are in flight.
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 100 {
+		t.Fatalf("only %d events acknowledged before the kill", len(acked))
+	}
+
+	p2 := startServe(t, env)
+	stored := map[string]ack{}
+	for _, org := range orgs {
+		next := int64(0)
+		after := ""
+		for {
+			url := p2.URL + "/audit_logs/events?order=asc&limit=1000&organization_id=" + org + after
+			code, body := get(t, url, testAdminKey)
+			if code != 200 {
+				t.Fatalf("query: %d %v", code, body)
+			}
+			for _, d := range body["data"].([]any) {
+				m := d.(map[string]any)
+				idx := int64(m["index"].(float64))
+				if idx != next {
+					t.Fatalf("%s: index %d where %d was expected: a gap", org, idx, next)
+				}
+				next++
+				stored[m["id"].(string)] = ack{org, idx}
+			}
+			a, _ := body["list_metadata"].(map[string]any)["after"].(string)
+			if a == "" {
+				break
+			}
+			after = "&after=" + a
+		}
+	}
+	for id, a := range acked {
+		if s, ok := stored[id]; !ok || s != a {
+			t.Fatalf("acknowledged event %s (%v) is missing after the crash (found %v)", id, a, s)
+		}
+	}
+	t.Logf("%d acknowledged events all found; %d stored in all", len(acked), len(stored))
+}
+
+func TestServe_BootstrapKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	p := startServe(t, []string{"TRAIL_DATA_DIR=" + dir, "TRAIL_ADMIN_KEY="})
+	m := regexp.MustCompile(`\n  (sk_[a-z2-7]+)\n`).FindStringSubmatch(p.Stderr())
+	if m == nil {
+		t.Fatalf("no generated key printed:\n%s", p.Stderr())
+	}
+	if code, _ := get(t, p.URL+"/api_keys/me", m[1]); code != 200 {
+		t.Fatalf("generated key: %d", code)
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("graceful shutdown exited with %v:\n%s", err, p.Stderr())
+	}
+	if !strings.Contains(p.Stderr(), "shutting down") {
+		t.Fatalf("no shutdown log:\n%s", p.Stderr())
+	}
+	p2 := startServe(t, []string{"TRAIL_DATA_DIR=" + dir, "TRAIL_ADMIN_KEY="})
+	if strings.Contains(p2.Stderr(), "sk_") {
+		t.Fatalf("the key must be printed only once:\n%s", p2.Stderr())
+	}
+	if code, _ := get(t, p2.URL+"/api_keys/me", m[1]); code != 200 {
+		t.Fatalf("key after restart: %d", code)
+	}
+	if code, _ := get(t, p2.URL+"/readyz", ""); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+}
+
+func runMain(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	err := m.Run(context.Background(), args)
+	return out.String(), errb.String(), err
+}
+
+func TestMigrate_RefusesNewerDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"TRAIL_DATA_DIR": dir}
+	if _, _, err := runMain(t, env, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "trail.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, _, err = runMain(t, env, "migrate")
+	if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestKeysCommand(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"TRAIL_DATA_DIR": t.TempDir()}
+	secret, _, err := runMain(t, env, "keys", "create", "--name", "ci", "--permissions", "events:write,events:read")
+	if err != nil || !strings.HasPrefix(secret, "sk_") {
+		t.Fatalf("create: %q %v", secret, err)
+	}
+	if _, _, err := runMain(t, env, "keys", "create", "--name", "bad", "--permissions", "root"); err == nil {
+		t.Fatal("unknown permission accepted")
+	}
+	if _, _, err := runMain(t, env, "keys", "create", "--name", "x", "--permissions", "events:read", "--org", "org_missing"); err == nil {
+		t.Fatal("unknown organization accepted")
+	}
+	out, _, err := runMain(t, env, "keys", "list")
+	if err != nil || !strings.Contains(out, "ci") || !strings.Contains(out, "events:write,events:read") || strings.Contains(out, strings.TrimSpace(secret)) {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	id := regexp.MustCompile(`key_[0-9A-Z]{26}`).FindString(out)
+	if _, _, err := runMain(t, env, "keys", "revoke", id); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = runMain(t, env, "keys", "list")
+	if !regexp.MustCompile(`ci .*\d{4}-\d\d-\d\dT\S+\s+\d{4}-`).MatchString(out) {
+		t.Fatalf("revoked key not shown as revoked: %q", out)
+	}
+}
+
+func TestServe_Demo(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	s := &Server{stderr: &stderr, stdout: io.Discard}
+	s.dataDir, s.Addr, s.Demo, s.DemoEvents, s.LogLevel, s.LogFormat = t.TempDir(), "127.0.0.1:0", true, 3000, "info", "text"
+	s.AdminKey = testAdminKey
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, body := get(t, s.HTTP.URL()+"/audit_logs/events?organization_id=org_demo&limit=1000", testAdminKey)
+	if code != 200 || len(body["data"].([]any)) != 1000 || body["list_metadata"].(map[string]any)["after"] == nil {
+		t.Fatalf("demo events: %d", code)
+	}
+	actorTypes := map[string]bool{}
+	for _, d := range body["data"].([]any) {
+		actorTypes[d.(map[string]any)["actor"].(map[string]any)["type"].(string)] = true
+	}
+	if len(actorTypes) < 3 {
+		t.Fatalf("actor types %v", actorTypes)
+	}
+	if !strings.Contains(stderr.String(), "organization_id=org_demo") {
+		t.Fatalf("no query instructions printed:\n%s", stderr.String())
+	}
+	_, acts := get(t, s.HTTP.URL()+"/audit_logs/actions?limit=100", testAdminKey)
+	if len(acts["data"].([]any)) != 100 {
+		t.Fatalf("demo schemas missing")
+	}
+	_ = trail.DemoOrganizationID
+}
