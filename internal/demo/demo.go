@@ -154,6 +154,9 @@ func Events(c []CatalogEntry, n int, now time.Time) []*trail.EventInput {
 		if h := t.Hour(); (h < 7 || h > 19) && rng.IntN(3) > 0 {
 			t = t.Add(time.Duration(9+rng.IntN(8)-h) * time.Hour)
 		}
+		if t.Before(start) {
+			t = start.Add(time.Duration(1+rng.IntN(3600)) * time.Second)
+		}
 		if t.After(now.Add(-time.Minute)) {
 			t = now.Add(-time.Minute - time.Duration(rng.IntN(3600))*time.Second)
 		}
