@@ -1,10 +1,387 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/demo"
+	"github.com/trail-audit/trail/sqlite"
 )
 
+const benchKey = "sk_bench_admin_key_0123456789abcdefghijkl"
+
+type benchConfig struct {
+	scenarios   string
+	duration    time.Duration
+	clients     int
+	batchSize   int
+	batchConc   int
+	queryEvents int
+	queries     int
+	dataDir     string
+}
+
 func (m *Main) runBench(ctx context.Context, args []string) error {
-	return errors.New("bench: not yet")
+	fs := m.newFlagSet("bench", "Start `trail serve` on a temporary directory and measure it over HTTP.")
+	var c benchConfig
+	fs.StringVar(&c.scenarios, "scenarios", "single,batch,query", "comma list of single, batch, query")
+	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each ingest scenario runs")
+	fs.IntVar(&c.clients, "clients", 64, "concurrent clients of the single-event scenario")
+	fs.IntVar(&c.batchSize, "batch-size", 500, "events per batch request")
+	fs.IntVar(&c.batchConc, "batch-clients", 4, "concurrent clients of the batch scenario")
+	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query scenario")
+	fs.IntVar(&c.queries, "queries", 300, "queries per filter in the query scenario")
+	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's database here and reuse it (default: a temporary directory)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "trail bench %s, %d CPUs, %s\n\n", version(), numCPU(), time.Now().UTC().Format(time.RFC3339))
+	for _, sc := range strings.Split(c.scenarios, ",") {
+		var err error
+		switch strings.TrimSpace(sc) {
+		case "single":
+			err = m.benchIngest(ctx, self, c, false)
+		case "batch":
+			err = m.benchIngest(ctx, self, c, true)
+		case "query":
+			err = m.benchQuery(ctx, self, c)
+		default:
+			err = fmt.Errorf("unknown scenario %q", sc)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchServer is a `trail serve` child process.
+type benchServer struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startBenchServer(ctx context.Context, self, dataDir string) (*benchServer, error) {
+	cmd := exec.CommandContext(ctx, self, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "TRAIL_ADMIN_KEY="+benchKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Args = append(cmd.Args, "--log-level", "info")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return &benchServer{cmd: cmd, url: u}, nil
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		return nil, errors.New("server did not start")
+	}
+}
+
+// peakRSS returns the child's peak resident set size in MiB.
+func (s *benchServer) peakRSS() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
+
+func (s *benchServer) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+var benchHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+
+func benchDo(method, url string, body []byte) (int, []byte, error) {
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+benchKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := benchHTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// latencies collects request durations.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+func (l *latencies) pct(p float64) time.Duration {
+	if len(l.d) == 0 {
+		return 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	i := int(float64(len(l.d)-1) * p)
+	return l.d[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// benchEvent is one realistic event of the catalogue.
+func benchEvent(rng *rand.Rand, catalog []demo.CatalogEntry, at time.Time) *trail.EventInput {
+	e := catalog[rng.IntN(len(catalog))]
+	in := &trail.EventInput{
+		Action: e.Action, OccurredAt: at,
+		Actor:   trail.Actor{ID: fmt.Sprintf("user_%04d", rng.IntN(2000)), Type: []string{"user", "user", "user", "api_key", "workflow"}[rng.IntN(5)], Name: fmt.Sprintf("Person %d", rng.IntN(2000))},
+		Context: trail.EventContext{Location: fmt.Sprintf("203.0.%d.%d", rng.IntN(256), rng.IntN(256)), UserAgent: "Mozilla/5.0 (X11; Linux x86_64) bench"},
+	}
+	for _, t := range e.TargetTypes {
+		in.Targets = append(in.Targets, trail.Target{ID: fmt.Sprintf("%s_%05d", t, rng.IntN(50000)), Type: t, Name: fmt.Sprintf("%s %d", t, rng.IntN(100))})
+	}
+	in.Metadata = trail.Metadata{"ticket": fmt.Sprintf("INC-%d", rng.IntN(100000)), "severity": []string{"sev1", "sev2", "sev3"}[rng.IntN(3)]}
+	return in
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return max(1, strings.Count(string(b), "processor\t:"))
+}
+
+func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, batch bool) error {
+	dir, err := os.MkdirTemp("", "trail-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := startBenchServer(ctx, self, dir)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	catalog, _ := demo.Catalog()
+	const orgs = 16
+	for i := 0; i < orgs; i++ {
+		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_bench%02d", i), "name": "bench"})
+		if code, b, err := benchDo("POST", srv.url+"/organizations", body); err != nil || code != 201 {
+			return fmt.Errorf("create organization: %d %s %v", code, b, err)
+		}
+	}
+	clients, name := c.clients, fmt.Sprintf("single events, %d clients", c.clients)
+	if batch {
+		clients, name = c.batchConc, fmt.Sprintf("batches of %d, %d clients", c.batchSize, c.batchConc)
+	}
+	var lat latencies
+	var events, failures atomic.Int64
+	deadline := time.Now().Add(c.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				org := fmt.Sprintf("org_bench%02d", rng.IntN(orgs))
+				var body []byte
+				n := 1
+				if batch {
+					evs := make([]*trail.EventInput, c.batchSize)
+					for j := range evs {
+						evs[j] = benchEvent(rng, catalog, time.Now().UTC())
+					}
+					body, _ = json.Marshal(map[string]any{"organization_id": org, "events": evs})
+					n = c.batchSize
+				} else {
+					body, _ = json.Marshal(map[string]any{"organization_id": org, "event": benchEvent(rng, catalog, time.Now().UTC())})
+				}
+				path := "/audit_logs/events"
+				if batch {
+					path += "/batch"
+				}
+				t0 := time.Now()
+				code, b, err := benchDo("POST", srv.url+path, body)
+				lat.add(time.Since(t0))
+				if err != nil || code != 200 {
+					failures.Add(1)
+					if failures.Load() < 3 {
+						fmt.Fprintf(m.Stderr, "request failed: %d %.200s %v\n", code, b, err)
+					}
+					continue
+				}
+				events.Add(int64(n))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	fmt.Fprintf(m.Stdout, "ingest: %s\n  events/s %.0f   requests %d   failures %d\n  latency p50 %s   p95 %s   p99 %s\n  server peak RSS %.0f MiB\n\n",
+		name, float64(events.Load())/elapsed.Seconds(), len(lat.d), failures.Load(), ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), srv.peakRSS())
+	return nil
+}
+
+func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error {
+	dir := c.dataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "trail-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	const org = "org_bench_query"
+	span := 90 * 24 * time.Hour
+	base := time.Now().UTC().Add(-span).Truncate(time.Hour)
+	if err := m.preload(ctx, filepath.Join(dir, "trail.db"), org, c.queryEvents, base, span); err != nil {
+		return err
+	}
+	srv, err := startBenchServer(ctx, self, dir)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	catalog, _ := demo.Catalog()
+	rng := rand.New(rand.NewPCG(9, 9))
+	filters := []struct {
+		name string
+		q    func() string
+	}{
+		{"action", func() string { return "actions=" + catalog[rng.IntN(len(catalog))].Action }},
+		{"action prefix", func() string {
+			a := catalog[rng.IntN(len(catalog))].Action
+			return "actions=" + a[:strings.IndexByte(a, '.')] + ".*"
+		}},
+		{"actor", func() string { return fmt.Sprintf("actor_ids=user_%04d", rng.IntN(2000)) }},
+		{"target", func() string {
+			e := catalog[rng.IntN(len(catalog))]
+			return fmt.Sprintf("target_ids=%s_%05d", e.TargetTypes[0], rng.IntN(50000))
+		}},
+		{"date range (1 day)", func() string {
+			s := base.Add(time.Duration(rng.Int64N(int64(span - 24*time.Hour))))
+			return "range_start=" + s.Format(time.RFC3339) + "&range_end=" + s.Add(24*time.Hour).Format(time.RFC3339)
+		}},
+		{"q (one word)", func() string { return fmt.Sprintf("q=INC-%d", rng.IntN(100000)) }},
+		{"q (two words)", func() string {
+			return "q=" + []string{"sev1", "sev2", "sev3"}[rng.IntN(3)] + "+" + catalog[rng.IntN(len(catalog))].TargetTypes[0]
+		}},
+	}
+	fmt.Fprintf(m.Stdout, "query: first page (limit 50), %d events in one organization, %d queries per filter\n", c.queryEvents, c.queries)
+	for _, f := range filters {
+		var lat latencies
+		var empty int
+		for i := 0; i < c.queries; i++ {
+			url := srv.url + "/audit_logs/events?organization_id=" + org + "&limit=50&" + f.q()
+			t0 := time.Now()
+			code, b, err := benchDo("GET", url, nil)
+			lat.add(time.Since(t0))
+			if err != nil || code != 200 {
+				return fmt.Errorf("query %s: %d %.200s %v", url, code, b, err)
+			}
+			if bytes.HasPrefix(b, []byte(`{"object":"list","data":[]`)) {
+				empty++
+			}
+		}
+		fmt.Fprintf(m.Stdout, "  %-20s p50 %-10s p95 %-10s p99 %-10s (%d of %d pages empty)\n", f.name, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), empty, c.queries)
+	}
+	fmt.Fprintf(m.Stdout, "  server peak RSS %.0f MiB\n\n", srv.peakRSS())
+	return nil
+}
+
+// preload appends events directly through the driver until the
+// organization holds n events.
+func (m *Main) preload(ctx context.Context, path, org string, n int, base time.Time, span time.Duration) error {
+	db := sqlite.NewDB(path)
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	defer db.Close()
+	orgs, events := sqlite.NewOrganizationService(db), sqlite.NewEventService(db)
+	if _, err := orgs.FindOrganizationByID(ctx, org); trail.ErrorCode(err) == trail.ENOTFOUND {
+		if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: org, Name: "bench"}); err != nil {
+			return err
+		}
+	}
+	page, err := events.FindEvents(ctx, trail.EventFilter{OrganizationID: org, Limit: 1})
+	if err != nil {
+		return err
+	}
+	have := int(page.Events[0].Index) // index 0 is organization.created
+	if have >= n {
+		fmt.Fprintf(m.Stdout, "query: reusing %d pre-loaded events in %s\n", have, path)
+		return nil
+	}
+	catalog, _ := demo.Catalog()
+	rng := rand.New(rand.NewPCG(uint64(have), 3))
+	step := span / time.Duration(n)
+	start := time.Now()
+	const chunk = 10000
+	for i := have; i < n; i += chunk {
+		evs := make([]*trail.EventInput, min(chunk, n-i))
+		for j := range evs {
+			evs[j] = benchEvent(rng, catalog, base.Add(step*time.Duration(i+j)))
+		}
+		if _, err := events.AppendEvents(ctx, org, evs); err != nil {
+			return err
+		}
+		if (i/chunk)%50 == 0 {
+			fmt.Fprintf(m.Stderr, "\rpre-loading: %d of %d events (%.0f/s)", i+len(evs), n, float64(i+len(evs)-have)/time.Since(start).Seconds())
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	fmt.Fprintf(m.Stderr, "\rpre-loaded %d events in %s (%.0f events/s through the driver)\n", n-have, time.Since(start).Round(time.Second), float64(n-have)/time.Since(start).Seconds())
+	return nil
 }
