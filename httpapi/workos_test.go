@@ -74,8 +74,11 @@ func TestWorkOSSDK(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnauthorized", func(t *testing.T) {
-		c := *client
-		c.APIKey = "sk_wrong_wrong_wrong_wrong_wrong_wrong_wrong"
+		c := &auditlogs.Client{
+			APIKey:         "sk_wrong_wrong_wrong_wrong_wrong_wrong_wrong",
+			EventsEndpoint: ts.URL() + "/audit_logs/events",
+			HTTPClient:     &http.Client{Timeout: 10 * time.Second},
+		}
 		err := c.CreateEvent(ctx, auditlogs.CreateEventOpts{OrganizationID: org, Event: event})
 		var herr workos_errors.HTTPError
 		if !errors.As(err, &herr) || herr.Code != 401 || herr.Message != "Invalid API key." {

@@ -34,6 +34,9 @@ const (
 	DefaultQueueLength = 4096
 )
 
+// PageSize is the page size of new database files.
+var PageSize = 4096
+
 // DB is a Trail database in one SQLite file.
 type DB struct {
 	// Path is the database file.
@@ -63,17 +66,28 @@ func NewDB(path string) *DB {
 }
 
 func (db *DB) dsn(readonly bool) string {
+	return db.dsnFor(readonly, !readonly)
+}
+
+// dsnFor returns the DSN of a connection: readonly ones set query_only;
+// the writer takes its locks at BEGIN and leaves checkpoints to
+// checkpointLoop.
+func (db *DB) dsnFor(readonly, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "cache_size(-65536)") // 64 MiB per connection
+	q.Add("_pragma", "temp_store(MEMORY)") // statement journals of multi-row inserts stay off disk
 	q.Add("_time_format", "sqlite")
 	if readonly {
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	}
+	if writer {
 		q.Add("_txlock", "immediate")
+		// Checkpoints run in the background (checkpointLoop), not in the
+		// commit path of whichever transaction crosses the threshold.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return "file:" + db.Path + "?" + q.Encode()
 }
@@ -89,6 +103,15 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	}
 	db.writer.SetMaxOpenConns(1)
 	db.writer.SetConnMaxIdleTime(0)
+	// The page size applies only to a new file, before WAL mode is on.
+	if _, err := db.writer.ExecContext(ctx, `PRAGMA page_size = `+itoa(PageSize)); err != nil {
+		db.writer.Close()
+		return fmt.Errorf("page size: %w", err)
+	}
+	if _, err := db.writer.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
+		db.writer.Close()
+		return fmt.Errorf("journal mode: %w", err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.writer.Close()
 		return err
@@ -103,9 +126,51 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	db.queue = make(chan *appendRequest, DefaultQueueLength)
 	db.done = make(chan struct{})
 	db.loopExited = make(chan struct{})
-	db.wg.Add(1)
+	db.wg.Add(2)
 	go db.commitLoop()
+	go db.checkpointLoop()
 	return nil
+}
+
+// RestartWALFrames is the WAL length (in pages) past which the
+// checkpointer restarts the WAL from its beginning.
+const RestartWALFrames = 16384
+
+// CheckpointInterval is how often the background checkpointer copies the
+// WAL into the database file.
+const CheckpointInterval = 250 * time.Millisecond
+
+// checkpointLoop checkpoints the WAL in the background so that commits do
+// not pay for it. PASSIVE never blocks the writer or readers.
+func (db *DB) checkpointLoop() {
+	defer db.wg.Done()
+	conn, err := sql.Open("sqlite", db.dsnFor(false, false))
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetMaxOpenConns(1)
+	t := time.NewTicker(CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.done:
+			return
+		case <-t.C:
+			// A failed checkpoint loses nothing: the WAL keeps the data
+			// and the next tick tries again. PASSIVE copies pages without
+			// blocking anyone; once the WAL is large, RESTART also makes
+			// the next writer start again at the front of the file, so
+			// the WAL stays small and is overwritten rather than grown.
+			var busy, frames, done int
+			if err := conn.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+				continue
+			}
+			if frames >= RestartWALFrames {
+				conn.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+			}
+		}
+	}
 }
 
 // Close stops the committer after the queued appends and closes the
@@ -118,6 +183,12 @@ func (db *DB) Close() error {
 		}
 	})
 	var errs []error
+	if db.writer != nil && db.done != nil {
+		// Leave a small WAL behind: fold it into the database file.
+		if _, err := db.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
+		}
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

@@ -91,13 +91,16 @@ func startBenchServer(ctx context.Context, self, dataDir string) (*benchServer, 
 		return nil, err
 	}
 	cmd.Args = append(cmd.Args, "--log-level", "info")
+	if a := os.Getenv("TRAIL_BENCH_PPROF_ADDR"); a != "" {
+		cmd.Args = append(cmd.Args, "--pprof-addr", a)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+		re := regexp.MustCompile(`msg="trail serving" url=(http://[0-9.:]+)`)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				select {

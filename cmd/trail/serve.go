@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -31,6 +34,7 @@ type Server struct {
 	DemoEvents     int
 	LogLevel       string
 	LogFormat      string
+	PprofAddr      string
 	AdminKey       string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
 
 	Logger *slog.Logger
@@ -38,6 +42,7 @@ type Server struct {
 	HTTP   *httpapi.Server
 	stderr io.Writer
 	stdout io.Writer
+	pprof  *http.Server
 }
 
 func (m *Main) newServer() *Server {
@@ -53,6 +58,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.DemoEvents, "demo-events", demo.DefaultEvents, "events in the demo history")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 }
 
 func (m *Main) runServe(ctx context.Context, args []string) error {
@@ -131,6 +137,19 @@ func (s *Server) Open(ctx context.Context) error {
 	if err := h.Open(); err != nil {
 		return err
 	}
+	if s.PprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ln, err := net.Listen("tcp", s.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go s.pprof.Serve(ln)
+		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	}
 	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Path, "schema_version", sqlite.SchemaVersion())
 	if s.Demo {
 		key := "$TRAIL_ADMIN_KEY"
@@ -189,6 +208,9 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.HTTP != nil {
 		errs = append(errs, s.HTTP.Close(ctx))
+	}
+	if s.pprof != nil {
+		s.pprof.Close()
 	}
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())

@@ -1,0 +1,100 @@
+package trail_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail"
+)
+
+// TestRootImportsOnlyStdlib enforces the layering of STYLE.md: the root
+// package is the vocabulary and imports nothing outside the standard
+// library.
+func TestRootImportsOnlyStdlib(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(fset, f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if first := strings.Split(path, "/")[0]; strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: the root package may import only the standard library", f, path)
+			}
+		}
+	}
+}
+
+func TestEventInput_Validate(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	valid := func() *trail.EventInput {
+		return &trail.EventInput{Action: "user.signed_in", OccurredAt: now.Add(-time.Minute),
+			Actor: trail.Actor{ID: "u", Type: "user"}, Targets: []trail.Target{{ID: "t", Type: "team"}},
+			Context: trail.EventContext{Location: "1.2.3.4"}}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*trail.EventInput)
+		path   string
+	}{
+		{"OK", func(*trail.EventInput) {}, ""},
+		{"FutureWithinSkew", func(e *trail.EventInput) { e.OccurredAt = now.Add(4 * time.Minute) }, ""},
+		{"Future", func(e *trail.EventInput) { e.OccurredAt = now.Add(5*time.Minute + time.Second) }, "/occurred_at"},
+		{"Retention", func(e *trail.EventInput) { e.OccurredAt = now.Add(-31 * 24 * time.Hour) }, "/occurred_at"},
+		{"ActionUnicode", func(e *trail.EventInput) { e.Action = "ünïcode" }, "/action"},
+		{"MaxTargets", func(e *trail.EventInput) { e.Targets = make([]trail.Target, 50); fill(e.Targets) }, ""},
+		{"TooManyTargets", func(e *trail.EventInput) { e.Targets = make([]trail.Target, 51); fill(e.Targets) }, "/targets"},
+		{"MetadataKey40", func(e *trail.EventInput) { e.Metadata = trail.Metadata{strings.Repeat("k", 40): "v"} }, ""},
+		{"MetadataValue500Runes", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": strings.Repeat("é", 500)} }, ""},
+		{"MetadataValue501Runes", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": strings.Repeat("é", 501)} }, "/metadata/k"},
+		{"MetadataFloat", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": []int{1}} }, "/metadata/k"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := valid()
+			tt.mutate(e)
+			ps := e.Validate(now, 30)
+			if tt.path == "" && len(ps) > 0 {
+				t.Fatalf("unexpected problems %v", ps)
+			}
+			if tt.path != "" && (len(ps) == 0 || ps[0].Path != tt.path) {
+				t.Fatalf("problems %v, want %s", ps, tt.path)
+			}
+		})
+	}
+}
+
+func fill(ts []trail.Target) {
+	for i := range ts {
+		ts[i] = trail.Target{ID: "t", Type: "x"}
+	}
+}
+
+func TestEventInput_DedupeKey(t *testing.T) {
+	a := &trail.EventInput{Action: "a", Metadata: trail.Metadata{"x": "1", "y": "2"}}
+	b := &trail.EventInput{Action: "a", Metadata: trail.Metadata{"y": "2", "x": "1"}}
+	if a.DedupeKey("org") != b.DedupeKey("org") {
+		t.Fatal("key order must not matter")
+	}
+	if a.DedupeKey("org") == a.DedupeKey("org2") {
+		t.Fatal("keys are per organization")
+	}
+	a.IdempotencyKey = "k"
+	if a.DedupeKey("org") == b.DedupeKey("org") {
+		t.Fatal("an idempotency key changes the hash")
+	}
+}
