@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -45,6 +46,8 @@ type DB struct {
 	Now func() time.Time
 	// MaxCommitEvents bounds one group commit.
 	MaxCommitEvents int
+	// RecentWindow: see the constant of that name.
+	RecentWindow int
 	// OnCommit, if set, is called after each group commit with the number
 	// of events and requests it held and how long it took.
 	OnCommit func(events, requests int, d time.Duration)
@@ -53,16 +56,20 @@ type DB struct {
 	reader *sql.DB
 	ids    *ident.Generator
 
-	queue      chan *appendRequest
-	loopExited chan struct{}
-	stopOnce   sync.Once
-	done       chan struct{}
-	wg         sync.WaitGroup
+	walFrames atomic.Int64 // WAL length seen by the last checkpoint
+	actionsMu sync.Mutex   // actionsMu guards knownActions
+	// knownActions caches which organization actions are in org_actions.
+	knownActions map[string]map[string]bool
+	queue        chan *appendRequest
+	loopExited   chan struct{}
+	stopOnce     sync.Once
+	done         chan struct{}
+	wg           sync.WaitGroup
 }
 
 // NewDB returns a DB for the file at path. It does no I/O.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, ids: ident.NewGenerator()}
+	return &DB{Path: path, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
 }
 
 func (db *DB) dsn(readonly bool) string {
@@ -136,12 +143,53 @@ func (db *DB) Open(ctx context.Context) (err error) {
 // checkpointer restarts the WAL from its beginning.
 const RestartWALFrames = 16384
 
+// actionKnown reports whether (org, action) is known to be in org_actions.
+func (db *DB) actionKnown(org, action string) bool {
+	db.actionsMu.Lock()
+	defer db.actionsMu.Unlock()
+	return db.knownActions[org][action]
+}
+
+// markActions remembers organization actions after their transaction
+// committed.
+func (db *DB) markActions(pairs [][2]string) {
+	db.actionsMu.Lock()
+	defer db.actionsMu.Unlock()
+	if db.knownActions == nil {
+		db.knownActions = map[string]map[string]bool{}
+	}
+	for _, p := range pairs {
+		m := db.knownActions[p[0]]
+		if m == nil {
+			m = map[string]bool{}
+			db.knownActions[p[0]] = m
+		}
+		m[p[1]] = true
+	}
+}
+
+// restartWAL copies the rest of a long WAL into the database and makes the
+// next transaction write from the start of the WAL file, which keeps the
+// file small. It runs on the writer between two commits, so no writer
+// competes with it.
+func (db *DB) restartWAL() {
+	if db.walFrames.Load() < RestartWALFrames {
+		return
+	}
+	db.walFrames.Store(0)
+	// A failure (a long-running reader) leaves the WAL as it is; the next
+	// round tries again.
+	db.writer.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+}
+
 // CheckpointInterval is how often the background checkpointer copies the
 // WAL into the database file.
 const CheckpointInterval = 250 * time.Millisecond
 
 // checkpointLoop checkpoints the WAL in the background so that commits do
-// not pay for it. PASSIVE never blocks the writer or readers.
+// not pay for it. PASSIVE never blocks the writer or readers, but it cannot
+// rewind the WAL while writes keep coming; the committer does that between
+// two transactions once the WAL is long (restartWAL).
 func (db *DB) checkpointLoop() {
 	defer db.wg.Done()
 	conn, err := sql.Open("sqlite", db.dsnFor(false, false))
@@ -166,9 +214,7 @@ func (db *DB) checkpointLoop() {
 			if err := conn.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
 				continue
 			}
-			if frames >= RestartWALFrames {
-				conn.Exec(`PRAGMA wal_checkpoint(RESTART)`)
-			}
+			db.walFrames.Store(int64(frames))
 		}
 	}
 }

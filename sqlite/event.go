@@ -96,6 +96,7 @@ func (db *DB) commitLoop() {
 		if db.OnCommit != nil {
 			db.OnCommit(n, len(batch), time.Since(start))
 		}
+		db.restartWAL()
 	}
 }
 
@@ -118,7 +119,11 @@ func (db *DB) commit(batch []*appendRequest) {
 		if err := a.flush(ctx); err != nil {
 			return err
 		}
-		return tx.Commit()
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		a.committed()
+		return nil
 	}()
 	for _, r := range batch {
 		if err != nil {
@@ -138,10 +143,12 @@ type appender struct {
 	heads   map[string]*orgHead
 	seen    map[dedupeKey]trail.AppendResult
 
-	events  []any // 10 values a row
-	targets []any // 4 values a row
-	fts     []any // 2 values a row
-	idem    []any // 5 values a row
+	actions    []any // 2 values a row: organization actions not seen before
+	newActions map[[2]string]bool
+	events     []any // 10 values a row
+	targets    []any // 4 values a row
+	fts        []any // 2 values a row
+	idem       []any // 5 values a row
 }
 
 type orgHead struct{ next, stored int64 }
@@ -152,7 +159,7 @@ type dedupeKey struct {
 }
 
 func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
-	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}}
+	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{}}
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&a.nextSeq); err != nil {
 		return nil, err
 	}
@@ -200,6 +207,10 @@ func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventI
 		}
 		seq := a.nextSeq
 		a.nextSeq++
+		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
+			a.newActions[k] = true
+			a.actions = append(a.actions, orgID, ev.Action)
+		}
 		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data))
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
@@ -252,6 +263,9 @@ func (a *appender) flush(ctx context.Context) error {
 	if err := a.insert(ctx, `INSERT INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data) VALUES `, 10, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
+	if err := a.insert(ctx, `INSERT INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ` ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("insert organization actions: %w", err)
+	}
 	if err := a.insert(ctx, `INSERT INTO event_targets (organization_id, target_id, target_type, seq) VALUES `, 4, a.targets, ""); err != nil {
 		return fmt.Errorf("insert targets: %w", err)
 	}
@@ -271,7 +285,7 @@ func (a *appender) flush(ctx context.Context) error {
 		}
 		h.stored = h.next
 	}
-	a.events, a.targets, a.fts, a.idem = a.events[:0], a.targets[:0], a.fts[:0], a.idem[:0]
+	a.actions, a.events, a.targets, a.fts, a.idem = a.actions[:0], a.events[:0], a.targets[:0], a.fts[:0], a.idem[:0]
 	return nil
 }
 
@@ -297,6 +311,15 @@ func (a *appender) insert(ctx context.Context, head string, width int, values []
 		values = values[n*width:]
 	}
 	return nil
+}
+
+// committed is called after the transaction committed.
+func (a *appender) committed() {
+	pairs := make([][2]string, 0, len(a.newActions))
+	for k := range a.newActions {
+		pairs = append(pairs, k)
+	}
+	a.db.markActions(pairs)
 }
 
 // appendOwn appends one of Trail's own audit events inside tx.
@@ -374,125 +397,6 @@ func decodeEvent(data string) (*trail.Event, error) {
 		return nil, fmt.Errorf("decode stored event: %w", err)
 	}
 	return &ev, nil
-}
-
-// FindEvents returns one page of the organization's events.
-func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	where := []string{"e.organization_id = ?"}
-	args := []any{f.OrganizationID}
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		where = append(where, col+" IN ("+placeholders(len(vals))+")")
-		for _, v := range vals {
-			args = append(args, v)
-		}
-	}
-	if len(f.Actions) > 0 {
-		var ors []string
-		var exact []string
-		for _, a := range f.Actions {
-			if p, ok := strings.CutSuffix(a, ".*"); ok {
-				ors = append(ors, "(e.action >= ? AND e.action < ?)")
-				args = append(args, p+".", p+"/") // '/' follows '.'
-			} else {
-				exact = append(exact, a)
-			}
-		}
-		if len(exact) > 0 {
-			ors = append(ors, "e.action IN ("+placeholders(len(exact))+")")
-			for _, v := range exact {
-				args = append(args, v)
-			}
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
-	in("e.actor_id", f.ActorIDs)
-	in("e.actor_name", f.ActorNames)
-	in("e.actor_type", f.ActorTypes)
-	if len(f.TargetIDs) > 0 {
-		where = append(where, "e.seq IN (SELECT t.seq FROM event_targets t WHERE t.organization_id = ? AND t.target_id IN ("+placeholders(len(f.TargetIDs))+"))")
-		args = append(args, f.OrganizationID)
-		for _, v := range f.TargetIDs {
-			args = append(args, v)
-		}
-	}
-	if len(f.TargetTypes) > 0 {
-		where = append(where, "e.seq IN (SELECT t.seq FROM event_targets t WHERE t.organization_id = ? AND t.target_type IN ("+placeholders(len(f.TargetTypes))+"))")
-		args = append(args, f.OrganizationID)
-		for _, v := range f.TargetTypes {
-			args = append(args, v)
-		}
-	}
-	if f.RangeStart != nil {
-		where = append(where, "e.occurred_at >= ?")
-		args = append(args, f.RangeStart.UnixNano())
-	}
-	if f.RangeEnd != nil {
-		where = append(where, "e.occurred_at < ?")
-		args = append(args, f.RangeEnd.UnixNano())
-	}
-	if q := ftsQuery(f.Query); q != "" {
-		where = append(where, "e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
-		args = append(args, q)
-	}
-
-	// Cursors are indexes; within an organization seq grows with idx.
-	forward := f.Before == nil
-	descending := !f.Ascending
-	if !forward {
-		descending = !descending
-	}
-	if c := f.After; c != nil || f.Before != nil {
-		if c == nil {
-			c = f.Before
-		}
-		op := ">"
-		if descending {
-			op = "<"
-		}
-		where = append(where, "e.seq "+op+" (SELECT seq FROM events WHERE organization_id = ? AND idx = ?)")
-		args = append(args, f.OrganizationID, *c)
-	}
-	order := "ASC"
-	if descending {
-		order = "DESC"
-	}
-	query := `SELECT e.data FROM events e WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.seq ` + order + ` LIMIT ?`
-	args = append(args, f.Limit+1)
-	rows, err := s.db.reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
-	}
-	defer rows.Close()
-	page := &trail.EventPage{}
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		ev, err := decodeEvent(data)
-		if err != nil {
-			return nil, err
-		}
-		page.Events = append(page.Events, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
-	}
-	if len(page.Events) > f.Limit {
-		page.Events, page.HasMore = page.Events[:f.Limit], true
-	}
-	if !forward {
-		for i, j := 0, len(page.Events)-1; i < j; i, j = i+1, j-1 {
-			page.Events[i], page.Events[j] = page.Events[j], page.Events[i]
-		}
-	}
-	return page, nil
 }
 
 // ftsQuery turns q into an FTS5 query in which every word is a quoted

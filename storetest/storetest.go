@@ -352,7 +352,7 @@ func testFindEvents(t *testing.T, s Services) {
 	}
 	mustAppend(t, s, org.ID, ins...)
 	mustAppend(t, s, other.ID, NewEvent(0), NewEvent(1))
-	base := trail.EventFilter{OrganizationID: org.ID, Limit: 1000}
+	base := trail.EventFilter{OrganizationID: org.ID, Limit: 7} // several pages: cursors meet every plan
 	count := func(pred func(*trail.EventInput) bool) int {
 		n := 0
 		for _, in := range ins {
@@ -384,6 +384,15 @@ func testFindEvents(t *testing.T, s Services) {
 		{"TargetIDs", func(f *trail.EventFilter) { f.TargetIDs = []string{"route_4", "team_2"} },
 			count(func(in *trail.EventInput) bool { return in.Targets[0].ID == "route_4" || in.Targets[1].ID == "team_2" })},
 		{"TargetTypes", func(f *trail.EventFilter) { f.TargetTypes = []string{"team"} }, 120},
+		{"TargetTypesAndIDs", func(f *trail.EventFilter) { f.TargetTypes = []string{"team"}; f.TargetIDs = []string{"route_1"} },
+			count(func(in *trail.EventInput) bool { return in.Targets[0].ID == "route_1" })},
+		{"ActorIDsAndActions", func(f *trail.EventFilter) { f.ActorIDs = []string{"user_3"}; f.Actions = []string{"alert_route.*"} },
+			count(func(in *trail.EventInput) bool { return in.Actor.ID == "user_3" && in.Action[:12] == "alert_route." })},
+		{"QueryAndActorType", func(f *trail.EventFilter) { f.Query = "w5"; f.ActorTypes = []string{"api_key"} },
+			count(func(in *trail.EventInput) bool { return in.Metadata["word"] == "w5" && in.Actor.Type == "api_key" })},
+		{"RangeAndActorName", func(f *trail.EventFilter) { f.RangeStart = &mid; f.ActorNames = []string{"Person 4"} },
+			count(func(in *trail.EventInput) bool { return !in.OccurredAt.Before(mid) && in.Actor.Name == "Person 4" })},
+		{"UnknownActionPrefix", func(f *trail.EventFilter) { f.Actions = []string{"nothing.*"} }, 0},
 		{"RangeStartInclusive", func(f *trail.EventFilter) { f.RangeStart = &mid },
 			1 + count(func(in *trail.EventInput) bool { return !in.OccurredAt.Before(mid) })}, // + organization.created
 		{"RangeEndExclusive", func(f *trail.EventFilter) { f.RangeEnd = &mid },
@@ -412,7 +421,15 @@ func testFindEvents(t *testing.T, s Services) {
 			if len(evs) != tt.want {
 				t.Fatalf("%d events, want %d", len(evs), tt.want)
 			}
+			f.Ascending = true
+			asc := allEvents(t, s, f)
+			if len(asc) != len(evs) {
+				t.Fatalf("ascending: %d events, descending %d", len(asc), len(evs))
+			}
 			for i, e := range evs {
+				if asc[len(asc)-1-i].ID != e.ID {
+					t.Fatalf("ascending is not the reverse of descending at %d", i)
+				}
 				if e.OrganizationID != org.ID {
 					t.Fatalf("event of another organization: %s", e.OrganizationID)
 				}

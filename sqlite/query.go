@@ -1,0 +1,399 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/trail-audit/trail"
+)
+
+// RecentWindow is how many of an organization's newest events a date-range
+// query scans in index order before it switches to the occurred_at index.
+const RecentWindow = 5000
+
+// FindEvents returns one page of the organization's events.
+//
+// Every plan reads event seqs (the table's rowid, which grows with the
+// organization's index) in order from one index and stops after the page:
+// the most selective filter drives, each of its values is read from its own
+// index range, and the ranges are merged here. The other filters are
+// conditions on the rows read. Only then are the page's events loaded.
+func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	q := &eventQuery{db: s.db.reader, f: f, n: f.Limit + 1, window: s.db.RecentWindow}
+	q.desc = !f.Ascending
+	if f.Before != nil {
+		q.desc = !q.desc
+	}
+	if c := f.After; c != nil || f.Before != nil {
+		if c == nil {
+			c = f.Before
+		}
+		q.cursorIdx = c
+		var seq int64
+		err := s.db.reader.QueryRowContext(ctx, `SELECT seq FROM events WHERE organization_id = ? AND idx = ?`, f.OrganizationID, *c).Scan(&seq)
+		if err == sql.ErrNoRows {
+			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
+		} else if err != nil {
+			return nil, fmt.Errorf("find events: cursor: %w", err)
+		}
+		q.cursorSeq = &seq
+	}
+	seqs, err := q.run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	page := &trail.EventPage{}
+	if len(seqs) > f.Limit {
+		seqs, page.HasMore = seqs[:f.Limit], true
+	}
+	if page.Events, err = s.load(ctx, seqs); err != nil {
+		return nil, err
+	}
+	if f.Before != nil {
+		for i, j := 0, len(page.Events)-1; i < j; i, j = i+1, j-1 {
+			page.Events[i], page.Events[j] = page.Events[j], page.Events[i]
+		}
+	}
+	return page, nil
+}
+
+// load reads the events of seqs, in that order.
+func (s *EventService) load(ctx context.Context, seqs []int64) ([]*trail.Event, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(seqs))
+	for i, seq := range seqs {
+		args[i] = seq
+	}
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT seq, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load events: %w", err)
+	}
+	defer rows.Close()
+	bySeq := make(map[int64]*trail.Event, len(seqs))
+	for rows.Next() {
+		var seq int64
+		var data string
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, err
+		}
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return nil, err
+		}
+		bySeq[seq] = ev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*trail.Event, 0, len(seqs))
+	for _, seq := range seqs {
+		if ev, ok := bySeq[seq]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+type eventQuery struct {
+	db        *sql.DB
+	f         trail.EventFilter
+	n         int  // rows wanted: the page and one more
+	desc      bool // scan direction
+	cursorIdx *int64
+	cursorSeq *int64
+	window    int // see RecentWindow
+}
+
+// cond is a SQL condition with its arguments.
+type cond struct {
+	sql  string
+	args []any
+}
+
+func inCond(col string, vals []string) cond {
+	c := cond{sql: col + " IN (" + placeholders(len(vals)) + ")"}
+	for _, v := range vals {
+		c.args = append(c.args, v)
+	}
+	return c
+}
+
+// conds returns the filter conditions on e, leaving out the driver's.
+func (q *eventQuery) conds(driver string) []cond {
+	f := q.f
+	var cs []cond
+	if len(f.Actions) > 0 && driver != "actions" {
+		var ors []string
+		var args []any
+		var exact []string
+		for _, a := range f.Actions {
+			if p, ok := strings.CutSuffix(a, ".*"); ok {
+				ors = append(ors, "(e.action >= ? AND e.action < ?)")
+				args = append(args, p+".", p+"/") // '/' follows '.'
+			} else {
+				exact = append(exact, a)
+			}
+		}
+		if len(exact) > 0 {
+			c := inCond("e.action", exact)
+			ors, args = append(ors, c.sql), append(args, c.args...)
+		}
+		cs = append(cs, cond{"(" + strings.Join(ors, " OR ") + ")", args})
+	}
+	if len(f.ActorIDs) > 0 && driver != "actor_ids" {
+		cs = append(cs, inCond("e.actor_id", f.ActorIDs))
+	}
+	if len(f.ActorNames) > 0 {
+		cs = append(cs, inCond("e.actor_name", f.ActorNames))
+	}
+	if len(f.ActorTypes) > 0 {
+		cs = append(cs, inCond("e.actor_type", f.ActorTypes))
+	}
+	if len(f.TargetIDs) > 0 && driver != "target_ids" {
+		c := inCond("x.target_id", f.TargetIDs)
+		cs = append(cs, cond{"EXISTS (SELECT 1 FROM event_targets x WHERE x.organization_id = e.organization_id AND x.seq = e.seq AND " + c.sql + ")", c.args})
+	}
+	if len(f.TargetTypes) > 0 && driver != "targets" {
+		c := inCond("x.target_type", f.TargetTypes)
+		cs = append(cs, cond{"EXISTS (SELECT 1 FROM event_targets x WHERE x.organization_id = e.organization_id AND x.seq = e.seq AND " + c.sql + ")", c.args})
+	}
+	if f.RangeStart != nil {
+		cs = append(cs, cond{"+e.occurred_at >= ?", []any{f.RangeStart.UnixNano()}})
+	}
+	if f.RangeEnd != nil {
+		cs = append(cs, cond{"+e.occurred_at < ?", []any{f.RangeEnd.UnixNano()}})
+	}
+	if fq := ftsQuery(f.Query); fq != "" && driver != "q" {
+		cs = append(cs, cond{"e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", []any{fq}})
+	}
+	return cs
+}
+
+func (q *eventQuery) order() (op, dir string) {
+	if q.desc {
+		return "<", "DESC"
+	}
+	return ">", "ASC"
+}
+
+// seqQuery runs one ordered read of seqs: from, the driver's conditions,
+// the other filters and the cursor on seqCol.
+func (q *eventQuery) seqQuery(ctx context.Context, sel, from string, driver []cond, others []cond, seqCol string, limit int) ([]int64, error) {
+	op, dir := q.order()
+	where := append([]cond{}, driver...)
+	if q.cursorSeq != nil {
+		where = append(where, cond{seqCol + " " + op + " ?", []any{*q.cursorSeq}})
+	}
+	where = append(where, others...)
+	var parts []string
+	var args []any
+	for _, c := range where {
+		parts = append(parts, c.sql)
+		args = append(args, c.args...)
+	}
+	query := "SELECT " + sel + " FROM " + from + " WHERE " + strings.Join(parts, " AND ") + " ORDER BY " + seqCol + " " + dir + " LIMIT ?"
+	args = append(args, limit)
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, err
+		}
+		out = append(out, seq)
+	}
+	return out, rows.Err()
+}
+
+// merge unions ordered seq lists into one, in scan order, without
+// duplicates, keeping at most n.
+func (q *eventQuery) merge(lists [][]int64) []int64 {
+	seen := map[int64]bool{}
+	var all []int64
+	for _, l := range lists {
+		for _, s := range l {
+			if !seen[s] {
+				seen[s] = true
+				all = append(all, s)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if q.desc {
+			return all[i] > all[j]
+		}
+		return all[i] < all[j]
+	})
+	if len(all) > q.n {
+		all = all[:q.n]
+	}
+	return all
+}
+
+// perValue reads each value's ordered range and merges them.
+func (q *eventQuery) perValue(ctx context.Context, vals []string, read func(v string) ([]int64, error)) ([]int64, error) {
+	var lists [][]int64
+	for _, v := range vals {
+		l, err := read(v)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, l)
+	}
+	return q.merge(lists), nil
+}
+
+func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
+	f := q.f
+	org := cond{"e.organization_id = ?", []any{f.OrganizationID}}
+	switch {
+	case len(f.TargetIDs) > 0, len(f.TargetTypes) > 0 && len(f.ActorIDs) == 0 && len(f.Actions) == 0 && f.Query == "":
+		driver, col, vals := "target_ids", "t.target_id", f.TargetIDs
+		if len(vals) == 0 {
+			driver, col, vals = "targets", "t.target_type", f.TargetTypes
+		}
+		others := q.conds(driver)
+		return q.perValue(ctx, dedupe(vals), func(v string) ([]int64, error) {
+			// An event may name the same target twice: read extra rows.
+			return q.seqQuery(ctx, "t.seq", "event_targets t JOIN events e ON e.seq = t.seq",
+				[]cond{{"t.organization_id = ?", []any{f.OrganizationID}}, {col + " = ?", []any{v}}}, others, "t.seq", 2*q.n)
+		})
+	case len(f.ActorIDs) > 0:
+		others := q.conds("actor_ids")
+		return q.perValue(ctx, dedupe(f.ActorIDs), func(v string) ([]int64, error) {
+			return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_actor", []cond{org, {"e.actor_id = ?", []any{v}}}, others, "e.seq", q.n)
+		})
+	case f.Query != "" && ftsQuery(f.Query) != "":
+		return q.seqQuery(ctx, "f.rowid", "events_fts f JOIN events e ON e.seq = f.rowid",
+			[]cond{{"events_fts MATCH ?", []any{ftsQuery(f.Query)}}, org}, q.conds("q"), "f.rowid", q.n)
+	case len(f.Actions) > 0:
+		actions, err := q.expandActions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		others := q.conds("actions")
+		return q.perValue(ctx, actions, func(v string) ([]int64, error) {
+			return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_action", []cond{org, {"e.action = ?", []any{v}}}, others, "e.seq", q.n)
+		})
+	case f.RangeStart != nil || f.RangeEnd != nil:
+		// The newest events first: a range that covers them fills the page
+		// from a short scan in index order.
+		recent, err := q.idxScan(ctx, q.conds(""), q.window)
+		if err != nil || len(recent) >= q.n {
+			return recent, err
+		}
+		var rc []cond
+		if f.RangeStart != nil {
+			rc = append(rc, cond{"e.occurred_at >= ?", []any{f.RangeStart.UnixNano()}})
+		}
+		if f.RangeEnd != nil {
+			rc = append(rc, cond{"e.occurred_at < ?", []any{f.RangeEnd.UnixNano()}})
+		}
+		var others []cond
+		for _, c := range q.conds("") {
+			if !strings.HasPrefix(c.sql, "+e.occurred_at") {
+				others = append(others, c)
+			}
+		}
+		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_occurred", append([]cond{org}, rc...), others, "e.seq", q.n)
+	default:
+		return q.idxScan(ctx, q.conds(""), 0)
+	}
+}
+
+// idxScan reads in index order from events_org_idx; window > 0 limits the
+// scan to that many indexes from the cursor (or the log's end).
+func (q *eventQuery) idxScan(ctx context.Context, others []cond, window int) ([]int64, error) {
+	op, dir := q.order()
+	where := []cond{{"e.organization_id = ?", []any{q.f.OrganizationID}}}
+	if q.cursorIdx != nil {
+		where = append(where, cond{"e.idx " + op + " ?", []any{*q.cursorIdx}})
+	}
+	if window > 0 {
+		switch {
+		case q.desc && q.cursorIdx != nil:
+			where = append(where, cond{"e.idx >= ?", []any{*q.cursorIdx - int64(window)}})
+		case q.desc:
+			where = append(where, cond{"e.idx >= (SELECT next_index FROM organizations WHERE id = ?) - ?", []any{q.f.OrganizationID, window}})
+		case q.cursorIdx != nil:
+			where = append(where, cond{"e.idx <= ?", []any{*q.cursorIdx + int64(window)}})
+		default:
+			where = append(where, cond{"e.idx < ?", []any{window}})
+		}
+	}
+	where = append(where, others...)
+	var parts []string
+	var args []any
+	for _, c := range where {
+		parts = append(parts, c.sql)
+		args = append(args, c.args...)
+	}
+	rows, err := q.db.QueryContext(ctx, `SELECT e.seq FROM events e INDEXED BY events_org_idx WHERE `+strings.Join(parts, " AND ")+` ORDER BY e.idx `+dir+` LIMIT ?`, append(args, q.n)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, err
+		}
+		out = append(out, seq)
+	}
+	return out, rows.Err()
+}
+
+// expandActions turns exact actions and prefixes into the organization's
+// exact actions.
+func (q *eventQuery) expandActions(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, a := range q.f.Actions {
+		p, ok := strings.CutSuffix(a, ".*")
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		rows, err := q.db.QueryContext(ctx, `SELECT action FROM org_actions WHERE organization_id = ? AND action >= ? AND action < ?`, q.f.OrganizationID, p+".", p+"/")
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return dedupe(out), nil
+}
+
+func dedupe(vals []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vals {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
