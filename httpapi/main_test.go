@@ -44,6 +44,7 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Valid
 	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.Events, s.Organizations, s.Schemas, s.APIKeys = ts.Events, ts.Orgs, schemas, ts.Keys
 	s.Validator = v
+	s.Idempotency = sqlite.NewIdempotencyService(db)
 	s.CheckSchema = jsonschema.Check
 	s.SchemaCreated = v.Forget
 	s.RateLimit = 0

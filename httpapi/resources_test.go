@@ -84,6 +84,22 @@ func TestSchemas(t *testing.T) {
 			t.Fatalf("version 2: %d %s", r.Status, r.Body)
 		}
 	})
+	t.Run("IdempotencyKeyReplays", func(t *testing.T) {
+		body := map[string]any{"targets": []any{map[string]any{"type": "retry"}}}
+		a := ts.do(t, "POST", "/audit_logs/actions/retry.me/schemas", adminSecret, body, "Idempotency-Key", "k-1")
+		b := ts.do(t, "POST", "/audit_logs/actions/retry.me/schemas", adminSecret, body, "Idempotency-Key", "k-1")
+		if a.Status != 201 || b.Status != 201 || string(a.Body) != string(b.Body) || b.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry: %d %s / %d %s", a.Status, a.Body, b.Status, b.Body)
+		}
+		c := ts.do(t, "POST", "/audit_logs/actions/retry.me/schemas", adminSecret, body, "Idempotency-Key", "k-2")
+		if c.JSON(t)["version"] != float64(2) {
+			t.Fatalf("another key is another request: %s", c.Body)
+		}
+		list := ts.do(t, "GET", "/audit_logs/actions/retry.me/schemas", adminSecret, nil).JSON(t)
+		if n := len(list["data"].([]any)); n != 2 {
+			t.Fatalf("%d versions", n)
+		}
+	})
 	t.Run("ErrInvalidSchema", func(t *testing.T) {
 		for name, body := range map[string]map[string]any{
 			"/targets/0/metadata": {"targets": []any{map[string]any{"type": "x", "metadata": map[string]any{"type": "no-such-type"}}}},
@@ -126,7 +142,7 @@ func TestSchemas(t *testing.T) {
 			}
 			path = "/audit_logs/actions?limit=2&order=asc&after=" + after
 		}
-		if !slices.Equal(names, []string{"a.one", "alert_route.updated", "b.two", "c.three"}) {
+		if !slices.Equal(names, []string{"a.one", "alert_route.updated", "b.two", "c.three", "retry.me"}) {
 			t.Fatalf("names %v", names)
 		}
 		b := ts.do(t, "GET", "/audit_logs/actions/alert_route.updated/schemas", adminSecret, nil).JSON(t)
@@ -138,7 +154,7 @@ func TestSchemas(t *testing.T) {
 	t.Run("RecordedInSystemLog", func(t *testing.T) {
 		b := ts.do(t, "GET", "/audit_logs/events?organization_id=org_system&actions=audit_log_schema.created&limit=100", adminSecret, nil).JSON(t)
 		evs := b["data"].([]any)
-		if len(evs) != 5 {
+		if len(evs) != 7 {
 			t.Fatalf("%d schema events", len(evs))
 		}
 		ev := evs[len(evs)-1].(map[string]any)
@@ -177,6 +193,11 @@ func TestOrganizationsAndKeys(t *testing.T) {
 		if r := ts.do(t, "GET", "/organizations/"+id, adminSecret, nil); r.Status != 200 || r.JSON(t)["name"] != "Initech" {
 			t.Fatalf("get: %d %s", r.Status, r.Body)
 		}
+		x := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
+		y := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
+		if x.Status != 201 || x.JSON(t)["id"] != y.JSON(t)["id"] {
+			t.Fatalf("a retried create made a second organization: %s %s", x.Body, y.Body)
+		}
 		if r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{}); r.Status != 422 {
 			t.Fatalf("no name: %d", r.Status)
 		}
@@ -203,7 +224,7 @@ func TestOrganizationsAndKeys(t *testing.T) {
 			t.Fatalf("own events %v", actions)
 		}
 		list := ts.do(t, "GET", "/organizations?limit=100", adminSecret, nil).JSON(t)
-		if len(list["data"].([]any)) != 2 { // org_system and Initech
+		if len(list["data"].([]any)) != 3 { // org_system, Initech and Retried
 			t.Fatalf("list %v", list)
 		}
 	})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -45,10 +47,9 @@ type Server struct {
 	Addr string
 	// RateLimit is each key's default requests a minute; 0 turns it off.
 	RateLimit int
-	// RequireSchemas is reported in errors; the Validator enforces it.
-	Logger  *slog.Logger
-	Metrics *Metrics
-	Now     func() time.Time
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	Now       func() time.Time
 	// Ready reports whether the server can take traffic (/readyz).
 	Ready func(ctx context.Context) error
 	// SchemaCreated, if set, is told of each new schema version.
@@ -60,6 +61,7 @@ type Server struct {
 	Organizations trail.OrganizationService
 	Schemas       trail.SchemaService
 	APIKeys       trail.APIKeyService
+	Idempotency   trail.IdempotencyService // optional: replay of non-event POSTs
 	Validator     EventValidator
 
 	ln      net.Listener
@@ -153,6 +155,14 @@ type route struct {
 	perm            trail.Permission
 	public          bool
 	handle          func(w http.ResponseWriter, r *http.Request, key *trail.APIKey)
+}
+
+// replayable lists the POSTs whose responses are kept for an
+// Idempotency-Key. Events de-duplicate themselves; API key responses hold
+// a secret and are never stored.
+var replayable = map[string]bool{
+	"POST /organizations":                       true,
+	"POST /audit_logs/actions/{action}/schemas": true,
 }
 
 // routeTable lists every endpoint; the OpenAPI test checks it against
@@ -269,8 +279,71 @@ func (s *Server) wrap(rt route) http.Handler {
 			Actor:   trail.Actor{ID: key.ID, Type: "api_key", Name: key.Name},
 			Context: trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)},
 		})
+		if replayable[name] && s.Idempotency != nil && r.Header.Get("Idempotency-Key") != "" {
+			s.serveIdempotent(sw, r.WithContext(ctx), key, rt)
+			return
+		}
 		rt.handle(sw, r.WithContext(ctx), key)
 	})
+}
+
+// serveIdempotent replays the stored response of an earlier request with
+// the same key, Idempotency-Key, path and body, or runs the handler and
+// stores a 2xx response.
+func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *trail.APIKey, rt route) {
+	body, err := readBody(w, r, trail.MaxRequestBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := sha256.New()
+	for _, part := range []string{key.ID, r.Method, r.URL.Path, r.Header.Get("Idempotency-Key")} {
+		fmt.Fprintf(h, "%d:%s\x00", len(part), part)
+	}
+	h.Write(body)
+	var hash [32]byte
+	copy(hash[:], h.Sum(nil))
+	if stored, err := s.Idempotency.FindResponse(r.Context(), hash); err == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(stored.Status)
+		w.Write(stored.Body)
+		return
+	} else if trail.ErrorCode(err) != trail.ENOTFOUND {
+		s.writeError(w, r, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &recorder{ResponseWriter: w}
+	rt.handle(rec, r, key)
+	if rec.status >= 200 && rec.status < 300 {
+		if err := s.Idempotency.SaveResponse(r.Context(), hash, &trail.StoredResponse{Status: rec.status, Body: rec.body.Bytes()}); err != nil {
+			// The change is made and answered; only a later replay is lost.
+			s.Logger.Error("store idempotent response", "err", err, "request_id", r.Context().Value(requestIDKey))
+		}
+	}
+}
+
+// recorder copies a response as it is written.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
 }
 
 func clientIP(r *http.Request) string {

@@ -115,6 +115,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h := httpapi.NewServer()
 	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
+	h.Idempotency = sqlite.NewIdempotencyService(db)
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
 	h.Ready = func(ctx context.Context) error {
