@@ -115,6 +115,11 @@ func (db *DB) commit(batch []*appendRequest) {
 		}
 		for _, r := range batch {
 			r.results, r.err = a.add(ctx, r.orgID, r.inputs)
+			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
+				// add may have half-applied this request: nothing of the
+				// transaction may commit.
+				return r.err
+			}
 		}
 		if err := a.flush(ctx); err != nil {
 			return err
