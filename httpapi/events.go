@@ -295,22 +295,9 @@ func parseEventFilter(q url.Values, key *trail.APIKey) (trail.EventFilter, error
 	if len(f.Query) > 1024 {
 		return f, badParam("q", "must be at most 1024 characters")
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return f, badParam("limit", "must be an integer from 1 to 1000")
-		}
-		f.Limit = n
-	}
-	switch q.Get("order") {
-	case "", "desc", "normal":
-	case "asc":
-		f.Ascending = true
-	default:
-		return f, badParam("order", "must be asc or desc")
-	}
-	if q.Get("before") != "" && q.Get("after") != "" {
-		return f, badParam("before", "cannot be combined with after")
+	var err error
+	if f.Limit, f.Ascending, err = parsePaging(q, 50, 1000); err != nil {
+		return f, err
 	}
 	for _, name := range []string{"before", "after"} {
 		if v := q.Get(name); v != "" {

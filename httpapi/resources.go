@@ -17,43 +17,51 @@ import (
 // parseListFilter reads WorkOS list parameters: limit (1–100, default 10),
 // before, after and order (desc default; "normal" is desc).
 func parseListFilter(q url.Values, allowed ...string) (trail.ListFilter, error) {
-	f := trail.ListFilter{Limit: 10}
+	f := trail.ListFilter{}
 	for name := range q {
 		if !slices.Contains(append([]string{"limit", "before", "after", "order"}, allowed...), name) {
 			return f, badParam(name, "unknown parameter")
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return f, badParam("limit", "must be an integer from 1 to 100")
-		}
-		f.Limit = n
+	var err error
+	f.Limit, f.Ascending, err = parsePaging(q, 10, 100)
+	if err != nil {
+		return f, err
 	}
-	switch q.Get("order") {
-	case "", "desc", "normal":
-	case "asc":
-		f.Ascending = true
-	default:
-		return f, badParam("order", "must be asc or desc")
-	}
-	if q.Get("before") != "" && q.Get("after") != "" {
-		return f, badParam("before", "cannot be combined with after")
-	}
-	for _, name := range []string{"before", "after"} {
+	for name, dst := range map[string]*string{"before": &f.Before, "after": &f.After} {
 		if v := q.Get(name); v != "" {
 			b, err := base64.RawURLEncoding.DecodeString(v)
 			if err != nil || !strings.HasPrefix(string(b), "k:") {
 				return f, badParam(name, "not a cursor returned by this API")
 			}
-			if name == "before" {
-				f.Before = string(b[2:])
-			} else {
-				f.After = string(b[2:])
-			}
+			*dst = string(b[2:])
 		}
 	}
 	return f, nil
+}
+
+// parsePaging reads limit (1 to max, default def), order and the rule that
+// before and after do not go together.
+func parsePaging(q url.Values, def, max int) (limit int, asc bool, err error) {
+	limit = def
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > max {
+			return 0, false, badParam("limit", fmt.Sprintf("must be an integer from 1 to %d", max))
+		}
+		limit = n
+	}
+	switch q.Get("order") {
+	case "", "desc", "normal":
+	case "asc":
+		asc = true
+	default:
+		return 0, false, badParam("order", "must be asc or desc")
+	}
+	if q.Get("before") != "" && q.Get("after") != "" {
+		return 0, false, badParam("before", "cannot be combined with after")
+	}
+	return limit, asc, nil
 }
 
 func encodeKeyCursor(k string) *string {
@@ -81,6 +89,19 @@ func listMeta(f trail.ListFilter, more bool, first, last string, n int) listMeta
 		}
 	}
 	return m
+}
+
+// writeList writes a page of keyed items in WorkOS's list envelope.
+func writeList[T, J any](w http.ResponseWriter, f trail.ListFilter, more bool, list []T, key func(T) string, toJSON func(T) J) {
+	data := make([]J, len(list))
+	for i, it := range list {
+		data[i] = toJSON(it)
+	}
+	var meta listMetadata
+	if n := len(list); n > 0 {
+		meta = listMeta(f, more, key(list[0]), key(list[n-1]), n)
+	}
+	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: data, ListMetadata: meta})
 }
 
 // decodeJSON decodes a request body into v; a body that is not JSON of
@@ -170,15 +191,7 @@ func (s *Server) handleListSchemas(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, err)
 		return
 	}
-	data := make([]schemaJSON, len(list))
-	for i, sc := range list {
-		data[i] = toSchemaJSON(sc)
-	}
-	var meta listMetadata
-	if n := len(list); n > 0 {
-		meta = listMeta(f, more, strconv.Itoa(list[0].Version), strconv.Itoa(list[n-1].Version), n)
-	}
-	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: data, ListMetadata: meta})
+	writeList(w, f, more, list, func(sc *trail.Schema) string { return strconv.Itoa(sc.Version) }, toSchemaJSON)
 }
 
 func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
@@ -199,15 +212,9 @@ func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request, key *
 		CreatedAt time.Time  `json:"created_at"`
 		UpdatedAt time.Time  `json:"updated_at"`
 	}
-	data := make([]actionJSON, len(list))
-	for i, a := range list {
-		data[i] = actionJSON{Object: "audit_log_action", Name: a.Name, Schema: toSchemaJSON(a.Schema), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
-	}
-	var meta listMetadata
-	if n := len(list); n > 0 {
-		meta = listMeta(f, more, list[0].Name, list[n-1].Name, n)
-	}
-	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: data, ListMetadata: meta})
+	writeList(w, f, more, list, func(a *trail.Action) string { return a.Name }, func(a *trail.Action) actionJSON {
+		return actionJSON{Object: "audit_log_action", Name: a.Name, Schema: toSchemaJSON(a.Schema), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	})
 }
 
 // --- organizations ---
@@ -261,15 +268,8 @@ func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request,
 		s.writeError(w, r, err)
 		return
 	}
-	data := make([]organizationJSON, len(list))
-	for i, o := range list {
-		data[i] = organizationJSON{"organization", o}
-	}
-	var meta listMetadata
-	if n := len(list); n > 0 {
-		meta = listMeta(f, more, list[0].ID, list[n-1].ID, n)
-	}
-	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: data, ListMetadata: meta})
+	writeList(w, f, more, list, func(o *trail.Organization) string { return o.ID },
+		func(o *trail.Organization) organizationJSON { return organizationJSON{"organization", o} })
 }
 
 func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
@@ -416,15 +416,8 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, err)
 		return
 	}
-	data := make([]apiKeyJSON, len(list))
-	for i, k := range list {
-		data[i] = apiKeyJSON{"api_key", k}
-	}
-	var meta listMetadata
-	if n := len(list); n > 0 {
-		meta = listMeta(f, more, list[0].ID, list[n-1].ID, n)
-	}
-	writeJSON(w, http.StatusOK, listEnvelope{Object: "list", Data: data, ListMetadata: meta})
+	writeList(w, f, more, list, func(k *trail.APIKey) string { return k.ID },
+		func(k *trail.APIKey) apiKeyJSON { return apiKeyJSON{"api_key", k} })
 }
 
 // scopedKey finds a key the caller may manage, or ENOTFOUND.

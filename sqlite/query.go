@@ -193,15 +193,18 @@ func (q *eventQuery) seqQuery(ctx context.Context, sel, from string, driver []co
 		where = append(where, cond{seqCol + " " + op + " ?", []any{*q.cursorSeq}})
 	}
 	where = append(where, others...)
+	return q.seqs(ctx, "SELECT "+sel+" FROM "+from, where, " ORDER BY "+seqCol+" "+dir+" LIMIT ?", limit)
+}
+
+// seqs runs head WHERE conds tail and returns the first column as seqs.
+func (q *eventQuery) seqs(ctx context.Context, head string, conds []cond, tail string, tailArgs ...any) ([]int64, error) {
 	var parts []string
 	var args []any
-	for _, c := range where {
+	for _, c := range conds {
 		parts = append(parts, c.sql)
 		args = append(args, c.args...)
 	}
-	query := "SELECT " + sel + " FROM " + from + " WHERE " + strings.Join(parts, " AND ") + " ORDER BY " + seqCol + " " + dir + " LIMIT ?"
-	args = append(args, limit)
-	rows, err := q.db.QueryContext(ctx, query, args...)
+	rows, err := q.db.QueryContext(ctx, head+" WHERE "+strings.Join(parts, " AND ")+tail, append(args, tailArgs...)...)
 	if err != nil {
 		return nil, err
 	}
