@@ -1,6 +1,9 @@
 package trail
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // StoredResponse is a response kept so that a retried request (same key,
 // same Idempotency-Key, same body) gets the original answer.
@@ -9,13 +12,22 @@ type StoredResponse struct {
 	Body   []byte
 }
 
+// IdempotencyClaimTTL is how long a claimed request may run before a retry
+// may claim it again (the first attempt died before it finished).
+const IdempotencyClaimTTL = time.Minute
+
 // IdempotencyService keeps responses of non-event POSTs for
 // IdempotencyWindow. Events have their own de-duplication (AppendEvents).
 type IdempotencyService interface {
-	// FindResponse returns the response stored under hash within the
-	// window, or ENOTFOUND.
-	FindResponse(ctx context.Context, hash [32]byte) (*StoredResponse, error)
+	// ClaimResponse returns the response stored under hash, if any; or,
+	// when there is none, claims hash for this request and returns nil. A
+	// hash claimed by a request that is still running is ECONFLICT.
+	ClaimResponse(ctx context.Context, hash [32]byte) (*StoredResponse, error)
 
-	// SaveResponse stores a response under hash, replacing an expired one.
-	SaveResponse(ctx context.Context, hash [32]byte, r *StoredResponse) error
+	// FinishResponse stores the claimed request's response.
+	FinishResponse(ctx context.Context, hash [32]byte, r *StoredResponse) error
+
+	// ReleaseResponse drops a claim whose request failed, so that a retry
+	// runs again.
+	ReleaseResponse(ctx context.Context, hash [32]byte) error
 }

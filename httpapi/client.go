@@ -253,7 +253,13 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if f.Before != nil {
 		page.HasMore = out.ListMetadata.Before != nil
 	} else {
-		page.HasMore = out.ListMetadata.After != nil
+		// Ascending, the server keeps after on the last page so that a
+		// reader can tail the log; only a full page may have more.
+		limit := f.Limit
+		if limit <= 0 {
+			limit = 50
+		}
+		page.HasMore = out.ListMetadata.After != nil && (!f.Ascending || len(out.Data) >= limit)
 	}
 	return page, nil
 }
@@ -503,6 +509,9 @@ func (s *APIKeyService) RevokeAPIKey(ctx context.Context, id string) error {
 
 // Authenticate asks the server which key the secret belongs to.
 func (s *APIKeyService) Authenticate(ctx context.Context, secret string) (*trail.APIKey, error) {
+	if secret == "" {
+		return nil, trail.Errorf(trail.EUNAUTHORIZED, "Invalid API key.")
+	}
 	var k trail.APIKey
 	if err := s.c.do(ctx, "GET", "/api_keys/me", secret, nil, &k); err != nil {
 		return nil, err

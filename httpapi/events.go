@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string
 			Problems: []trail.Problem{{Path: "body", Message: "invalid_json"}}}
 	}
 	return nil, raw, nil
+}
+
+// writableOrg is org for ingestion: org_system holds only Trail's own
+// events, which clients must not be able to forge.
+func (s *Server) writableOrg(ctx context.Context, key *trail.APIKey, id string) (*trail.Organization, error) {
+	if id == trail.SystemOrganizationID {
+		return nil, trail.Errorf(trail.EFORBIDDEN, "%s holds Trail's own audit events and accepts no others.", id)
+	}
+	return s.org(ctx, key, id)
 }
 
 // prepareEvent decodes and validates one event object of organization
@@ -90,7 +100,7 @@ func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, malformed("event", "required"))
 		return
 	}
-	org, err := s.org(r.Context(), key, orgID)
+	org, err := s.writableOrg(r.Context(), key, orgID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -144,7 +154,7 @@ func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, 
 			Problems: []trail.Problem{{Path: "/events", Message: fmt.Sprintf("must contain 1 to %d events", trail.MaxBatchEvents)}}})
 		return
 	}
-	org, err := s.org(r.Context(), key, orgID)
+	org, err := s.writableOrg(r.Context(), key, orgID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -242,19 +252,34 @@ func listParam(q url.Values, name string) []string {
 	return out
 }
 
+// eventQueryParams are the parameters of SPEC §7; true marks the lists,
+// which may also be repeated or written name[].
 var eventQueryParams = map[string]bool{
-	"organization_id": true, "actions": true, "actor_ids": true, "actor_names": true, "actor_types": true,
-	"target_ids": true, "targets": true, "range_start": true, "range_end": true, "q": true,
-	"limit": true, "before": true, "after": true, "order": true,
+	"organization_id": false, "actions": true, "actor_ids": true, "actor_names": true, "actor_types": true,
+	"target_ids": true, "targets": true, "range_start": false, "range_end": false, "q": false,
+	"limit": false, "before": false, "after": false, "order": false,
 }
+
+// MaxFilterValues bounds each list parameter of a query.
+const MaxFilterValues = 100
 
 // parseEventFilter reads SPEC §7's parameters; anything unknown or bad is
 // a 400 naming it.
 func parseEventFilter(q url.Values, key *trail.APIKey) (trail.EventFilter, error) {
 	f := trail.EventFilter{Limit: 50}
-	for name := range q {
-		if !eventQueryParams[strings.TrimSuffix(name, "[]")] {
+	for name, vals := range q {
+		base, brackets := strings.CutSuffix(name, "[]")
+		isList, known := eventQueryParams[base]
+		if !known || (brackets && !isList) {
 			return f, badParam(name, "unknown parameter")
+		}
+		if !isList && len(vals) > 1 {
+			return f, badParam(name, "given more than once")
+		}
+	}
+	for name, isList := range eventQueryParams {
+		if isList && len(listParam(q, name)) > MaxFilterValues {
+			return f, badParam(name, fmt.Sprintf("at most %d values", MaxFilterValues))
 		}
 	}
 	f.OrganizationID = q.Get("organization_id")
@@ -327,6 +352,13 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, key *t
 		return
 	}
 	page, err := s.Events.FindEvents(r.Context(), f)
+	if trail.ErrorCode(err) == trail.EINVALID && (f.Before != nil || f.After != nil) {
+		name := "after"
+		if f.Before != nil {
+			name = "before"
+		}
+		err = badParam(name, trail.ErrorMessage(err))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -340,7 +372,9 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, key *t
 				meta.Before = &first
 			}
 		} else {
-			if page.HasMore {
+			// Ascending, the last page still carries after: a reader that
+			// tails the log polls with it for events that arrive later.
+			if page.HasMore || f.Ascending {
 				meta.After = &last
 			}
 			if f.After != nil {

@@ -188,6 +188,15 @@ func TestCreateEvent(t *testing.T) {
 		})
 	}
 
+	t.Run("ErrSystemOrganization", func(t *testing.T) {
+		for _, path := range []string{"/audit_logs/events", "/audit_logs/events/batch"} {
+			before := ts.count(t, trail.SystemOrganizationID)
+			r := ts.do(t, "POST", path, adminSecret, map[string]any{"organization_id": trail.SystemOrganizationID, "event": validEvent(), "events": []any{validEvent()}})
+			if r.Status != 403 || ts.count(t, trail.SystemOrganizationID) != before {
+				t.Fatalf("%s: org_system took a forged event: %d %s", path, r.Status, r.Body)
+			}
+		}
+	})
 	t.Run("ErrForbidden", func(t *testing.T) {
 		key := ts.mustKey(t, "", trail.PermEventsRead)
 		r := ts.do(t, "POST", "/audit_logs/events", key, map[string]any{"organization_id": org, "event": validEvent()})
@@ -337,6 +346,10 @@ func TestListEvents(t *testing.T) {
 		{"organization_id=" + org + "&after=not-a-cursor", "after"},
 		{"organization_id=" + org + "&before=ZTox&after=ZTox", "before"},
 		{"organization_id=" + org + "&actions=bad%20action", "actions"},
+		{"organization_id=" + org + "&q[]=x", "q[]"},
+		{"organization_id=" + org + "&limit=5&limit=6", "limit"},
+		{"organization_id=" + org + "&actor_ids=" + strings.Repeat("a,", 101), "actor_ids"},
+		{"organization_id=" + org + "&after=ZTo5OTk5OTk", "after"}, // a well-formed cursor past the log's end
 	}
 	for _, tt := range bad {
 		t.Run("Err"+tt.param, func(t *testing.T) {
@@ -364,6 +377,20 @@ func TestListEvents(t *testing.T) {
 			if n := len(body["data"].([]any)); n != want {
 				t.Errorf("%s: %d events, want %d", q, n, want)
 			}
+		}
+	})
+	t.Run("AscendingTailKeepsCursor", func(t *testing.T) {
+		b := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&order=asc&limit=1000", adminSecret, nil).JSON(t)
+		after, _ := b["list_metadata"].(map[string]any)["after"].(string)
+		if after == "" {
+			t.Fatalf("the last ascending page must carry after: %v", b["list_metadata"])
+		}
+		if r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()}); r.Status != 200 {
+			t.Fatal(r.Status)
+		}
+		next := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&order=asc&after="+after, adminSecret, nil).JSON(t)
+		if n := len(next["data"].([]any)); n != 1 {
+			t.Fatalf("tail poll found %d new events, want 1", n)
 		}
 	})
 	t.Run("GetEventErrNotFound", func(t *testing.T) {

@@ -389,6 +389,21 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, key 
 			return
 		}
 	}
+	if !key.Can(trail.PermAdmin) {
+		// Nor a larger request budget than its own.
+		own := s.RateLimit
+		if key.RateLimit != nil {
+			own = *key.RateLimit
+		}
+		switch {
+		case own <= 0: // the caller is unlimited
+		case body.RateLimit != nil && (*body.RateLimit == 0 || *body.RateLimit > own):
+			s.writeError(w, r, trail.Errorf(trail.EFORBIDDEN, "A key cannot grant a rate limit above its own (%d a minute).", own))
+			return
+		case body.RateLimit == nil && key.RateLimit != nil:
+			body.RateLimit = &own // the caller's own, lower-than-default budget
+		}
+	}
 	k := &trail.APIKey{Name: body.Name, OrganizationID: body.OrganizationID, Permissions: body.Permissions, RateLimit: body.RateLimit, Secret: body.Secret}
 	if err := s.APIKeys.CreateAPIKey(r.Context(), k); err != nil {
 		s.writeError(w, r, err)
@@ -452,6 +467,12 @@ func (s *Server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request, key 
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	for _, p := range k.Permissions {
+		if !key.Can(p) {
+			s.writeError(w, r, trail.Errorf(trail.EFORBIDDEN, "A key cannot revoke a key holding the %s permission it does not hold.", p))
+			return
+		}
 	}
 	if err := s.APIKeys.RevokeAPIKey(r.Context(), k.ID); err != nil {
 		s.writeError(w, r, err)

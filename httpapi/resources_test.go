@@ -267,6 +267,27 @@ func TestOrganizationsAndKeys(t *testing.T) {
 			t.Fatalf("%d key events", n)
 		}
 	})
+	t.Run("ErrEscalation", func(t *testing.T) {
+		limited := &trail.APIKey{Name: "keys-limited", Permissions: []trail.Permission{trail.PermKeys, trail.PermEventsRead}, RateLimit: new(int)}
+		*limited.RateLimit = 100
+		if err := ts.Keys.CreateAPIKey(context.Background(), limited); err != nil {
+			t.Fatal(err)
+		}
+		for _, rl := range []int{0, 101} {
+			r := ts.do(t, "POST", "/api_keys", limited.Secret, map[string]any{"name": "x", "permissions": []string{"events:read"}, "rate_limit": rl})
+			if r.Status != 403 {
+				t.Fatalf("rate_limit %d: %d %s", rl, r.Status, r.Body)
+			}
+		}
+		r := ts.do(t, "POST", "/api_keys", limited.Secret, map[string]any{"name": "x", "permissions": []string{"events:read"}})
+		if r.Status != 201 || r.JSON(t)["rate_limit"] != float64(100) {
+			t.Fatalf("a child inherits its creator's lower budget: %d %s", r.Status, r.Body)
+		}
+		admin, _ := ts.Keys.Authenticate(context.Background(), adminSecret)
+		if r := ts.do(t, "DELETE", "/api_keys/"+admin.ID, limited.Secret, nil); r.Status != 403 {
+			t.Fatalf("a keys-only key revoked the admin key: %d %s", r.Status, r.Body)
+		}
+	})
 	t.Run("RateLimit", func(t *testing.T) {
 		limited := &trail.APIKey{Name: "slow", Permissions: []trail.Permission{trail.PermEventsRead}, RateLimit: new(int)}
 		*limited.RateLimit = 2

@@ -303,24 +303,30 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *tr
 	h.Write(body)
 	var hash [32]byte
 	copy(hash[:], h.Sum(nil))
-	if stored, err := s.Idempotency.FindResponse(r.Context(), hash); err == nil {
+	stored, err := s.Idempotency.ClaimResponse(r.Context(), hash)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	} else if stored != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.WriteHeader(stored.Status)
 		w.Write(stored.Body)
 		return
-	} else if trail.ErrorCode(err) != trail.ENOTFOUND {
-		s.writeError(w, r, err)
-		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &recorder{ResponseWriter: w}
 	rt.handle(rec, r, key)
+	// The client has its answer; what follows only decides what a retry
+	// gets. If it fails, the claim expires after IdempotencyClaimTTL.
+	ctx := context.WithoutCancel(r.Context())
 	if rec.status >= 200 && rec.status < 300 {
-		if err := s.Idempotency.SaveResponse(r.Context(), hash, &trail.StoredResponse{Status: rec.status, Body: rec.body.Bytes()}); err != nil {
-			// The change is made and answered; only a later replay is lost.
-			s.Logger.Error("store idempotent response", "err", err, "request_id", r.Context().Value(requestIDKey))
-		}
+		err = s.Idempotency.FinishResponse(ctx, hash, &trail.StoredResponse{Status: rec.status, Body: rec.body.Bytes()})
+	} else {
+		err = s.Idempotency.ReleaseResponse(ctx, hash)
+	}
+	if err != nil {
+		s.Logger.Error("idempotency record", "err", err, "request_id", r.Context().Value(requestIDKey))
 	}
 }
 

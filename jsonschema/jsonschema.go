@@ -36,9 +36,10 @@ type Validator struct {
 	RequireSchemas bool
 	Now            func() time.Time
 
-	mu       sync.Mutex // mu guards compiled and noSchema
+	mu       sync.Mutex // mu guards compiled, noSchema and forgets
 	compiled map[schemaKey]*compiled
 	noSchema map[string]time.Time
+	forgets  uint64 // counts Forget calls: a lookup that raced one caches nothing negative
 }
 
 type schemaKey struct {
@@ -99,6 +100,7 @@ func (v *Validator) lookup(ctx context.Context, action string, version int) (*co
 	v.mu.Lock()
 	c, ok := v.compiled[k]
 	until, negative := v.noSchema[action]
+	gen := v.forgets
 	v.mu.Unlock()
 	if ok {
 		return c, nil
@@ -116,7 +118,9 @@ func (v *Validator) lookup(ctx context.Context, action string, version int) (*co
 			return &compiled{}, nil
 		}
 		v.mu.Lock()
-		v.noSchema[action] = v.Now().Add(NegativeCacheTTL)
+		if v.forgets == gen {
+			v.noSchema[action] = v.Now().Add(NegativeCacheTTL)
+		}
 		v.mu.Unlock()
 		return nil, nil
 	} else if err != nil {
@@ -138,6 +142,7 @@ func (v *Validator) lookup(ctx context.Context, action string, version int) (*co
 func (v *Validator) Forget(action string) {
 	v.mu.Lock()
 	delete(v.noSchema, action)
+	v.forgets++
 	v.mu.Unlock()
 }
 

@@ -3,11 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"sort"
@@ -46,6 +48,8 @@ type DB struct {
 	Now func() time.Time
 	// MaxCommitEvents bounds one group commit.
 	MaxCommitEvents int
+	// Logger receives what the background checkpointer cannot return.
+	Logger *slog.Logger
 	// RecentWindow: see the constant of that name.
 	RecentWindow int
 	// OnCommit, if set, is called after each group commit with the number
@@ -171,15 +175,40 @@ func (db *DB) markActions(pairs [][2]string) {
 // restartWAL copies the rest of a long WAL into the database and makes the
 // next transaction write from the start of the WAL file, which keeps the
 // file small. It runs on the writer between two commits, so no writer
-// competes with it.
+// competes with it, and waits at most 100 ms for readers of old snapshots:
+// ingestion never stalls behind a slow reader; the next round tries again.
 func (db *DB) restartWAL() {
 	if db.walFrames.Load() < RestartWALFrames {
 		return
 	}
 	db.walFrames.Store(0)
-	// A failure (a long-running reader) leaves the WAL as it is; the next
-	// round tries again.
-	db.writer.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+	ctx := context.Background()
+	conn, err := db.writer.Conn(ctx)
+	if err != nil {
+		db.logger().Warn("wal restart", "err", err)
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 100`); err != nil {
+		db.logger().Warn("wal restart", "err", err)
+		return
+	}
+	var busy, frames, done int
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
+		db.logger().Warn("wal restart", "err", err)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 10000`); err != nil {
+		// A writer without its busy timeout would fail under contention:
+		// drop this connection so that the pool opens a fresh one.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+func (db *DB) logger() *slog.Logger {
+	if db.Logger != nil {
+		return db.Logger
+	}
+	return slog.Default()
 }
 
 // CheckpointInterval is how often the background checkpointer copies the
@@ -212,6 +241,9 @@ func (db *DB) checkpointLoop() {
 			// the WAL stays small and is overwritten rather than grown.
 			var busy, frames, done int
 			if err := conn.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+				// Nothing is lost (the WAL keeps the data), but a WAL that
+				// is never checkpointed grows without bound: say so.
+				db.logger().Warn("wal checkpoint failed", "err", err)
 				continue
 			}
 			db.walFrames.Store(int64(frames))
@@ -261,42 +293,50 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current int
-	if err := db.writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
 	names, err := migrationNames()
 	if err != nil {
 		return err
 	}
-	if current > len(names) {
-		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, len(names))
-	}
 	for i, name := range names {
-		version := i + 1
-		if version <= current {
-			continue
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
+		if err := db.migrateOne(ctx, i+1, name, len(names)); err != nil {
 			return err
 		}
-		tx, err := db.writer.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			version, strings.TrimPrefix(name, "migrations/"), formatTime(db.Now())); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: commit: %w", name, err)
-		}
+	}
+	return nil
+}
+
+// migrateOne applies one migration unless it is applied. The version is
+// read inside the migration's write transaction, so two processes that
+// start together on a new file do not both apply it.
+func (db *DB) migrateOne(ctx context.Context, version int, name string, known int) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > known {
+		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, known)
+	}
+	if version <= current {
+		return nil
+	}
+	body, err := migrationFS.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return fmt.Errorf("migration %s: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		version, strings.TrimPrefix(name, "migrations/"), formatTime(db.Now())); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s: commit: %w", name, err)
 	}
 	return nil
 }

@@ -25,7 +25,14 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	q := &eventQuery{db: s.db.reader, f: f, n: f.Limit + 1, window: s.db.RecentWindow}
+	// One read transaction: every query below sees the same snapshot, so
+	// merged ranges cannot disagree about which events exist.
+	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	defer tx.Rollback()
+	q := &eventQuery{db: tx, f: f, n: f.Limit + 1, window: s.db.RecentWindow}
 	q.desc = !f.Ascending
 	if f.Before != nil {
 		q.desc = !q.desc
@@ -36,7 +43,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		}
 		q.cursorIdx = c
 		var seq int64
-		err := s.db.reader.QueryRowContext(ctx, `SELECT seq FROM events WHERE organization_id = ? AND idx = ?`, f.OrganizationID, *c).Scan(&seq)
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE organization_id = ? AND idx = ?`, f.OrganizationID, *c).Scan(&seq)
 		if err == sql.ErrNoRows {
 			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
 		} else if err != nil {
@@ -52,7 +59,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if len(seqs) > f.Limit {
 		seqs, page.HasMore = seqs[:f.Limit], true
 	}
-	if page.Events, err = s.load(ctx, seqs); err != nil {
+	if page.Events, err = load(ctx, tx, seqs); err != nil {
 		return nil, err
 	}
 	if f.Before != nil {
@@ -64,7 +71,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 }
 
 // load reads the events of seqs, in that order.
-func (s *EventService) load(ctx context.Context, seqs []int64) ([]*trail.Event, error) {
+func load(ctx context.Context, tx *sql.Tx, seqs []int64) ([]*trail.Event, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
@@ -72,7 +79,7 @@ func (s *EventService) load(ctx context.Context, seqs []int64) ([]*trail.Event, 
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT seq, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
@@ -103,7 +110,7 @@ func (s *EventService) load(ctx context.Context, seqs []int64) ([]*trail.Event, 
 }
 
 type eventQuery struct {
-	db        *sql.DB
+	db        *sql.Tx
 	f         trail.EventFilter
 	n         int  // rows wanted: the page and one more
 	desc      bool // scan direction
@@ -269,9 +276,9 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 		}
 		others := q.conds(driver)
 		return q.perValue(ctx, dedupe(vals), func(v string) ([]int64, error) {
-			// An event may name the same target twice: read extra rows.
-			return q.seqQuery(ctx, "t.seq", "event_targets t JOIN events e ON e.seq = t.seq",
-				[]cond{{"t.organization_id = ?", []any{f.OrganizationID}}, {col + " = ?", []any{v}}}, others, "t.seq", 2*q.n)
+			// An event may name the same target (or type) several times.
+			return q.seqQuery(ctx, "DISTINCT t.seq", "event_targets t JOIN events e ON e.seq = t.seq",
+				[]cond{{"t.organization_id = ?", []any{f.OrganizationID}}, {col + " = ?", []any{v}}}, others, "t.seq", q.n)
 		})
 	case len(f.ActorIDs) > 0:
 		others := q.conds("actor_ids")

@@ -21,6 +21,7 @@ func TestConformance(t *testing.T) {
 			Organizations: sqlite.NewOrganizationService(db),
 			Schemas:       sqlite.NewSchemaService(db),
 			APIKeys:       sqlite.NewAPIKeyService(db),
+			Idempotency:   sqlite.NewIdempotencyService(db),
 		}
 	})
 }

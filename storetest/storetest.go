@@ -25,6 +25,7 @@ type Services struct {
 	Organizations trail.OrganizationService
 	Schemas       trail.SchemaService
 	APIKeys       trail.APIKeyService
+	Idempotency   trail.IdempotencyService // optional: drivers have it, the HTTP client does not
 }
 
 // Run runs the whole suite. newServices must return services on a fresh
@@ -38,6 +39,15 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	t.Run("Cursors", func(t *testing.T) { t.Parallel(); testCursors(t, newServices(t)) })
 	t.Run("Schemas", func(t *testing.T) { t.Parallel(); testSchemas(t, newServices(t)) })
 	t.Run("APIKeys", func(t *testing.T) { t.Parallel(); testAPIKeys(t, newServices(t)) })
+	t.Run("RepeatedTargets", func(t *testing.T) { t.Parallel(); testRepeatedTargets(t, newServices(t)) })
+	t.Run("StoredResponses", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Idempotency == nil {
+			t.Skip("this implementation keeps no responses")
+		}
+		testStoredResponses(t, s)
+	})
 }
 
 // baseTime anchors test events: an hour boundary in the recent past, so
@@ -642,4 +652,60 @@ func testAPIKeys(t *testing.T, s Services) {
 			t.Fatalf("key events %+v", evs)
 		}
 	})
+}
+
+// testRepeatedTargets: an event that names the same target type several
+// times is one result, and paging by type reaches every event.
+func testRepeatedTargets(t *testing.T, s Services) {
+	org := mustOrg(t, s, "Repeated")
+	var ins []*trail.EventInput
+	for i := 0; i < 30; i++ {
+		in := NewEvent(i)
+		in.Targets = []trail.Target{{ID: "u1", Type: "user"}, {ID: "u2", Type: "user"}, {ID: "u3", Type: "user"}, {ID: fmt.Sprint("t", i), Type: "team"}}
+		ins = append(ins, in)
+	}
+	mustAppend(t, s, org.ID, ins...)
+	for _, f := range []trail.EventFilter{
+		{OrganizationID: org.ID, Limit: 7, TargetTypes: []string{"user"}},
+		{OrganizationID: org.ID, Limit: 7, TargetTypes: []string{"user", "team"}},
+		{OrganizationID: org.ID, Limit: 7, TargetIDs: []string{"u1", "u2"}},
+	} {
+		evs := allEvents(t, s, f)
+		if len(evs) != 30 {
+			t.Fatalf("%+v: %d events, want 30", f, len(evs))
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].Index >= evs[i-1].Index {
+				t.Fatalf("repeated or out of order at %d", i)
+			}
+		}
+	}
+}
+
+func testStoredResponses(t *testing.T, s Services) {
+	ctx := context.Background()
+	h := [32]byte{1, 2, 3}
+	if r, err := s.Idempotency.ClaimResponse(ctx, h); err != nil || r != nil {
+		t.Fatalf("first claim = %v, %v", r, err)
+	}
+	if _, err := s.Idempotency.ClaimResponse(ctx, h); trail.ErrorCode(err) != trail.ECONFLICT {
+		t.Fatalf("claim while running: %v", err)
+	}
+	if err := s.Idempotency.FinishResponse(ctx, h, &trail.StoredResponse{Status: 201, Body: []byte(`{"ok":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Idempotency.ClaimResponse(ctx, h)
+	if err != nil || r == nil || r.Status != 201 || string(r.Body) != `{"ok":true}` {
+		t.Fatalf("replay = %+v, %v", r, err)
+	}
+	h2 := [32]byte{9}
+	if r, err := s.Idempotency.ClaimResponse(ctx, h2); err != nil || r != nil {
+		t.Fatalf("claim = %v, %v", r, err)
+	}
+	if err := s.Idempotency.ReleaseResponse(ctx, h2); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Idempotency.ClaimResponse(ctx, h2); err != nil || r != nil {
+		t.Fatalf("a released claim can be claimed again: %v, %v", r, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -39,7 +40,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	db, err := sf.openDB(ctx)
+	db, err := sf.openDB(ctx, slog.New(slog.NewTextHandler(m.Stderr, nil)))
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 			k.RateLimit = rateLimit
 		}
 		if err := keys.CreateAPIKey(ctx, k); err != nil {
-			return fmt.Errorf("create key: %s", trail.ErrorMessage(err))
+			return fmt.Errorf("create key: %s", cliError(err))
 		}
 		fmt.Fprintf(m.Stderr, "Created %s. The secret is shown this once:\n", k.ID)
 		fmt.Fprintln(m.Stdout, k.Secret)
@@ -92,7 +93,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 			return errors.New("keys revoke needs one KEY_ID")
 		}
 		if err := keys.RevokeAPIKey(ctx, fs.Arg(0)); err != nil {
-			return fmt.Errorf("revoke: %s", trail.ErrorMessage(err))
+			return fmt.Errorf("revoke: %s", cliError(err))
 		}
 		fmt.Fprintf(m.Stderr, "Revoked %s.\n", fs.Arg(0))
 	default:
@@ -108,4 +109,13 @@ func joinPerms(ps []trail.Permission) string {
 		s[i] = string(p)
 	}
 	return strings.Join(s, ",")
+}
+
+// cliError is the message for an operator: a client-safe message when there
+// is one, the whole error otherwise.
+func cliError(err error) string {
+	if trail.ErrorCode(err) == trail.EINTERNAL {
+		return err.Error()
+	}
+	return trail.ErrorMessage(err)
 }

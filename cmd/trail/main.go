@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -148,7 +149,7 @@ func (s *storageFlags) register(fs *flag.FlagSet) {
 }
 
 // openDB opens the database named by the flags and runs its migrations.
-func (s *storageFlags) openDB(ctx context.Context) (*sqlite.DB, error) {
+func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*sqlite.DB, error) {
 	path := ""
 	switch u := s.databaseURL; {
 	case u == "":
@@ -169,6 +170,7 @@ func (s *storageFlags) openDB(ctx context.Context) (*sqlite.DB, error) {
 		return nil, fmt.Errorf("--database-url %q: want sqlite://PATH or postgres://…", u)
 	}
 	db := sqlite.NewDB(path)
+	db.Logger = logger
 	if err := db.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -182,7 +184,7 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	db, err := sf.openDB(ctx)
+	db, err := sf.openDB(ctx, slog.New(slog.NewTextHandler(m.Stderr, nil)))
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func (s *Server) Open(ctx context.Context) error {
 	if s.AdminKey != "" && (len(s.AdminKey) < 32 || !strings.HasPrefix(s.AdminKey, "sk_")) {
 		return errors.New("TRAIL_ADMIN_KEY must start with sk_ and have at least 32 characters")
 	}
-	db, err := s.openDB(ctx)
+	db, err := s.openDB(ctx, s.Logger)
 	if err != nil {
 		return err
 	}
@@ -153,20 +153,23 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Path, "schema_version", sqlite.SchemaVersion())
 	if s.Demo {
-		key := "$TRAIL_ADMIN_KEY"
-		if generated != "" {
-			key = generated
-		} else if s.AdminKey == "" {
-			key = "<your admin key>"
+		hint := "export TRAIL_ADMIN_KEY=<your admin key>"
+		switch {
+		case generated != "":
+			hint = "export TRAIL_ADMIN_KEY=<the key printed above>"
+		case s.AdminKey != "":
+			hint = "# TRAIL_ADMIN_KEY is already set in this environment"
 		}
 		fmt.Fprintf(s.stderr, `
-Demo organization %s is ready. Query it:
+Demo organization %[1]s is ready. Query it:
 
-  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/events?organization_id=%s&limit=5'
-  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/events?organization_id=%s&actions=escalation_path.*&q=Critical'
-  curl -s -H 'Authorization: Bearer %s' '%s/audit_logs/actions?limit=5'
+  %[2]s
+  curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/events?organization_id=%[1]s&limit=5'
+  curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/events?organization_id=%[1]s&actions=escalation_path.*&actor_types=user'
+  curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/events?organization_id=%[1]s&q=Payments'
+  curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/actions?limit=5'
 
-`, trail.DemoOrganizationID, key, h.URL(), trail.DemoOrganizationID, key, h.URL(), trail.DemoOrganizationID, key, h.URL())
+`, trail.DemoOrganizationID, hint, h.URL())
 	}
 	return nil
 }
@@ -186,12 +189,22 @@ func (s *Server) bootstrapKey(ctx context.Context, keys trail.APIKeyService) (st
 		}
 		return "", keys.CreateAPIKey(ctx, &trail.APIKey{Name: "bootstrap admin (TRAIL_ADMIN_KEY)", Permissions: []trail.Permission{trail.PermAdmin}, Secret: s.AdminKey})
 	}
-	existing, _, err := keys.FindAPIKeys(ctx, "", trail.ListFilter{Limit: 1})
-	if err != nil {
-		return "", err
-	}
-	if len(existing) > 0 {
-		return "", nil
+	// Make sure an active instance-wide admin key exists.
+	f := trail.ListFilter{Limit: 100, Ascending: true}
+	for {
+		list, more, err := keys.FindAPIKeys(ctx, "", f)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range list {
+			if k.OrganizationID == "" && k.RevokedAt == nil && k.Can(trail.PermAdmin) {
+				return "", nil
+			}
+		}
+		if !more || len(list) == 0 {
+			break
+		}
+		f.After = list[len(list)-1].ID
 	}
 	k := &trail.APIKey{Name: "bootstrap admin", Permissions: []trail.Permission{trail.PermAdmin}}
 	if err := keys.CreateAPIKey(ctx, k); err != nil {
