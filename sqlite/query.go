@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/trail-audit/trail"
@@ -304,23 +305,65 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 		if err != nil || len(recent) >= q.n {
 			return recent, err
 		}
-		var rc []cond
-		if f.RangeStart != nil {
-			rc = append(rc, cond{"e.occurred_at >= ?", []any{f.RangeStart.UnixNano()}})
-		}
-		if f.RangeEnd != nil {
-			rc = append(rc, cond{"e.occurred_at < ?", []any{f.RangeEnd.UnixNano()}})
-		}
-		var others []cond
-		for _, c := range q.conds("") {
-			if !strings.HasPrefix(c.sql, "+e.occurred_at") {
-				others = append(others, c)
-			}
-		}
-		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_occurred", append([]cond{org}, rc...), others, "e.seq", q.n)
+		return q.byDay(ctx)
 	default:
 		return q.idxScan(ctx, q.conds(""), 0)
 	}
+}
+
+// dayNanos is one day in the unit of occurred_at.
+const dayNanos = 86400000000000
+
+// MaxRangeDays is the most days a date range reads one by one; a longer
+// range reads the day index in one pass and sorts.
+const MaxRangeDays = 400
+
+// byDay reads a date range from events_org_day: each day's events come in
+// commit order, so each day is read up to the page and the days merged.
+func (q *eventQuery) byDay(ctx context.Context) ([]int64, error) {
+	f := q.f
+	org := cond{"e.organization_id = ?", []any{f.OrganizationID}}
+	day := "e.occurred_at / " + strconv.FormatInt(dayNanos, 10)
+	// The range is cut to the organization's first and last day, read from
+	// either end of the index.
+	edge := func(dir string) (int64, bool, error) {
+		var d int64
+		err := q.db.QueryRowContext(ctx, `SELECT `+day+` FROM events e INDEXED BY events_org_day WHERE e.organization_id = ? ORDER BY `+day+` `+dir+` LIMIT 1`, f.OrganizationID).Scan(&d)
+		if err == sql.ErrNoRows {
+			return 0, false, nil
+		}
+		return d, err == nil, err
+	}
+	lo, ok, err := edge("ASC")
+	if !ok {
+		return nil, err
+	}
+	hi, _, err := edge("DESC")
+	if err != nil {
+		return nil, err
+	}
+	if f.RangeStart != nil {
+		lo = max(lo, f.RangeStart.UnixNano()/dayNanos)
+	}
+	if f.RangeEnd != nil {
+		hi = min(hi, (f.RangeEnd.UnixNano()-1)/dayNanos)
+	}
+	if lo > hi {
+		return nil, nil
+	}
+	others := q.conds("")
+	if hi-lo+1 > MaxRangeDays {
+		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_day",
+			[]cond{org, {day + " BETWEEN ? AND ?", []any{lo, hi}}}, others, "e.seq", q.n)
+	}
+	days := make([]string, 0, hi-lo+1)
+	for d := lo; d <= hi; d++ {
+		days = append(days, strconv.FormatInt(d, 10))
+	}
+	return q.perValue(ctx, days, func(d string) ([]int64, error) {
+		n, _ := strconv.ParseInt(d, 10, 64)
+		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_day", []cond{org, {day + " = ?", []any{n}}}, others, "e.seq", q.n)
+	})
 }
 
 // idxScan reads in index order from events_org_idx; window > 0 limits the
