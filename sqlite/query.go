@@ -356,13 +356,19 @@ func (q *eventQuery) byDay(ctx context.Context) ([]int64, error) {
 		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_day",
 			[]cond{org, {day + " BETWEEN ? AND ?", []any{lo, hi}}}, others, "e.seq", q.n)
 	}
+	// Inside the index, occurred_at is a column: compare it there (no "+",
+	// which would send each row to the table).
+	var dayOthers []cond
+	for _, c := range others {
+		dayOthers = append(dayOthers, cond{strings.Replace(c.sql, "+e.occurred_at", "e.occurred_at", 1), c.args})
+	}
 	days := make([]string, 0, hi-lo+1)
 	for d := lo; d <= hi; d++ {
 		days = append(days, strconv.FormatInt(d, 10))
 	}
 	return q.perValue(ctx, days, func(d string) ([]int64, error) {
 		n, _ := strconv.ParseInt(d, 10, 64)
-		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_day", []cond{org, {day + " = ?", []any{n}}}, others, "e.seq", q.n)
+		return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_day", []cond{org, {day + " = ?", []any{n}}}, dayOthers, "e.seq", q.n)
 	})
 }
 

@@ -315,6 +315,14 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error
 			s := base.Add(time.Duration(rng.Int64N(int64(span - 24*time.Hour))))
 			return "range_start=" + s.Format(time.RFC3339) + "&range_end=" + s.Add(24*time.Hour).Format(time.RFC3339)
 		}},
+		{"date range (calendar day)", func() string {
+			s := base.Add(time.Duration(rng.Int64N(int64(span - 24*time.Hour)))).Truncate(24 * time.Hour)
+			return "range_start=" + s.Format(time.RFC3339) + "&range_end=" + s.Add(24*time.Hour).Format(time.RFC3339)
+		}},
+		{"date range (7 days)", func() string {
+			s := base.Add(time.Duration(rng.Int64N(int64(span - 7*24*time.Hour))))
+			return "range_start=" + s.Format(time.RFC3339) + "&range_end=" + s.Add(7*24*time.Hour).Format(time.RFC3339)
+		}},
 		{"q (one word)", func() string { return fmt.Sprintf("q=INC-%d", rng.IntN(100000)) }},
 		{"q (two words)", func() string {
 			return "q=" + []string{"sev1", "sev2", "sev3"}[rng.IntN(3)] + "+" + catalog[rng.IntN(len(catalog))].TargetTypes[0]
@@ -336,7 +344,7 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error
 				empty++
 			}
 		}
-		fmt.Fprintf(m.Stdout, "  %-20s p50 %-10s p95 %-10s p99 %-10s (%d of %d pages empty)\n", f.name, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), empty, c.queries)
+		fmt.Fprintf(m.Stdout, "  %-26s p50 %-10s p95 %-10s p99 %-10s (%d of %d pages empty)\n", f.name, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), empty, c.queries)
 	}
 	fmt.Fprintf(m.Stdout, "  server peak RSS %.0f MiB\n\n", srv.peakRSS())
 	return nil
