@@ -13,7 +13,7 @@ import (
 
 // RecentWindow is how many of an organization's newest events a date-range
 // query scans in index order before it switches to the occurred_at index.
-const RecentWindow = 5000
+const RecentWindow = 1000
 
 // FindEvents returns one page of the organization's events.
 //
