@@ -101,7 +101,7 @@ func version() string {
 				return "devel-" + s.Value[:12]
 			}
 		}
-		if bi.Main.Version != "" {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			return bi.Main.Version
 		}
 	}
