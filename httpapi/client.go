@@ -214,8 +214,8 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	q := url.Values{}
 	q.Set("organization_id", f.OrganizationID)
 	set := func(name string, vals []string) {
-		if len(vals) > 0 {
-			q.Set(name, strings.Join(vals, ","))
+		for _, v := range vals {
+			q.Add(name+"[]", v) // name[]: values may contain commas
 		}
 	}
 	set("actions", f.Actions)
@@ -233,9 +233,13 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if f.Query != "" {
 		q.Set("q", f.Query)
 	}
-	if f.Limit > 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
 	}
+	// One event more than the page tells exactly whether more follow.
+	ask := min(limit+1, 1000)
+	q.Set("limit", strconv.Itoa(ask))
 	if f.Ascending {
 		q.Set("order", "asc")
 	}
@@ -250,15 +254,21 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		return nil, err
 	}
 	page := &trail.EventPage{Events: out.Data}
-	if f.Before != nil {
-		page.HasMore = out.ListMetadata.Before != nil
-	} else {
-		// Ascending, the server keeps after on the last page so that a
-		// reader can tail the log; only a full page may have more.
-		limit := f.Limit
-		if limit <= 0 {
-			limit = 50
+	switch {
+	case ask > limit:
+		if len(page.Events) > limit {
+			if f.Before != nil { // a before page ends with the events nearest the cursor
+				page.Events = page.Events[len(page.Events)-limit:]
+			} else {
+				page.Events = page.Events[:limit]
+			}
+			page.HasMore = true
 		}
+	case f.Before != nil:
+		page.HasMore = out.ListMetadata.Before != nil
+	default:
+		// limit 1000: the server keeps after on an ascending last page for
+		// tailing, so only a full page may have more.
 		page.HasMore = out.ListMetadata.After != nil && (!f.Ascending || len(out.Data) >= limit)
 	}
 	return page, nil

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trail-audit/trail"
 )
@@ -233,24 +235,53 @@ func decodeEventCursor(s string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // badParam is a 400 naming the query parameter.
 func badParam(name, msg string) error {
 	return &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("Invalid query parameter %s: %s.", name, msg),
 		Problems: []trail.Problem{{Path: name, Message: msg}}}
 }
 
-// listParam returns the values of a comma-separated or repeated parameter.
+// listParam returns the values of a list parameter: one plain name=a,b is
+// split on commas; repeated parameters and name[] are taken as they are, so
+// that a value may contain a comma.
 func listParam(q url.Values, name string) []string {
 	var out []string
-	for _, v := range append(q[name], q[name+"[]"]...) {
-		for _, p := range strings.Split(v, ",") {
+	plain, brackets := q[name], q[name+"[]"]
+	if len(plain) == 1 && len(brackets) == 0 {
+		for _, p := range strings.Split(plain[0], ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
 		}
+		return out
+	}
+	for _, v := range append(plain, brackets...) {
+		if v != "" {
+			out = append(out, v)
+		}
 	}
 	return out
 }
+
+// Times that Trail can compare: occurred_at is stored in Unix nanoseconds.
+var (
+	minQueryTime = time.Unix(0, 0).UTC()
+	maxQueryTime = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // eventQueryParams are the parameters of SPEC §7; true marks the lists,
 // which may also be repeated or written name[].
@@ -306,9 +337,17 @@ func parseEventFilter(q url.Values, key *trail.APIKey) (trail.EventFilter, error
 			if err != nil {
 				return f, badParam(name, "must be an RFC 3339 date-time")
 			}
-			if name == "range_start" {
+			// Outside what Unix nanoseconds hold, a bound is either no
+			// bound (a start before 1970, an end after 2262) or one that
+			// nothing can meet.
+			switch {
+			case name == "range_start" && t.Before(minQueryTime):
+			case name == "range_start":
+				t = minTime(t, maxQueryTime)
 				f.RangeStart = &t
-			} else {
+			case t.After(maxQueryTime):
+			default:
+				t = maxTime(t, minQueryTime)
 				f.RangeEnd = &t
 			}
 		}

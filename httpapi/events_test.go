@@ -399,3 +399,28 @@ func TestListEvents(t *testing.T) {
 		}
 	})
 }
+
+func TestListEvents_ValuesAndBounds(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	org := ts.mustOrg(t, "org_values")
+	ev := validEvent()
+	ev["actor"].(map[string]any)["name"] = "Doe, Jane"
+	if r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev}); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	for q, want := range map[string]int{
+		"actor_names[]=Doe%2C+Jane":                  1, // name[] keeps the comma
+		"actor_names=Doe%2C+Jane&actor_names=Nobody": 1, // so does a repeated parameter
+		"actor_names=Doe%2C+Jane":                    0, // a single plain value is a comma list
+		"range_end=9999-12-31T00:00:00Z":             2, // past 2262: no bound
+		"range_start=1600-01-01T00:00:00Z":           2, // before 1970: no bound
+		"range_start=9999-01-01T00:00:00Z":           0,
+		"range_end=1600-01-01T00:00:00Z":             0,
+	} {
+		r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&"+q, adminSecret, nil)
+		if r.Status != 200 || len(r.JSON(t)["data"].([]any)) != want {
+			t.Errorf("%s: status %d, %d events, want %d", q, r.Status, len(r.JSON(t)["data"].([]any)), want)
+		}
+	}
+}

@@ -316,6 +316,13 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *tr
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			// Let a retry run again rather than wait for the claim to expire.
+			s.Idempotency.ReleaseResponse(context.WithoutCancel(r.Context()), hash)
+			panic(p)
+		}
+	}()
 	rt.handle(rec, r, key)
 	// The client has its answer; what follows only decides what a retry
 	// gets. If it fails, the claim expires after IdempotencyClaimTTL.

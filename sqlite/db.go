@@ -137,9 +137,60 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	db.queue = make(chan *appendRequest, DefaultQueueLength)
 	db.done = make(chan struct{})
 	db.loopExited = make(chan struct{})
-	db.wg.Add(2)
+	db.wg.Add(3)
 	go db.commitLoop()
 	go db.checkpointLoop()
+	go db.expiryLoop()
+	return nil
+}
+
+// ExpiryInterval is how often expired de-duplication entries are deleted.
+const ExpiryInterval = time.Minute
+
+// expiryLoop deletes de-duplication entries and stored responses older than
+// the idempotency window, in small batches so that commits are not held up.
+func (db *DB) expiryLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.done:
+			return
+		case <-t.C:
+			if err := db.expire(context.Background()); err != nil {
+				// Nothing is lost: the rows are past their use and the next
+				// round deletes them.
+				db.logger().Warn("expire idempotency keys", "err", err)
+			}
+		}
+	}
+}
+
+// expire deletes what the idempotency window no longer covers.
+func (db *DB) expire(ctx context.Context) error {
+	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
+	for _, q := range []string{
+		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
+			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
+		`DELETE FROM idempotent_responses WHERE key_hash IN
+			(SELECT key_hash FROM idempotent_responses WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
+	} {
+		for {
+			select {
+			case <-db.done:
+				return nil
+			default:
+			}
+			res, err := db.writer.ExecContext(ctx, q, cutoff)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n < 5000 {
+				break
+			}
+		}
+	}
 	return nil
 }
 

@@ -46,7 +46,9 @@ func (s *IdempotencyService) ClaimResponse(ctx context.Context, hash [32]byte) (
 
 // FinishResponse stores the response of a claimed request.
 func (s *IdempotencyService) FinishResponse(ctx context.Context, hash [32]byte, r *trail.StoredResponse) error {
-	if _, err := s.db.writer.ExecContext(ctx, `UPDATE idempotent_responses SET status = ?, body = ?, created_at = ? WHERE key_hash = ?`,
+	// Only a claim may be finished: if this request's claim expired and a
+	// retry finished first, the retry's response stays.
+	if _, err := s.db.writer.ExecContext(ctx, `UPDATE idempotent_responses SET status = ?, body = ?, created_at = ? WHERE key_hash = ? AND status = 0`,
 		r.Status, r.Body, s.db.Now().UnixNano(), hash[:]); err != nil {
 		return fmt.Errorf("finish response: %w", err)
 	}

@@ -70,3 +70,44 @@ func TestFindEvents_RangeBeyondRecentWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestExpire deletes de-duplication entries past the window and keeps the
+// others: an expired event can be sent again, a recent one is still a
+// duplicate.
+func TestExpire(t *testing.T) {
+	ctx := context.Background()
+	db := NewDB(filepath.Join(t.TempDir(), "trail.db"))
+	now := time.Now()
+	db.Now = func() time.Time { return now }
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_x", Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(n int) *trail.EventInput {
+		return &trail.EventInput{Action: "a.b", OccurredAt: now.Add(-time.Minute), Actor: trail.Actor{ID: "u", Type: "user"},
+			Targets: []trail.Target{{ID: "t", Type: "t"}}, Context: trail.EventContext{Location: "x"}, Metadata: trail.Metadata{"n": n}}
+	}
+	svc := NewEventService(db)
+	if _, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(1)}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(trail.IdempotencyWindow + time.Minute)
+	if _, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	// organization.created and ev(1) are past the window; ev(2) is not.
+	if err := db.reader.QueryRow(`SELECT COUNT(*) FROM idempotency`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d entries left, %v", n, err)
+	}
+	res, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(2)})
+	if err != nil || !res[0].Duplicate {
+		t.Fatalf("a recent event must still be a duplicate: %+v %v", res, err)
+	}
+}
