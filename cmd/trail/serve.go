@@ -63,7 +63,10 @@ func (s *Server) register(fs *flag.FlagSet) {
 
 func (m *Main) runServe(ctx context.Context, args []string) error {
 	s := m.newServer()
-	fs := m.newFlagSet("serve", "Run Trail: the API and its background workers.")
+	fs := m.newFlagSet("serve", "Run Trail: the API and its background workers.\n\n"+
+		"TRAIL_ADMIN_KEY=sk_… (environment only, at least 32 characters) makes sure an\n"+
+		"instance-wide admin key with that secret exists; without it, a start that finds\n"+
+		"no active admin key creates one and prints it once.")
 	s.register(fs)
 	if err := m.parse(fs, args); err != nil {
 		return err
