@@ -29,17 +29,19 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]any, map[string]json.RawMessage, error) {
+// decodeBody reads a JSON object body into its raw fields; a body that is
+// not a JSON object is WorkOS's 422.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
 	body, err := readBody(w, r, limit)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, nil, &trail.Error{Code: trail.EMALFORMED, Message: "Validation failed.",
+		return nil, &trail.Error{Code: trail.EMALFORMED, Message: "Validation failed.",
 			Problems: []trail.Problem{{Path: "body", Message: "invalid_json"}}}
 	}
-	return nil, raw, nil
+	return raw, nil
 }
 
 // writableOrg is org for ingestion: org_system holds only Trail's own
@@ -88,7 +90,7 @@ func jsonString(raw json.RawMessage) (string, bool) {
 
 // handleCreateEvent is WorkOS's POST /audit_logs/events.
 func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	_, raw, err := decodeBody(w, r, trail.MaxRequestBytes)
+	raw, err := decodeBody(w, r, trail.MaxRequestBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -136,7 +138,7 @@ type batchItem struct {
 // handleCreateEventBatch is POST /audit_logs/events/batch: each event is
 // accepted or rejected on its own.
 func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	_, raw, err := decodeBody(w, r, trail.MaxBatchBytes)
+	raw, err := decodeBody(w, r, trail.MaxBatchBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -413,5 +412,3 @@ func ftsQuery(q string) string {
 	}
 	return strings.Join(parts, " AND ")
 }
-
-var _ = bytes.MinRead
