@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -418,5 +417,4 @@ func TestOperations(t *testing.T) {
 	if r := ts.do(t, "GET", "/api_keys/me", "", nil); r.Status != 401 || r.JSON(t)["message"] == "" {
 		t.Fatalf("no key: %d", r.Status)
 	}
-	_ = fmt.Sprint
 }

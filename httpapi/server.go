@@ -121,17 +121,6 @@ func (s *Server) Open() error {
 	return nil
 }
 
-// Handler returns the server's handler, building it if Open was not called.
-func (s *Server) Handler() http.Handler {
-	if s.handler == nil {
-		if s.Metrics == nil {
-			s.Metrics = NewMetrics()
-		}
-		s.handler = s.routes()
-	}
-	return s.handler
-}
-
 // URL returns the base URL the server listens on.
 func (s *Server) URL() string {
 	if s.ln == nil {

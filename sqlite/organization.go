@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -186,4 +187,4 @@ func trimPage[T any](items []T, f trail.ListFilter) ([]T, bool) {
 	return items, more
 }
 
-func jsonInt(n int) any { return jsonNumber(strconv.Itoa(n)) }
+func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }

@@ -393,26 +393,7 @@ func (q *eventQuery) idxScan(ctx context.Context, others []cond, window int) ([]
 		}
 	}
 	where = append(where, others...)
-	var parts []string
-	var args []any
-	for _, c := range where {
-		parts = append(parts, c.sql)
-		args = append(args, c.args...)
-	}
-	rows, err := q.db.QueryContext(ctx, `SELECT e.seq FROM events e INDEXED BY events_org_idx WHERE `+strings.Join(parts, " AND ")+` ORDER BY e.idx `+dir+` LIMIT ?`, append(args, q.n)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, err
-		}
-		out = append(out, seq)
-	}
-	return out, rows.Err()
+	return q.seqs(ctx, "SELECT e.seq FROM events e INDEXED BY events_org_idx", where, " ORDER BY e.idx "+dir+" LIMIT ?", q.n)
 }
 
 // expandActions turns exact actions and prefixes into the organization's

@@ -21,7 +21,6 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/trail-audit/trail"
 )
 
 var (
@@ -385,5 +384,4 @@ func TestServe_Demo(t *testing.T) {
 	if len(acts["data"].([]any)) != 100 {
 		t.Fatalf("demo schemas missing")
 	}
-	_ = trail.DemoOrganizationID
 }
