@@ -54,14 +54,15 @@ func (s *Server) writableOrg(ctx context.Context, key *trail.APIKey, id string) 
 }
 
 // prepareEvent decodes and validates one event object of organization
-// org. A non-nil error is the event's rejection.
-func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json.RawMessage) (*trail.EventInput, error) {
+// org, and returns it with its decoded JSON object. A non-nil error is the
+// event's rejection.
+func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json.RawMessage) (*trail.EventInput, map[string]any, error) {
 	if len(raw) > trail.MaxEventBytes {
-		return nil, trail.Errorf(trail.ETOOLARGE, "An encoded event must be at most %d bytes; this one has %d.", trail.MaxEventBytes, len(raw))
+		return nil, nil, trail.Errorf(trail.ETOOLARGE, "An encoded event must be at most %d bytes; this one has %d.", trail.MaxEventBytes, len(raw))
 	}
 	m, err := decodeObject(raw)
 	if err != nil {
-		return nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.",
+		return nil, nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.",
 			Problems: []trail.Problem{{Path: "", Message: "must be a JSON object"}}}
 	}
 	in, ps := decodeEvent(m)
@@ -70,14 +71,14 @@ func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json
 	if len(ps) == 0 && s.Validator != nil {
 		sps, err := s.Validator.ValidateEvent(r.Context(), in)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ps = sps
 	}
 	if len(ps) > 0 {
-		return nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.", Problems: ps}
+		return nil, nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.", Problems: ps}
 	}
-	return in, nil
+	return in, m, nil
 }
 
 func jsonString(raw json.RawMessage) (string, bool) {
@@ -88,16 +89,25 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// handleCreateEvent is WorkOS's POST /audit_logs/events.
-func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	raw, err := decodeBody(w, r, trail.MaxRequestBytes)
+// ingestBody reads an ingestion request: its raw fields and its
+// organization_id (422 when missing).
+func ingestBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, string, error) {
+	raw, err := decodeBody(w, r, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, "", err
 	}
 	orgID, ok := jsonString(raw["organization_id"])
 	if !ok || orgID == "" {
-		s.writeError(w, r, malformed("organization_id", "required"))
+		return nil, "", malformed("organization_id", "required")
+	}
+	return raw, orgID, nil
+}
+
+// handleCreateEvent is WorkOS's POST /audit_logs/events.
+func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	raw, orgID, err := ingestBody(w, r, trail.MaxRequestBytes)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if ev := raw["event"]; len(ev) == 0 || string(ev) == "null" {
@@ -109,7 +119,7 @@ func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, err)
 		return
 	}
-	in, err := s.prepareEvent(r, org, raw["event"])
+	in, _, err := s.prepareEvent(r, org, raw["event"])
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -138,14 +148,9 @@ type batchItem struct {
 // handleCreateEventBatch is POST /audit_logs/events/batch: each event is
 // accepted or rejected on its own.
 func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	raw, err := decodeBody(w, r, trail.MaxBatchBytes)
+	raw, orgID, err := ingestBody(w, r, trail.MaxBatchBytes)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	orgID, ok := jsonString(raw["organization_id"])
-	if !ok || orgID == "" {
-		s.writeError(w, r, malformed("organization_id", "required"))
 		return
 	}
 	var items []json.RawMessage
@@ -168,7 +173,7 @@ func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, 
 	var inputs []*trail.EventInput
 	var positions []int
 	for i, item := range items {
-		in, err := s.prepareEvent(r, org, item)
+		in, m, err := s.prepareEvent(r, org, item)
 		if err != nil {
 			if trail.ErrorCode(err) == trail.EINTERNAL {
 				s.writeError(w, r, err)
@@ -178,14 +183,9 @@ func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, 
 			out[i].Error = &body
 			continue
 		}
-		var k struct {
-			IdempotencyKey *string `json:"idempotency_key"`
-		}
-		json.Unmarshal(item, &k)
-		switch {
-		case k.IdempotencyKey != nil:
-			in.IdempotencyKey = *k.IdempotencyKey
-		case headerKey != "":
+		if k, ok := m["idempotency_key"].(string); ok {
+			in.IdempotencyKey = k
+		} else if headerKey != "" {
 			in.IdempotencyKey = headerKey + "/" + strconv.Itoa(i)
 		}
 		inputs = append(inputs, in)

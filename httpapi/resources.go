@@ -272,13 +272,18 @@ func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request,
 		func(o *trail.Organization) organizationJSON { return organizationJSON{"organization", o} })
 }
 
-func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+// pathOrg reads the organization of the path, uncached; another tenant's
+// organization is ENOTFOUND.
+func (s *Server) pathOrg(r *http.Request, key *trail.APIKey) (*trail.Organization, error) {
 	id := r.PathValue("id")
 	if !key.CanAct(id) {
-		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", id))
-		return
+		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", id)
 	}
-	org, err := s.Organizations.FindOrganizationByID(r.Context(), id)
+	return s.Organizations.FindOrganizationByID(r.Context(), id)
+}
+
+func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	org, err := s.pathOrg(r, key)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -291,12 +296,7 @@ type retentionJSON struct {
 }
 
 func (s *Server) handleGetRetention(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	id := r.PathValue("id")
-	if !key.CanAct(id) {
-		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", id))
-		return
-	}
-	org, err := s.Organizations.FindOrganizationByID(r.Context(), id)
+	org, err := s.pathOrg(r, key)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
-
 )
 
 var (
