@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -229,7 +230,7 @@ func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
 		*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf("must have at most %d keys", MaxMetadataKeys)})
 	}
 	for k, v := range md {
-		p := path + "/" + escapePointer(k)
+		p := path + "/" + EscapePointer(k)
 		if !validMetadataKey(k) {
 			*ps = append(*ps, Problem{Path: p, Message: "key must be 1 to 40 characters of letters, digits, '_' and '-'"})
 			continue
@@ -251,20 +252,13 @@ func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
 	}
 }
 
-func escapePointer(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '~':
-			out = append(out, '~', '0')
-		case '/':
-			out = append(out, '~', '1')
-		default:
-			out = append(out, s[i])
-		}
-	}
-	return string(out)
+// EscapePointer escapes one JSON Pointer token (RFC 6901): "~" as "~0"
+// and "/" as "~1".
+func EscapePointer(token string) string {
+	return pointerEscaper.Replace(token)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 func validAction(s string) bool {
 	for i := 0; i < len(s); i++ {

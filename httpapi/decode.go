@@ -145,21 +145,17 @@ func (d *eventDecoder) metadata(m map[string]any, path string) trail.Metadata {
 		case json.Number:
 			f, err := strconv.ParseFloat(string(v), 64)
 			if err != nil || math.IsInf(f, 0) {
-				d.add(path+"/"+escapePointer(k), "must be a finite number")
+				d.add(path+"/"+trail.EscapePointer(k), "must be a finite number")
 				continue
 			}
 			md[k] = v
 		case nil:
-			d.add(path+"/"+escapePointer(k), "must not be null")
+			d.add(path+"/"+trail.EscapePointer(k), "must not be null")
 		default:
-			d.add(path+"/"+escapePointer(k), "must be a string, a number or a boolean (no objects or arrays)")
+			d.add(path+"/"+trail.EscapePointer(k), "must be a string, a number or a boolean (no objects or arrays)")
 		}
 	}
 	return md
-}
-
-func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
 // parseTimestamp parses RFC 3339 with 0 to 9 fractional digits.

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -126,7 +125,7 @@ func (v *Validator) lookup(ctx context.Context, action string, version int) (*co
 	} else if err != nil {
 		return nil, err
 	}
-	c, ps := Compile(s)
+	c, ps := compile(s)
 	if len(ps) > 0 {
 		return nil, fmt.Errorf("stored schema %s v%d does not compile: %s", action, version, ps[0].Message)
 	}
@@ -150,12 +149,12 @@ func (v *Validator) Forget(action string) {
 // metadata document must be a valid JSON Schema, and target types must be
 // present and distinct. Paths point into the request body.
 func Check(s *trail.Schema) []trail.Problem {
-	_, ps := Compile(s)
+	_, ps := compile(s)
 	return ps
 }
 
-// Compile compiles every JSON Schema of s.
-func Compile(s *trail.Schema) (*compiled, []trail.Problem) {
+// compile compiles every JSON Schema of s.
+func compile(s *trail.Schema) (*compiled, []trail.Problem) {
 	var ps []trail.Problem
 	c := &compiled{targets: map[string]*js.Schema{}}
 	if len(s.Targets) == 0 {
@@ -251,7 +250,7 @@ func validate(sch *js.Schema, path string, md trail.Metadata) []trail.Problem {
 		if len(e.Causes) == 0 {
 			p := path
 			for _, tok := range e.InstanceLocation {
-				p += "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(tok)
+				p += "/" + trail.EscapePointer(tok)
 			}
 			ps = append(ps, trail.Problem{Path: p, Message: e.ErrorKind.LocalizedString(printer)})
 			return
