@@ -3,6 +3,7 @@ package trail
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,15 @@ type APIKey struct {
 	RevokedAt      *time.Time   `json:"revoked_at,omitempty"`
 	// Secret is set only when the key is created.
 	Secret string `json:"secret,omitempty"`
+}
+
+// JoinPermissions writes permissions as a comma list.
+func JoinPermissions(ps []Permission) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
 }
 
 // Can reports whether the key holds permission p.

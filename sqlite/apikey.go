@@ -68,7 +68,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, k *trail.APIKey) error
 	if org == "" {
 		org = trail.SystemOrganizationID
 	}
-	md := trail.Metadata{"permissions": joinPerms(k.Permissions)}
+	md := trail.Metadata{"permissions": trail.JoinPermissions(k.Permissions)}
 	if k.OrganizationID != "" {
 		md["organization_id"] = k.OrganizationID
 	}
@@ -77,14 +77,6 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, k *trail.APIKey) error
 		return fmt.Errorf("record api_key.created: %w", err)
 	}
 	return tx.Commit()
-}
-
-func joinPerms(ps []trail.Permission) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = string(p)
-	}
-	return strings.Join(s, ",")
 }
 
 const keyColumns = `id, organization_id, name, permissions, rate_limit, created_at, revoked_at`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -40,7 +39,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	db, err := sf.openDB(ctx, slog.New(slog.NewTextHandler(m.Stderr, nil)))
+	db, err := sf.openDB(ctx, m.logger())
 	if err != nil {
 		return err
 	}
@@ -80,7 +79,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 				if k.RevokedAt != nil {
 					revoked = k.RevokedAt.Format("2006-01-02T15:04:05Z")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, scope, joinPerms(k.Permissions), k.CreatedAt.Format("2006-01-02T15:04:05Z"), revoked)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, scope, trail.JoinPermissions(k.Permissions), k.CreatedAt.Format("2006-01-02T15:04:05Z"), revoked)
 			}
 			if !more || len(list) == 0 {
 				break
@@ -101,14 +100,6 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 		return fmt.Errorf("unknown keys command %q", sub)
 	}
 	return nil
-}
-
-func joinPerms(ps []trail.Permission) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = string(p)
-	}
-	return strings.Join(s, ",")
 }
 
 // cliError is the message for an operator: a client-safe message when there

@@ -108,6 +108,9 @@ func version() string {
 	return "devel"
 }
 
+// logger is the log of commands other than serve.
+func (m *Main) logger() *slog.Logger { return slog.New(slog.NewTextHandler(m.Stderr, nil)) }
+
 // newFlagSet returns a flag set whose usage names the command.
 func (m *Main) newFlagSet(name, summary string) *flag.FlagSet {
 	fs := flag.NewFlagSet("trail "+name, flag.ContinueOnError)
@@ -184,7 +187,7 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	db, err := sf.openDB(ctx, slog.New(slog.NewTextHandler(m.Stderr, nil)))
+	db, err := sf.openDB(ctx, m.logger())
 	if err != nil {
 		return err
 	}
