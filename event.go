@@ -361,3 +361,42 @@ const (
 	SystemOrganizationID      = "org_system"
 	DemoOrganizationID        = "org_demo"
 )
+
+// SearchText is what q searches in an event (SPEC §7): the action, the
+// actor's and targets' ids, types and names, the location, the user agent
+// and every metadata value, separated by spaces. Drivers index it with
+// their own full-text engine; q matches whole words of it.
+func SearchText(ev *Event) string {
+	var b strings.Builder
+	w := func(s string) {
+		if s != "" {
+			b.WriteString(s)
+			b.WriteByte(' ')
+		}
+	}
+	md := func(m Metadata) {
+		for _, v := range m {
+			switch v := v.(type) {
+			case string:
+				w(v)
+			default:
+				w(fmt.Sprint(v))
+			}
+		}
+	}
+	w(ev.Action)
+	w(ev.Actor.ID)
+	w(ev.Actor.Type)
+	w(ev.Actor.Name)
+	md(ev.Actor.Metadata)
+	for _, t := range ev.Targets {
+		w(t.ID)
+		w(t.Type)
+		w(t.Name)
+		md(t.Metadata)
+	}
+	w(ev.Context.Location)
+	w(ev.Context.UserAgent)
+	md(ev.Metadata)
+	return b.String()
+}

@@ -219,7 +219,7 @@ func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventI
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
-		a.fts = append(a.fts, seq, searchText(ev))
+		a.fts = append(a.fts, seq, trail.SearchText(ev))
 		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[keys[i]] = r
@@ -337,43 +337,6 @@ func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail
 		return err
 	}
 	return a.flush(ctx)
-}
-
-// searchText is what q searches: action, names, ids, types, location,
-// user agent and metadata values.
-func searchText(ev *trail.Event) string {
-	var b strings.Builder
-	w := func(s string) {
-		if s != "" {
-			b.WriteString(s)
-			b.WriteByte(' ')
-		}
-	}
-	md := func(m trail.Metadata) {
-		for _, v := range m {
-			switch v := v.(type) {
-			case string:
-				w(v)
-			default:
-				w(fmt.Sprint(v))
-			}
-		}
-	}
-	w(ev.Action)
-	w(ev.Actor.ID)
-	w(ev.Actor.Type)
-	w(ev.Actor.Name)
-	md(ev.Actor.Metadata)
-	for _, t := range ev.Targets {
-		w(t.ID)
-		w(t.Type)
-		w(t.Name)
-		md(t.Metadata)
-	}
-	w(ev.Context.Location)
-	w(ev.Context.UserAgent)
-	md(ev.Metadata)
-	return b.String()
 }
 
 // FindEventByID returns one event of the organization.

@@ -1,0 +1,101 @@
+// Package pgtest gives tests a PostgreSQL database of their own: a fresh
+// schema, dropped when the test ends.
+//
+// The server is TRAIL_TEST_POSTGRES_URL (or TEST_DATABASE_URL), else the
+// local default postgres://postgres@127.0.0.1:5432/test. When it cannot be
+// reached the test is skipped, unless TRAIL_REQUIRE_POSTGRES=1, which makes
+// it fail: CI sets it.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultURL is the server tried when no variable names one.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// ServerURL returns the server's URL, or skips (or fails) the test when it
+// cannot be reached.
+func ServerURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TRAIL_TEST_POSTGRES_URL")
+	if u == "" {
+		u = os.Getenv("TEST_DATABASE_URL")
+	}
+	if u == "" {
+		u = DefaultURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(ctx)
+	}
+	if err != nil {
+		if os.Getenv("TRAIL_REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("PostgreSQL is required (TRAIL_REQUIRE_POSTGRES=1) but %s cannot be reached: %v", redact(u), err)
+		}
+		t.Skipf("PostgreSQL not reachable at %s (set TRAIL_TEST_POSTGRES_URL): %v", redact(u), err)
+	}
+	return u
+}
+
+// URL creates a schema for the test and returns a URL whose connections
+// use it. The schema is dropped when the test ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	base := ServerURL(t)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "trail_test_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	if q.Get("pool_max_conns") == "" {
+		q.Set("pool_max_conns", "6")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the configured URL"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/ident"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Defaults of the group committer and the maintenance task.
+const (
+	// DefaultMaxCommitEvents is the most events one transaction takes.
+	DefaultMaxCommitEvents = 10000
+	// DefaultQueueLength is how many append requests may wait; beyond it
+	// AppendEvents returns EUNAVAILABLE.
+	DefaultQueueLength = 4096
+	// DefaultCommitters is how many group commits a node runs at once.
+	// Commits of different organizations proceed in parallel; commits of
+	// one organization wait for each other on its head row.
+	DefaultCommitters = 2
+	// PartitionsAhead is how many monthly partitions beyond the current
+	// one the maintenance task keeps ready.
+	PartitionsAhead = 2
+	// MaintenanceInterval is how often partitions are created ahead and
+	// expired de-duplication entries deleted.
+	MaintenanceInterval = time.Hour
+	// ExpiryInterval is how often expired de-duplication entries are
+	// deleted.
+	ExpiryInterval = time.Minute
+)
+
+// DB is a Trail database on PostgreSQL. Several DBs, in several
+// processes, may share one database.
+type DB struct {
+	// URL is the connection string (postgres://…). A search_path parameter
+	// selects the schema.
+	URL string
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// MaxCommitEvents bounds one group commit.
+	MaxCommitEvents int
+	// Committers is how many group commits run at once.
+	Committers int
+	// MaxConns bounds the connection pool (default 4 × GOMAXPROCS, at least 8).
+	MaxConns int32
+	// Logger receives what background tasks cannot return.
+	Logger *slog.Logger
+	// RecentWindow: see the constant of that name.
+	RecentWindow int
+	// OnCommit, if set, is called after each group commit with the number
+	// of events and requests it held and how long it took.
+	OnCommit func(events, requests int, d time.Duration)
+
+	pool *pgxpool.Pool
+	ids  *ident.Generator
+
+	actionsMu sync.Mutex // actionsMu guards knownActions
+	// knownActions caches which organization actions are in org_actions.
+	knownActions map[string]map[string]bool
+
+	queue      chan *appendRequest
+	loopsDone  chan struct{}
+	stopOnce   sync.Once
+	done       chan struct{}
+	wg         sync.WaitGroup
+	committers sync.WaitGroup
+}
+
+// NewDB returns a DB for the database at url. It does no I/O.
+func NewDB(url string) *DB {
+	return &DB{URL: url, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, Committers: DefaultCommitters,
+		RecentWindow: RecentWindow, ids: ident.NewGenerator()}
+}
+
+// Open connects, runs migrations under an advisory lock, makes sure the
+// current partitions exist and starts the committers and the maintenance
+// task. It refuses a database whose schema is newer than this binary.
+func (db *DB) Open(ctx context.Context) error {
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return fmt.Errorf("database url: %w", err)
+	}
+	if db.MaxConns > 0 {
+		cfg.MaxConns = db.MaxConns
+	} else if !strings.Contains(db.URL, "pool_max_conns") {
+		cfg.MaxConns = max(8, cfg.MaxConns*4)
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.pool.Close()
+		return err
+	}
+	if err := db.ensurePartitions(ctx, db.Now()); err != nil {
+		db.pool.Close()
+		return err
+	}
+	if db.Committers <= 0 {
+		db.Committers = DefaultCommitters
+	}
+	db.queue = make(chan *appendRequest, DefaultQueueLength)
+	db.done = make(chan struct{})
+	db.loopsDone = make(chan struct{})
+	for i := 0; i < db.Committers; i++ {
+		db.committers.Add(1)
+		go db.commitLoop()
+	}
+	go func() { db.committers.Wait(); close(db.loopsDone) }()
+	db.wg.Add(1)
+	go db.maintenanceLoop()
+	return nil
+}
+
+// Close stops the committers after the queued appends and closes the
+// pool. It is safe to call more than once.
+func (db *DB) Close() error {
+	db.stopOnce.Do(func() {
+		if db.done != nil {
+			close(db.done)
+			db.committers.Wait()
+			db.wg.Wait()
+		}
+		if db.pool != nil {
+			db.pool.Close()
+		}
+	})
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+func (db *DB) logger() *slog.Logger {
+	if db.Logger != nil {
+		return db.Logger
+	}
+	return slog.Default()
+}
+
+// maintenanceLoop creates partitions ahead and deletes expired
+// de-duplication entries. Every node runs it; the work is idempotent and
+// partition creation takes an advisory lock.
+func (db *DB) maintenanceLoop() {
+	defer db.wg.Done()
+	expiry := time.NewTicker(ExpiryInterval)
+	defer expiry.Stop()
+	parts := time.NewTicker(MaintenanceInterval)
+	defer parts.Stop()
+	ctx := context.Background()
+	for {
+		select {
+		case <-db.done:
+			return
+		case <-parts.C:
+			if err := db.ensurePartitions(ctx, db.Now()); err != nil {
+				// Nothing is lost yet: partitions are made two months
+				// ahead, and the next round tries again. Say so loudly.
+				db.logger().Error("create partitions", "err", err)
+			}
+		case <-expiry.C:
+			if err := db.expire(ctx); err != nil {
+				// The rows are past their use; the next round deletes them.
+				db.logger().Warn("expire idempotency keys", "err", err)
+			}
+		}
+	}
+}
+
+// partitioned are the tables partitioned by received_at.
+var partitioned = []string{"events", "event_targets"}
+
+// ensurePartitions makes sure the monthly partitions from the month of now
+// to PartitionsAhead months later exist.
+func (db *DB) ensurePartitions(ctx context.Context, now time.Time) error {
+	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	var missing []time.Time
+	for i := 0; i <= PartitionsAhead; i++ {
+		m := month.AddDate(0, i, 0)
+		for _, t := range partitioned {
+			var exists bool
+			if err := db.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(t, m)).Scan(&exists); err != nil {
+				return fmt.Errorf("partitions: %w", err)
+			}
+			if !exists {
+				missing = append(missing, m)
+				break
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Nodes that start together create each partition once.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7357, hashtext(current_schema() || '.partitions'))`); err != nil {
+			return err
+		}
+		for _, m := range missing {
+			for _, t := range partitioned {
+				_, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
+					partitionName(t, m), t, m.Format("2006-01-02 15:04:05Z07:00"), m.AddDate(0, 1, 0).Format("2006-01-02 15:04:05Z07:00")))
+				if err != nil {
+					return fmt.Errorf("create partition %s: %w", partitionName(t, m), err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func partitionName(table string, month time.Time) string {
+	return table + "_p" + month.Format("200601")
+}
+
+// expire deletes what the idempotency window no longer covers, in small
+// batches.
+func (db *DB) expire(ctx context.Context) error {
+	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
+	for _, q := range []string{
+		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
+			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
+		`DELETE FROM idempotent_responses WHERE key_hash IN
+			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
+	} {
+		for {
+			select {
+			case <-db.done:
+				return nil
+			default:
+			}
+			tag, err := db.pool.Exec(ctx, q, cutoff)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() < 5000 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	names, _ := migrationNames()
+	return len(names)
+}
+
+func migrationNames() ([]string, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	sort.Strings(names)
+	return names, err
+}
+
+// migrate applies the migrations that are missing, holding an advisory
+// lock so that nodes starting together apply each one once.
+func (db *DB) migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	lock := `hashtext(current_schema() || '.migrations')`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7357, `+lock+`)`); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7357, `+lock+`)`)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > len(names) {
+		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, len(names))
+	}
+	for i, name := range names {
+		version := i + 1
+		if version <= current {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())`,
+				version, strings.TrimPrefix(name, "migrations/"))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// interpretError translates driver errors at the boundary.
+func interpretError(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return trail.Errorf(trail.ENOTFOUND, "Not found.")
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return trail.Errorf(trail.ECONFLICT, "Already exists.")
+		case "40001", "40P01": // serialization failure, deadlock
+			return &trail.Error{Code: trail.EUNAVAILABLE, Message: "The database is busy; retry."}
+		}
+	}
+	return err
+}
+
+// actionKnown reports whether (org, action) is known to be in org_actions.
+func (db *DB) actionKnown(org, action string) bool {
+	db.actionsMu.Lock()
+	defer db.actionsMu.Unlock()
+	return db.knownActions[org][action]
+}
+
+// markActions remembers organization actions after their transaction
+// committed.
+func (db *DB) markActions(pairs [][2]string) {
+	db.actionsMu.Lock()
+	defer db.actionsMu.Unlock()
+	if db.knownActions == nil {
+		db.knownActions = map[string]map[string]bool{}
+	}
+	for _, p := range pairs {
+		m := db.knownActions[p[0]]
+		if m == nil {
+			m = map[string]bool{}
+			db.knownActions[p[0]] = m
+		}
+		m[p[1]] = true
+	}
+}

@@ -1,0 +1,393 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/trail-audit/trail"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// EventService implements trail.EventService on PostgreSQL.
+type EventService struct{ db *DB }
+
+var _ trail.EventService = (*EventService)(nil)
+
+// NewEventService returns an EventService on db.
+func NewEventService(db *DB) *EventService { return &EventService{db: db} }
+
+type appendRequest struct {
+	orgID   string
+	inputs  []*trail.EventInput
+	results []trail.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// AppendEvents queues the events for a group committer and waits until
+// their transaction is committed (and, with synchronous_commit on, flushed
+// to the WAL on disk) or has failed.
+func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	for _, in := range inputs {
+		in.Normalize()
+	}
+	r := &appendRequest{orgID: orgID, inputs: inputs, done: make(chan struct{})}
+	select {
+	case <-s.db.done:
+		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
+	default:
+	}
+	select {
+	case s.db.queue <- r:
+	default:
+		return nil, trail.Errorf(trail.EUNAVAILABLE, "Too many events are waiting to be written; retry.")
+	}
+	select {
+	case <-r.done:
+	case <-s.db.loopsDone:
+		select {
+		case <-r.done:
+		default:
+			return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
+		}
+	}
+	return r.results, r.err
+}
+
+func (db *DB) commitLoop() {
+	defer db.committers.Done()
+	for {
+		var first *appendRequest
+		select {
+		case first = <-db.queue:
+		case <-db.done:
+			// Drain what was queued before the stop.
+			for {
+				select {
+				case r := <-db.queue:
+					db.commit([]*appendRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		batch, n := []*appendRequest{first}, len(first.inputs)
+	collect:
+		for n < db.MaxCommitEvents {
+			select {
+			case r := <-db.queue:
+				batch = append(batch, r)
+				n += len(r.inputs)
+			default:
+				break collect
+			}
+		}
+		start := time.Now()
+		db.commit(batch)
+		if db.OnCommit != nil {
+			db.OnCommit(n, len(batch), time.Since(start))
+		}
+	}
+}
+
+// commit writes a group of requests in one transaction.
+func (db *DB) commit(batch []*appendRequest) {
+	ctx := context.Background()
+	var a *appender
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		a = db.newAppender(tx)
+		orgs := make([]string, 0, len(batch))
+		for _, r := range batch {
+			orgs = append(orgs, r.orgID)
+		}
+		if err := a.lockHeads(ctx, orgs); err != nil {
+			return err
+		}
+		if err := a.loadDedupe(ctx, batch); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			r.results, r.err = a.add(r.orgID, r.inputs)
+			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
+				return r.err
+			}
+		}
+		return a.flush(ctx)
+	})
+	if err == nil {
+		a.committed()
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
+		}
+		close(r.done)
+	}
+}
+
+// appender assigns indexes under the organizations' head-row locks and
+// collects the rows of one transaction, then writes each table with one
+// statement over arrays.
+type appender struct {
+	db    *DB
+	tx    pgx.Tx
+	now   time.Time
+	heads map[string]*orgHead
+	seen  map[dedupeKey]trail.AppendResult
+
+	newActions map[[2]string]bool
+	events     eventRows
+	targets    struct{ org, id, typ []string; idx []int64 }
+	idem       struct {
+		org, eventID []string
+		hash         [][]byte
+		idx          []int64
+	}
+}
+
+type eventRows struct {
+	org, id, action, actorID, actorType, actorName, search, data []string
+	idx, occurred                                               []int64
+}
+
+type orgHead struct{ next, stored int64 }
+
+type dedupeKey struct {
+	org  string
+	hash [32]byte
+}
+
+func (db *DB) newAppender(tx pgx.Tx) *appender {
+	return &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{},
+		seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{}}
+}
+
+// lockHeads locks the head rows of the organizations, in id order so that
+// concurrent transactions cannot deadlock, and reads their next index.
+// Until the transaction ends, no other transaction on any node appends to
+// these organizations: that makes every index unique and gapless.
+func (a *appender) lockHeads(ctx context.Context, orgs []string) error {
+	rows, err := a.tx.Query(ctx, `SELECT id, next_index FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, orgs)
+	if err != nil {
+		return fmt.Errorf("lock organization heads: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		h := &orgHead{}
+		if err := rows.Scan(&id, &h.next); err != nil {
+			return err
+		}
+		h.stored = h.next
+		a.heads[id] = h
+	}
+	return rows.Err()
+}
+
+// loadDedupe reads the live de-duplication entries of the batch's events.
+// It runs after lockHeads: an entry committed by another node before the
+// lock was granted is visible here.
+func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error {
+	var orgs []string
+	var hashes [][]byte
+	for _, r := range batch {
+		if a.heads[r.orgID] == nil {
+			continue
+		}
+		for _, in := range r.inputs {
+			h := in.DedupeKey(r.orgID)
+			orgs, hashes = append(orgs, r.orgID), append(hashes, h[:])
+		}
+	}
+	if len(orgs) == 0 {
+		return nil
+	}
+	cutoff := a.now.Add(-trail.IdempotencyWindow).UnixNano()
+	rows, err := a.tx.Query(ctx, `SELECT i.organization_id, i.key_hash, i.event_id, i.idx FROM idempotency i
+		JOIN unnest($1::text[], $2::bytea[]) AS k(org, hash) ON i.organization_id = k.org AND i.key_hash = k.hash
+		WHERE i.created_at > $3`, orgs, hashes, cutoff)
+	if err != nil {
+		return fmt.Errorf("read de-duplication keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k dedupeKey
+		var hash []byte
+		var r trail.AppendResult
+		if err := rows.Scan(&k.org, &hash, &r.ID, &r.Index); err != nil {
+			return err
+		}
+		copy(k.hash[:], hash)
+		a.seen[k] = r
+	}
+	return rows.Err()
+}
+
+// add assigns ids and indexes to one request's events. An unknown
+// organization fails only this request.
+func (a *appender) add(orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+	head := a.heads[orgID]
+	if head == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+	}
+	results := make([]trail.AppendResult, len(inputs))
+	for i, in := range inputs {
+		key := dedupeKey{orgID, in.DedupeKey(orgID)}
+		if prev, ok := a.seen[key]; ok {
+			results[i] = trail.AppendResult{ID: prev.ID, Index: prev.Index, Duplicate: true}
+			continue
+		}
+		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
+		head.next++
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
+			a.newActions[k] = true
+		}
+		e := &a.events
+		e.org, e.idx, e.id, e.action = append(e.org, orgID), append(e.idx, ev.Index), append(e.id, ev.ID), append(e.action, ev.Action)
+		e.actorID, e.actorType, e.actorName = append(e.actorID, ev.Actor.ID), append(e.actorType, ev.Actor.Type), append(e.actorName, ev.Actor.Name)
+		e.occurred, e.search, e.data = append(e.occurred, ev.OccurredAt.UnixNano()), append(e.search, strings.Join(searchWords(trail.SearchText(ev)), " ")), append(e.data, string(data))
+		for _, t := range ev.Targets {
+			a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = append(a.targets.org, orgID), append(a.targets.id, t.ID), append(a.targets.typ, t.Type), append(a.targets.idx, ev.Index)
+		}
+		a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = append(a.idem.org, orgID), append(a.idem.hash, key.hash[:]), append(a.idem.eventID, ev.ID), append(a.idem.idx, ev.Index)
+		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
+		a.seen[key] = r
+		results[i] = r
+	}
+	return results, nil
+}
+
+// flush writes the collected rows and the new heads in one round trip.
+func (a *appender) flush(ctx context.Context) error {
+	b := &pgx.Batch{}
+	e := &a.events
+	if len(e.org) > 0 {
+		b.Queue(`INSERT INTO events (organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name, occurred_at, occurred_day, search, data)
+			SELECT o, i, $1, id, a, ai, at, an, oc, (oc / 86400000000000)::integer, to_tsvector('simple', s), d
+			FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])
+				AS u(o, i, id, a, ai, at, an, oc, s, d)`,
+			a.now, e.org, e.idx, e.id, e.action, e.actorID, e.actorType, e.actorName, e.occurred, e.search, e.data)
+	}
+	if len(a.targets.org) > 0 {
+		b.Queue(`INSERT INTO event_targets (organization_id, target_id, target_type, idx, received_at)
+			SELECT o, t, ty, i, $1 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u(o, t, ty, i)`,
+			a.now, a.targets.org, a.targets.id, a.targets.typ, a.targets.idx)
+	}
+	if len(a.idem.org) > 0 {
+		b.Queue(`INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at)
+			SELECT o, h, e, i, $1 FROM unnest($2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(o, h, e, i)
+			ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`,
+			a.now.UnixNano(), a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx)
+	}
+	if len(a.newActions) > 0 {
+		var orgs, actions []string
+		for k := range a.newActions {
+			orgs, actions = append(orgs, k[0]), append(actions, k[1])
+		}
+		b.Queue(`INSERT INTO org_actions (organization_id, action) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, orgs, actions)
+	}
+	var ids []string
+	var nexts []int64
+	for id, h := range a.heads {
+		if h.next != h.stored {
+			ids, nexts = append(ids, id), append(nexts, h.next)
+			h.stored = h.next
+		}
+	}
+	if len(ids) > 0 {
+		b.Queue(`UPDATE organizations o SET next_index = u.n FROM unnest($1::text[], $2::bigint[]) AS u(id, n) WHERE o.id = u.id`, ids, nexts)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	a.events, a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = eventRows{}, nil, nil, nil, nil
+	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
+	return nil
+}
+
+// committed is called after the transaction committed.
+func (a *appender) committed() {
+	pairs := make([][2]string, 0, len(a.newActions))
+	for k := range a.newActions {
+		pairs = append(pairs, k)
+	}
+	a.db.markActions(pairs)
+}
+
+// appendOwn appends one of Trail's own audit events inside tx. The caller
+// commits; the organization's head row stays locked until then.
+func (db *DB) appendOwn(ctx context.Context, tx pgx.Tx, orgID string, in *trail.EventInput) error {
+	in.Normalize()
+	a := db.newAppender(tx)
+	if err := a.lockHeads(ctx, []string{orgID}); err != nil {
+		return err
+	}
+	r := &appendRequest{orgID: orgID, inputs: []*trail.EventInput{in}}
+	if err := a.loadDedupe(ctx, []*appendRequest{r}); err != nil {
+		return err
+	}
+	if _, err := a.add(orgID, r.inputs); err != nil {
+		return err
+	}
+	return a.flush(ctx)
+}
+
+// FindEventByID returns one event of the organization.
+func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*trail.Event, error) {
+	var data string
+	var err error
+	if orgID == "" {
+		err = s.db.pool.QueryRow(ctx, `SELECT data FROM events WHERE id = $1`, id).Scan(&data)
+	} else {
+		err = s.db.pool.QueryRow(ctx, `SELECT data FROM events WHERE id = $1 AND organization_id = $2`, id, orgID).Scan(&data)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	return decodeEvent(data)
+}
+
+func decodeEvent(data string) (*trail.Event, error) {
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	var ev trail.Event
+	if err := dec.Decode(&ev); err != nil {
+		return nil, fmt.Errorf("decode stored event: %w", err)
+	}
+	return &ev, nil
+}
+
+// searchWords splits s into the words q matches, as SQLite's FTS5
+// unicode61 tokenizer does: runs of letters and digits, lower-cased, with
+// diacritics removed. Both what is indexed and what is asked go through
+// it, so PostgreSQL's parser (configuration 'simple') only sees plain
+// words.
+func searchWords(s string) []string {
+	folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+	if err != nil {
+		folded = s
+	}
+	return strings.FieldsFunc(strings.ToLower(folded), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+	})
+}

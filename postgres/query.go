@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/trail-audit/trail"
+)
+
+// RecentWindow is how many of an organization's newest events a date-range
+// query scans in index order before it reads the range day by day.
+const RecentWindow = 1000
+
+// MaxRangeDays is the most days a date range reads one by one; a longer
+// range scans in index order.
+const MaxRangeDays = 400
+
+// dayNanos is one day in the unit of occurred_at.
+const dayNanos = 86400000000000
+
+// FindEvents returns one page of the organization's events.
+//
+// Every plan reads indexes that end in idx, in idx order, and stops after
+// the page: the most selective filter drives, each of its values is read
+// from its own index range in a LATERAL subquery, and the ranges are
+// merged by the database. The other filters are conditions on the rows
+// read. All statements of a page run in one REPEATABLE READ transaction,
+// so they see one snapshot.
+func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	q := &eventQuery{tx: tx, f: f, n: f.Limit + 1, window: s.db.RecentWindow}
+	q.desc = !f.Ascending
+	if f.Before != nil {
+		q.desc = !q.desc
+	}
+	if c := f.After; c != nil || f.Before != nil {
+		if c == nil {
+			c = f.Before
+		}
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM events WHERE organization_id = $1 AND idx = $2`, f.OrganizationID, *c).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
+		} else if err != nil {
+			return nil, fmt.Errorf("find events: cursor: %w", err)
+		}
+		q.cursor = c
+	}
+	idxs, err := q.run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	page := &trail.EventPage{}
+	if len(idxs) > f.Limit {
+		idxs, page.HasMore = idxs[:f.Limit], true
+	}
+	if page.Events, err = load(ctx, tx, f.OrganizationID, idxs); err != nil {
+		return nil, err
+	}
+	if f.Before != nil {
+		for i, j := 0, len(page.Events)-1; i < j; i, j = i+1, j-1 {
+			page.Events[i], page.Events[j] = page.Events[j], page.Events[i]
+		}
+	}
+	return page, nil
+}
+
+// load reads the events of idxs, in that order.
+func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64) ([]*trail.Event, error) {
+	if len(idxs) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT idx, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
+	if err != nil {
+		return nil, fmt.Errorf("load events: %w", err)
+	}
+	defer rows.Close()
+	byIdx := make(map[int64]*trail.Event, len(idxs))
+	for rows.Next() {
+		var idx int64
+		var data string
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, err
+		}
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return nil, err
+		}
+		byIdx[idx] = ev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*trail.Event, 0, len(idxs))
+	for _, idx := range idxs {
+		if ev, ok := byIdx[idx]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+type eventQuery struct {
+	tx     pgx.Tx
+	f      trail.EventFilter
+	n      int  // rows wanted: the page and one more
+	desc   bool // scan direction
+	cursor *int64
+	window int // see RecentWindow
+	args   []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (q *eventQuery) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// conds returns the conditions on e of every filter but the driver's, and
+// the cursor's.
+func (q *eventQuery) conds(driver string) []string {
+	f := q.f
+	cs := []string{"e.organization_id = " + q.arg(f.OrganizationID)}
+	if q.cursor != nil {
+		op, _ := q.order()
+		cs = append(cs, "e.idx "+op+" "+q.arg(*q.cursor))
+	}
+	if len(f.Actions) > 0 && driver != "actions" {
+		var ors, exact []string
+		for _, a := range f.Actions {
+			if p, ok := strings.CutSuffix(a, ".*"); ok {
+				ors = append(ors, "(e.action >= "+q.arg(p+".")+" AND e.action < "+q.arg(p+"/")+")") // '/' follows '.'
+			} else {
+				exact = append(exact, a)
+			}
+		}
+		if len(exact) > 0 {
+			ors = append(ors, "e.action = ANY("+q.arg(exact)+"::text[])")
+		}
+		cs = append(cs, "("+strings.Join(ors, " OR ")+")")
+	}
+	if len(f.ActorIDs) > 0 && driver != "actor_ids" {
+		cs = append(cs, "e.actor_id = ANY("+q.arg(f.ActorIDs)+"::text[])")
+	}
+	if len(f.ActorNames) > 0 {
+		cs = append(cs, "e.actor_name = ANY("+q.arg(f.ActorNames)+"::text[])")
+	}
+	if len(f.ActorTypes) > 0 {
+		cs = append(cs, "e.actor_type = ANY("+q.arg(f.ActorTypes)+"::text[])")
+	}
+	exists := func(col string, vals []string) string {
+		return "EXISTS (SELECT 1 FROM event_targets x WHERE x.organization_id = e.organization_id AND x.idx = e.idx AND x.received_at = e.received_at AND x." +
+			col + " = ANY(" + q.arg(vals) + "::text[]))"
+	}
+	if len(f.TargetIDs) > 0 && driver != "target_ids" {
+		cs = append(cs, exists("target_id", f.TargetIDs))
+	}
+	if len(f.TargetTypes) > 0 && driver != "targets" {
+		cs = append(cs, exists("target_type", f.TargetTypes))
+	}
+	if f.RangeStart != nil {
+		cs = append(cs, "e.occurred_at >= "+q.arg(f.RangeStart.UnixNano()))
+	}
+	if f.RangeEnd != nil {
+		cs = append(cs, "e.occurred_at < "+q.arg(f.RangeEnd.UnixNano()))
+	}
+	if f.Query != "" {
+		if tsq := q.tsquery(); tsq != "" {
+			cs = append(cs, "e.search @@ "+tsq)
+		} else {
+			cs = append(cs, "false")
+		}
+	}
+	return cs
+}
+
+// tsquery returns q as a tsquery in which every word of the query is a
+// phrase of its searchWords, all of which must match; "" when a word has no
+// letters or digits: such a query matches nothing, as in SQLite.
+func (q *eventQuery) tsquery() string {
+	var parts []string
+	for _, w := range strings.Fields(q.f.Query) {
+		words := searchWords(w)
+		if len(words) == 0 {
+			return ""
+		}
+		parts = append(parts, "phraseto_tsquery('simple', "+q.arg(strings.Join(words, " "))+")")
+	}
+	return "(" + strings.Join(parts, " && ") + ")"
+}
+
+func (q *eventQuery) order() (op, dir string) {
+	if q.desc {
+		return "<", "DESC"
+	}
+	return ">", "ASC"
+}
+
+// perValue reads, for each value, the first n idxs of
+// "SELECT e.idx FROM from WHERE col = value AND conds ORDER BY e.idx" and
+// merges them, in one statement.
+func (q *eventQuery) perValue(ctx context.Context, from, col, idxCol string, vals []string, driver string) ([]int64, error) {
+	op, dir := q.order()
+	v := q.arg(vals)
+	cs := q.conds(driver)
+	if q.cursor != nil && idxCol != "e.idx" {
+		cs = append(cs, idxCol+" "+op+" "+q.arg(*q.cursor))
+	}
+	n := q.arg(q.n)
+	sql := `SELECT DISTINCT s.idx FROM unnest(` + v + `::text[]) AS v(val) CROSS JOIN LATERAL (
+		SELECT DISTINCT ` + idxCol + ` AS idx FROM ` + from + ` WHERE ` + col + ` = v.val AND ` + strings.Join(cs, " AND ") + `
+		ORDER BY ` + idxCol + ` ` + dir + ` LIMIT ` + n + `) s
+		ORDER BY s.idx ` + dir + ` LIMIT ` + n
+	return q.idxs(ctx, sql)
+}
+
+func (q *eventQuery) idxs(ctx context.Context, sql string) ([]int64, error) {
+	rows, err := q.tx.Query(ctx, sql, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	q.args = nil
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
+	f := q.f
+	switch {
+	case len(f.TargetIDs) > 0, len(f.TargetTypes) > 0 && len(f.ActorIDs) == 0 && len(f.Actions) == 0 && f.Query == "":
+		driver, col, vals := "target_ids", "t.target_id", f.TargetIDs
+		if len(vals) == 0 {
+			driver, col, vals = "targets", "t.target_type", f.TargetTypes
+		}
+		from := `event_targets t JOIN events e ON e.organization_id = t.organization_id AND e.idx = t.idx AND e.received_at = t.received_at`
+		// The index order is t's: the organization and the cursor repeat
+		// on t.
+		return q.perValue(ctx, from+` AND t.organization_id = `+q.arg(f.OrganizationID), col, "t.idx", dedupe(vals), driver)
+	case len(f.ActorIDs) > 0:
+		return q.perValue(ctx, "events e", "e.actor_id", "e.idx", dedupe(f.ActorIDs), "actor_ids")
+	case f.Query != "":
+		return q.scan(ctx, q.conds(""))
+	case len(f.Actions) > 0:
+		actions, err := q.expandActions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return q.perValue(ctx, "events e", "e.action", "e.idx", actions, "actions")
+	case f.RangeStart != nil || f.RangeEnd != nil:
+		// The newest events first: a range that covers them fills the page
+		// from a short scan in index order.
+		recent, err := q.recent(ctx)
+		if err != nil || len(recent) >= q.n {
+			return recent, err
+		}
+		return q.byDay(ctx)
+	default:
+		return q.scan(ctx, q.conds(""))
+	}
+}
+
+// scan reads in index order with the conditions.
+func (q *eventQuery) scan(ctx context.Context, cs []string) ([]int64, error) {
+	_, dir := q.order()
+	return q.idxs(ctx, `SELECT e.idx FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx `+dir+` LIMIT `+q.arg(q.n))
+}
+
+// recent scans the window of indexes next to the cursor (or the log's end)
+// in index order.
+func (q *eventQuery) recent(ctx context.Context) ([]int64, error) {
+	cs := q.conds("")
+	w := int64(q.window)
+	switch {
+	case q.desc && q.cursor != nil:
+		cs = append(cs, "e.idx >= "+q.arg(*q.cursor-w))
+	case q.desc:
+		cs = append(cs, "e.idx >= (SELECT next_index FROM organizations WHERE id = "+q.arg(q.f.OrganizationID)+") - "+q.arg(w))
+	case q.cursor != nil:
+		cs = append(cs, "e.idx <= "+q.arg(*q.cursor+w))
+	default:
+		cs = append(cs, "e.idx < "+q.arg(w))
+	}
+	return q.scan(ctx, cs)
+}
+
+// byDay reads a date range from events_org_day: each day's events in index
+// order up to the page, the days merged by the database.
+func (q *eventQuery) byDay(ctx context.Context) ([]int64, error) {
+	f := q.f
+	var lo, hi *int64
+	err := q.tx.QueryRow(ctx, `SELECT (SELECT occurred_day FROM events WHERE organization_id = $1 ORDER BY occurred_day LIMIT 1),
+		(SELECT occurred_day FROM events WHERE organization_id = $1 ORDER BY occurred_day DESC LIMIT 1)`, f.OrganizationID).Scan(&lo, &hi)
+	if err != nil || lo == nil {
+		return nil, err
+	}
+	from, to := *lo, *hi
+	if f.RangeStart != nil {
+		from = max(from, f.RangeStart.UnixNano()/dayNanos)
+	}
+	if f.RangeEnd != nil {
+		to = min(to, (f.RangeEnd.UnixNano()-1)/dayNanos)
+	}
+	if from > to {
+		return nil, nil
+	}
+	if to-from+1 > MaxRangeDays {
+		return q.scan(ctx, q.conds(""))
+	}
+	_, dir := q.order()
+	d := `generate_series(` + q.arg(from) + `::integer, ` + q.arg(to) + `::integer)`
+	cs := q.conds("")
+	n := q.arg(q.n)
+	return q.idxs(ctx, `SELECT s.idx FROM `+d+` AS d(day) CROSS JOIN LATERAL (
+		SELECT e.idx FROM events e WHERE e.occurred_day = d.day AND `+strings.Join(cs, " AND ")+`
+		ORDER BY e.idx `+dir+` LIMIT `+n+`) s
+		ORDER BY s.idx `+dir+` LIMIT `+n)
+}
+
+// expandActions turns exact actions and prefixes into the organization's
+// exact actions.
+func (q *eventQuery) expandActions(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, a := range q.f.Actions {
+		p, ok := strings.CutSuffix(a, ".*")
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		rows, err := q.tx.Query(ctx, `SELECT action FROM org_actions WHERE organization_id = $1 AND action >= $2 AND action < $3`, q.f.OrganizationID, p+".", p+"/")
+		if err != nil {
+			return nil, err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, names...)
+	}
+	return dedupe(out), nil
+}
+
+func dedupe(vals []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, v := range vals {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
