@@ -148,8 +148,11 @@ type appender struct {
 
 	newActions map[[2]string]bool
 	events     eventRows
-	targets    struct{ org, id, typ []string; idx []int64 }
-	idem       struct {
+	targets    struct {
+		org, id, typ []string
+		idx          []int64
+	}
+	idem struct {
 		org, eventID []string
 		hash         [][]byte
 		idx          []int64
@@ -158,7 +161,7 @@ type appender struct {
 
 type eventRows struct {
 	org, id, action, actorID, actorType, actorName, search, data []string
-	idx, occurred                                               []int64
+	idx, occurred                                                []int64
 }
 
 type orgHead struct{ next, stored int64 }
