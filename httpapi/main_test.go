@@ -10,31 +10,81 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/httpapi"
+	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/jsonschema"
+	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/sqlite"
 )
 
 // adminSecret is the bootstrap key of every test server.
 const adminSecret = "sk_test_admin_0123456789abcdefghijklmnop"
 
-// testServer is a real server on loopback over a SQLite file.
+// testServer is a real server on loopback over a SQLite file or a
+// PostgreSQL schema of its own.
 type testServer struct {
 	*httpapi.Server
-	DB     *sqlite.DB
-	Events *sqlite.EventService
-	Orgs   *sqlite.OrganizationService
-	Keys   *sqlite.APIKeyService
+	Events trail.EventService
+	Orgs   trail.OrganizationService
+	Keys   trail.APIKeyService
 }
 
-func newTestServer(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer {
+// serverFunc starts a test server on one driver.
+type serverFunc func(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer
+
+// forEachDriver runs test once on SQLite and once on PostgreSQL, as
+// subtests named after the driver. The PostgreSQL run skips where no
+// server can be reached, unless TRAIL_REQUIRE_POSTGRES=1.
+func forEachDriver(t *testing.T, test func(t *testing.T, newTestServer serverFunc)) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			test(t, func(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer {
+				return newServerOn(t, driver, opts...)
+			})
+		})
+	}
+}
+
+// driverServices are a driver's services on a fresh database.
+type driverServices struct {
+	events      trail.EventService
+	orgs        trail.OrganizationService
+	schemas     trail.SchemaService
+	keys        trail.APIKeyService
+	idempotency trail.IdempotencyService
+	onCommit    func(func(events, requests int, d time.Duration))
+}
+
+func openDriver(t *testing.T, driver string) driverServices {
 	t.Helper()
 	ctx := context.Background()
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "trail.db"))
-	if err := db.Open(ctx); err != nil {
-		t.Fatal(err)
+	switch driver {
+	case "sqlite":
+		db := sqlite.NewDB(filepath.Join(t.TempDir(), "trail.db"))
+		if err := db.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
+			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }}
+	case "postgres":
+		db := postgres.NewDB(pgtest.URL(t))
+		if err := db.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
+			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }}
 	}
-	ts := &testServer{DB: db, Events: sqlite.NewEventService(db), Orgs: sqlite.NewOrganizationService(db), Keys: sqlite.NewAPIKeyService(db)}
-	schemas := sqlite.NewSchemaService(db)
+	t.Fatalf("unknown driver %q", driver)
+	return driverServices{}
+}
+
+func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	d := openDriver(t, driver)
+	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys}
+	schemas := d.schemas
 	if err := ts.Keys.CreateAPIKey(ctx, &trail.APIKey{Name: "admin", Permissions: []trail.Permission{trail.PermAdmin}, Secret: adminSecret}); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +94,7 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Valid
 	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.Events, s.Organizations, s.Schemas, s.APIKeys = ts.Events, ts.Orgs, schemas, ts.Keys
 	s.Validator = v
-	s.Idempotency = sqlite.NewIdempotencyService(db)
+	s.Idempotency = d.idempotency
 	s.CheckSchema = jsonschema.Check
 	s.SchemaCreated = v.Forget
 	s.RateLimit = 0
@@ -59,12 +109,12 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Valid
 		t.Fatal(err)
 	}
 	ts.Server = s
-	db.OnCommit = s.Metrics.ObserveCommit
+	d.onCommit(s.Metrics.ObserveCommit)
+	// Cleanups run last-in first-out: the server stops before the database.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Close(ctx)
-		db.Close()
 	})
 	return ts
 }

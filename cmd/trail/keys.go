@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/trail-audit/trail"
-	"github.com/trail-audit/trail/sqlite"
 )
 
 const keysUsage = `Create, list and revoke API keys directly on the database.
@@ -44,7 +43,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	keys := sqlite.NewAPIKeyService(db)
+	keys := db.APIKeys
 	switch sub {
 	case "create":
 		if *name == "" || *perms == "" {

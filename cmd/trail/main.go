@@ -11,12 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
-	"github.com/trail-audit/trail/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=v1.2.3".
@@ -140,46 +138,6 @@ func (m *Main) parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(args)
 }
 
-// storageFlags are the flags every command that opens the database takes.
-type storageFlags struct {
-	dataDir     string
-	databaseURL string
-}
-
-func (s *storageFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.dataDir, "data-dir", "./trail-data", "data directory (database, keys)")
-	fs.StringVar(&s.databaseURL, "database-url", "", "database: sqlite://PATH (default <data-dir>/trail.db) or postgres://…")
-}
-
-// openDB opens the database named by the flags and runs its migrations.
-func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*sqlite.DB, error) {
-	path := ""
-	switch u := s.databaseURL; {
-	case u == "":
-		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
-		}
-		path = filepath.Join(s.dataDir, "trail.db")
-	case strings.HasPrefix(u, "sqlite://"):
-		path = strings.TrimPrefix(u, "sqlite://")
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("database directory: %w", err)
-			}
-		}
-	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return nil, errors.New("the PostgreSQL driver is not part of this build yet: use sqlite:// or leave --database-url empty")
-	default:
-		return nil, fmt.Errorf("--database-url %q: want sqlite://PATH or postgres://…", u)
-	}
-	db := sqlite.NewDB(path)
-	db.Logger = logger
-	if err := db.Open(ctx); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return db, nil
-}
-
 func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("migrate", "Run the database migrations and exit.")
 	var sf storageFlags
@@ -192,6 +150,6 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintf(m.Stdout, "database is at schema version %d\n", sqlite.SchemaVersion())
+	fmt.Fprintf(m.Stdout, "database is at schema version %d\n", db.SchemaVersion)
 	return nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/jsonschema"
-	"github.com/trail-audit/trail/sqlite"
 )
 
 // ShutdownTimeout bounds a graceful shutdown.
@@ -38,7 +37,7 @@ type Server struct {
 	AdminKey       string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
 
 	Logger *slog.Logger
-	DB     *sqlite.DB
+	DB     *store
 	HTTP   *httpapi.Server
 	stderr io.Writer
 	stdout io.Writer
@@ -105,8 +104,7 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	s.DB = db
-	events, orgs := sqlite.NewEventService(db), sqlite.NewOrganizationService(db)
-	schemas, keys := sqlite.NewSchemaService(db), sqlite.NewAPIKeyService(db)
+	events, orgs, schemas, keys := db.Events, db.Organizations, db.Schemas, db.APIKeys
 
 	generated, err := s.bootstrapKey(ctx, keys)
 	if err != nil {
@@ -118,14 +116,14 @@ func (s *Server) Open(ctx context.Context) error {
 	h := httpapi.NewServer()
 	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
-	h.Idempotency = sqlite.NewIdempotencyService(db)
+	h.Idempotency = db.Idempotency
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
 	h.Ready = func(ctx context.Context) error {
 		_, err := orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err
 	}
-	db.OnCommit = h.Metrics.ObserveCommit
+	db.SetOnCommit(h.Metrics.ObserveCommit)
 	s.HTTP = h
 
 	if s.Demo {
@@ -154,7 +152,7 @@ func (s *Server) Open(ctx context.Context) error {
 		go s.pprof.Serve(ln)
 		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Path, "schema_version", sqlite.SchemaVersion())
+	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion)
 	if s.Demo {
 		hint := "export TRAIL_ADMIN_KEY=<your admin key>"
 		switch {
