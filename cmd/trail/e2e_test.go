@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/trail-audit/trail/internal/pgtest"
 	_ "modernc.org/sqlite"
 )
 
@@ -104,11 +106,16 @@ func startServe(t *testing.T, env []string, args ...string) *process {
 	return p
 }
 
-func post(t *testing.T, url, key string, body any) (int, map[string]any) {
+// post sends body as JSON; hdr is name, value pairs. A status of 0 means
+// the server could not be reached.
+func post(t *testing.T, url, key string, body any, hdr ...string) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil
@@ -148,13 +155,25 @@ const testAdminKey = "sk_e2e_admin_key_0123456789abcdefghij"
 
 // TestCrash ingests under load, kills the server with SIGKILL, restarts it
 // and finds every acknowledged event and no gap in any organization's index.
+// TestCrash kills trail serve with SIGKILL under load, on SQLite and on
+// PostgreSQL, restarts it and finds every acknowledged event, with no gap
+// in any organization's index.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	t.Parallel()
-	dir := t.TempDir()
-	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_DATA_DIR=" + dir, "TRAIL_RATE_LIMIT=0"}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testCrash(t, []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_DATA_DIR=" + t.TempDir(), "TRAIL_RATE_LIMIT=0"})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		testCrash(t, []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_DATA_DIR=" + t.TempDir(), "TRAIL_RATE_LIMIT=0",
+			"TRAIL_DATABASE_URL=" + pgtest.URL(t)})
+	})
+}
+
+func testCrash(t *testing.T, env []string) {
 	p := startServe(t, env)
 	orgs := []string{"org_crash_a", "org_crash_b", "org_crash_c"}
 	for _, o := range orgs {
@@ -234,28 +253,8 @@ func TestCrash(t *testing.T) {
 	p2 := startServe(t, env)
 	stored := map[string]ack{}
 	for _, org := range orgs {
-		next := int64(0)
-		after := ""
-		for {
-			url := p2.URL + "/audit_logs/events?order=asc&limit=1000&organization_id=" + org + after
-			code, body := get(t, url, testAdminKey)
-			if code != 200 {
-				t.Fatalf("query: %d %v", code, body)
-			}
-			for _, d := range body["data"].([]any) {
-				m := d.(map[string]any)
-				idx := int64(m["index"].(float64))
-				if idx != next {
-					t.Fatalf("%s: index %d where %d was expected: a gap", org, idx, next)
-				}
-				next++
-				stored[m["id"].(string)] = ack{org, idx}
-			}
-			a, _ := body["list_metadata"].(map[string]any)["after"].(string)
-			if a == "" {
-				break
-			}
-			after = "&after=" + a
+		for i, id := range readLog(t, p2.URL, org) {
+			stored[id] = ack{org, int64(i)}
 		}
 	}
 	for id, a := range acked {
@@ -264,6 +263,33 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged events all found; %d stored in all", len(acked), len(stored))
+}
+
+// readLog reads an organization's whole log in index order and returns
+// the event ids by index; it fails the test on a gap or a repeat.
+func readLog(t *testing.T, baseURL, org string) []string {
+	t.Helper()
+	var ids []string
+	after := ""
+	for {
+		url := baseURL + "/audit_logs/events?order=asc&limit=1000&organization_id=" + org + after
+		code, body := get(t, url, testAdminKey)
+		if code != 200 {
+			t.Fatalf("query: %d %v", code, body)
+		}
+		for _, d := range body["data"].([]any) {
+			m := d.(map[string]any)
+			if idx := int(m["index"].(float64)); idx != len(ids) {
+				t.Fatalf("%s: index %d where %d was expected: a gap or a repeat", org, idx, len(ids))
+			}
+			ids = append(ids, m["id"].(string))
+		}
+		a, _ := body["list_metadata"].(map[string]any)["after"].(string)
+		if a == "" {
+			return ids
+		}
+		after = "&after=" + a
+	}
 }
 
 func TestServe_BootstrapKey(t *testing.T) {
@@ -308,29 +334,61 @@ func runMain(t *testing.T, env map[string]string, args ...string) (string, strin
 }
 
 func TestMigrate_RefusesNewerDatabase(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	env := map[string]string{"TRAIL_DATA_DIR": dir}
-	if _, _, err := runMain(t, env, "migrate"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", filepath.Join(dir, "trail.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', 'x')`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	_, _, err = runMain(t, env, "migrate")
-	if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-		t.Fatalf("err = %v", err)
-	}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		env := map[string]string{"TRAIL_DATA_DIR": dir}
+		if _, _, err := runMain(t, env, "migrate"); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", filepath.Join(dir, "trail.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', 'x')`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		_, _, err = runMain(t, env, "migrate")
+		if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		u := pgtest.URL(t)
+		env := map[string]string{"TRAIL_DATA_DIR": t.TempDir(), "TRAIL_DATABASE_URL": u}
+		if _, _, err := runMain(t, env, "migrate"); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		pool, err := pgxpool.New(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', now())`); err != nil {
+			t.Fatal(err)
+		}
+		pool.Close()
+		_, _, err = runMain(t, env, "migrate")
+		if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestKeysCommand(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"TRAIL_DATA_DIR": t.TempDir()}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testKeysCommand(t, map[string]string{"TRAIL_DATA_DIR": t.TempDir()})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		testKeysCommand(t, map[string]string{"TRAIL_DATA_DIR": t.TempDir(), "TRAIL_DATABASE_URL": pgtest.URL(t)})
+	})
+}
+
+func testKeysCommand(t *testing.T, env map[string]string) {
 	secret, _, err := runMain(t, env, "keys", "create", "--name", "ci", "--permissions", "events:write,events:read")
 	if err != nil || !strings.HasPrefix(secret, "sk_") {
 		t.Fatalf("create: %q %v", secret, err)

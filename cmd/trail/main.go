@@ -14,7 +14,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-
 )
 
 // Version is set at build time with -ldflags "-X main.Version=v1.2.3".
