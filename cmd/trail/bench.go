@@ -10,9 +10,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -21,9 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/demo"
-	"github.com/trail-audit/trail/sqlite"
 )
 
 const benchKey = "sk_bench_admin_key_0123456789abcdefghijkl"
@@ -37,6 +37,26 @@ type benchConfig struct {
 	queryEvents int
 	queries     int
 	dataDir     string
+	drivers     string
+	databaseURL string
+	nodes       string
+}
+
+// benchTarget is one database the scenarios run on: SQLite in a data
+// directory, or a schema of a PostgreSQL database, with nodes trail serve
+// processes sharing it.
+type benchTarget struct {
+	driver string
+	nodes  int
+	dir    string // data directory (SQLite's database; every node's keys)
+	url    string // --database-url; "" for SQLite in dir
+}
+
+func (t benchTarget) label() string {
+	if t.driver == "postgres" {
+		return fmt.Sprintf("postgres, %d node(s)", t.nodes)
+	}
+	return "sqlite"
 }
 
 func (m *Main) runBench(ctx context.Context, args []string) error {
@@ -49,7 +69,10 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.batchConc, "batch-clients", 4, "concurrent clients of the batch scenario")
 	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query scenario")
 	fs.IntVar(&c.queries, "queries", 300, "queries per filter in the query scenario")
-	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's database here and reuse it (default: a temporary directory)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
+	fs.StringVar(&c.drivers, "drivers", "sqlite", "comma list of sqlite and postgres: each scenario runs on each, side by side")
+	fs.StringVar(&c.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the postgres driver; ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query")
+	fs.StringVar(&c.nodes, "nodes", "1", "comma list of node counts for the postgres ingest scenarios (e.g. 1,2)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -58,23 +81,119 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "trail bench %s, %d CPUs, %s\n\n", version(), numCPU(), time.Now().UTC().Format(time.RFC3339))
-	for _, sc := range strings.Split(c.scenarios, ",") {
-		var err error
-		switch strings.TrimSpace(sc) {
-		case "single":
-			err = m.benchIngest(ctx, self, c, false)
-		case "batch":
-			err = m.benchIngest(ctx, self, c, true)
-		case "query":
-			err = m.benchQuery(ctx, self, c)
-		default:
-			err = fmt.Errorf("unknown scenario %q", sc)
+	var nodeCounts []int
+	for _, n := range strings.Split(c.nodes, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(n))
+		if err != nil || v < 1 {
+			return fmt.Errorf("--nodes %q: want a comma list of counts ≥ 1", c.nodes)
 		}
-		if err != nil {
-			return err
+		nodeCounts = append(nodeCounts, v)
+	}
+	for _, sc := range strings.Split(c.scenarios, ",") {
+		sc = strings.TrimSpace(sc)
+		for _, driver := range strings.Split(c.drivers, ",") {
+			driver = strings.TrimSpace(driver)
+			if driver != "sqlite" && driver != "postgres" {
+				return fmt.Errorf("--drivers: unknown driver %q", driver)
+			}
+			counts := []int{1}
+			if driver == "postgres" && sc != "query" {
+				counts = nodeCounts
+			}
+			for _, nodes := range counts {
+				var err error
+				switch sc {
+				case "single":
+					err = m.benchIngest(ctx, self, c, driver, nodes, false)
+				case "batch":
+					err = m.benchIngest(ctx, self, c, driver, nodes, true)
+				case "query":
+					err = m.benchQuery(ctx, self, c, driver)
+				default:
+					err = fmt.Errorf("unknown scenario %q", sc)
+				}
+				if err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// newBenchTarget prepares a fresh database for an ingest scenario: a
+// temporary directory, and on PostgreSQL a new schema. cleanup removes both.
+func newBenchTarget(ctx context.Context, c benchConfig, driver string, nodes int) (benchTarget, func(), error) {
+	dir, err := os.MkdirTemp("", "trail-bench")
+	if err != nil {
+		return benchTarget{}, nil, err
+	}
+	t := benchTarget{driver: driver, nodes: nodes, dir: dir}
+	if driver != "postgres" {
+		return t, func() { os.RemoveAll(dir) }, nil
+	}
+	schema := fmt.Sprintf("trail_bench_%d", time.Now().UnixNano())
+	if t.url, err = benchSchema(ctx, c.databaseURL, schema); err != nil {
+		os.RemoveAll(dir)
+		return t, nil, err
+	}
+	return t, func() {
+		os.RemoveAll(dir)
+		if err := benchExec(context.Background(), c.databaseURL, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			fmt.Fprintf(os.Stderr, "drop schema %s: %v\n", schema, err)
+		}
+	}, nil
+}
+
+// benchSchema creates schema (if missing) and returns a URL whose
+// connections use it.
+func benchSchema(ctx context.Context, base, schema string) (string, error) {
+	if err := benchExec(ctx, base, `CREATE SCHEMA IF NOT EXISTS `+schema); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func benchExec(ctx context.Context, dbURL, sql string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// startNodes starts the target's trail serve processes one after another.
+func startNodes(ctx context.Context, self string, t benchTarget) ([]*benchServer, error) {
+	var srvs []*benchServer
+	for i := 0; i < t.nodes; i++ {
+		s, err := startBenchServer(ctx, self, t.dir, t.url)
+		if err != nil {
+			for _, s := range srvs {
+				s.stop()
+			}
+			return nil, err
+		}
+		srvs = append(srvs, s)
+	}
+	return srvs, nil
+}
+
+// peakRSS returns the highest peak RSS of the servers, in MiB.
+func peakRSS(srvs []*benchServer) float64 {
+	var m float64
+	for _, s := range srvs {
+		m = max(m, s.peakRSS())
+	}
+	return m
 }
 
 // benchServer is a `trail serve` child process.
@@ -83,8 +202,11 @@ type benchServer struct {
 	url string
 }
 
-func startBenchServer(ctx context.Context, self, dataDir string) (*benchServer, error) {
+func startBenchServer(ctx context.Context, self, dataDir, dbURL string) (*benchServer, error) {
 	cmd := exec.CommandContext(ctx, self, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0", "--log-level", "warn")
+	if dbURL != "" {
+		cmd.Args = append(cmd.Args, "--database-url", dbURL)
+	}
 	cmd.Env = append(os.Environ(), "TRAIL_ADMIN_KEY="+benchKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -202,22 +324,26 @@ func numCPU() int {
 	return max(1, strings.Count(string(b), "processor\t:"))
 }
 
-func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, batch bool) error {
-	dir, err := os.MkdirTemp("", "trail-bench")
+func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, driver string, nodes int, batch bool) error {
+	target, cleanup, err := newBenchTarget(ctx, c, driver, nodes)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := startBenchServer(ctx, self, dir)
+	defer cleanup()
+	srvs, err := startNodes(ctx, self, target)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer func() {
+		for _, s := range srvs {
+			s.stop()
+		}
+	}()
 	catalog, _ := demo.Catalog()
 	const orgs = 16
 	for i := 0; i < orgs; i++ {
 		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_bench%02d", i), "name": "bench"})
-		if code, b, err := benchDo("POST", srv.url+"/organizations", body); err != nil || code != 201 {
+		if code, b, err := benchDo("POST", srvs[0].url+"/organizations", body); err != nil || code != 201 {
 			return fmt.Errorf("create organization: %d %s %v", code, b, err)
 		}
 	}
@@ -225,6 +351,7 @@ func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, batc
 	if batch {
 		clients, name = c.batchConc, fmt.Sprintf("batches of %d, %d clients", c.batchSize, c.batchConc)
 	}
+	name += ", " + target.label()
 	// A pool of encoded events, made before the clock starts.
 	prng := rand.New(rand.NewPCG(1, 2))
 	pool := make([][]byte, 5000)
@@ -275,7 +402,7 @@ func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, batc
 					path += "/batch"
 				}
 				t0 := time.Now()
-				code, b, err := benchDo("POST", srv.url+path, body, hdr...)
+				code, b, err := benchDo("POST", srvs[w%len(srvs)].url+path, body, hdr...)
 				lat.add(time.Since(t0))
 				if err == nil && code == 200 && batch && bytes.Contains(b, []byte(`"error"`)) {
 					code = 0
@@ -294,11 +421,11 @@ func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, batc
 	wg.Wait()
 	elapsed := time.Since(start)
 	fmt.Fprintf(m.Stdout, "ingest: %s\n  events/s %.0f   requests %d   failures %d\n  latency p50 %s   p95 %s   p99 %s\n  server peak RSS %.0f MiB\n\n",
-		name, float64(events.Load())/elapsed.Seconds(), len(lat.d), failures.Load(), ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), srv.peakRSS())
+		name, float64(events.Load())/elapsed.Seconds(), len(lat.d), failures.Load(), ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), peakRSS(srvs))
 	return nil
 }
 
-func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error {
+func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, driver string) error {
 	dir := c.dataDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "trail-bench")
@@ -314,10 +441,20 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error
 	const org = "org_bench_query"
 	span := 90 * 24 * time.Hour
 	base := time.Now().UTC().Add(-span).Truncate(time.Hour)
-	if err := m.preload(ctx, filepath.Join(dir, "trail.db"), org, c.queryEvents, base, span); err != nil {
+	target := benchTarget{driver: driver, nodes: 1, dir: dir}
+	sf := storageFlags{dataDir: dir}
+	if driver == "postgres" {
+		// The pre-loaded events stay in this schema for the next run.
+		u, err := benchSchema(ctx, c.databaseURL, "trail_bench_query")
+		if err != nil {
+			return err
+		}
+		target.url, sf.databaseURL = u, u
+	}
+	if err := m.preload(ctx, sf, org, c.queryEvents, base, span); err != nil {
 		return err
 	}
-	srv, err := startBenchServer(ctx, self, dir)
+	srv, err := startBenchServer(ctx, self, dir, target.url)
 	if err != nil {
 		return err
 	}
@@ -355,7 +492,7 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error
 			return "q=" + []string{"sev1", "sev2", "sev3"}[rng.IntN(3)] + "+" + catalog[rng.IntN(len(catalog))].TargetTypes[0]
 		}},
 	}
-	fmt.Fprintf(m.Stdout, "query: first page (limit 50), %d events in one organization, %d queries per filter\n", c.queryEvents, c.queries)
+	fmt.Fprintf(m.Stdout, "query (%s): first page (limit 50), %d events in one organization, %d queries per filter\n", target.label(), c.queryEvents, c.queries)
 	// Warm-up: one untimed round of every filter, so that the figures are
 	// of a server whose page cache holds the indexes, as in production.
 	for _, f := range filters {
@@ -388,13 +525,13 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig) error
 
 // preload appends events directly through the driver until the
 // organization holds n events.
-func (m *Main) preload(ctx context.Context, path, org string, n int, base time.Time, span time.Duration) error {
-	db := sqlite.NewDB(path)
-	if err := db.Open(ctx); err != nil {
+func (m *Main) preload(ctx context.Context, sf storageFlags, org string, n int, base time.Time, span time.Duration) error {
+	db, err := sf.openDB(ctx, m.logger())
+	if err != nil {
 		return err
 	}
 	defer db.Close()
-	orgs, events := sqlite.NewOrganizationService(db), sqlite.NewEventService(db)
+	orgs, events := db.Organizations, db.Events
 	if _, err := orgs.FindOrganizationByID(ctx, org); trail.ErrorCode(err) == trail.ENOTFOUND {
 		if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: org, Name: "bench"}); err != nil {
 			return err
@@ -406,7 +543,7 @@ func (m *Main) preload(ctx context.Context, path, org string, n int, base time.T
 	}
 	have := int(page.Events[0].Index) // index 0 is organization.created
 	if have >= n {
-		fmt.Fprintf(m.Stdout, "query: reusing %d pre-loaded events in %s\n", have, path)
+		fmt.Fprintf(m.Stdout, "query: reusing %d pre-loaded events in %s\n", have, db.Name)
 		return nil
 	}
 	catalog, _ := demo.Catalog()
