@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
@@ -27,9 +28,24 @@ func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
+	keys    [][32]byte // de-duplication keys of inputs
+	search  []string   // searchWords of inputs, joined by spaces
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
+}
+
+// newAppendRequest computes the de-duplication keys and the search words
+// in the caller's goroutine, so that the committers, which hold the
+// organizations' head rows while they work, do less.
+func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
+	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([][32]byte, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
+	for i, in := range inputs {
+		in.Normalize()
+		r.keys[i] = in.DedupeKey(orgID)
+		r.search[i] = strings.Join(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))), " ")
+	}
+	return r
 }
 
 // AppendEvents queues the events for a group committer and waits until
@@ -39,10 +55,7 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 	if len(inputs) == 0 {
 		return nil, nil
 	}
-	for _, in := range inputs {
-		in.Normalize()
-	}
-	r := &appendRequest{orgID: orgID, inputs: inputs, done: make(chan struct{})}
+	r := newAppendRequest(orgID, inputs)
 	select {
 	case <-s.db.done:
 		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
@@ -118,7 +131,7 @@ func (db *DB) commit(batch []*appendRequest) {
 			return err
 		}
 		for _, r := range batch {
-			r.results, r.err = a.add(r.orgID, r.inputs)
+			r.results, r.err = a.add(r)
 			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
 				return r.err
 			}
@@ -208,9 +221,8 @@ func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error
 		if a.heads[r.orgID] == nil {
 			continue
 		}
-		for _, in := range r.inputs {
-			h := in.DedupeKey(r.orgID)
-			orgs, hashes = append(orgs, r.orgID), append(hashes, h[:])
+		for i := range r.inputs {
+			orgs, hashes = append(orgs, r.orgID), append(hashes, r.keys[i][:])
 		}
 	}
 	if len(orgs) == 0 {
@@ -239,14 +251,15 @@ func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error
 
 // add assigns ids and indexes to one request's events. An unknown
 // organization fails only this request.
-func (a *appender) add(orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
+	orgID := r.orgID
 	head := a.heads[orgID]
 	if head == nil {
 		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
 	}
-	results := make([]trail.AppendResult, len(inputs))
-	for i, in := range inputs {
-		key := dedupeKey{orgID, in.DedupeKey(orgID)}
+	results := make([]trail.AppendResult, len(r.inputs))
+	for i, in := range r.inputs {
+		key := dedupeKey{orgID, r.keys[i]}
 		if prev, ok := a.seen[key]; ok {
 			results[i] = trail.AppendResult{ID: prev.ID, Index: prev.Index, Duplicate: true}
 			continue
@@ -263,7 +276,7 @@ func (a *appender) add(orgID string, inputs []*trail.EventInput) ([]trail.Append
 		e := &a.events
 		e.org, e.idx, e.id, e.action = append(e.org, orgID), append(e.idx, ev.Index), append(e.id, ev.ID), append(e.action, ev.Action)
 		e.actorID, e.actorType, e.actorName = append(e.actorID, ev.Actor.ID), append(e.actorType, ev.Actor.Type), append(e.actorName, ev.Actor.Name)
-		e.occurred, e.search, e.data = append(e.occurred, ev.OccurredAt.UnixNano()), append(e.search, strings.Join(searchWords(trail.SearchText(ev)), " ")), append(e.data, string(data))
+		e.occurred, e.search, e.data = append(e.occurred, ev.OccurredAt.UnixNano()), append(e.search, r.search[i]), append(e.data, string(data))
 		for _, t := range ev.Targets {
 			a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = append(a.targets.org, orgID), append(a.targets.id, t.ID), append(a.targets.typ, t.Type), append(a.targets.idx, ev.Index)
 		}
@@ -338,16 +351,15 @@ func (a *appender) committed() {
 // appendOwn appends one of Trail's own audit events inside tx. The caller
 // commits; the organization's head row stays locked until then.
 func (db *DB) appendOwn(ctx context.Context, tx pgx.Tx, orgID string, in *trail.EventInput) error {
-	in.Normalize()
 	a := db.newAppender(tx)
 	if err := a.lockHeads(ctx, []string{orgID}); err != nil {
 		return err
 	}
-	r := &appendRequest{orgID: orgID, inputs: []*trail.EventInput{in}}
+	r := newAppendRequest(orgID, []*trail.EventInput{in})
 	if err := a.loadDedupe(ctx, []*appendRequest{r}); err != nil {
 		return err
 	}
-	if _, err := a.add(orgID, r.inputs); err != nil {
+	if _, err := a.add(r); err != nil {
 		return err
 	}
 	return a.flush(ctx)
@@ -386,6 +398,18 @@ func decodeEvent(data string) (*trail.Event, error) {
 // it, so PostgreSQL's parser (configuration 'simple') only sees plain
 // words.
 func searchWords(s string) []string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		})
+	}
 	folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
 	if err != nil {
 		folded = s

@@ -22,6 +22,8 @@ func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
+	keys    []dedupeKey // de-duplication keys of inputs
+	search  []string    // trail.SearchText of inputs
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
@@ -33,10 +35,7 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 	if len(inputs) == 0 {
 		return nil, nil
 	}
-	for _, in := range inputs {
-		in.Normalize()
-	}
-	r := &appendRequest{orgID: orgID, inputs: inputs, done: make(chan struct{})}
+	r := newAppendRequest(orgID, inputs)
 	select {
 	case <-s.db.done:
 		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
@@ -57,6 +56,18 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 		}
 	}
 	return r.results, r.err
+}
+
+// newAppendRequest computes the de-duplication keys and the search text in
+// the caller's goroutine, so that the single committer does less.
+func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
+	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
+	for i, in := range inputs {
+		in.Normalize()
+		r.keys[i] = dedupeKey{orgID, in.DedupeKey(orgID)}
+		r.search[i] = trail.SearchText(in.Stored("", orgID, 0, time.Time{}))
+	}
+	return r
 }
 
 func (db *DB) exited() <-chan struct{} { return db.loopExited }
@@ -113,7 +124,7 @@ func (db *DB) commit(batch []*appendRequest) {
 			return err
 		}
 		for _, r := range batch {
-			r.results, r.err = a.add(ctx, r.orgID, r.inputs)
+			r.results, r.err = a.add(ctx, r)
 			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
 				// add may have half-applied this request: nothing of the
 				// transaction may commit.
@@ -173,7 +184,8 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 
 // add assigns ids and indexes to one request's events. An unknown
 // organization fails only this request.
-func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendResult, error) {
+	orgID, inputs, keys := r.orgID, r.inputs, r.keys
 	head, ok := a.heads[orgID]
 	if !ok {
 		head = &orgHead{}
@@ -186,10 +198,8 @@ func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventI
 		head.stored = head.next
 		a.heads[orgID] = head
 	}
-	keys := make([]dedupeKey, len(inputs))
 	var lookup [][]byte
-	for i, in := range inputs {
-		keys[i] = dedupeKey{orgID, in.DedupeKey(orgID)}
+	for i := range inputs {
 		if _, ok := a.seen[keys[i]]; !ok {
 			lookup = append(lookup, keys[i].hash[:])
 		}
@@ -219,7 +229,7 @@ func (a *appender) add(ctx context.Context, orgID string, inputs []*trail.EventI
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
-		a.fts = append(a.fts, seq, trail.SearchText(ev))
+		a.fts = append(a.fts, seq, r.search[i])
 		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[keys[i]] = r
@@ -328,12 +338,11 @@ func (a *appender) committed() {
 
 // appendOwn appends one of Trail's own audit events inside tx.
 func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail.EventInput) error {
-	in.Normalize()
 	a, err := db.newAppender(ctx, tx)
 	if err != nil {
 		return err
 	}
-	if _, err := a.add(ctx, orgID, []*trail.EventInput{in}); err != nil {
+	if _, err := a.add(ctx, newAppendRequest(orgID, []*trail.EventInput{in})); err != nil {
 		return err
 	}
 	return a.flush(ctx)
