@@ -234,7 +234,7 @@ func (db *DB) expire(ctx context.Context) error {
 	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
 	for _, q := range []string{
 		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
-			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
+			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT 5000)`,
 		`DELETE FROM idempotent_responses WHERE key_hash IN
 			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
 	} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -29,7 +30,7 @@ type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
 	keys    [][32]byte // de-duplication keys of inputs
-	search  []string   // searchWords of inputs, joined by spaces
+	search  []string   // tsvector literals of inputs' search words
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
@@ -43,7 +44,7 @@ func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
 	for i, in := range inputs {
 		in.Normalize()
 		r.keys[i] = in.DedupeKey(orgID)
-		r.search[i] = strings.Join(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))), " ")
+		r.search[i] = tsvectorLiteral(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))))
 	}
 	return r
 }
@@ -173,8 +174,8 @@ type appender struct {
 }
 
 type eventRows struct {
-	org, id, action, actorID, actorType, actorName, search, data []string
-	idx, occurred                                                []int64
+	org, id, action, actorID, actorType, actorName, targetIDs, targetTypes, search, data []string
+	idx, occurred                                                                        []int64
 }
 
 type orgHead struct{ next, stored int64 }
@@ -277,6 +278,11 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		e.org, e.idx, e.id, e.action = append(e.org, orgID), append(e.idx, ev.Index), append(e.id, ev.ID), append(e.action, ev.Action)
 		e.actorID, e.actorType, e.actorName = append(e.actorID, ev.Actor.ID), append(e.actorType, ev.Actor.Type), append(e.actorName, ev.Actor.Name)
 		e.occurred, e.search, e.data = append(e.occurred, ev.OccurredAt.UnixNano()), append(e.search, r.search[i]), append(e.data, string(data))
+		ids, types := make([]string, len(ev.Targets)), make([]string, len(ev.Targets))
+		for j, t := range ev.Targets {
+			ids[j], types[j] = t.ID, t.Type
+		}
+		e.targetIDs, e.targetTypes = append(e.targetIDs, arrayLiteral(ids)), append(e.targetTypes, arrayLiteral(types))
 		for _, t := range ev.Targets {
 			a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = append(a.targets.org, orgID), append(a.targets.id, t.ID), append(a.targets.typ, t.Type), append(a.targets.idx, ev.Index)
 		}
@@ -293,11 +299,14 @@ func (a *appender) flush(ctx context.Context) error {
 	b := &pgx.Batch{}
 	e := &a.events
 	if len(e.org) > 0 {
-		b.Queue(`INSERT INTO events (organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name, occurred_at, occurred_day, search, data)
-			SELECT o, i, $1, id, a, ai, at, an, oc, (oc / 86400000000000)::integer, to_tsvector('simple', s), d
-			FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])
-				AS u(o, i, id, a, ai, at, an, oc, s, d)`,
-			a.now, e.org, e.idx, e.id, e.action, e.actorID, e.actorType, e.actorName, e.occurred, e.search, e.data)
+		// Arrays and tsvectors travel as their text forms, one element
+		// per event, because unnest cannot take ragged arrays.
+		b.Queue(`INSERT INTO events (organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name, occurred_at, occurred_day,
+				target_ids, target_types, search, data)
+			SELECT o, i, $1, id, a, ai, at, an, oc, (oc / 86400000000000)::integer, ti::text[], tt::text[], s::tsvector, d
+			FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+				AS u(o, i, id, a, ai, at, an, oc, ti, tt, s, d)`,
+			a.now, e.org, e.idx, e.id, e.action, e.actorID, e.actorType, e.actorName, e.occurred, e.targetIDs, e.targetTypes, e.search, e.data)
 	}
 	if len(a.targets.org) > 0 {
 		b.Queue(`INSERT INTO event_targets (organization_id, target_id, target_type, idx, received_at)
@@ -392,11 +401,117 @@ func decodeEvent(data string) (*trail.Event, error) {
 	return &ev, nil
 }
 
+// Limits of PostgreSQL's tsvector: longer words cannot be stored, later
+// positions are stored as the last one, and a word keeps at most
+// maxPositions positions.
+const (
+	maxWordBytes = 2047
+	maxPosition  = 16383
+	maxPositions = 256
+)
+
+// tsvectorLiteral returns the tsvector of words, each at its position
+// (from 1), in tsvector's input syntax. Trail builds it rather than a
+// PostgreSQL text-search parser, so that what is stored and what is asked
+// (tsqueryLiteral) split words alike, and because it is cheaper.
+func tsvectorLiteral(words []string) string {
+	positions := make(map[string][]int, len(words))
+	order := make([]string, 0, len(words))
+	for i, w := range words {
+		if len(w) > maxWordBytes {
+			continue
+		}
+		p, seen := positions[w]
+		if !seen {
+			order = append(order, w)
+		}
+		if len(p) < maxPositions {
+			positions[w] = append(p, min(i+1, maxPosition))
+		}
+	}
+	var b strings.Builder
+	for _, w := range order {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		quoteLexeme(&b, w)
+		b.WriteByte(':')
+		for j, p := range positions[w] {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(p))
+		}
+	}
+	return b.String()
+}
+
+// tsqueryLiteral returns q as a tsquery in which each whitespace-separated
+// word of q is a phrase of its search words and all phrases must match.
+// ok is false when a word cannot match anything: it has no letters or
+// digits, or a word too long to be stored.
+func tsqueryLiteral(q string) (lit string, ok bool) {
+	var b strings.Builder
+	for _, field := range strings.Fields(q) {
+		words := searchWords(field)
+		if len(words) == 0 {
+			return "", false
+		}
+		if b.Len() > 0 {
+			b.WriteString(" & ")
+		}
+		b.WriteByte('(')
+		for i, w := range words {
+			if len(w) > maxWordBytes {
+				return "", false
+			}
+			if i > 0 {
+				b.WriteString(" <-> ")
+			}
+			quoteLexeme(&b, w)
+		}
+		b.WriteByte(')')
+	}
+	return b.String(), b.Len() > 0
+}
+
+// quoteLexeme writes a lexeme in quotes, as tsvector and tsquery input
+// want it.
+func quoteLexeme(b *strings.Builder, w string) {
+	b.WriteByte('\'')
+	for _, r := range w {
+		if r == '\'' || r == '\\' {
+			b.WriteRune(r)
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('\'')
+}
+
+// arrayLiteral returns vals in PostgreSQL's array input syntax.
+func arrayLiteral(vals []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range v {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
 // searchWords splits s into the words q matches, as SQLite's FTS5
 // unicode61 tokenizer does: runs of letters and digits, lower-cased, with
-// diacritics removed. Both what is indexed and what is asked go through
-// it, so PostgreSQL's parser (configuration 'simple') only sees plain
-// words.
+// diacritics removed.
 func searchWords(s string) []string {
 	ascii := true
 	for i := 0; i < len(s); i++ {

@@ -159,15 +159,11 @@ func (q *eventQuery) conds(driver string) []string {
 	if len(f.ActorTypes) > 0 {
 		cs = append(cs, "e.actor_type = ANY("+q.arg(f.ActorTypes)+"::text[])")
 	}
-	exists := func(col string, vals []string) string {
-		return "EXISTS (SELECT 1 FROM event_targets x WHERE x.organization_id = e.organization_id AND x.idx = e.idx AND x.received_at = e.received_at AND x." +
-			col + " = ANY(" + q.arg(vals) + "::text[]))"
-	}
 	if len(f.TargetIDs) > 0 && driver != "target_ids" {
-		cs = append(cs, exists("target_id", f.TargetIDs))
+		cs = append(cs, "e.target_ids && "+q.arg(f.TargetIDs)+"::text[]")
 	}
 	if len(f.TargetTypes) > 0 && driver != "targets" {
-		cs = append(cs, exists("target_type", f.TargetTypes))
+		cs = append(cs, "e.target_types && "+q.arg(f.TargetTypes)+"::text[]")
 	}
 	if f.RangeStart != nil {
 		cs = append(cs, "e.occurred_at >= "+q.arg(f.RangeStart.UnixNano()))
@@ -176,28 +172,13 @@ func (q *eventQuery) conds(driver string) []string {
 		cs = append(cs, "e.occurred_at < "+q.arg(f.RangeEnd.UnixNano()))
 	}
 	if f.Query != "" {
-		if tsq := q.tsquery(); tsq != "" {
-			cs = append(cs, "e.search @@ "+tsq)
+		if lit, ok := tsqueryLiteral(f.Query); ok {
+			cs = append(cs, "e.search @@ "+q.arg(lit)+"::tsquery")
 		} else {
 			cs = append(cs, "false")
 		}
 	}
 	return cs
-}
-
-// tsquery returns q as a tsquery in which every word of the query is a
-// phrase of its searchWords, all of which must match; "" when a word has no
-// letters or digits: such a query matches nothing, as in SQLite.
-func (q *eventQuery) tsquery() string {
-	var parts []string
-	for _, w := range strings.Fields(q.f.Query) {
-		words := searchWords(w)
-		if len(words) == 0 {
-			return ""
-		}
-		parts = append(parts, "phraseto_tsquery('simple', "+q.arg(strings.Join(words, " "))+")")
-	}
-	return "(" + strings.Join(parts, " && ") + ")"
 }
 
 func (q *eventQuery) order() (op, dir string) {

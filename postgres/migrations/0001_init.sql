@@ -68,7 +68,9 @@ CREATE TABLE events (
 	actor_name      text COLLATE "C" NOT NULL,
 	occurred_at     bigint NOT NULL,  -- Unix nanoseconds
 	occurred_day    integer NOT NULL, -- occurred_at in whole UTC days since 1970
-	search          tsvector NOT NULL,
+	target_ids      text[] COLLATE "C" NOT NULL,
+	target_types    text[] COLLATE "C" NOT NULL,
+	search          tsvector NOT NULL, -- the event's search words (built by Trail, not by a text parser)
 	data            text COLLATE "C" NOT NULL,    -- the stored event as JSON
 	PRIMARY KEY (organization_id, idx, received_at)
 ) PARTITION BY RANGE (received_at);
@@ -78,6 +80,9 @@ CREATE INDEX events_org_day ON events (organization_id, occurred_day, idx) INCLU
 CREATE INDEX events_id ON events (id);
 CREATE INDEX events_search ON events USING gin (search);
 
+-- One row per target of an event, to read one target's events in index
+-- order. (events.target_ids and target_types filter the rows that another
+-- index drives.)
 CREATE TABLE event_targets (
 	organization_id text COLLATE "C" NOT NULL,
 	target_id       text COLLATE "C" NOT NULL,
@@ -87,7 +92,6 @@ CREATE TABLE event_targets (
 ) PARTITION BY RANGE (received_at);
 CREATE INDEX event_targets_id ON event_targets (organization_id, target_id, idx);
 CREATE INDEX event_targets_type ON event_targets (organization_id, target_type, idx);
-CREATE INDEX event_targets_event ON event_targets (organization_id, idx);
 
 -- De-duplication of retried and identical events for 24 hours.
 CREATE TABLE idempotency (
@@ -98,7 +102,9 @@ CREATE TABLE idempotency (
 	created_at      bigint NOT NULL, -- Unix nanoseconds
 	PRIMARY KEY (organization_id, key_hash)
 );
-CREATE INDEX idempotency_created ON idempotency (created_at);
+-- created_at grows with time: a BRIN index finds the expired entries and
+-- costs little to maintain.
+CREATE INDEX idempotency_created ON idempotency USING brin (created_at);
 
 -- The actions each organization has used, so that an action prefix
 -- ("alert_route.*") expands to exact actions.

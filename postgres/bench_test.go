@@ -1,0 +1,55 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"testing"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/postgres"
+	"github.com/trail-audit/trail/storetest"
+)
+
+// BenchmarkAppendEvents measures the driver alone: batches of 1000 events
+// into one organization, each batch committed.
+func BenchmarkAppendEvents(b *testing.B) {
+	ctx := context.Background()
+	u := pgtest.URL(b)
+	db := postgres.NewDB(u)
+	if err := db.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if d := os.Getenv("ABLATE"); d != "" {
+		pool, _ := pgxpool.New(ctx, u)
+		for _, stmt := range strings.Split(d, ";") {
+			if _, err := pool.Exec(ctx, stmt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		pool.Close()
+	}
+	defer db.Close()
+	orgs, events := postgres.NewOrganizationService(db), postgres.NewEventService(db)
+	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_b", Name: "b"}); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 1000
+	n := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		evs := make([]*trail.EventInput, batch)
+		for j := range evs {
+			evs[j] = storetest.NewEvent(n)
+			evs[j].Metadata["unique"] = n // no de-duplication
+			n++
+		}
+		if _, err := events.AppendEvents(ctx, "org_b", evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
