@@ -30,6 +30,9 @@ const secretPrefixLength = 12
 // CreateAPIKey stores a key with a hash of its secret.
 func (s *APIKeyService) CreateAPIKey(ctx context.Context, k *trail.APIKey) error {
 	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return err
+	}
 	k.ID = "key_" + s.db.ids.New(now)
 	k.CreatedAt = now
 	if k.Secret == "" {
@@ -130,6 +133,9 @@ func (s *APIKeyService) FindAPIKeys(ctx context.Context, orgID string, f trail.L
 // RevokeAPIKey marks a key revoked and records api_key.revoked.
 func (s *APIKeyService) RevokeAPIKey(ctx context.Context, id string) error {
 	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		var org, name string
 		var revoked *time.Time

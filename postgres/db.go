@@ -69,6 +69,10 @@ type DB struct {
 	pool *pgxpool.Pool
 	ids  *ident.Generator
 
+	monthsMu sync.Mutex // monthsMu guards months
+	// months holds the months whose partitions are known to exist.
+	months map[time.Time]bool
+
 	actionsMu sync.Mutex // actionsMu guards knownActions
 	// knownActions caches which organization actions are in org_actions.
 	knownActions map[string]map[string]bool
@@ -189,6 +193,36 @@ var partitioned = []string{"events", "event_targets"}
 // to PartitionsAhead months later exist.
 func (db *DB) ensurePartitions(ctx context.Context, now time.Time) error {
 	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	if err := db.createPartitions(ctx, month); err != nil {
+		return err
+	}
+	db.monthsMu.Lock()
+	defer db.monthsMu.Unlock()
+	if db.months == nil {
+		db.months = map[time.Time]bool{}
+	}
+	for i := 0; i <= PartitionsAhead; i++ {
+		db.months[month.AddDate(0, i, 0)] = true
+	}
+	return nil
+}
+
+// ensureMonth makes sure the partitions of now's month exist before a
+// transaction that records one of Trail's own events; it costs nothing
+// once the month is known.
+func (db *DB) ensureMonth(ctx context.Context, now time.Time) error {
+	db.monthsMu.Lock()
+	known := db.months[time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)]
+	db.monthsMu.Unlock()
+	if known {
+		return nil
+	}
+	return db.ensurePartitions(ctx, now)
+}
+
+// createPartitions creates the partitions from month to PartitionsAhead
+// months later that are missing.
+func (db *DB) createPartitions(ctx context.Context, month time.Time) error {
 	var missing []time.Time
 	for i := 0; i <= PartitionsAhead; i++ {
 		m := month.AddDate(0, i, 0)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/trail-audit/trail"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -115,12 +116,32 @@ func (db *DB) commitLoop() {
 	}
 }
 
-// commit writes a group of requests in one transaction.
+// commit writes a group of requests in one transaction. When the month's
+// partition is missing (the maintenance task has not run, or the clock
+// jumped), it creates it and tries once more.
 func (db *DB) commit(batch []*appendRequest) {
+	a, err := db.commitOnce(batch)
+	if isMissingPartition(err) {
+		if err = db.ensurePartitions(context.Background(), a.now); err == nil {
+			a, err = db.commitOnce(batch)
+		}
+	}
+	if err == nil {
+		a.committed()
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
+		}
+		close(r.done)
+	}
+}
+
+func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
 	ctx := context.Background()
-	var a *appender
+	a := db.newAppender(nil)
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		a = db.newAppender(tx)
+		a.tx = tx
 		orgs := make([]string, 0, len(batch))
 		for _, r := range batch {
 			orgs = append(orgs, r.orgID)
@@ -139,15 +160,14 @@ func (db *DB) commit(batch []*appendRequest) {
 		}
 		return a.flush(ctx)
 	})
-	if err == nil {
-		a.committed()
-	}
-	for _, r := range batch {
-		if err != nil {
-			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
-		}
-		close(r.done)
-	}
+	return a, err
+}
+
+// isMissingPartition reports whether err says that no partition takes a
+// row.
+func isMissingPartition(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "no partition")
 }
 
 // appender assigns indexes under the organizations' head-row locks and

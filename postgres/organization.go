@@ -26,6 +26,9 @@ func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond)
 // CreateOrganization stores org and records organization.created in its log.
 func (s *OrganizationService) CreateOrganization(ctx context.Context, org *trail.Organization) error {
 	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return err
+	}
 	if org.ID == "" {
 		org.ID = "org_" + s.db.ids.New(now)
 	}
@@ -97,6 +100,9 @@ func (s *OrganizationService) UpdateRetention(ctx context.Context, id string, da
 		return nil, trail.Errorf(trail.EINVALID, "retention_period_in_days must be between 1 and %d.", trail.MaxRetentionDays)
 	}
 	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return nil, err
+	}
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		var old int
 		if err := tx.QueryRow(ctx, `SELECT retention_days FROM organizations WHERE id = $1 FOR UPDATE`, id).Scan(&old); errors.Is(err, pgx.ErrNoRows) {

@@ -33,6 +33,9 @@ func (s *SchemaService) CreateSchema(ctx context.Context, sc *trail.Schema) erro
 		return trail.Errorf(trail.EINVALID, "Invalid action name %q.", sc.Action)
 	}
 	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return err
+	}
 	body, err := json.Marshal(schemaBody{Targets: sc.Targets, Actor: sc.Actor, Metadata: sc.Metadata})
 	if err != nil {
 		return err

@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/storetest"
+)
+
+func openAt(t *testing.T, now *time.Time) *DB {
+	t.Helper()
+	db := NewDB(pgtest.URL(t))
+	db.Now = func() time.Time { return *now }
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func partitions(t *testing.T, db *DB, table string) []string {
+	t.Helper()
+	rows, err := db.pool.Query(context.Background(), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1) ORDER BY c.relname`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestPartitions: Open makes the current month's partition and
+// PartitionsAhead more; the maintenance task keeps them ahead as time
+// passes; an append in a month whose partition is missing (a clock jump)
+// creates it rather than failing.
+func TestPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2031, 3, 15, 12, 0, 0, 0, time.UTC)
+	db := openAt(t, &now)
+	want := "events_p203103 events_p203104 events_p203105"
+	if got := strings.Join(partitions(t, db, "events"), " "); got != want {
+		t.Fatalf("partitions after Open: %s, want %s", got, want)
+	}
+	if got := strings.Join(partitions(t, db, "event_targets"), " "); got != strings.ReplaceAll(want, "events_", "event_targets_") {
+		t.Fatalf("target partitions after Open: %s", got)
+	}
+
+	now = time.Date(2031, 5, 2, 0, 0, 0, 0, time.UTC)
+	if err := db.ensurePartitions(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(partitions(t, db, "events"), " "); got != want+" events_p203106 events_p203107" {
+		t.Fatalf("partitions after maintenance: %s", got)
+	}
+
+	// Far beyond: no partition yet for December.
+	now = time.Date(2031, 12, 24, 0, 0, 0, 0, time.UTC)
+	events, orgs := NewEventService(db), NewOrganizationService(db)
+	res, err := events.AppendEvents(ctx, trail.SystemOrganizationID, []*trail.EventInput{storetest.NewEvent(1)})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("append in a month without a partition: %v %v", err, res)
+	}
+	if got := partitions(t, db, "events"); got[len(got)-1] != "events_p203202" {
+		t.Fatalf("partitions after the append: %v", got)
+	}
+	ev, err := events.FindEventByID(ctx, "", res[0].ID)
+	if err != nil || !ev.ReceivedAt.Equal(now) {
+		t.Fatalf("stored event: %v %v", ev, err)
+	}
+	// Trail's own events, written in the transaction of a change, too.
+	now = time.Date(2032, 7, 1, 0, 0, 0, 0, time.UTC)
+	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_p", Name: "p"}); err != nil {
+		t.Fatalf("create organization in a month without a partition: %v", err)
+	}
+}
+
+// TestKeysLeadWithOrganization: every primary key, unique index and
+// index of an organization's table starts with organization_id (or is the
+// organizations table's id), so that the schema can be distributed by
+// it. The instance-wide catalogues are the documented exceptions.
+func TestKeysLeadWithOrganization(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	db := openAt(t, &now)
+	reference := map[string]bool{"schema_migrations": true, "actions": true, "schemas": true, "idempotent_responses": true}
+	rows, err := db.pool.Query(context.Background(), `
+		SELECT t.relname, i.relname, x.indisunique, a.attname
+		FROM pg_index x
+		JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_class t ON t.oid = x.indrelid
+		JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()
+		LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+		WHERE NOT t.relispartition
+		ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, index string
+		var unique bool
+		var first *string
+		if err := rows.Scan(&table, &index, &unique, &first); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		lead := ""
+		if first != nil {
+			lead = *first
+		}
+		switch {
+		case reference[table]:
+		case table == "organizations" && lead == "id":
+		case lead == "organization_id":
+		case !unique && (index == "events_id" || index == "events_search" || index == "api_keys_id" || index == "api_keys_prefix" || index == "idempotency_created"):
+			// Lookups by a globally unique id, by time, or full-text
+			// search filtered by organization: not unique constraints, so
+			// they do not bind the distribution.
+		default:
+			t.Errorf("%s.%s leads with %q, not organization_id", table, index, lead)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d indexes seen", n)
+	}
+}
