@@ -611,6 +611,11 @@ func testAPIKeys(t *testing.T, s Services) {
 		if err != nil || got.ID != k2.ID || !got.Can(trail.PermKeys) {
 			t.Fatalf("Authenticate = %+v, %v", got, err)
 		}
+		// A secret names one key.
+		again := &trail.APIKey{Name: "boot again", Permissions: []trail.Permission{trail.PermAdmin}, Secret: secret}
+		if err := s.APIKeys.CreateAPIKey(ctx, again); trail.ErrorCode(err) != trail.ECONFLICT {
+			t.Fatalf("second key with the same secret: %v", err)
+		}
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		err := s.APIKeys.CreateAPIKey(ctx, &trail.APIKey{Name: "x", Permissions: []trail.Permission{"root"}})

@@ -442,3 +442,34 @@ func TestServe_Demo(t *testing.T) {
 		t.Fatalf("demo schemas missing")
 	}
 }
+
+// TestServe_RevokedAdminKeyRefused: a TRAIL_ADMIN_KEY whose key was
+// revoked does not come back as a new key; serve refuses to start.
+func TestServe_RevokedAdminKeyRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := func() (*Server, error) {
+		s := &Server{stderr: io.Discard, stdout: io.Discard}
+		s.dataDir, s.Addr, s.LogLevel, s.LogFormat, s.AdminKey = dir, "127.0.0.1:0", "warn", "text", testAdminKey
+		return s, s.Open(context.Background())
+	}
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	env := map[string]string{"TRAIL_DATA_DIR": dir}
+	out, _, err := runMain(t, env, "keys", "list")
+	id := regexp.MustCompile(`key_[0-9A-Z]{26}`).FindString(out)
+	if err != nil || id == "" {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	if _, _, err := runMain(t, env, "keys", "revoke", id); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open()
+	s.Close()
+	if err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("serve with a revoked TRAIL_ADMIN_KEY: %v", err)
+	}
+}

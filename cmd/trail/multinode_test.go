@@ -31,6 +31,10 @@ func TestMultiNode(t *testing.T) {
 		t.Fatal("a node did not start")
 	}
 	nodes := []*process{a, b}
+	// Both bootstrapped TRAIL_ADMIN_KEY at once: one key holds it.
+	if code, body := get(t, a.URL+"/api_keys?limit=100", testAdminKey); code != 200 || len(body["data"].([]any)) != 1 {
+		t.Fatalf("keys after two nodes bootstrapped the same admin key: %d %v", code, body)
+	}
 	orgs := []string{"org_multi_a", "org_multi_b", "org_multi_c"}
 	for i, o := range orgs {
 		if code, body := post(t, nodes[i%2].URL+"/organizations", testAdminKey, map[string]any{"id": o, "name": o}); code != 201 {

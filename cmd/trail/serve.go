@@ -188,7 +188,16 @@ func (s *Server) bootstrapKey(ctx context.Context, keys trail.APIKeyService) (st
 		} else if trail.ErrorCode(err) != trail.EUNAUTHORIZED {
 			return "", err
 		}
-		return "", keys.CreateAPIKey(ctx, &trail.APIKey{Name: "bootstrap admin (TRAIL_ADMIN_KEY)", Permissions: []trail.Permission{trail.PermAdmin}, Secret: s.AdminKey})
+		err = keys.CreateAPIKey(ctx, &trail.APIKey{Name: "bootstrap admin (TRAIL_ADMIN_KEY)", Permissions: []trail.Permission{trail.PermAdmin}, Secret: s.AdminKey})
+		if trail.ErrorCode(err) != trail.ECONFLICT {
+			return "", err
+		}
+		// Another node created it a moment ago, or a key with this secret
+		// was revoked: a revoked secret never comes back.
+		if k, err := keys.Authenticate(ctx, s.AdminKey); err == nil && k.Can(trail.PermAdmin) && k.OrganizationID == "" {
+			return "", nil
+		}
+		return "", errors.New("TRAIL_ADMIN_KEY is the secret of a revoked key: choose a new secret")
 	}
 	// Make sure an active instance-wide admin key exists.
 	f := trail.ListFilter{Limit: 100, Ascending: true}

@@ -34,6 +34,9 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_id ON api_keys (id);
 CREATE INDEX api_keys_prefix ON api_keys (prefix);
+-- A secret names one key: nodes that bootstrap the same TRAIL_ADMIN_KEY at
+-- once create it once, and a revoked key's secret cannot come back.
+CREATE UNIQUE INDEX api_keys_secret ON api_keys (organization_id, secret_hash);
 
 CREATE TABLE actions (
 	name           text COLLATE "C" PRIMARY KEY,
