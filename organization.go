@@ -23,6 +23,53 @@ type ListFilter struct {
 	Ascending bool
 }
 
+// DefaultListLimit is the page size of a ListFilter without a Limit.
+const DefaultListLimit = 10
+
+// PageLimit returns the page size: Limit, or DefaultListLimit.
+func (f ListFilter) PageLimit() int {
+	if f.Limit <= 0 {
+		return DefaultListLimit
+	}
+	return f.Limit
+}
+
+// Bound returns the cursor key and whether the page's keys are greater
+// than it; ok is false without a cursor. A driver reads keys in the
+// direction of ScanAscending from the bound, asks for PageLimit()+1 rows
+// and passes them to TrimPage.
+func (f ListFilter) Bound() (key string, greater, ok bool) {
+	switch {
+	case f.After != "":
+		return f.After, f.Ascending, true
+	case f.Before != "":
+		return f.Before, !f.Ascending, true
+	}
+	return "", false, false
+}
+
+// ScanAscending reports the order in which a driver reads keys: the
+// list's order, reversed for a Before page (which is read away from the
+// cursor and reversed back by TrimPage).
+func (f ListFilter) ScanAscending() bool { return f.Ascending != (f.Before != "") }
+
+// TrimPage cuts the one row past the page that a driver asked for, which
+// tells whether more follow, and restores the list's order of a Before
+// page.
+func TrimPage[T any](items []T, f ListFilter) (page []T, more bool) {
+	limit := f.PageLimit()
+	more = len(items) > limit
+	if more {
+		items = items[:limit]
+	}
+	if f.Before != "" {
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+	}
+	return items, more
+}
+
 // OrganizationService manages organizations.
 type OrganizationService interface {
 	// CreateOrganization stores a new organization, assigning its ID unless

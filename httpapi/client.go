@@ -343,10 +343,7 @@ func pageLocally[T any](items []T, key func(T) string, f trail.ListFilter) ([]T,
 			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
 		}
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 10
-	}
+	limit := f.PageLimit()
 	var out []T
 	if f.Before != "" {
 		for i := len(sorted) - 1; i >= 0; i-- {

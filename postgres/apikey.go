@@ -126,7 +126,7 @@ func (s *APIKeyService) FindAPIKeys(ctx context.Context, orgID string, f trail.L
 	if err != nil {
 		return nil, false, fmt.Errorf("find api keys: %w", err)
 	}
-	out, more := trimPage(out, f)
+	out, more := trail.TrimPage(out, f)
 	return out, more, nil
 }
 

@@ -136,7 +136,7 @@ func (s *APIKeyService) FindAPIKeys(ctx context.Context, orgID string, f trail.L
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := trimPage(out, f)
+	out, more := trail.TrimPage(out, f)
 	return out, more, nil
 }
 

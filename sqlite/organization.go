@@ -100,7 +100,7 @@ func (s *OrganizationService) FindOrganizations(ctx context.Context, ids []strin
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := trimPage(out, f)
+	out, more := trail.TrimPage(out, f)
 	return out, more, nil
 }
 
@@ -138,53 +138,19 @@ func (s *OrganizationService) UpdateRetention(ctx context.Context, id string, da
 
 // listQuery adds keyset paging on a text key column to a query.
 func listQuery(base, key string, args []any, f trail.ListFilter) (string, []any) {
-	asc := f.Ascending
-	if f.Before != "" {
-		asc = !asc
-	}
-	if f.After != "" {
-		op := ">"
-		if !f.Ascending {
-			op = "<"
-		}
-		base += " AND " + key + " " + op + " ?"
-		args = append(args, f.After)
-	} else if f.Before != "" {
+	if c, greater, ok := f.Bound(); ok {
 		op := "<"
-		if !f.Ascending {
+		if greater {
 			op = ">"
 		}
 		base += " AND " + key + " " + op + " ?"
-		args = append(args, f.Before)
+		args = append(args, c)
 	}
 	dir := "DESC"
-	if asc {
+	if f.ScanAscending() {
 		dir = "ASC"
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 10
-	}
-	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(limit+1), args
-}
-
-// trimPage cuts the extra row that listQuery asks for and restores the
-// requested order of a Before page.
-func trimPage[T any](items []T, f trail.ListFilter) ([]T, bool) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 10
-	}
-	more := len(items) > limit
-	if more {
-		items = items[:limit]
-	}
-	if f.Before != "" {
-		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
-			items[i], items[j] = items[j], items[i]
-		}
-	}
-	return items, more
+	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1), args
 }
 
 func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }

@@ -104,36 +104,23 @@ func (s *SchemaService) FindSchemas(ctx context.Context, action string, f trail.
 	// Versions compare as numbers: page on the integer column.
 	args := []any{action}
 	q := `SELECT action, version, body, created_at FROM schemas WHERE action = ?`
-	asc := f.Ascending
-	if f.After != "" || f.Before != "" {
-		c, forwardOp := f.After, ">"
-		if c == "" {
-			c, forwardOp = f.Before, "<"
-			asc = !asc
-		}
+	if c, greater, ok := f.Bound(); ok {
 		n, err := strconv.Atoi(c)
 		if err != nil {
 			return nil, false, trail.Errorf(trail.EINVALID, "Invalid cursor.")
 		}
-		if !f.Ascending {
-			if forwardOp == ">" {
-				forwardOp = "<"
-			} else {
-				forwardOp = ">"
-			}
+		op := "<"
+		if greater {
+			op = ">"
 		}
-		q += " AND version " + forwardOp + " ?"
+		q += " AND version " + op + " ?"
 		args = append(args, n)
 	}
 	dir := "DESC"
-	if asc {
+	if f.ScanAscending() {
 		dir = "ASC"
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 10
-	}
-	q += " ORDER BY version " + dir + " LIMIT " + strconv.Itoa(limit+1)
+	q += " ORDER BY version " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1)
 	rows, err := s.db.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("find schemas: %w", err)
@@ -150,7 +137,7 @@ func (s *SchemaService) FindSchemas(ctx context.Context, action string, f trail.
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := trimPage(out, f)
+	out, more := trail.TrimPage(out, f)
 	return out, more, nil
 }
 
@@ -183,6 +170,6 @@ func (s *SchemaService) FindActions(ctx context.Context, f trail.ListFilter) ([]
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := trimPage(out, f)
+	out, more := trail.TrimPage(out, f)
 	return out, more, nil
 }
