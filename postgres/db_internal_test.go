@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,44 @@ func TestKeysLeadWithOrganization(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d indexes seen", n)
+	}
+}
+
+// TestSearchVector cross-checks the tsvector Trail builds with the one
+// PostgreSQL's own parser builds from the same words, and tsqueryLiteral
+// with phraseto_tsquery: q must mean the same as with to_tsvector.
+func TestSearchVector(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	db := openAt(t, &now)
+	ctx := context.Background()
+	for _, text := range []string{
+		"alert_route.updated user_1 Person 1 route_3 Critical alerts team_2 203.0.113.7 Mozilla/5.0 w3 true 1",
+		"a b a c a b",
+		"Ünïcödé Straße café CAFÉ — 東京 INC-12345",
+		strings.Repeat("x ", 300) + "y",
+	} {
+		words := searchWords(text)
+		var same bool
+		err := db.pool.QueryRow(ctx, `SELECT $1::tsvector = to_tsvector('simple', $2)`, searchVector(words), strings.Join(words, " ")).Scan(&same)
+		if err != nil || !same {
+			var ours, theirs string
+			db.pool.QueryRow(ctx, `SELECT $1::tsvector::text, to_tsvector('simple', $2)::text`, searchVector(words), strings.Join(words, " ")).Scan(&ours, &theirs)
+			t.Errorf("%q:\n ours   %s\n theirs %s\n %v", text, ours, theirs, err)
+		}
+	}
+	for _, q := range []string{"INC-12345", "w3 alerts", "Mozilla/5.0 route café"} {
+		lit, ok := tsqueryLiteral(q)
+		var parts []string
+		args := []any{lit}
+		for _, f := range strings.Fields(q) {
+			args = append(args, strings.Join(searchWords(f), " "))
+			parts = append(parts, fmt.Sprintf("phraseto_tsquery('simple', $%d)", len(args)))
+		}
+		var same bool
+		err := db.pool.QueryRow(ctx, `SELECT $1::tsquery = `+strings.Join(parts, " && "), args...).Scan(&same)
+		if !ok || err != nil || !same {
+			t.Errorf("%q: %s, %v %v", q, lit, ok, err)
+		}
 	}
 }

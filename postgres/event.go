@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trail-audit/trail"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -30,8 +31,8 @@ func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
-	keys    [][32]byte // de-duplication keys of inputs
-	search  []string   // tsvector literals of inputs' search words
+	keys    [][32]byte        // de-duplication keys of inputs
+	search  []pgtype.TSVector // inputs' search words
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
@@ -41,11 +42,11 @@ type appendRequest struct {
 // in the caller's goroutine, so that the committers, which hold the
 // organizations' head rows while they work, do less.
 func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([][32]byte, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
+	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs)), done: make(chan struct{})}
 	for i, in := range inputs {
 		in.Normalize()
 		r.keys[i] = in.DedupeKey(orgID)
-		r.search[i] = tsvectorLiteral(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))))
+		r.search[i] = searchVector(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))))
 	}
 	return r
 }
@@ -181,22 +182,19 @@ type appender struct {
 	seen  map[dedupeKey]trail.AppendResult
 
 	newActions map[[2]string]bool
-	events     eventRows
-	targets    struct {
-		org, id, typ []string
-		idx          []int64
-	}
-	idem struct {
+	events     [][]any // rows of events, in the order of eventColumns
+	targets    [][]any // rows of event_targets, in the order of targetColumns
+	idem       struct {
 		org, eventID []string
 		hash         [][]byte
 		idx          []int64
 	}
 }
 
-type eventRows struct {
-	org, id, action, actorID, actorType, actorName, targetIDs, targetTypes, search, data []string
-	idx, occurred                                                                        []int64
-}
+var eventColumns = []string{"organization_id", "idx", "received_at", "id", "action", "actor_id", "actor_type", "actor_name",
+	"occurred_at", "occurred_day", "target_ids", "target_types", "search", "data"}
+
+var targetColumns = []string{"organization_id", "target_id", "target_type", "idx", "received_at"}
 
 type orgHead struct{ next, stored int64 }
 
@@ -294,18 +292,14 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
 			a.newActions[k] = true
 		}
-		e := &a.events
-		e.org, e.idx, e.id, e.action = append(e.org, orgID), append(e.idx, ev.Index), append(e.id, ev.ID), append(e.action, ev.Action)
-		e.actorID, e.actorType, e.actorName = append(e.actorID, ev.Actor.ID), append(e.actorType, ev.Actor.Type), append(e.actorName, ev.Actor.Name)
-		e.occurred, e.search, e.data = append(e.occurred, ev.OccurredAt.UnixNano()), append(e.search, r.search[i]), append(e.data, string(data))
 		ids, types := make([]string, len(ev.Targets)), make([]string, len(ev.Targets))
 		for j, t := range ev.Targets {
 			ids[j], types[j] = t.ID, t.Type
+			a.targets = append(a.targets, []any{orgID, t.ID, t.Type, ev.Index, a.now})
 		}
-		e.targetIDs, e.targetTypes = append(e.targetIDs, arrayLiteral(ids)), append(e.targetTypes, arrayLiteral(types))
-		for _, t := range ev.Targets {
-			a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = append(a.targets.org, orgID), append(a.targets.id, t.ID), append(a.targets.typ, t.Type), append(a.targets.idx, ev.Index)
-		}
+		ns := ev.OccurredAt.UnixNano()
+		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,
+			ns, int32(ns / dayNanos), ids, types, r.search[i], string(data)})
 		a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = append(a.idem.org, orgID), append(a.idem.hash, key.hash[:]), append(a.idem.eventID, ev.ID), append(a.idem.idx, ev.Index)
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[key] = r
@@ -314,25 +308,20 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 	return results, nil
 }
 
-// flush writes the collected rows and the new heads in one round trip.
+// flush writes the collected rows: events and targets with binary COPY,
+// the rest, and the new heads, in one more round trip.
 func (a *appender) flush(ctx context.Context) error {
+	if len(a.events) > 0 {
+		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(a.events)); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+	}
+	if len(a.targets) > 0 {
+		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"event_targets"}, targetColumns, pgx.CopyFromRows(a.targets)); err != nil {
+			return fmt.Errorf("write targets: %w", err)
+		}
+	}
 	b := &pgx.Batch{}
-	e := &a.events
-	if len(e.org) > 0 {
-		// Arrays and tsvectors travel as their text forms, one element
-		// per event, because unnest cannot take ragged arrays.
-		b.Queue(`INSERT INTO events (organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name, occurred_at, occurred_day,
-				target_ids, target_types, search, data)
-			SELECT o, i, $1, id, a, ai, at, an, oc, (oc / 86400000000000)::integer, ti::text[], tt::text[], s::tsvector, d
-			FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
-				AS u(o, i, id, a, ai, at, an, oc, ti, tt, s, d)`,
-			a.now, e.org, e.idx, e.id, e.action, e.actorID, e.actorType, e.actorName, e.occurred, e.targetIDs, e.targetTypes, e.search, e.data)
-	}
-	if len(a.targets.org) > 0 {
-		b.Queue(`INSERT INTO event_targets (organization_id, target_id, target_type, idx, received_at)
-			SELECT o, t, ty, i, $1 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u(o, t, ty, i)`,
-			a.now, a.targets.org, a.targets.id, a.targets.typ, a.targets.idx)
-	}
 	if len(a.idem.org) > 0 {
 		b.Queue(`INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at)
 			SELECT o, h, e, i, $1 FROM unnest($2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(o, h, e, i)
@@ -363,7 +352,7 @@ func (a *appender) flush(ctx context.Context) error {
 	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("write events: %w", err)
 	}
-	a.events, a.targets.org, a.targets.id, a.targets.typ, a.targets.idx = eventRows{}, nil, nil, nil, nil
+	a.events, a.targets = nil, nil
 	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
 	return nil
 }
@@ -427,43 +416,42 @@ func decodeEvent(data string) (*trail.Event, error) {
 const (
 	maxWordBytes = 2047
 	maxPosition  = 16383
-	maxPositions = 256
+	maxPositions = 255
 )
 
-// tsvectorLiteral returns the tsvector of words, each at its position
-// (from 1), in tsvector's input syntax. Trail builds it rather than a
-// PostgreSQL text-search parser, so that what is stored and what is asked
-// (tsqueryLiteral) split words alike, and because it is cheaper.
-func tsvectorLiteral(words []string) string {
-	positions := make(map[string][]int, len(words))
-	order := make([]string, 0, len(words))
+// searchVector returns the tsvector of words, each at its position (from
+// 1), with lexemes sorted and unique as PostgreSQL keeps them. Trail builds
+// it rather than a PostgreSQL text-search parser, so that what is stored
+// and what is asked (tsqueryLiteral) split words alike, and because it is
+// cheaper.
+func searchVector(words []string) pgtype.TSVector {
+	type occurrence struct {
+		word string
+		pos  uint16
+	}
+	occ := make([]occurrence, 0, len(words))
 	for i, w := range words {
-		if len(w) > maxWordBytes {
-			continue
-		}
-		p, seen := positions[w]
-		if !seen {
-			order = append(order, w)
-		}
-		if len(p) < maxPositions {
-			positions[w] = append(p, min(i+1, maxPosition))
+		if len(w) <= maxWordBytes {
+			occ = append(occ, occurrence{w, uint16(min(i+1, maxPosition))})
 		}
 	}
-	var b strings.Builder
-	for _, w := range order {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		quoteLexeme(&b, w)
-		b.WriteByte(':')
-		for j, p := range positions[w] {
-			if j > 0 {
-				b.WriteByte(',')
+	// Stable: each word's positions stay in ascending order.
+	slices.SortStableFunc(occ, func(a, b occurrence) int { return strings.Compare(a.word, b.word) })
+	v := pgtype.TSVector{Valid: true}
+	positions := make([]pgtype.TSVectorPosition, len(occ))
+	for i, o := range occ {
+		positions[i].Position = o.pos
+		n := len(v.Lexemes)
+		switch {
+		case n > 0 && v.Lexemes[n-1].Word == o.word:
+			if p := &v.Lexemes[n-1].Positions; len(*p) < maxPositions {
+				*p = (*p)[:len(*p)+1]
 			}
-			b.WriteString(strconv.Itoa(p))
+		default:
+			v.Lexemes = append(v.Lexemes, pgtype.TSVectorLexeme{Word: o.word, Positions: positions[i : i+1 : len(occ)]})
 		}
 	}
-	return b.String()
+	return v
 }
 
 // tsqueryLiteral returns q as a tsquery in which each whitespace-separated
@@ -506,27 +494,6 @@ func quoteLexeme(b *strings.Builder, w string) {
 		b.WriteRune(r)
 	}
 	b.WriteByte('\'')
-}
-
-// arrayLiteral returns vals in PostgreSQL's array input syntax.
-func arrayLiteral(vals []string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, r := range v {
-			if r == '"' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
 }
 
 // searchWords splits s into the words q matches, as SQLite's FTS5
