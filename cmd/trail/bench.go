@@ -26,6 +26,10 @@ import (
 	"github.com/trail-audit/trail/internal/demo"
 )
 
+// benchPostgresURL is the PostgreSQL server of --drivers postgres when no
+// --database-url is given.
+const benchPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
 const benchKey = "sk_bench_admin_key_0123456789abcdefghijkl"
 
 type benchConfig struct {
@@ -70,8 +74,8 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query scenario")
 	fs.IntVar(&c.queries, "queries", 300, "queries per filter in the query scenario")
 	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
-	fs.StringVar(&c.drivers, "drivers", "sqlite", "comma list of sqlite and postgres: each scenario runs on each, side by side")
-	fs.StringVar(&c.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the postgres driver; ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query")
+	fs.StringVar(&c.drivers, "drivers", "", "comma list of sqlite and postgres: each scenario runs on each, side by side (default sqlite, or sqlite,postgres with --database-url)")
+	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL server for the postgres driver (default "+benchPostgresURL+"); ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query")
 	fs.StringVar(&c.nodes, "nodes", "1", "comma list of node counts for the postgres ingest scenarios (e.g. 1,2)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -81,6 +85,15 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "trail bench %s, %d CPUs, %s\n\n", version(), numCPU(), time.Now().UTC().Format(time.RFC3339))
+	switch {
+	case c.drivers == "" && c.databaseURL != "":
+		c.drivers = "sqlite,postgres"
+	case c.drivers == "":
+		c.drivers = "sqlite"
+	}
+	if c.databaseURL == "" {
+		c.databaseURL = benchPostgresURL
+	}
 	var nodeCounts []int
 	for _, n := range strings.Split(c.nodes, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(n))
