@@ -1,6 +1,7 @@
 package trail_test
 
 import (
+	"encoding/json"
 	"go/parser"
 	"go/token"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/storetest"
 )
 
 // TestRootImportsOnlyStdlib enforces the layering of STYLE.md: the root
@@ -96,5 +98,49 @@ func TestEventInput_DedupeKey(t *testing.T) {
 	a.IdempotencyKey = "k"
 	if a.DedupeKey("org") == b.DedupeKey("org") {
 		t.Fatal("an idempotency key changes the hash")
+	}
+}
+
+// TestEncodedInput: the de-duplication key and the stored JSON that
+// EncodedInput builds from parts are byte for byte what encoding/json
+// makes of the whole input and the whole stored event, so that keys stay
+// the same across versions and stored events are canonical JSON output.
+func TestEncodedInput(t *testing.T) {
+	hostile := []string{"", "<script>&amp;</script>", "line\u2028sep\u2029", "quote\" back\\slash", "tab\tnl\n", "Ünïcödé 東京 🙂", "\x00\x1f", "bad utf8 \xff"}
+	var inputs []*trail.EventInput
+	for n := 0; n < 40; n++ {
+		in := storetest.NewEvent(n)
+		inputs = append(inputs, in)
+	}
+	for i, h := range hostile {
+		inputs = append(inputs, &trail.EventInput{
+			Action: "a.b", Version: i % 3, OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, i*111111111, time.UTC),
+			Actor:    trail.Actor{ID: h, Type: "user", Name: h, Metadata: trail.Metadata{"k": h, "n": json.Number("12.5"), "b": false}},
+			Targets:  []trail.Target{{ID: h, Type: h}, {ID: "x", Type: "y", Metadata: trail.Metadata{h: 1.5}}},
+			Context:  trail.EventContext{Location: h, UserAgent: h},
+			Metadata: trail.Metadata{"z": h, "a": true, "m": 3},
+		})
+	}
+	inputs = append(inputs, &trail.EventInput{Action: "no.targets", Metadata: trail.Metadata{}})
+	received := time.Date(2026, 11, 27, 18, 0, 0, 123456789, time.UTC)
+	for i, in := range inputs {
+		in.Normalize()
+		in.Version = i % 3 // 0 too: the key of an input without a version
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := in.Encode()
+		if got := enc.JSON(); string(got) != string(want) {
+			t.Fatalf("input %d:\n got  %s\n want %s", i, got, want)
+		}
+		if i%3 == 0 {
+			in.Version = 1
+			enc = in.Encode()
+		}
+		want, _ = json.Marshal(in.Stored("01ID", "org_x<&>", int64(i)*1000, received))
+		if got := enc.StoredJSON("01ID", "org_x<&>", int64(i)*1000, received); string(got) != string(want) {
+			t.Fatalf("stored %d:\n got  %s\n want %s", i, got, want)
+		}
 	}
 }

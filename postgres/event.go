@@ -31,8 +31,9 @@ func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
-	keys    [][32]byte        // de-duplication keys of inputs
-	search  []pgtype.TSVector // inputs' search words
+	encoded []*trail.EncodedInput // inputs, encoded once
+	keys    [][32]byte            // de-duplication keys of inputs
+	search  []pgtype.TSVector     // inputs' search words
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
@@ -42,10 +43,11 @@ type appendRequest struct {
 // in the caller's goroutine, so that the committers, which hold the
 // organizations' head rows while they work, do less.
 func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs)), done: make(chan struct{})}
+	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs)), done: make(chan struct{})}
 	for i, in := range inputs {
 		in.Normalize()
-		r.keys[i] = in.DedupeKey(orgID)
+		r.encoded[i] = in.Encode()
+		r.keys[i] = r.encoded[i].DedupeKey(orgID)
 		r.search[i] = searchVector(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))))
 	}
 	return r
@@ -285,10 +287,7 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		}
 		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
 		head.next++
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("encode event: %w", err)
-		}
+		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
 		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
 			a.newActions[k] = true
 		}

@@ -22,8 +22,9 @@ func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 type appendRequest struct {
 	orgID   string
 	inputs  []*trail.EventInput
-	keys    []dedupeKey // de-duplication keys of inputs
-	search  []string    // trail.SearchText of inputs
+	encoded []*trail.EncodedInput // inputs, encoded once
+	keys    []dedupeKey           // de-duplication keys of inputs
+	search  []string              // trail.SearchText of inputs
 	results []trail.AppendResult
 	err     error
 	done    chan struct{}
@@ -61,10 +62,11 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 // newAppendRequest computes the de-duplication keys and the search text in
 // the caller's goroutine, so that the single committer does less.
 func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
+	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
 	for i, in := range inputs {
 		in.Normalize()
-		r.keys[i] = dedupeKey{orgID, in.DedupeKey(orgID)}
+		r.encoded[i] = in.Encode()
+		r.keys[i] = dedupeKey{orgID, r.encoded[i].DedupeKey(orgID)}
 		r.search[i] = trail.SearchText(in.Stored("", orgID, 0, time.Time{}))
 	}
 	return r
@@ -215,10 +217,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 		}
 		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
 		head.next++
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("encode event: %w", err)
-		}
+		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
 		seq := a.nextSeq
 		a.nextSeq++
 		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
