@@ -197,6 +197,8 @@ func (in *EventInput) Validate(now time.Time, retentionDays int) []Problem {
 	if utf8.RuneCountInString(in.Context.UserAgent) > MaxUserAgentLength {
 		add("/context/user_agent", "must be at most %d characters", MaxUserAgentLength)
 	}
+	noNUL(&ps, "/context/location", in.Context.Location)
+	noNUL(&ps, "/context/user_agent", in.Context.UserAgent)
 	ValidateMetadata(&ps, "/metadata", in.Metadata)
 	return ps
 }
@@ -218,7 +220,18 @@ func validateParty(ps *[]Problem, path, id, typ, name string, md Metadata) {
 	if utf8.RuneCountInString(name) > MaxNameLength {
 		add("/name", fmt.Sprintf("must be at most %d characters", MaxNameLength))
 	}
+	noNUL(ps, path+"/id", id)
+	noNUL(ps, path+"/type", typ)
+	noNUL(ps, path+"/name", name)
 	ValidateMetadata(ps, path+"/metadata", md)
+}
+
+// noNUL refuses the NUL character (U+0000): no database text column can
+// hold it, so neither driver accepts it.
+func noNUL(ps *[]Problem, path, s string) {
+	if strings.IndexByte(s, 0) >= 0 {
+		*ps = append(*ps, Problem{Path: path, Message: "must not contain the NUL character (U+0000)"})
+	}
 }
 
 // ValidateMetadata appends the problems of one metadata object to ps.

@@ -79,6 +79,9 @@ func TestCreateEvent(t *testing.T) {
 			{"ActorTypeMissing", func(ev map[string]any) { delete(ev["actor"].(map[string]any), "type") }, 400, "/actor/type"},
 			{"ActorTypeTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["type"] = strings.Repeat("t", 65) }, 400, "/actor/type"},
 			{"ActorNameTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["name"] = strings.Repeat("n", 257) }, 400, "/actor/name"},
+			{"ActorIDWithNUL", func(ev map[string]any) { ev["actor"].(map[string]any)["id"] = "user\x00_1" }, 400, "/actor/id"},
+			{"TargetNameWithNUL", func(ev map[string]any) { ev["targets"] = []any{map[string]any{"id": "a", "type": "x", "name": "\x00"}} }, 400, "/targets/0/name"},
+			{"UserAgentWithNUL", func(ev map[string]any) { ev["context"].(map[string]any)["user_agent"] = "curl\x00" }, 400, "/context/user_agent"},
 			{"TargetsNull", func(ev map[string]any) { ev["targets"] = nil }, 400, "/targets"},
 			{"TargetsEmpty", func(ev map[string]any) { ev["targets"] = []any{} }, 400, "/targets"},
 			{"TargetsTooMany", func(ev map[string]any) {
@@ -428,6 +431,13 @@ func TestListEvents_ValuesAndBounds(t *testing.T) {
 			r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&"+q, adminSecret, nil)
 			if r.Status != 200 || len(r.JSON(t)["data"].([]any)) != want {
 				t.Errorf("%s: status %d, %d events, want %d", q, r.Status, len(r.JSON(t)["data"].([]any)), want)
+			}
+		}
+		// No stored value holds NUL: a parameter with one is a bad value.
+		for _, q := range []string{"actor_names=a%00b", "organization_id=org%00x", "q=%00"} {
+			r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&"+q, adminSecret, nil)
+			if r.Status != 400 || !strings.Contains(string(r.Body), "NUL") {
+				t.Errorf("%s: status %d %s", q, r.Status, r.Body)
 			}
 		}
 	})

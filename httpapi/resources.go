@@ -237,7 +237,7 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength {
+	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength || strings.ContainsRune(body.Name, 0) {
 		s.writeError(w, r, malformed("name", "required"))
 		return
 	}
@@ -353,7 +353,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength {
+	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength || strings.ContainsRune(body.Name, 0) {
 		s.writeError(w, r, malformed("name", "required"))
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,6 +248,20 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", d.Milliseconds(), "request_id", r.Context().Value(requestIDKey))
 			}
 		}()
+		// No stored value holds a NUL character (no database text column
+		// can): refuse it in the path and in parameters as a bad value.
+		if strings.IndexByte(r.URL.Path, 0) >= 0 {
+			s.writeError(sw, r, trail.Errorf(trail.EINVALID, "The path must not contain the NUL character."))
+			return
+		}
+		for name, vals := range r.URL.Query() {
+			for _, v := range vals {
+				if strings.IndexByte(v, 0) >= 0 || strings.IndexByte(name, 0) >= 0 {
+					s.writeError(sw, r, trail.Errorf(trail.EINVALID, "Parameter '%s' must not contain the NUL character.", strings.ReplaceAll(name, "\x00", "")))
+					return
+				}
+			}
+		}
 		if rt.public {
 			rt.handle(sw, r, nil)
 			return

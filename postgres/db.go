@@ -104,6 +104,9 @@ func (db *DB) Open(ctx context.Context) error {
 	} else if !strings.Contains(db.URL, "pool_max_conns") {
 		cfg.MaxConns = max(8, cfg.MaxConns*4)
 	}
+	// A success means the commit is flushed to disk, whatever the
+	// server's or the role's default.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -221,41 +224,62 @@ func (db *DB) ensureMonth(ctx context.Context, now time.Time) error {
 }
 
 // createPartitions creates the partitions from month to PartitionsAhead
-// months later that are missing.
+// months later that are missing. A partition is made as a table of its own
+// and then attached: ATTACH PARTITION takes a lock on the parent that lets
+// reads and writes go on (CREATE TABLE … PARTITION OF would block them),
+// and lock_timeout bounds the wait for other DDL.
 func (db *DB) createPartitions(ctx context.Context, month time.Time) error {
-	var missing []time.Time
+	type part struct {
+		table string
+		month time.Time
+	}
+	var missing []part
 	for i := 0; i <= PartitionsAhead; i++ {
 		m := month.AddDate(0, i, 0)
 		for _, t := range partitioned {
-			var exists bool
-			if err := db.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(t, m)).Scan(&exists); err != nil {
+			attached, err := db.partitionAttached(ctx, db.pool, partitionName(t, m))
+			if err != nil {
 				return fmt.Errorf("partitions: %w", err)
 			}
-			if !exists {
-				missing = append(missing, m)
-				break
+			if !attached {
+				missing = append(missing, part{t, m})
 			}
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		// Nodes that start together create each partition once.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7357, hashtext(current_schema() || '.partitions'))`); err != nil {
+	for _, p := range missing {
+		name := partitionName(p.table, p.month)
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			// Nodes that start together create each partition once.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7357, hashtext(current_schema() || '.partitions'))`); err != nil {
+				return err
+			}
+			if attached, err := db.partitionAttached(ctx, tx, name); err != nil || attached {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, name, p.table)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')`,
+				p.table, name, p.month.Format("2006-01-02 15:04:05Z07:00"), p.month.AddDate(0, 1, 0).Format("2006-01-02 15:04:05Z07:00")))
 			return err
+		})
+		if err != nil {
+			return fmt.Errorf("create partition %s: %w", name, err)
 		}
-		for _, m := range missing {
-			for _, t := range partitioned {
-				_, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
-					partitionName(t, m), t, m.Format("2006-01-02 15:04:05Z07:00"), m.AddDate(0, 1, 0).Format("2006-01-02 15:04:05Z07:00")))
-				if err != nil {
-					return fmt.Errorf("create partition %s: %w", partitionName(t, m), err)
-				}
-			}
-		}
-		return nil
-	})
+	}
+	return nil
+}
+
+// partitionAttached reports whether the table exists as a partition.
+func (db *DB) partitionAttached(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, name string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass($1))`, name).Scan(&ok)
+	return ok, err
 }
 
 func partitionName(table string, month time.Time) string {
@@ -268,9 +292,9 @@ func (db *DB) expire(ctx context.Context) error {
 	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
 	for _, q := range []string{
 		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
-			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT 5000)`,
+			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)`,
 		`DELETE FROM idempotent_responses WHERE key_hash IN
-			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000)`,
+			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000 FOR UPDATE SKIP LOCKED)`,
 	} {
 		for {
 			select {

@@ -15,8 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trail-audit/trail"
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -125,9 +123,20 @@ func (db *DB) commitLoop() {
 func (db *DB) commit(batch []*appendRequest) {
 	a, err := db.commitOnce(batch)
 	if isMissingPartition(err) {
-		if err = db.ensurePartitions(context.Background(), a.now); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = db.ensurePartitions(ctx, a.now)
+		cancel()
+		if err == nil {
 			a, err = db.commitOnce(batch)
 		}
+	}
+	if err != nil && len(batch) > 1 && isDataError(err) {
+		// Something in one request's data was refused: commit each
+		// request on its own, so that it fails alone.
+		for _, r := range batch {
+			db.commit([]*appendRequest{r})
+		}
+		return
 	}
 	if err == nil {
 		a.committed()
@@ -138,6 +147,13 @@ func (db *DB) commit(batch []*appendRequest) {
 		}
 		close(r.done)
 	}
+}
+
+// isDataError reports whether PostgreSQL refused a value (SQLSTATE class
+// 22, data exception) rather than the transaction failing as a whole.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
 }
 
 func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
@@ -170,7 +186,8 @@ func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
 // row.
 func isMissingPartition(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "no partition")
+	// A check violation without a constraint is partition routing's.
+	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == ""
 }
 
 // appender assigns indexes under the organizations' head-row locks and
@@ -443,8 +460,11 @@ func searchVector(words []string) pgtype.TSVector {
 		n := len(v.Lexemes)
 		switch {
 		case n > 0 && v.Lexemes[n-1].Word == o.word:
-			if p := &v.Lexemes[n-1].Positions; len(*p) < maxPositions {
+			// Positions past maxPosition are all maxPosition; PostgreSQL
+			// refuses a repeated position.
+			if p := &v.Lexemes[n-1].Positions; len(*p) < maxPositions && (*p)[len(*p)-1].Position < o.pos {
 				*p = (*p)[:len(*p)+1]
+				(*p)[len(*p)-1] = positions[i]
 			}
 		default:
 			v.Lexemes = append(v.Lexemes, pgtype.TSVectorLexeme{Word: o.word, Positions: positions[i : i+1 : len(occ)]})
@@ -496,8 +516,12 @@ func quoteLexeme(b *strings.Builder, w string) {
 }
 
 // searchWords splits s into the words q matches, as SQLite's FTS5
-// unicode61 tokenizer does: runs of letters and digits, lower-cased, with
-// diacritics removed.
+// unicode61 tokenizer (remove_diacritics 1) does, so that both drivers
+// find the same events: a word is a run of letters, digits and
+// private-use characters, case-folded; combining diacritical marks
+// (U+0300–U+036F) are dropped; a Latin letter with one diacritic becomes
+// its base letter ("café" → "cafe", but "việt" stays); every other
+// character separates words (so "हिन्दी" is ह, न, द, as in FTS5).
 func searchWords(s string) []string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
@@ -511,11 +535,36 @@ func searchWords(s string) []string {
 			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 		})
 	}
-	folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
-	if err != nil {
-		folded = s
+	var words []string
+	var w strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 0x300 && r <= 0x36f:
+			// a combining diacritical mark: dropped
+		case unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r):
+			w.WriteRune(foldRune(r))
+		case w.Len() > 0:
+			words = append(words, w.String())
+			w.Reset()
+		}
 	}
-	return strings.FieldsFunc(strings.ToLower(folded), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	})
+	if w.Len() > 0 {
+		words = append(words, w.String())
+	}
+	return words
+}
+
+// foldRune case-folds r and takes the diacritic off a Latin letter that
+// has exactly one.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		return unicode.ToLower(r)
+	}
+	r = unicode.ToLower(unicode.ToUpper(r)) // final sigma and title case fold too
+	if unicode.Is(unicode.Latin, r) {
+		if d := []rune(norm.NFD.String(string(r))); len(d) == 2 && unicode.Is(unicode.Mn, d[1]) {
+			return d[0]
+		}
+	}
+	return r
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/trail-audit/trail"
 )
 
@@ -24,16 +25,24 @@ func (s *IdempotencyService) ClaimResponse(ctx context.Context, hash [32]byte) (
 	now := s.db.Now()
 	var out *trail.StoredResponse
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES ($1, 0, '', $2) ON CONFLICT DO NOTHING`, hash[:], now.UnixNano())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			return nil // claimed
-		}
 		var r trail.StoredResponse
 		var created int64
-		err = tx.QueryRow(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = $1 FOR UPDATE`, hash[:]).Scan(&r.Status, &r.Body, &created)
+		var err error
+		for attempt := 0; ; attempt++ {
+			var tag pgconn.CommandTag
+			tag, err = tx.Exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES ($1, 0, '', $2) ON CONFLICT DO NOTHING`, hash[:], now.UnixNano())
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				return nil // claimed
+			}
+			err = tx.QueryRow(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = $1 FOR UPDATE`, hash[:]).Scan(&r.Status, &r.Body, &created)
+			if !errors.Is(err, pgx.ErrNoRows) || attempt == 2 {
+				break
+			}
+			// Released between the two statements: claim again.
+		}
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return trail.Errorf(trail.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")

@@ -171,7 +171,7 @@ func (q *eventQuery) conds(driver string) []string {
 	if f.RangeEnd != nil {
 		cs = append(cs, "e.occurred_at < "+q.arg(f.RangeEnd.UnixNano()))
 	}
-	if f.Query != "" {
+	if strings.TrimSpace(f.Query) != "" {
 		if lit, ok := tsqueryLiteral(f.Query); ok {
 			cs = append(cs, "e.search @@ "+q.arg(lit)+"::tsquery")
 		} else {
@@ -218,7 +218,7 @@ func (q *eventQuery) idxs(ctx context.Context, sql string) ([]int64, error) {
 func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 	f := q.f
 	switch {
-	case len(f.TargetIDs) > 0, len(f.TargetTypes) > 0 && len(f.ActorIDs) == 0 && len(f.Actions) == 0 && f.Query == "":
+	case len(f.TargetIDs) > 0, len(f.TargetTypes) > 0 && len(f.ActorIDs) == 0 && len(f.Actions) == 0 && strings.TrimSpace(f.Query) == "":
 		driver, col, vals := "target_ids", "t.target_id", f.TargetIDs
 		if len(vals) == 0 {
 			driver, col, vals = "targets", "t.target_type", f.TargetTypes
@@ -229,7 +229,7 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 		return q.perValue(ctx, from+` AND t.organization_id = `+q.arg(f.OrganizationID), col, "t.idx", dedupe(vals), driver)
 	case len(f.ActorIDs) > 0:
 		return q.perValue(ctx, "events e", "e.actor_id", "e.idx", dedupe(f.ActorIDs), "actor_ids")
-	case f.Query != "":
+	case strings.TrimSpace(f.Query) != "":
 		return q.scan(ctx, q.conds(""))
 	case len(f.Actions) > 0:
 		actions, err := q.expandActions(ctx)

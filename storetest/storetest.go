@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,8 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	t.Run("Schemas", func(t *testing.T) { t.Parallel(); testSchemas(t, newServices(t)) })
 	t.Run("APIKeys", func(t *testing.T) { t.Parallel(); testAPIKeys(t, newServices(t)) })
 	t.Run("RepeatedTargets", func(t *testing.T) { t.Parallel(); testRepeatedTargets(t, newServices(t)) })
+	t.Run("LargeEvent", func(t *testing.T) { t.Parallel(); testLargeEvent(t, newServices(t)) })
+	t.Run("QueryWords", func(t *testing.T) { t.Parallel(); testQueryWords(t, newServices(t)) })
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)
@@ -683,6 +686,50 @@ func testRepeatedTargets(t *testing.T, s Services) {
 			if evs[i].Index >= evs[i-1].Index {
 				t.Fatalf("repeated or out of order at %d", i)
 			}
+		}
+	}
+}
+
+// testLargeEvent: an event at the size limits, with tens of thousands of
+// words (many repeated), is stored whole and found.
+func testLargeEvent(t *testing.T, s Services) {
+	ctx := context.Background()
+	org := mustOrg(t, s, "Large")
+	in := NewEvent(1)
+	in.Metadata, in.Actor.Metadata = trail.Metadata{}, trail.Metadata{}
+	for k := 0; k < trail.MaxMetadataKeys; k++ {
+		in.Metadata[fmt.Sprint("k", k)] = strings.Repeat("a b ", 125)
+		in.Actor.Metadata[fmt.Sprint("k", k)] = strings.Repeat("b c ", 124) + "zz"
+	}
+	in.Context.UserAgent = "needle"
+	res := mustAppend(t, s, org.ID, in, NewEvent(2))
+	ev, err := s.Events.FindEventByID(ctx, org.ID, res[0].ID)
+	if err != nil || len(ev.Metadata) != trail.MaxMetadataKeys || ev.Actor.Metadata["k49"] != in.Actor.Metadata["k49"] {
+		t.Fatalf("large event: %v", err)
+	}
+	page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Query: "needle"})
+	if err != nil || len(page.Events) != 1 || page.Events[0].ID != res[0].ID {
+		t.Fatalf("q in a large event: %v %v", page, err)
+	}
+}
+
+// testQueryWords: q splits words as SQLite's FTS5 unicode61 tokenizer
+// does, on every driver: case-folded, one Latin diacritic removed,
+// other accents kept, combining marks other than Latin diacritics
+// separating words.
+func testQueryWords(t *testing.T, s Services) {
+	ctx := context.Background()
+	org := mustOrg(t, s, "Words")
+	in := NewEvent(1)
+	in.Actor.Name = "हिन्दी Việt Σίσυφος Café x\u0301y INC-4711 \uE000pua"
+	mustAppend(t, s, org.ID, in)
+	for q, want := range map[string]int{
+		"cafe": 1, "CAFÉ": 1, "café": 1, "việt": 1, "viet": 0, "ΣΊΣΥΦΟΣ": 1, "σισυφος": 0, "xy": 1,
+		"हिन": 1, "नद": 0, "inc-4711": 1, "4711": 1, "inc 4711": 1, "4711-inc": 0, "\uE000pua": 1, "   ": 2, "!!!": 0,
+	} {
+		page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Query: q})
+		if err != nil || len(page.Events) != want {
+			t.Errorf("q %q: %d events, want %d (%v)", q, len(page.Events), want, err)
 		}
 	}
 }

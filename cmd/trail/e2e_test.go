@@ -69,13 +69,23 @@ var urlPattern = regexp.MustCompile(`msg="trail serving" url=(http://[0-9.:]+)`)
 // startServe starts `trail serve` and waits until it listens.
 func startServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
+	p, err := tryServe(t, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryServe is startServe for other goroutines than the test's: it returns
+// the error instead of failing the test.
+func tryServe(t *testing.T, env []string, args ...string) (*process, error) {
 	cmd := exec.Command(trailBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	found := make(chan string, 1)
@@ -101,9 +111,9 @@ func startServe(t *testing.T, env []string, args ...string) *process {
 	select {
 	case p.URL = <-found:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("trail serve did not start:\n%s", p.Stderr())
+		return nil, fmt.Errorf("trail serve did not start:\n%s", p.Stderr())
 	}
-	return p
+	return p, nil
 }
 
 // post sends body as JSON; hdr is name, value pairs. A status of 0 means

@@ -22,13 +22,15 @@ func TestMultiNode(t *testing.T) {
 	// Both nodes start together: migrations and partitions are created
 	// once, under advisory locks.
 	var a, b *process
+	var errA, errB error
+	dirA, dirB := t.TempDir(), t.TempDir()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a = startServe(t, append(env, "TRAIL_DATA_DIR="+t.TempDir())) }()
-	go func() { defer wg.Done(); b = startServe(t, append(env, "TRAIL_DATA_DIR="+t.TempDir())) }()
+	go func() { defer wg.Done(); a, errA = tryServe(t, append(env, "TRAIL_DATA_DIR="+dirA)) }()
+	go func() { defer wg.Done(); b, errB = tryServe(t, append(env, "TRAIL_DATA_DIR="+dirB)) }()
 	wg.Wait()
-	if a == nil || b == nil {
-		t.Fatal("a node did not start")
+	if errA != nil || errB != nil {
+		t.Fatalf("a node did not start: %v %v", errA, errB)
 	}
 	nodes := []*process{a, b}
 	// Both bootstrapped TRAIL_ADMIN_KEY at once: one key holds it.
@@ -113,6 +115,32 @@ func TestMultiNode(t *testing.T) {
 			}()
 		}
 	}
+	// The same event without a key sent to both nodes at once: one event
+	// (identical events within 24 hours are one).
+	same := make([]pair, 50)
+	for k := range same {
+		wg.Add(2)
+		org := orgs[k%len(orgs)]
+		ev := event(800000 + k)
+		for n, node := range nodes {
+			go func() {
+				defer wg.Done()
+				code, body := post(t, node.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": ev})
+				if code != 200 {
+					t.Errorf("identical event: %d %v", code, body)
+					return
+				}
+				record(org, body)
+				mu.Lock()
+				if n == 0 {
+					same[k].a = body["id"].(string)
+				} else {
+					same[k].b = body["id"].(string)
+				}
+				mu.Unlock()
+			}()
+		}
+	}
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -120,6 +148,11 @@ func TestMultiNode(t *testing.T) {
 	for k, p := range pairs {
 		if p.a != p.b {
 			t.Errorf("Idempotency-Key retry-%d gave two events: %s on one node, %s on the other", k, p.a, p.b)
+		}
+	}
+	for k, p := range same {
+		if p.a != p.b {
+			t.Errorf("identical event %d stored twice: %s on one node, %s on the other", k, p.a, p.b)
 		}
 	}
 
