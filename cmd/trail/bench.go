@@ -467,6 +467,13 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, drive
 	if err := m.preload(ctx, sf, org, c.queryEvents, base, span); err != nil {
 		return err
 	}
+	if driver == "postgres" {
+		// A database in steady state has its statistics and visibility
+		// map up to date (autovacuum's work); a freshly loaded one not yet.
+		if err := benchExec(ctx, target.url, `VACUUM (ANALYZE) events, event_targets`); err != nil {
+			return fmt.Errorf("vacuum: %w", err)
+		}
+	}
 	srv, err := startBenchServer(ctx, self, dir, target.url)
 	if err != nil {
 		return err
