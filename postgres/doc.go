@@ -3,7 +3,7 @@
 // head row, locked inside the appending transaction, sequences its events,
 // so indexes stay unique and gapless whichever node commits. Each node
 // runs group committers that append the events of concurrent requests in
-// shared transactions, one statement per table over arrays. Events are
+// shared transactions (binary COPY for events and targets). Events are
 // range-partitioned by month of received_at; every node keeps the coming
 // months' partitions ready.
 //
