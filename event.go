@@ -313,7 +313,7 @@ func (in *EventInput) DedupeKey(orgID string) [32]byte {
 // its de-duplication key and its stored form are both made of them, so a
 // driver encodes each event once rather than twice. It is immutable.
 type EncodedInput struct {
-	in                                                    *EventInput
+	in                                                     *EventInput
 	action, version, occurred, actor, targets, context, md []byte // md is nil when there is no metadata
 }
 
