@@ -60,8 +60,8 @@ type DB struct {
 	MaxConns int32
 	// Logger receives what background tasks cannot return.
 	Logger *slog.Logger
-	// RecentWindow: see the constant of that name.
-	RecentWindow int
+	// RecentWindow and SearchWindow: see the constants of those names.
+	RecentWindow, SearchWindow int
 	// OnCommit, if set, is called after each group commit with the number
 	// of events and requests it held and how long it took.
 	OnCommit func(events, requests int, d time.Duration)
@@ -88,7 +88,7 @@ type DB struct {
 // NewDB returns a DB for the database at url. It does no I/O.
 func NewDB(url string) *DB {
 	return &DB{URL: url, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, Committers: DefaultCommitters,
-		RecentWindow: RecentWindow, ids: ident.NewGenerator()}
+		RecentWindow: RecentWindow, SearchWindow: SearchWindow, ids: ident.NewGenerator()}
 }
 
 // Open connects, runs migrations under an advisory lock, makes sure the
@@ -107,6 +107,10 @@ func (db *DB) Open(ctx context.Context) error {
 	// A success means the commit is flushed to disk, whatever the
 	// server's or the role's default.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	// Trail's statements are short, index-driven reads and writes; JIT
+	// compilation, which PostgreSQL starts from cost estimates, would
+	// spend 100 ms and more on a query that runs in a few.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -10,18 +10,32 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Services { return open(t, nil) })
+}
+
+// TestConformance_SmallWindows runs the suite with windows of a few
+// events, so that date ranges and q also take their second step (the day
+// index, the full-text index) on the suite's small logs.
+func TestConformance_SmallWindows(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Services {
-		db := postgres.NewDB(pgtest.URL(t))
-		if err := db.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return storetest.Services{
-			Events:        postgres.NewEventService(db),
-			Organizations: postgres.NewOrganizationService(db),
-			Schemas:       postgres.NewSchemaService(db),
-			APIKeys:       postgres.NewAPIKeyService(db),
-			Idempotency:   postgres.NewIdempotencyService(db),
-		}
+		return open(t, func(db *postgres.DB) { db.RecentWindow, db.SearchWindow = 2, 3 })
 	})
+}
+
+func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
+	db := postgres.NewDB(pgtest.URL(t))
+	if configure != nil {
+		configure(db)
+	}
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return storetest.Services{
+		Events:        postgres.NewEventService(db),
+		Organizations: postgres.NewOrganizationService(db),
+		Schemas:       postgres.NewSchemaService(db),
+		APIKeys:       postgres.NewAPIKeyService(db),
+		Idempotency:   postgres.NewIdempotencyService(db),
+	}
 }

@@ -39,7 +39,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		return nil, fmt.Errorf("find events: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	q := &eventQuery{tx: tx, f: f, n: f.Limit + 1, window: s.db.RecentWindow}
+	q := &eventQuery{tx: tx, f: f, n: f.Limit + 1, window: s.db.RecentWindow, searchWindow: s.db.SearchWindow}
 	q.desc = !f.Ascending
 	if f.Before != nil {
 		q.desc = !q.desc
@@ -112,13 +112,16 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64) ([]*trail.
 }
 
 type eventQuery struct {
-	tx     pgx.Tx
-	f      trail.EventFilter
-	n      int  // rows wanted: the page and one more
-	desc   bool // scan direction
-	cursor *int64
-	window int // see RecentWindow
-	args   []any
+	tx           pgx.Tx
+	f            trail.EventFilter
+	n            int  // rows wanted: the page and one more
+	desc         bool // scan direction
+	cursor       *int64
+	window       int // see RecentWindow
+	searchWindow int // see SearchWindow
+	args         []any
+	// unindexedSearch writes q's condition so that no index serves it.
+	unindexedSearch bool
 }
 
 // arg adds a parameter and returns its placeholder.
@@ -172,7 +175,11 @@ func (q *eventQuery) conds(driver string) []string {
 		cs = append(cs, "e.occurred_at < "+q.arg(f.RangeEnd.UnixNano()))
 	}
 	if strings.TrimSpace(f.Query) != "" {
-		if lit, ok := tsqueryLiteral(f.Query); ok {
+		if lit, ok := tsqueryLiteral(f.Query); ok && q.unindexedSearch {
+			// Not a condition the GIN index can serve: the planner walks
+			// the index order.
+			cs = append(cs, "COALESCE(e.search @@ "+q.arg(lit)+"::tsquery, false)")
+		} else if ok {
 			cs = append(cs, "e.search @@ "+q.arg(lit)+"::tsquery")
 		} else {
 			cs = append(cs, "false")
@@ -230,7 +237,7 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 	case len(f.ActorIDs) > 0:
 		return q.perValue(ctx, "events e", "e.actor_id", "e.idx", dedupe(f.ActorIDs), "actor_ids")
 	case strings.TrimSpace(f.Query) != "":
-		return q.scan(ctx, q.conds(""))
+		return q.search(ctx)
 	case len(f.Actions) > 0:
 		actions, err := q.expandActions(ctx)
 		if err != nil {
@@ -240,7 +247,7 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 	case f.RangeStart != nil || f.RangeEnd != nil:
 		// The newest events first: a range that covers them fills the page
 		// from a short scan in index order.
-		recent, err := q.recent(ctx)
+		recent, _, err := q.recent(ctx, int64(q.window))
 		if err != nil || len(recent) >= q.n {
 			return recent, err
 		}
@@ -256,22 +263,62 @@ func (q *eventQuery) scan(ctx context.Context, cs []string) ([]int64, error) {
 	return q.idxs(ctx, `SELECT e.idx FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx `+dir+` LIMIT `+q.arg(q.n))
 }
 
-// recent scans the window of indexes next to the cursor (or the log's end)
-// in index order.
-func (q *eventQuery) recent(ctx context.Context) ([]int64, error) {
+// recent scans the window of w indexes next to the cursor (or the log's
+// end) in index order. It returns the events found and the bound of the
+// window: the events beyond it are those with an index below bound (newest
+// first) or above it (oldest first).
+func (q *eventQuery) recent(ctx context.Context, w int64) ([]int64, int64, error) {
 	cs := q.conds("")
-	w := int64(q.window)
+	var bound int64
 	switch {
 	case q.desc && q.cursor != nil:
-		cs = append(cs, "e.idx >= "+q.arg(*q.cursor-w))
+		bound = *q.cursor - w
 	case q.desc:
-		cs = append(cs, "e.idx >= (SELECT next_index FROM organizations WHERE id = "+q.arg(q.f.OrganizationID)+") - "+q.arg(w))
+		if err := q.tx.QueryRow(ctx, `SELECT next_index FROM organizations WHERE id = $1`, q.f.OrganizationID).Scan(&bound); err != nil {
+			return nil, 0, err
+		}
+		bound -= w
 	case q.cursor != nil:
-		cs = append(cs, "e.idx <= "+q.arg(*q.cursor+w))
+		bound = *q.cursor + w
 	default:
-		cs = append(cs, "e.idx < "+q.arg(w))
+		bound = w - 1
 	}
-	return q.scan(ctx, cs)
+	if q.desc {
+		cs = append(cs, "e.idx >= "+q.arg(bound))
+	} else {
+		cs = append(cs, "e.idx <= "+q.arg(bound))
+	}
+	idxs, err := q.scan(ctx, cs)
+	return idxs, bound, err
+}
+
+// SearchWindow is how many of the newest events (from the cursor) q reads
+// in index order before it turns to the full-text index.
+const SearchWindow = 8192
+
+// search reads q in two steps. First the window next to the cursor in
+// index order, testing each event's words: a common word fills the page
+// there, from pages that are likely cached. Then, if the page is not full,
+// the GIN index beyond the window: a rare word has few events to fetch.
+// (PostgreSQL's planner cannot tell the two apart for phrases, whose
+// words it takes as independent.)
+func (q *eventQuery) search(ctx context.Context) ([]int64, error) {
+	q.unindexedSearch = true
+	near, bound, err := q.recent(ctx, int64(q.searchWindow))
+	q.unindexedSearch = false
+	if err != nil || len(near) >= q.n {
+		return near, err
+	}
+	cs := q.conds("")
+	op, dir := q.order()
+	if q.desc {
+		op = "<"
+	} else {
+		op = ">"
+	}
+	cs = append(cs, "e.idx "+op+" "+q.arg(bound))
+	rest, err := q.idxs(ctx, `SELECT e.idx FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx `+dir+` LIMIT `+q.arg(q.n-len(near)))
+	return append(near, rest...), err
 }
 
 // byDay reads a date range from events_org_day: each day's events in index
