@@ -296,29 +296,50 @@ func (q *eventQuery) recent(ctx context.Context, w int64) ([]int64, int64, error
 // in index order before it turns to the full-text index.
 const SearchWindow = 8192
 
-// search reads q in two steps. First the window next to the cursor in
-// index order, testing each event's words: a common word fills the page
-// there, from pages that are likely cached. Then, if the page is not full,
-// the GIN index beyond the window: a rare word has few events to fetch.
-// (PostgreSQL's planner cannot tell the two apart for phrases, whose
-// words it takes as independent.)
+// MaxSearchWindows bounds the second step of q in index order, in windows.
+const MaxSearchWindows = 8
+
+// search reads q in steps. First the window next to the cursor in index
+// order, testing each event's words: a common word fills the page there,
+// from pages that are likely cached. If the window found some events but
+// not a page, their rate says how far to read on in index order; a word
+// that is rarer than that (or absent from the window) is read through the
+// GIN index beyond the window, which fetches every event that has it.
+// (PostgreSQL's planner cannot make this choice for phrases, whose words
+// it takes as independent.)
 func (q *eventQuery) search(ctx context.Context) ([]int64, error) {
+	cursor := q.cursor
+	defer func() { q.cursor = cursor }()
 	q.unindexedSearch = true
-	near, bound, err := q.recent(ctx, int64(q.searchWindow))
+	w := int64(q.searchWindow)
+	found, bound, err := q.recent(ctx, w)
+	if err != nil || len(found) >= q.n {
+		q.unindexedSearch = false
+		return found, err
+	}
+	if k := int64(len(found)); k > 0 {
+		// Twice the events that, at the window's rate, hold the rest of
+		// the page; at most MaxSearchWindows windows.
+		if more := 2 * (int64(q.n) - k) * w / k; more <= MaxSearchWindows*w {
+			q.cursor = &bound
+			var next []int64
+			next, bound, err = q.recent(ctx, more)
+			if err != nil {
+				return nil, err
+			}
+			found = append(found, next...)
+			if len(found) >= q.n {
+				q.unindexedSearch = false
+				return found[:q.n], nil
+			}
+		}
+	}
 	q.unindexedSearch = false
-	if err != nil || len(near) >= q.n {
-		return near, err
-	}
+	q.cursor = &bound
 	cs := q.conds("")
-	op, dir := q.order()
-	if q.desc {
-		op = "<"
-	} else {
-		op = ">"
-	}
-	cs = append(cs, "e.idx "+op+" "+q.arg(bound))
-	rest, err := q.idxs(ctx, `SELECT e.idx FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx `+dir+` LIMIT `+q.arg(q.n-len(near)))
-	return append(near, rest...), err
+	_, dir := q.order()
+	rest, err := q.idxs(ctx, `SELECT e.idx FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx `+dir+` LIMIT `+q.arg(q.n-len(found)))
+	return append(found, rest...), err
 }
 
 // byDay reads a date range from events_org_day: each day's events in index
