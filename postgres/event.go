@@ -441,34 +441,36 @@ const (
 // and what is asked (tsqueryLiteral) split words alike, and because it is
 // cheaper.
 func searchVector(words []string) pgtype.TSVector {
-	type occurrence struct {
-		word string
-		pos  uint16
-	}
-	occ := make([]occurrence, 0, len(words))
+	// Sort the words' positions (not the words: moving pointers costs
+	// write barriers) by word, then by position.
+	order := make([]int32, 0, len(words))
 	for i, w := range words {
 		if len(w) <= maxWordBytes {
-			occ = append(occ, occurrence{w, uint16(min(i+1, maxPosition))})
+			order = append(order, int32(i))
 		}
 	}
-	// Stable: each word's positions stay in ascending order.
-	slices.SortStableFunc(occ, func(a, b occurrence) int { return strings.Compare(a.word, b.word) })
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := strings.Compare(words[a], words[b]); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
 	v := pgtype.TSVector{Valid: true}
-	positions := make([]pgtype.TSVectorPosition, len(occ))
-	for i, o := range occ {
-		positions[i].Position = o.pos
+	positions := make([]pgtype.TSVectorPosition, len(order))
+	for i, o := range order {
+		pos := uint16(min(int(o)+1, maxPosition))
+		positions[i].Position = pos
 		n := len(v.Lexemes)
-		switch {
-		case n > 0 && v.Lexemes[n-1].Word == o.word:
+		if n > 0 && v.Lexemes[n-1].Word == words[o] {
 			// Positions past maxPosition are all maxPosition; PostgreSQL
 			// refuses a repeated position.
-			if p := &v.Lexemes[n-1].Positions; len(*p) < maxPositions && (*p)[len(*p)-1].Position < o.pos {
+			if p := &v.Lexemes[n-1].Positions; len(*p) < maxPositions && (*p)[len(*p)-1].Position < pos {
 				*p = (*p)[:len(*p)+1]
 				(*p)[len(*p)-1] = positions[i]
 			}
-		default:
-			v.Lexemes = append(v.Lexemes, pgtype.TSVectorLexeme{Word: o.word, Positions: positions[i : i+1 : len(occ)]})
+			continue
 		}
+		v.Lexemes = append(v.Lexemes, pgtype.TSVectorLexeme{Word: words[o], Positions: positions[i : i+1 : len(order)]})
 	}
 	return v
 }
