@@ -156,10 +156,10 @@ func (q *eventQuery) conds(driver string) []string {
 	if len(f.ActorIDs) > 0 && driver != "actor_ids" {
 		cs = append(cs, "e.actor_id = ANY("+q.arg(f.ActorIDs)+"::text[])")
 	}
-	if len(f.ActorNames) > 0 {
+	if len(f.ActorNames) > 0 && driver != "actor_names" {
 		cs = append(cs, "e.actor_name = ANY("+q.arg(f.ActorNames)+"::text[])")
 	}
-	if len(f.ActorTypes) > 0 {
+	if len(f.ActorTypes) > 0 && driver != "actor_types" {
 		cs = append(cs, "e.actor_type = ANY("+q.arg(f.ActorTypes)+"::text[])")
 	}
 	if len(f.TargetIDs) > 0 && driver != "target_ids" {
@@ -244,6 +244,8 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 			return nil, err
 		}
 		return q.perValue(ctx, "events e", "e.action", "e.idx", actions, "actions")
+	case len(f.ActorNames) > 0:
+		return q.perValue(ctx, "events e", "e.actor_name", "e.idx", dedupe(f.ActorNames), "actor_names")
 	case f.RangeStart != nil || f.RangeEnd != nil:
 		// The newest events first: a range that covers them fills the page
 		// from a short scan in index order.
@@ -252,6 +254,10 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 			return recent, err
 		}
 		return q.byDay(ctx)
+	case len(f.ActorTypes) > 0:
+		// Types are few and common: their index helps a rare one, and
+		// costs no more than the log's order for a common one.
+		return q.perValue(ctx, "events e", "e.actor_type", "e.idx", dedupe(f.ActorTypes), "actor_types")
 	default:
 		return q.scan(ctx, q.conds(""))
 	}

@@ -79,6 +79,8 @@ CREATE TABLE events (
 ) PARTITION BY RANGE (received_at);
 CREATE INDEX events_org_action ON events (organization_id, action, idx);
 CREATE INDEX events_org_actor ON events (organization_id, actor_id, idx);
+CREATE INDEX events_org_actor_name ON events (organization_id, actor_name, idx);
+CREATE INDEX events_org_actor_type ON events (organization_id, actor_type, idx);
 CREATE INDEX events_org_day ON events (organization_id, occurred_day, idx) INCLUDE (occurred_at);
 CREATE INDEX events_id ON events (id);
 CREATE INDEX events_search ON events USING gin (search);
