@@ -88,64 +88,44 @@ func TestMultiNode(t *testing.T) {
 			}
 		}(w)
 	}
-	// The same Idempotency-Key sent to both nodes at once: one event.
+	// The same event sent to both nodes at once, with an Idempotency-Key
+	// or without one (identical events within 24 hours are one): one event.
 	type pair struct{ a, b string }
-	pairs := make([]pair, 100)
-	for k := range pairs {
-		wg.Add(2)
+	both := func(k int, p *pair, hdr ...string) {
 		org := orgs[k%len(orgs)]
 		ev := event(900000 + k)
-		key := fmt.Sprintf("retry-%d", k)
 		for n, node := range nodes {
+			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				code, body := post(t, node.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": ev}, "Idempotency-Key", key)
+				code, body := post(t, node.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": ev}, hdr...)
 				if code != 200 {
-					t.Errorf("idempotent event: %d %v", code, body)
+					t.Errorf("event sent to both nodes: %d %v", code, body)
 					return
 				}
 				record(org, body)
 				mu.Lock()
+				defer mu.Unlock()
 				if n == 0 {
-					pairs[k].a = body["id"].(string)
+					p.a = body["id"].(string)
 				} else {
-					pairs[k].b = body["id"].(string)
+					p.b = body["id"].(string)
 				}
-				mu.Unlock()
 			}()
 		}
 	}
-	// The same event without a key sent to both nodes at once: one event
-	// (identical events within 24 hours are one).
-	same := make([]pair, 50)
+	keyed, same := make([]pair, 100), make([]pair, 50)
+	for k := range keyed {
+		both(k, &keyed[k], "Idempotency-Key", fmt.Sprintf("retry-%d", k))
+	}
 	for k := range same {
-		wg.Add(2)
-		org := orgs[k%len(orgs)]
-		ev := event(800000 + k)
-		for n, node := range nodes {
-			go func() {
-				defer wg.Done()
-				code, body := post(t, node.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": ev})
-				if code != 200 {
-					t.Errorf("identical event: %d %v", code, body)
-					return
-				}
-				record(org, body)
-				mu.Lock()
-				if n == 0 {
-					same[k].a = body["id"].(string)
-				} else {
-					same[k].b = body["id"].(string)
-				}
-				mu.Unlock()
-			}()
-		}
+		both(len(keyed)+k, &same[k])
 	}
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
-	for k, p := range pairs {
+	for k, p := range keyed {
 		if p.a != p.b {
 			t.Errorf("Idempotency-Key retry-%d gave two events: %s on one node, %s on the other", k, p.a, p.b)
 		}
