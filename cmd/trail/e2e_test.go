@@ -424,10 +424,15 @@ func testKeysCommand(t *testing.T, env map[string]string) {
 }
 
 func TestServe_Demo(t *testing.T) {
-	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); testServeDemo(t, "") })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); testServeDemo(t, pgtest.URL(t)) })
+}
+
+func testServeDemo(t *testing.T, databaseURL string) {
 	var stderr bytes.Buffer
 	s := &Server{stderr: &stderr, stdout: io.Discard}
 	s.dataDir, s.Addr, s.Demo, s.DemoEvents, s.LogLevel, s.LogFormat = t.TempDir(), "127.0.0.1:0", true, 3000, "info", "text"
+	s.databaseURL = databaseURL
 	s.AdminKey = testAdminKey
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
