@@ -40,6 +40,7 @@ type benchConfig struct {
 	batchConc   int
 	queryEvents int
 	queries     int
+	warmup      int
 	dataDir     string
 	drivers     string
 	databaseURL string
@@ -73,6 +74,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.batchConc, "batch-clients", 4, "concurrent clients of the batch scenario")
 	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query scenario")
 	fs.IntVar(&c.queries, "queries", 300, "queries per filter in the query scenario")
+	fs.IntVar(&c.warmup, "warmup", 60, "untimed queries per filter before the timed ones, so that the database's working set is cached (raise it when another database on the machine ran just before)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
 	fs.StringVar(&c.drivers, "drivers", "", "comma list of sqlite and postgres: each scenario runs on each, side by side (default sqlite, or sqlite,postgres with --database-url)")
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL server for the postgres driver (default "+benchPostgresURL+"); ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query")
@@ -513,10 +515,10 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, drive
 		}},
 	}
 	fmt.Fprintf(m.Stdout, "query (%s): first page (limit 50), %d events in one organization, %d queries per filter\n", target.label(), c.queryEvents, c.queries)
-	// Warm-up: one untimed round of every filter, so that the figures are
+	// Warm-up: untimed queries of every filter, so that the figures are
 	// of a server whose page cache holds the indexes, as in production.
 	for _, f := range filters {
-		for i := 0; i < c.queries/5; i++ {
+		for i := 0; i < c.warmup; i++ {
 			if _, _, err := benchDo("GET", srv.url+"/audit_logs/events?organization_id="+org+"&limit=50&"+f.q(), nil); err != nil {
 				return err
 			}
