@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -254,11 +255,17 @@ func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
 				*ps = append(*ps, Problem{Path: p, Message: fmt.Sprintf("must be at most %d characters", MaxMetadataValueChars)})
 			}
 		case json.Number:
-			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			// ParseFloat also takes "NaN", "Inf" and hex floats, which are
+			// not JSON numbers.
+			if f, err := strconv.ParseFloat(string(v), 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !json.Valid([]byte(v)) {
+				*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
+			}
+		case float64:
+			if math.IsInf(v, 0) || math.IsNaN(v) {
 				*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
 			}
 		case bool:
-		case float64, int, int64:
+		case int, int64:
 		default:
 			*ps = append(*ps, Problem{Path: p, Message: "must be a string, a number or a boolean"})
 		}
@@ -315,9 +322,10 @@ func (in *EventInput) DedupeKey(orgID string) [32]byte {
 type EncodedInput struct {
 	in                                                     *EventInput
 	action, version, occurred, actor, targets, context, md []byte // md is nil when there is no metadata
+	occurredUTC                                            []byte // occurred_at of the stored form
 }
 
-// Encode encodes the parts of a normalized input.
+// Encode encodes the parts of an input (normally a normalized one).
 func (in *EventInput) Encode() *EncodedInput {
 	e := &EncodedInput{in: in}
 	// Marshal fails only for values Validate rejects (NaN, channels…);
@@ -328,6 +336,10 @@ func (in *EventInput) Encode() *EncodedInput {
 		e.version = strconv.AppendInt(nil, int64(in.Version), 10)
 	}
 	e.occurred, _ = json.Marshal(in.OccurredAt)
+	e.occurredUTC = e.occurred
+	if in.OccurredAt.Location() != time.UTC {
+		e.occurredUTC, _ = json.Marshal(in.OccurredAt.UTC())
+	}
 	e.actor, _ = json.Marshal(in.Actor)
 	e.targets, _ = json.Marshal(in.Targets)
 	e.context, _ = json.Marshal(in.Context)
@@ -390,7 +402,7 @@ func (e *EncodedInput) StoredJSON(id, orgID string, index int64, receivedAt time
 	b = strconv.AppendInt(append(b, `,"index":`...), index, 10)
 	b = append(append(b, `,"action":`...), e.action...)
 	b = append(append(b, `,"version":`...), version...)
-	b = append(append(b, `,"occurred_at":`...), e.occurred...)
+	b = append(append(b, `,"occurred_at":`...), e.occurredUTC...)
 	b = append(append(b, `,"received_at":`...), received...)
 	return e.rest(b)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"go/parser"
 	"go/token"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,14 @@ func TestEncodedInput(t *testing.T) {
 		})
 	}
 	inputs = append(inputs, &trail.EventInput{Action: "no.targets", Metadata: trail.Metadata{}})
+	// Not normalized: a zone other than UTC.
+	paris := &trail.EventInput{Action: "a.tz", OccurredAt: time.Date(2026, 3, 1, 10, 0, 0, 5, time.FixedZone("CET", 3600))}
+	if got, want := string(paris.Encode().JSON()), mustJSON(t, paris); got != want {
+		t.Fatalf("not normalized input:\n got  %s\n want %s", got, want)
+	}
+	if got, want := string(paris.Encode().StoredJSON("01ID", "org", 1, time.Unix(0, 0))), mustJSON(t, paris.Stored("01ID", "org", 1, time.Unix(0, 0))); got != want {
+		t.Fatalf("not normalized stored form:\n got  %s\n want %s", got, want)
+	}
 	received := time.Date(2026, 11, 27, 18, 0, 0, 123456789, time.UTC)
 	for i, in := range inputs {
 		in.Normalize()
@@ -141,6 +150,30 @@ func TestEncodedInput(t *testing.T) {
 		want, _ = json.Marshal(in.Stored("01ID", "org_x<&>", int64(i)*1000, received))
 		if got := enc.StoredJSON("01ID", "org_x<&>", int64(i)*1000, received); string(got) != string(want) {
 			t.Fatalf("stored %d:\n got  %s\n want %s", i, got, want)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestValidateMetadata_Numbers: only finite JSON numbers are numbers.
+func TestValidateMetadata_Numbers(t *testing.T) {
+	for v, ok := range map[any]bool{
+		json.Number("12.5"): true, json.Number("-3e2"): true, 7: true, 1.5: true,
+		json.Number("NaN"): false, json.Number("Inf"): false, json.Number("0x1p4"): false, json.Number("1e999"): false,
+		math.NaN(): false, math.Inf(1): false,
+	} {
+		var ps []trail.Problem
+		trail.ValidateMetadata(&ps, "/metadata", trail.Metadata{"n": v})
+		if (len(ps) == 0) != ok {
+			t.Errorf("%v: problems %v, want ok=%v", v, ps, ok)
 		}
 	}
 }

@@ -433,6 +433,16 @@ func TestListEvents_ValuesAndBounds(t *testing.T) {
 				t.Errorf("%s: status %d, %d events, want %d", q, r.Status, len(r.JSON(t)["data"].([]any)), want)
 			}
 		}
+		// Nor an organization id in a body: no such organization.
+		for path, body := range map[string]any{
+			"/audit_logs/events":       map[string]any{"organization_id": org + "\x00", "event": validEvent()},
+			"/audit_logs/events/batch": map[string]any{"organization_id": org + "\x00", "events": []any{validEvent()}},
+			"/api_keys":                map[string]any{"name": "k", "organization_id": org + "\x00", "permissions": []string{"events:read"}},
+		} {
+			if r := ts.do(t, "POST", path, adminSecret, body); r.Status != 404 {
+				t.Errorf("POST %s with a NUL in organization_id: status %d %s", path, r.Status, r.Body)
+			}
+		}
 		// No stored value holds NUL: a parameter with one is a bad value.
 		for _, q := range []string{"actor_names=a%00b", "organization_id=org%00x", "q=%00"} {
 			r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&"+q, adminSecret, nil)

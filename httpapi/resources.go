@@ -371,8 +371,12 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, malformed("rate_limit", "invalid"))
 		return
 	}
-	if body.Secret != "" && (len(body.Secret) < 32 || !strings.HasPrefix(body.Secret, "sk_")) {
+	if body.Secret != "" && (len(body.Secret) < 32 || !strings.HasPrefix(body.Secret, "sk_") || strings.IndexByte(body.Secret, 0) >= 0) {
 		s.writeError(w, r, malformed("secret", "invalid"))
+		return
+	}
+	if strings.IndexByte(body.OrganizationID, 0) >= 0 {
+		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Organization not found."))
 		return
 	}
 	if key.OrganizationID != "" {

@@ -533,8 +533,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ *trail.A
 // org returns an organization the key may act on, or ENOTFOUND: another
 // tenant's organization is indistinguishable from a missing one.
 func (s *Server) org(ctx context.Context, key *trail.APIKey, id string) (*trail.Organization, error) {
-	if id == "" || !key.CanAct(id) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", id)
+	// No organization id holds a NUL character (no database can store one).
+	if id == "" || !key.CanAct(id) || strings.IndexByte(id, 0) >= 0 {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", strings.ReplaceAll(id, "\x00", ""))
 	}
 	now := s.Now()
 	s.mu.Lock()

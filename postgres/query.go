@@ -280,7 +280,8 @@ func (q *eventQuery) recent(ctx context.Context, w int64) ([]int64, int64, error
 	case q.desc && q.cursor != nil:
 		bound = *q.cursor - w
 	case q.desc:
-		if err := q.tx.QueryRow(ctx, `SELECT next_index FROM organizations WHERE id = $1`, q.f.OrganizationID).Scan(&bound); err != nil {
+		// An unknown organization has an empty log: no error, no events.
+		if err := q.tx.QueryRow(ctx, `SELECT COALESCE((SELECT next_index FROM organizations WHERE id = $1), 0)`, q.f.OrganizationID).Scan(&bound); err != nil {
 			return nil, 0, err
 		}
 		bound -= w
