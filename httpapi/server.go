@@ -319,7 +319,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *tr
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{statusWriter: statusWriter{ResponseWriter: w}}
 	defer func() {
 		if p := recover(); p != nil {
 			// Let a retry run again rather than wait for the claim to expire.
@@ -343,24 +343,13 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *tr
 
 // recorder copies a response as it is written.
 type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
+	statusWriter
+	body bytes.Buffer
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
 	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
+	return r.statusWriter.Write(b)
 }
 
 func clientIP(r *http.Request) string {

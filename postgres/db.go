@@ -154,9 +154,6 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
-
 func (db *DB) logger() *slog.Logger {
 	if db.Logger != nil {
 		return db.Logger
