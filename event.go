@@ -323,6 +323,7 @@ type EncodedInput struct {
 	in                                                     *EventInput
 	action, version, occurred, actor, targets, context, md []byte // md is nil when there is no metadata
 	occurredUTC                                            []byte // occurred_at of the stored form
+	canonical                                              canonicalParts
 }
 
 // Encode encodes the parts of an input (normally a normalized one).
@@ -346,7 +347,23 @@ func (in *EventInput) Encode() *EncodedInput {
 	if len(in.Metadata) > 0 {
 		e.md, _ = json.Marshal(in.Metadata)
 	}
+	e.canonical = canonicalParts{
+		action:   appendCanonicalString(nil, in.Action),
+		actor:    appendCanonicalParty(nil, in.Actor.ID, in.Actor.Type, in.Actor.Name, in.Actor.Metadata),
+		context:  appendCanonicalContext(nil, in.Context),
+		md:       appendCanonicalMetadataMember(nil, in.Metadata),
+		occurred: appendCanonicalTime(nil, in.OccurredAt),
+		targets:  appendCanonicalTargets(nil, in.Targets),
+		version:  strconv.AppendInt(nil, int64(in.Version), 10),
+	}
 	return e
+}
+
+// LeafHash returns the leaf hash (SPEC §6) of the event stored with the
+// given identity: the same as LeafHash of the Event that StoredJSON
+// encodes, without decoding it.
+func (e *EncodedInput) LeafHash(id, orgID string, receivedAt time.Time) [32]byte {
+	return leafHash(e.canonical.append(make([]byte, 0, 256+len(e.actor)+len(e.targets)+len(e.context)+len(e.md)), id, orgID, receivedAt))
 }
 
 // JSON returns json.Marshal of the input, byte for byte.

@@ -118,6 +118,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return err
 	}
+	if err := db.fillLeafHashes(ctx); err != nil {
+		db.pool.Close()
+		return err
+	}
 	if err := db.ensurePartitions(ctx, db.Now()); err != nil {
 		db.pool.Close()
 		return err
@@ -313,6 +317,44 @@ func (db *DB) expire(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fillLeafHashes computes the leaf hashes of events stored before
+// migration 0002, from their stored JSON, in batches.
+func (db *DB) fillLeafHashes(ctx context.Context) error {
+	for {
+		rows, err := db.pool.Query(ctx, `SELECT organization_id, idx, received_at, data FROM events WHERE leaf_hash IS NULL LIMIT 5000`)
+		if err != nil {
+			return fmt.Errorf("read events without leaf hash: %w", err)
+		}
+		b := &pgx.Batch{}
+		for rows.Next() {
+			var org, data string
+			var idx int64
+			var received time.Time
+			if err := rows.Scan(&org, &idx, &received, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			ev, err := decodeEvent(data)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("event %d of %s: %w", idx, org, err)
+			}
+			h := ev.LeafHash()
+			b.Queue(`UPDATE events SET leaf_hash = $1 WHERE organization_id = $2 AND idx = $3 AND received_at = $4`, h[:], org, idx, received)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("store leaf hashes: %w", err)
+		}
+	}
 }
 
 // SchemaVersion is the newest migration this binary knows.

@@ -94,7 +94,7 @@ func TestKeysLeadWithOrganization(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	db := openAt(t, &now)
-	reference := map[string]bool{"schema_migrations": true, "actions": true, "schemas": true, "idempotent_responses": true}
+	reference := map[string]bool{"schema_migrations": true, "actions": true, "schemas": true, "idempotent_responses": true, "settings": true}
 	rows, err := db.pool.Query(context.Background(), `
 		SELECT t.relname, i.relname, x.indisunique, a.attname
 		FROM pg_index x

@@ -211,7 +211,7 @@ type appender struct {
 }
 
 var eventColumns = []string{"organization_id", "idx", "received_at", "id", "action", "actor_id", "actor_type", "actor_name",
-	"occurred_at", "occurred_day", "target_ids", "target_types", "search", "data"}
+	"occurred_at", "occurred_day", "target_ids", "target_types", "search", "data", "leaf_hash"}
 
 var targetColumns = []string{"organization_id", "target_id", "target_type", "idx", "received_at"}
 
@@ -314,8 +314,9 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 			a.targets = append(a.targets, []any{orgID, t.ID, t.Type, ev.Index, a.now})
 		}
 		ns := ev.OccurredAt.UnixNano()
+		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
 		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,
-			ns, int32(ns / dayNanos), ids, types, r.search[i], string(data)})
+			ns, int32(ns / dayNanos), ids, types, r.search[i], string(data), leaf[:]})
 		a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = append(a.idem.org, orgID), append(a.idem.hash, key.hash[:]), append(a.idem.eventID, ev.ID), append(a.idem.idx, ev.Index)
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[key] = r

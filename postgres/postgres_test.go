@@ -37,5 +37,6 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 		Schemas:       postgres.NewSchemaService(db),
 		APIKeys:       postgres.NewAPIKeyService(db),
 		Idempotency:   postgres.NewIdempotencyService(db),
+		Logs:          postgres.NewLogStore(db),
 	}
 }

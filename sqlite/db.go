@@ -126,6 +126,10 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.writer.Close()
 		return err
 	}
+	if err := db.fillLeafHashes(ctx); err != nil {
+		db.writer.Close()
+		return err
+	}
 	if db.reader, err = sql.Open("sqlite", db.dsn(true)); err != nil {
 		db.writer.Close()
 		return fmt.Errorf("open reader: %w", err)
@@ -389,6 +393,53 @@ func (db *DB) migrateOne(ctx context.Context, version int, name string, known in
 		return fmt.Errorf("migration %s: commit: %w", name, err)
 	}
 	return nil
+}
+
+// fillLeafHashes computes the leaf hashes of events stored before
+// migration 0007, from their stored JSON, in batches.
+func (db *DB) fillLeafHashes(ctx context.Context) error {
+	for {
+		rows, err := db.writer.QueryContext(ctx, `SELECT seq, data FROM events WHERE leaf_hash IS NULL LIMIT 5000`)
+		if err != nil {
+			return fmt.Errorf("read events without leaf hash: %w", err)
+		}
+		var seqs []int64
+		var hashes [][]byte
+		for rows.Next() {
+			var seq int64
+			var data string
+			if err := rows.Scan(&seq, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			ev, err := decodeEvent(data)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("event seq %d: %w", seq, err)
+			}
+			h := ev.LeafHash()
+			seqs, hashes = append(seqs, seq), append(hashes, h[:])
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if len(seqs) == 0 {
+			return nil
+		}
+		tx, err := db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for i := range seqs {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET leaf_hash = ? WHERE seq = ?`, hashes[i], seqs[i]); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store leaf hash: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

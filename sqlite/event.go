@@ -162,7 +162,7 @@ type appender struct {
 
 	actions    []any // 2 values a row: organization actions not seen before
 	newActions map[[2]string]bool
-	events     []any // 10 values a row
+	events     []any // 11 values a row
 	targets    []any // 4 values a row
 	fts        []any // 2 values a row
 	idem       []any // 5 values a row
@@ -224,7 +224,8 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 			a.newActions[k] = true
 			a.actions = append(a.actions, orgID, ev.Action)
 		}
-		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data))
+		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
+		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data), leaf[:])
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
@@ -273,7 +274,7 @@ func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte
 }
 
 func (a *appender) flush(ctx context.Context) error {
-	if err := a.insert(ctx, `INSERT INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data) VALUES `, 10, a.events, ""); err != nil {
+	if err := a.insert(ctx, `INSERT INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, 11, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	if err := a.insert(ctx, `INSERT INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ` ON CONFLICT DO NOTHING`); err != nil {

@@ -22,6 +22,7 @@ func TestConformance(t *testing.T) {
 			Schemas:       sqlite.NewSchemaService(db),
 			APIKeys:       sqlite.NewAPIKeyService(db),
 			Idempotency:   sqlite.NewIdempotencyService(db),
+			Logs:          sqlite.NewLogStore(db),
 		}
 	})
 }

@@ -27,6 +27,7 @@ type Services struct {
 	Schemas       trail.SchemaService
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: drivers have it, the HTTP client does not
+	Logs          trail.LogStore           // optional, as Idempotency
 }
 
 // Run runs the whole suite. newServices must return services on a fresh
@@ -43,6 +44,14 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	t.Run("RepeatedTargets", func(t *testing.T) { t.Parallel(); testRepeatedTargets(t, newServices(t)) })
 	t.Run("LargeEvent", func(t *testing.T) { t.Parallel(); testLargeEvent(t, newServices(t)) })
 	t.Run("QueryWords", func(t *testing.T) { t.Parallel(); testQueryWords(t, newServices(t)) })
+	t.Run("TransparencyLog", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Logs == nil {
+			t.Skip("this implementation has no log store")
+		}
+		testTransparencyLog(t, s)
+	})
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)

@@ -1,0 +1,159 @@
+package trail
+
+import (
+	"context"
+	"time"
+)
+
+// Each organization's events form an RFC 6962 Merkle tree whose leaves are
+// the events' leaf hashes in index order (SPEC §6). The tree is stored as
+// C2SP tlog-tiles: a tile of level L holds up to TileWidth hashes of tree
+// level L×TileHeight, so that any node of the tree is recomputed from one
+// tile and a proof costs O(log n) reads.
+const (
+	TileHeight = 8
+	TileWidth  = 1 << TileHeight
+	HashSize   = 32
+)
+
+// Tile is one stored tile of an organization's tree: the hashes of the
+// complete nodes number Index×TileWidth … at tree level Level×TileHeight,
+// concatenated. A partial tile (fewer than TileWidth hashes) grows until
+// it is full; its first hashes never change.
+type Tile struct {
+	Level  int
+	Index  int64
+	Hashes []byte
+}
+
+// Width returns the number of hashes the tile holds.
+func (t *Tile) Width() int { return len(t.Hashes) / HashSize }
+
+// TileID names a tile.
+type TileID struct {
+	Level int
+	Index int64
+}
+
+// Checkpoint is a signed statement of the size and root hash of an
+// organization's tree: a C2SP tlog-checkpoint in a C2SP signed note.
+type Checkpoint struct {
+	OrganizationID string
+	Size           int64
+	Root           [HashSize]byte
+	Note           string // the signed note, verbatim
+	CreatedAt      time.Time
+}
+
+// LogHead is how far an organization's log and its tree are: events
+// [TreeSize, LogSize) are stored but in no checkpoint yet. HasCheckpoint
+// is false until the first checkpoint (of the empty tree, for a new
+// organization) is signed.
+type LogHead struct {
+	OrganizationID string
+	LogSize        int64
+	TreeSize       int64
+	HasCheckpoint  bool
+}
+
+// LogRow is an event row as stored, read by fsck: the JSON document, the
+// leaf hash stored beside it and what the driver found wrong with the
+// row's other columns (each derived from the document when the event was
+// written).
+type LogRow struct {
+	Index    int64
+	ID       string
+	Data     []byte // the stored event as JSON
+	LeafHash [HashSize]byte
+	Purged   bool   // the contents were removed by retention; Data is nil
+	Mismatch string // "" when every derived column agrees with Data
+}
+
+// LogStore keeps the trees, tiles and checkpoints of the organizations'
+// logs. The Merkle logic lives above it (package tlog); a driver stores
+// and reads.
+type LogStore interface {
+	// PendingLogs returns up to limit organizations with IDs after after,
+	// in ID order, whose log has events that no checkpoint covers or that
+	// have no checkpoint yet.
+	PendingLogs(ctx context.Context, after string, limit int) ([]LogHead, error)
+
+	// LogHead returns how far an organization's log and tree are.
+	// ENOTFOUND for an unknown organization.
+	LogHead(ctx context.Context, orgID string) (*LogHead, error)
+
+	// LeafHashes returns the leaf hashes of events [from, to) in index
+	// order, from the tiles where the events were purged.
+	LeafHashes(ctx context.Context, orgID string, from, to int64) ([][HashSize]byte, error)
+
+	// Tiles returns the stored tiles among ids, in any order; a tile not
+	// stored is left out.
+	Tiles(ctx context.Context, orgID string, ids []TileID) ([]*Tile, error)
+
+	// AddCheckpoint stores tiles (new or grown) and the checkpoint, and
+	// moves the organization's tree to cp.Size, in one transaction, if the
+	// tree is still at prevSize (-1: no checkpoint yet). Otherwise another
+	// integrator was first: ECONFLICT, and nothing is stored.
+	AddCheckpoint(ctx context.Context, prevSize int64, tiles []*Tile, cp *Checkpoint) error
+
+	// LatestCheckpoint returns the organization's newest checkpoint;
+	// ENOTFOUND if it has none yet.
+	LatestCheckpoint(ctx context.Context, orgID string) (*Checkpoint, error)
+
+	// FindCheckpoint returns the checkpoint of the given tree size;
+	// ENOTFOUND if none was signed at that size.
+	FindCheckpoint(ctx context.Context, orgID string, size int64) (*Checkpoint, error)
+
+	// FindCheckpoints returns up to limit checkpoints of sizes above
+	// after, in size order.
+	FindCheckpoints(ctx context.Context, orgID string, after int64, limit int) ([]*Checkpoint, error)
+
+	// ScanLog calls fn for each event row of the organization from index
+	// from on, in index order, including rows that do not fit the log
+	// (a gap or an index beyond the head shows as such to fn).
+	ScanLog(ctx context.Context, orgID string, from int64, fn func(*LogRow) error) error
+
+	// Setting returns an instance setting, "" when unset; SetSetting
+	// stores it unless it is set already, and returns the value that is
+	// stored (the first writer's).
+	Setting(ctx context.Context, name string) (string, error)
+	SetSetting(ctx context.Context, name, value string) (string, error)
+}
+
+// Names of instance settings: what the database was first used with, so
+// that a node with other keys refuses to start (SPEC §11).
+const (
+	SettingLogKey    = "log_verifier_key"
+	SettingLogOrigin = "log_origin_prefix"
+)
+
+// InclusionProof proves that a leaf is in a tree of a size.
+type InclusionProof struct {
+	LeafIndex int64    `json:"leaf_index"`
+	TreeSize  int64    `json:"tree_size"`
+	Hashes    [][]byte `json:"hashes"`
+}
+
+// ConsistencyProof proves that a tree of size First is a prefix of the
+// tree of size Second.
+type ConsistencyProof struct {
+	First  int64    `json:"first"`
+	Second int64    `json:"tree_size"`
+	Hashes [][]byte `json:"hashes"`
+}
+
+// ProofService answers for the organizations' trees.
+type ProofService interface {
+	// LatestCheckpoint as in LogStore.
+	LatestCheckpoint(ctx context.Context, orgID string) (*Checkpoint, error)
+	// FindCheckpoint as in LogStore.
+	FindCheckpoint(ctx context.Context, orgID string, size int64) (*Checkpoint, error)
+	// InclusionProof proves leaf index in the tree of treeSize, which must
+	// be at most the latest checkpoint's size. EINVALID otherwise.
+	InclusionProof(ctx context.Context, orgID string, index, treeSize int64) (*InclusionProof, error)
+	// ConsistencyProof proves that the tree of size first is a prefix of
+	// the one of size second (second at most the latest checkpoint's).
+	ConsistencyProof(ctx context.Context, orgID string, first, second int64) (*ConsistencyProof, error)
+	// VerifierKey returns the checkpoints' verifier key (name+hash+key).
+	VerifierKey() string
+}

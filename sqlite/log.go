@@ -1,0 +1,304 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/trail-audit/trail"
+)
+
+// LogStore implements trail.LogStore on SQLite.
+type LogStore struct{ db *DB }
+
+var _ trail.LogStore = (*LogStore)(nil)
+
+// NewLogStore returns a LogStore on db.
+func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
+
+// PendingLogs returns organizations whose tree is behind their log.
+func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, next_index, tree_size FROM organizations
+		WHERE (tree_size IS NULL OR next_index > tree_size) AND id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending logs: %w", err)
+	}
+	defer rows.Close()
+	var heads []trail.LogHead
+	for rows.Next() {
+		var h trail.LogHead
+		var tree sql.NullInt64
+		if err := rows.Scan(&h.OrganizationID, &h.LogSize, &tree); err != nil {
+			return nil, err
+		}
+		h.TreeSize, h.HasCheckpoint = tree.Int64, tree.Valid
+		heads = append(heads, h)
+	}
+	return heads, rows.Err()
+}
+
+// LogHead returns how far an organization's log and tree are.
+func (s *LogStore) LogHead(ctx context.Context, orgID string) (*trail.LogHead, error) {
+	h := &trail.LogHead{OrganizationID: orgID}
+	var tree sql.NullInt64
+	err := s.db.reader.QueryRowContext(ctx, `SELECT next_index, tree_size FROM organizations WHERE id = ?`, orgID).Scan(&h.LogSize, &tree)
+	if err == sql.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+	} else if err != nil {
+		return nil, fmt.Errorf("log head: %w", err)
+	}
+	h.TreeSize, h.HasCheckpoint = tree.Int64, tree.Valid
+	return h, nil
+}
+
+// LeafHashes returns the leaf hashes of events [from, to), from the event
+// rows or, for events whose rows retention removed, from the level-0
+// tiles.
+func (s *LogStore) LeafHashes(ctx context.Context, orgID string, from, to int64) ([][trail.HashSize]byte, error) {
+	out := make([][trail.HashSize]byte, 0, to-from)
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT idx, leaf_hash FROM events WHERE organization_id = ? AND idx >= ? AND idx < ? ORDER BY idx`, orgID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read leaf hashes: %w", err)
+	}
+	defer rows.Close()
+	next := from
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, err
+		}
+		if idx > next {
+			if out, err = s.tileLeaves(ctx, orgID, out, next, idx); err != nil {
+				return nil, err
+			}
+		}
+		if len(h) != trail.HashSize {
+			return nil, fmt.Errorf("event %d of %s has no leaf hash", idx, orgID)
+		}
+		out = append(out, [trail.HashSize]byte(h))
+		next = idx + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if next < to {
+		return s.tileLeaves(ctx, orgID, out, next, to)
+	}
+	return out, nil
+}
+
+// tileLeaves appends the leaf hashes [from, to) kept in level-0 tiles, as
+// far as the tiles hold them.
+func (s *LogStore) tileLeaves(ctx context.Context, orgID string, out [][trail.HashSize]byte, from, to int64) ([][trail.HashSize]byte, error) {
+	for i := from; i < to; {
+		n := i / trail.TileWidth
+		var hashes []byte
+		err := s.db.reader.QueryRowContext(ctx, `SELECT hashes FROM merkle_tiles WHERE organization_id = ? AND level = 0 AND idx = ?`, orgID, n).Scan(&hashes)
+		if err == sql.ErrNoRows {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read tile: %w", err)
+		}
+		for ; i < to && i/trail.TileWidth == n; i++ {
+			off := int(i%trail.TileWidth) * trail.HashSize
+			if off+trail.HashSize > len(hashes) {
+				return out, nil
+			}
+			out = append(out, [trail.HashSize]byte(hashes[off:off+trail.HashSize]))
+		}
+	}
+	return out, nil
+}
+
+// Tiles returns the stored tiles among ids.
+func (s *LogStore) Tiles(ctx context.Context, orgID string, ids []trail.TileID) ([]*trail.Tile, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var where []string
+	args := []any{orgID}
+	for _, id := range ids {
+		where = append(where, "(level = ? AND idx = ?)")
+		args = append(args, id.Level, id.Index)
+	}
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT level, idx, hashes FROM merkle_tiles WHERE organization_id = ? AND (`+strings.Join(where, " OR ")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read tiles: %w", err)
+	}
+	defer rows.Close()
+	var tiles []*trail.Tile
+	for rows.Next() {
+		t := &trail.Tile{}
+		if err := rows.Scan(&t.Level, &t.Index, &t.Hashes); err != nil {
+			return nil, err
+		}
+		tiles = append(tiles, t)
+	}
+	return tiles, rows.Err()
+}
+
+// AddCheckpoint stores grown tiles and a checkpoint if the tree is still
+// at prevSize.
+func (s *LogStore) AddCheckpoint(ctx context.Context, prevSize int64, tiles []*trail.Tile, cp *trail.Checkpoint) error {
+	tx, err := s.db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var res sql.Result
+	if prevSize < 0 {
+		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size IS NULL AND next_index >= ?`, cp.Size, cp.OrganizationID, cp.Size)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size = ? AND next_index >= ?`, cp.Size, cp.OrganizationID, prevSize, cp.Size)
+	}
+	if err != nil {
+		return fmt.Errorf("move tree: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return trail.Errorf(trail.ECONFLICT, "The tree of %s is no longer at size %d.", cp.OrganizationID, prevSize)
+	}
+	for _, t := range tiles {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes); err != nil {
+			return fmt.Errorf("store tile: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
+		cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, formatTime(cp.CreatedAt)); err != nil {
+		return fmt.Errorf("store checkpoint: %w", interpretError(err))
+	}
+	return tx.Commit()
+}
+
+const checkpointColumns = `organization_id, tree_size, root, note, created_at`
+
+func scanCheckpoint(row interface{ Scan(...any) error }) (*trail.Checkpoint, error) {
+	cp := &trail.Checkpoint{}
+	var root []byte
+	var created string
+	if err := row.Scan(&cp.OrganizationID, &cp.Size, &root, &cp.Note, &created); err != nil {
+		return nil, err
+	}
+	copy(cp.Root[:], root)
+	cp.CreatedAt = parseTime(created)
+	return cp, nil
+}
+
+// LatestCheckpoint returns the organization's newest checkpoint.
+func (s *LogStore) LatestCheckpoint(ctx context.Context, orgID string) (*trail.Checkpoint, error) {
+	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? ORDER BY tree_size DESC LIMIT 1`, orgID))
+	if err == sql.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' yet.", orgID)
+	} else if err != nil {
+		return nil, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// FindCheckpoint returns the checkpoint of one tree size.
+func (s *LogStore) FindCheckpoint(ctx context.Context, orgID string, size int64) (*trail.Checkpoint, error) {
+	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? AND tree_size = ?`, orgID, size))
+	if err == sql.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' has tree size %d.", orgID, size)
+	} else if err != nil {
+		return nil, fmt.Errorf("find checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// FindCheckpoints returns checkpoints of sizes above after, in size order.
+func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int64, limit int) ([]*trail.Checkpoint, error) {
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? AND tree_size > ? ORDER BY tree_size LIMIT ?`, orgID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*trail.Checkpoint
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}
+
+// ScanLog calls fn for each event row of the organization from index from
+// on, in index order, checking each row's columns against its document.
+func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash
+		FROM events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
+	if err != nil {
+		return fmt.Errorf("scan log: %w", err)
+	}
+	defer rows.Close()
+	prevSeq := int64(-1)
+	for rows.Next() {
+		var seq, occurred int64
+		var org, action, actorID, actorType, actorName, data string
+		var leaf []byte
+		row := &trail.LogRow{}
+		if err := rows.Scan(&seq, &org, &row.Index, &row.ID, &action, &actorID, &actorType, &actorName, &occurred, &data, &leaf); err != nil {
+			return err
+		}
+		row.Data = []byte(data)
+		copy(row.LeafHash[:], leaf)
+		var problems []string
+		if len(leaf) != trail.HashSize {
+			problems = append(problems, "leaf_hash is not a SHA-256 hash")
+		}
+		if seq <= prevSeq {
+			problems = append(problems, "seq does not grow with idx")
+		}
+		prevSeq = seq
+		if ev, err := decodeEvent(data); err != nil {
+			problems = append(problems, "data is not a stored event")
+		} else {
+			for _, c := range []struct {
+				name      string
+				got, want any
+			}{
+				{"id", row.ID, ev.ID}, {"organization_id", org, ev.OrganizationID}, {"idx", row.Index, ev.Index},
+				{"action", action, ev.Action}, {"actor_id", actorID, ev.Actor.ID}, {"actor_type", actorType, ev.Actor.Type},
+				{"actor_name", actorName, ev.Actor.Name}, {"occurred_at", occurred, ev.OccurredAt.UnixNano()},
+			} {
+				if c.got != c.want {
+					problems = append(problems, fmt.Sprintf("column %s (%v) differs from the document's (%v)", c.name, c.got, c.want))
+				}
+			}
+		}
+		row.Mismatch = strings.Join(problems, "; ")
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Setting returns an instance setting, "" when unset.
+func (s *LogStore) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("read setting: %w", err)
+	}
+	return v, nil
+}
+
+// SetSetting stores a setting unless it is set, and returns what is
+// stored.
+func (s *LogStore) SetSetting(ctx context.Context, name, value string) (string, error) {
+	if _, err := s.db.writer.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
+		return "", fmt.Errorf("store setting: %w", err)
+	}
+	var v string
+	if err := s.db.writer.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v); err != nil {
+		return "", fmt.Errorf("read setting: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,326 @@
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	sumdb "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// memHashes is golang.org/x/mod/sumdb/tlog's stored hashes of a tree,
+// kept in memory: an implementation of RFC 6962 independent of the one
+// Trail builds its trees with, to check Trail's roots and proofs against.
+type memHashes []sumdb.Hash
+
+func (m memHashes) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
+	out := make([]sumdb.Hash, len(indexes))
+	for i, x := range indexes {
+		out[i] = m[x]
+	}
+	return out, nil
+}
+
+// independentTree returns x/mod's stored hashes of a tree of leaf hashes.
+func independentTree(t *testing.T, leaves [][trail.HashSize]byte) memHashes {
+	t.Helper()
+	var m memHashes
+	for i, l := range leaves {
+		hs, err := sumdb.StoredHashesForRecordHash(int64(i), sumdb.Hash(l), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = append(m, hs...)
+	}
+	return m
+}
+
+func newSigner(t *testing.T, name string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, vkey
+}
+
+// allLeaves reads every event of the organization in index order and
+// returns its leaf hash computed from the event as the API returns it,
+// with a general RFC 8785 implementation.
+func allLeaves(t *testing.T, s Services, orgID string) [][trail.HashSize]byte {
+	t.Helper()
+	var leaves [][trail.HashSize]byte
+	f := trail.EventFilter{OrganizationID: orgID, Ascending: true, Limit: 100}
+	for {
+		page, err := s.Events.FindEvents(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Events {
+			if ev.Index != int64(len(leaves)) {
+				t.Fatalf("event at %d has index %d", len(leaves), ev.Index)
+			}
+			data, _ := json.Marshal(ev)
+			h, err := tlog.LeafHashJSON(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaves = append(leaves, h)
+		}
+		if !page.HasMore {
+			return leaves
+		}
+		last := page.Events[len(page.Events)-1].Index
+		f.After = &last
+	}
+}
+
+func testTransparencyLog(t *testing.T, s Services) {
+	ctx := context.Background()
+	signer, vkey := newSigner(t, "trail.test")
+	ig := &tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.test", MaxLeaves: 300}
+	prover := &tlog.Prover{Store: s.Logs, Key: vkey}
+	org := mustOrg(t, s, "Tree")
+
+	t.Run("NewOrganization", func(t *testing.T) {
+		empty := mustOrg(t, s, "Empty")
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := s.Logs.LatestCheckpoint(ctx, empty.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// organization.created is the first event of every log.
+		if cp.Size != 1 {
+			t.Fatalf("checkpoint size %d, want 1", cp.Size)
+		}
+		opened, err := tlog.OpenCheckpoint([]byte(cp.Note), vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opened.Origin != "trail.test/"+empty.ID || opened.Size != 1 || opened.Root != cp.Root {
+			t.Fatalf("opened %+v, stored %+v", opened, cp)
+		}
+		if _, err := s.Logs.LatestCheckpoint(ctx, "org_unknown"); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("unknown organization: %v", err)
+		}
+	})
+
+	// Batches that cross tile boundaries (256) and integration steps
+	// (MaxLeaves 300) at different places.
+	var sizes []int64
+	n := 0
+	for _, batch := range []int{1, 254, 1, 300, 513, 7, 255, 256, 30} {
+		ins := make([]*trail.EventInput, batch)
+		for i := range ins {
+			ins[i] = NewEvent(n)
+			ins[i].Metadata["unique"] = json.Number(jsonInt(n))
+			n++
+		}
+		mustAppend(t, s, org.ID, ins...)
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, cp.Size)
+	}
+	leaves := allLeaves(t, s, org.ID)
+	independent := independentTree(t, leaves)
+	size := int64(len(leaves))
+
+	t.Run("LeafHashes", func(t *testing.T) {
+		got, err := s.Logs.LeafHashes(ctx, org.ID, 0, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(leaves) {
+			t.Fatalf("%d leaf hashes, want %d", len(got), len(leaves))
+		}
+		for i := range got {
+			if got[i] != leaves[i] {
+				t.Fatalf("leaf %d: stored %x, computed from the event %x", i, got[i], leaves[i])
+			}
+		}
+	})
+
+	t.Run("Checkpoints", func(t *testing.T) {
+		if sizes[len(sizes)-1] != size {
+			t.Fatalf("latest checkpoint %d, log %d", sizes[len(sizes)-1], size)
+		}
+		all, err := s.Logs.FindCheckpoints(ctx, org.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// MaxLeaves 300 splits the larger batches into several steps.
+		if len(all) < len(sizes)+2 {
+			t.Fatalf("%d checkpoints, want every step kept", len(all))
+		}
+		for _, cp := range all {
+			root, err := sumdb.TreeHash(cp.Size, independent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cp.Root != [trail.HashSize]byte(root) {
+				t.Fatalf("checkpoint %d: root %x, x/mod/sumdb/tlog computes %x", cp.Size, cp.Root, root)
+			}
+			got, err := s.Logs.FindCheckpoint(ctx, org.ID, cp.Size)
+			if err != nil || got.Note != cp.Note {
+				t.Fatalf("FindCheckpoint(%d): %v", cp.Size, err)
+			}
+			if _, err := tlog.OpenCheckpoint([]byte(cp.Note), vkey); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Logs.FindCheckpoint(ctx, org.ID, 3); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("size never signed: %v", err)
+		}
+	})
+
+	t.Run("InclusionProofs", func(t *testing.T) {
+		for _, treeSize := range append([]int64{0}, sizes...) {
+			if treeSize == 0 {
+				treeSize = size
+			}
+			root, _ := sumdb.TreeHash(treeSize, independent)
+			for _, index := range []int64{0, 1, 255, 256, treeSize / 2, treeSize - 2, treeSize - 1} {
+				if index < 0 || index >= treeSize {
+					continue
+				}
+				p, err := prover.InclusionProof(ctx, org.ID, index, treeSize)
+				if err != nil {
+					t.Fatalf("InclusionProof(%d, %d): %v", index, treeSize, err)
+				}
+				rp := make(sumdb.RecordProof, len(p.Hashes))
+				for i, h := range p.Hashes {
+					rp[i] = sumdb.Hash(h)
+				}
+				if err := sumdb.CheckRecord(rp, treeSize, root, index, sumdb.Hash(leaves[index])); err != nil {
+					t.Fatalf("x/mod rejects inclusion of %d in %d: %v", index, treeSize, err)
+				}
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(index), uint64(treeSize), leaves[index][:], p.Hashes, root[:]); err != nil {
+					t.Fatalf("merkle rejects inclusion of %d in %d: %v", index, treeSize, err)
+				}
+				wrong := leaves[(index+1)%treeSize]
+				if index+1 < treeSize && sumdb.CheckRecord(rp, treeSize, root, index, sumdb.Hash(wrong)) == nil {
+					t.Fatal("the proof also proves another leaf")
+				}
+			}
+		}
+		for _, c := range []struct{ index, size int64 }{{-1, 5}, {size, size}, {0, size + 1}} {
+			if _, err := prover.InclusionProof(ctx, org.ID, c.index, c.size); trail.ErrorCode(err) != trail.EINVALID {
+				t.Fatalf("InclusionProof(%d, %d): %v, want EINVALID", c.index, c.size, err)
+			}
+		}
+	})
+
+	t.Run("ConsistencyProofs", func(t *testing.T) {
+		for i, first := range sizes {
+			for _, second := range sizes[i:] {
+				p, err := prover.ConsistencyProof(ctx, org.ID, first, second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r1, _ := sumdb.TreeHash(first, independent)
+				r2, _ := sumdb.TreeHash(second, independent)
+				tp := make(sumdb.TreeProof, len(p.Hashes))
+				for i, h := range p.Hashes {
+					tp[i] = sumdb.Hash(h)
+				}
+				if err := sumdb.CheckTree(tp, second, r2, first, r1); err != nil {
+					t.Fatalf("x/mod rejects consistency %d→%d: %v", first, second, err)
+				}
+				if err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(first), uint64(second), p.Hashes, r1[:], r2[:]); err != nil {
+					t.Fatalf("merkle rejects consistency %d→%d: %v", first, second, err)
+				}
+			}
+		}
+		if _, err := prover.ConsistencyProof(ctx, org.ID, 10, 5); trail.ErrorCode(err) != trail.EINVALID {
+			t.Fatalf("first > second: %v", err)
+		}
+	})
+
+	t.Run("StaleStep", func(t *testing.T) {
+		cp := &trail.Checkpoint{OrganizationID: org.ID, Size: size, Note: "x", CreatedAt: baseTime}
+		if err := s.Logs.AddCheckpoint(ctx, 1, nil, cp); trail.ErrorCode(err) != trail.ECONFLICT {
+			t.Fatalf("AddCheckpoint from a stale size: %v, want ECONFLICT", err)
+		}
+		if got, _ := s.Logs.LatestCheckpoint(ctx, org.ID); got.Note == "x" {
+			t.Fatal("a stale step was stored")
+		}
+	})
+
+	t.Run("RacingIntegrators", func(t *testing.T) {
+		other := mustOrg(t, s, "Race")
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				ig := &tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.test", MaxLeaves: 50}
+				for i := 0; i < 5; i++ {
+					ins := []*trail.EventInput{NewEvent(10000 + w*100 + i), NewEvent(20000 + w*100 + i)}
+					if _, err := s.Events.AppendEvents(ctx, other.ID, ins); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := ig.Integrate(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		leaves := allLeaves(t, s, other.ID)
+		cps, err := s.Logs.FindCheckpoints(ctx, other.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := independentTree(t, leaves)
+		for _, cp := range cps {
+			root, _ := sumdb.TreeHash(cp.Size, m)
+			if cp.Root != [trail.HashSize]byte(root) {
+				t.Fatalf("checkpoint %d has a root that is not the log's", cp.Size)
+			}
+		}
+		if last := cps[len(cps)-1]; last.Size != int64(len(leaves)) {
+			t.Fatalf("latest checkpoint %d, log %d", last.Size, len(leaves))
+		}
+	})
+
+	t.Run("EmptyRoot", func(t *testing.T) {
+		if got, want := rfc6962.DefaultHasher.EmptyRoot(), sha256.Sum256(nil); string(got) != string(want[:]) {
+			t.Fatal("empty root")
+		}
+	})
+}
+
+func jsonInt(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,264 @@
+package tlog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trail-audit/trail"
+)
+
+// Defaults of the Integrator.
+const (
+	// DefaultInterval is how often the integrator looks for events that
+	// no checkpoint covers. An accepted event is in a signed checkpoint
+	// within about this long plus the time to integrate (SPEC §6: 1 s).
+	DefaultInterval = 500 * time.Millisecond
+	// DefaultMaxLeaves bounds the leaves one checkpoint adds, so that a
+	// long backlog is integrated in steps of bounded memory.
+	DefaultMaxLeaves = 1 << 16
+	// DefaultBatchLogs is how many organizations one round reads.
+	DefaultBatchLogs = 1000
+	// maxCachedRanges bounds the compact ranges kept between rounds.
+	maxCachedRanges = 10000
+)
+
+// Integrator adds stored events to their organization's tree and signs
+// checkpoints. Several integrators (one per node) may share a database:
+// LogStore.AddCheckpoint lets one of them win each step.
+type Integrator struct {
+	Store     trail.LogStore
+	Signer    note.Signer
+	Origin    string // origin prefix; an organization's origin is Origin/<id>
+	Interval  time.Duration
+	MaxLeaves int
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// OnCheckpoint, if set, is called after each checkpoint this
+	// integrator stored.
+	OnCheckpoint func(orgID string, oldSize, newSize int64)
+
+	mu     sync.Mutex                // mu guards ranges
+	ranges map[string]*compact.Range // the trees' compact ranges at their last checkpoint
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Start runs the integrator in the background until Stop.
+func (ig *Integrator) Start() {
+	ig.init()
+	ctx, cancel := context.WithCancel(context.Background())
+	ig.cancel = cancel
+	ig.wg.Add(1)
+	go ig.loop(ctx)
+}
+
+// Stop stops the integrator and waits for its round to end. It is
+// idempotent and safe before Start.
+func (ig *Integrator) Stop() {
+	ig.stopOnce.Do(func() {
+		if ig.cancel != nil {
+			ig.cancel()
+		}
+		ig.wg.Wait()
+	})
+}
+
+func (ig *Integrator) init() {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	if ig.ranges == nil {
+		ig.ranges = map[string]*compact.Range{}
+	}
+}
+
+func (ig *Integrator) loop(ctx context.Context) {
+	defer ig.wg.Done()
+	interval := ig.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	failures := 0
+	for {
+		start := time.Now()
+		_, err := ig.Integrate(ctx)
+		wait := interval - time.Since(start)
+		if err != nil && ctx.Err() == nil {
+			// Nothing is lost: the events are stored, and the next round
+			// takes them again. Say so, and back off while it fails.
+			failures++
+			wait = min(interval<<min(failures, 5), 10*time.Second)
+			ig.logger().Error("integrate events into their trees; retrying", "err", err, "failures", failures, "retry_in", wait)
+		} else {
+			failures = 0
+		}
+		timer := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+func (ig *Integrator) logger() *slog.Logger {
+	if ig.Logger != nil {
+		return ig.Logger
+	}
+	return slog.Default()
+}
+
+// Integrate brings every pending organization's tree up to its log and
+// returns how many checkpoints it stored: one for each organization with
+// new events (more while one is more than MaxLeaves behind).
+func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
+	ig.init()
+	n := 0
+	var firstErr error
+	after := ""
+	for {
+		heads, err := ig.Store.PendingLogs(ctx, after, DefaultBatchLogs)
+		if err != nil {
+			return n, fmt.Errorf("pending logs: %w", err)
+		}
+		for _, h := range heads {
+			for {
+				if ctx.Err() != nil {
+					return n, ctx.Err()
+				}
+				end, stored, err := ig.integrate(ctx, h)
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("integrate %s: %w", h.OrganizationID, err)
+					}
+					break
+				}
+				if stored {
+					n++
+				}
+				if !stored || end >= h.LogSize {
+					break
+				}
+				h.TreeSize, h.HasCheckpoint = end, true
+			}
+			after = h.OrganizationID
+		}
+		if len(heads) < DefaultBatchLogs {
+			return n, firstErr
+		}
+	}
+}
+
+// integrate adds up to MaxLeaves events of one organization to its tree
+// and stores a checkpoint. stored is false when another integrator was
+// first.
+func (ig *Integrator) integrate(ctx context.Context, h trail.LogHead) (end int64, stored bool, err error) {
+	orgID := h.OrganizationID
+	prev, base := h.TreeSize, h.TreeSize
+	if !h.HasCheckpoint {
+		prev, base = -1, 0
+	}
+	maxLeaves := int64(ig.MaxLeaves)
+	if maxLeaves <= 0 {
+		maxLeaves = DefaultMaxLeaves
+	}
+	end = min(h.LogSize, base+maxLeaves)
+
+	r, err := ig.takeRange(ctx, orgID, base)
+	if err != nil {
+		return end, false, err
+	}
+	leaves, err := ig.Store.LeafHashes(ctx, orgID, base, end)
+	if err != nil {
+		return end, false, fmt.Errorf("read leaf hashes: %w", err)
+	}
+	if int64(len(leaves)) != end-base {
+		return end, false, fmt.Errorf("events %d to %d: found %d leaf hashes, want %d", base, end, len(leaves), end-base)
+	}
+	set := &tileSet{tiles: map[trail.TileID]*trail.Tile{}, dirty: map[trail.TileID]bool{}}
+	if len(leaves) > 0 {
+		partial, err := ig.Store.Tiles(ctx, orgID, partialTiles(base))
+		if err != nil {
+			return end, false, fmt.Errorf("read tiles: %w", err)
+		}
+		for _, t := range partial {
+			// Another integrator may have grown the tile since the head
+			// was read (its checkpoint wins and this step's is refused);
+			// the hashes up to base do not change.
+			if w := int((base>>(trail.TileHeight*t.Level))%trail.TileWidth) * trail.HashSize; len(t.Hashes) > w {
+				t.Hashes = t.Hashes[:w]
+			}
+			set.tiles[trail.TileID{Level: t.Level, Index: t.Index}] = t
+		}
+	}
+	for i := range leaves {
+		if err := r.Append(leaves[i][:], set.visit); err != nil {
+			return end, false, err
+		}
+	}
+	if set.err != nil {
+		return end, false, set.err
+	}
+	root, err := rootOf(r)
+	if err != nil {
+		return end, false, err
+	}
+	note, err := Sign(ig.Signer, ig.Origin, orgID, end, root)
+	if err != nil {
+		return end, false, err
+	}
+	cp := &trail.Checkpoint{OrganizationID: orgID, Size: end, Root: root, Note: note, CreatedAt: ig.now()}
+	switch err := ig.Store.AddCheckpoint(ctx, prev, set.list(), cp); {
+	case err == nil:
+	case trail.ErrorCode(err) == trail.ECONFLICT:
+		return end, false, nil // another node integrated this step; the range is dropped
+	default:
+		return end, false, fmt.Errorf("store checkpoint: %w", err)
+	}
+	ig.putRange(orgID, r)
+	if ig.OnCheckpoint != nil {
+		ig.OnCheckpoint(orgID, max(prev, 0), end)
+	}
+	return end, true, nil
+}
+
+func (ig *Integrator) now() time.Time {
+	if ig.Now != nil {
+		return ig.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// takeRange returns the compact range of the organization's tree at size,
+// from the cache (removing it: the caller puts it back once the step is
+// stored) or rebuilt from the tiles.
+func (ig *Integrator) takeRange(ctx context.Context, orgID string, size int64) (*compact.Range, error) {
+	ig.mu.Lock()
+	r := ig.ranges[orgID]
+	delete(ig.ranges, orgID)
+	ig.mu.Unlock()
+	if r != nil && r.End() == uint64(size) {
+		return r, nil
+	}
+	return rangeAt(ctx, ig.Store, orgID, size)
+}
+
+func (ig *Integrator) putRange(orgID string, r *compact.Range) {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	if len(ig.ranges) >= maxCachedRanges {
+		for k := range ig.ranges { // drop one at random
+			delete(ig.ranges, k)
+			break
+		}
+	}
+	ig.ranges[orgID] = r
+}
