@@ -446,5 +446,14 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, key *tra
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ev)
+	if s.Proofs == nil {
+		writeJSON(w, http.StatusOK, ev)
+		return
+	}
+	proof, err := s.proveEvent(r, ev)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, eventWithProof{Event: ev, Proof: proof})
 }

@@ -63,6 +63,7 @@ type Server struct {
 	Schemas       trail.SchemaService
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: replay of non-event POSTs
+	Proofs        trail.ProofService       // checkpoints and proofs (SPEC §6)
 	Validator     EventValidator
 
 	ln      net.Listener
@@ -164,6 +165,10 @@ func (s *Server) routeTable() []route {
 		{"GET", "/audit_logs/events", trail.PermEventsRead, false, s.handleListEvents},
 		{"GET", "/audit_logs/events/{id}", trail.PermEventsRead, false, s.handleGetEvent},
 		{"POST", "/audit_logs/actions/{action}/schemas", trail.PermSchemasWrite, false, s.handleCreateSchema},
+		{"GET", "/audit_logs/checkpoint", trail.PermEventsRead, false, s.handleCheckpoint},
+		{"GET", "/audit_logs/proofs/inclusion", trail.PermEventsRead, false, s.handleInclusionProof},
+		{"GET", "/audit_logs/proofs/consistency", trail.PermEventsRead, false, s.handleConsistencyProof},
+		{"GET", "/audit_logs/log_key", trail.PermEventsRead, false, s.handleLogKey},
 		{"GET", "/audit_logs/actions", trail.PermEventsRead, false, s.handleListActions},
 		{"GET", "/audit_logs/actions/{action}/schemas", trail.PermEventsRead, false, s.handleListSchemas},
 		{"POST", "/organizations", trail.PermOrganizations, false, s.handleCreateOrganization},

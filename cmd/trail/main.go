@@ -54,6 +54,8 @@ Commands:
 	serve     run the API and background workers
 	migrate   run database migrations and exit
 	keys      create, list and revoke API keys on the database directly
+	verify    verify an NDJSON file of events against a signed checkpoint, offline
+	fsck      recompute every organization's tree from the database and check it
 	bench     start a server on a temporary directory and measure it
 	version   print the version
 
@@ -76,6 +78,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runKeys(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "verify":
+		return m.runVerify(ctx, rest)
+	case "fsck":
+		return m.runFsck(ctx, rest)
 	case "version":
 		fmt.Fprintln(m.Stdout, "trail", version())
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/jsonschema"
+	"github.com/trail-audit/trail/tlog"
 )
 
 // ShutdownTimeout bounds a graceful shutdown.
@@ -27,6 +28,8 @@ const ShutdownTimeout = 15 * time.Second
 // services wired between them.
 type Server struct {
 	storageFlags
+	logFlags
+	CheckpointInterval time.Duration
 	Addr           string
 	RateLimit      int
 	RequireSchemas bool
@@ -40,9 +43,10 @@ type Server struct {
 	Logger *slog.Logger
 	DB     *store
 	HTTP   *httpapi.Server
-	stderr io.Writer
-	stdout io.Writer
-	pprof  *http.Server
+	Integrator *tlog.Integrator
+	stderr     io.Writer
+	stdout     io.Writer
+	pprof      *http.Server
 }
 
 func (m *Main) newServer() *Server {
@@ -52,6 +56,9 @@ func (m *Main) newServer() *Server {
 func (s *Server) register(fs *flag.FlagSet) {
 	s.storageFlags.register(fs)
 	fs.StringVar(&s.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "checkpoint signing key (created at first start; default <data-dir>/log-signing.key); every node of a database needs the same")
+	fs.StringVar(&s.logOrigin, "log-origin", "", "origin prefix of the checkpoints, fixed at first start (default: the listen address)")
+	fs.DurationVar(&s.CheckpointInterval, "checkpoint-interval", tlog.DefaultInterval, "how often new events are signed into checkpoints")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
@@ -121,6 +128,10 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	id, err := loadLogIdentity(ctx, &s.logFlags, s.dataDir, s.Addr, db.Logs)
+	if err != nil {
+		return err
+	}
 	validator := jsonschema.NewValidator(schemas)
 	validator.RequireSchemas = s.RequireSchemas
 
@@ -128,6 +139,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
+	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
 	h.Ready = func(ctx context.Context) error {
@@ -147,6 +159,8 @@ func (s *Server) Open(ctx context.Context) error {
 			s.Logger.Info("demo loaded", "organization", trail.DemoOrganizationID, "schemas", res.Schemas, "events", res.Events, "duration", time.Since(start).Round(time.Millisecond))
 		}
 	}
+	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger}
+	s.Integrator.Start()
 	if err := h.Open(); err != nil {
 		return err
 	}
@@ -163,7 +177,7 @@ func (s *Server) Open(ctx context.Context) error {
 		go s.pprof.Serve(ln)
 		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion)
+	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
 	if s.Demo {
 		hint := "export TRAIL_ADMIN_KEY=<your admin key>"
 		switch {
@@ -246,6 +260,9 @@ func (s *Server) Close() error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.Integrator != nil {
+		s.Integrator.Stop()
 	}
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())

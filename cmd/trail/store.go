@@ -25,6 +25,7 @@ type store struct {
 	Schemas       trail.SchemaService
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService
+	Logs          trail.LogStore
 	// Name says which database this is, for logs: a file, or a URL
 	// without its password.
 	Name string
@@ -80,7 +81,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 	return &store{
 		Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db),
 		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
-		Idempotency: sqlite.NewIdempotencyService(db),
+		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db),
 		Name:        path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
@@ -96,7 +97,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 	return &store{
 		Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db),
 		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
-		Idempotency: postgres.NewIdempotencyService(db),
+		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db),
 		Name:        redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// errFailed is returned once a command has printed why it failed.
+var errFailed = errors.New("verification failed")
+
+// readKey takes a verifier key given as text (name+hash+key) or as the
+// path of a file holding one.
+func readKey(s string) (string, error) {
+	if _, err := note.NewVerifier(s); err == nil {
+		return s, nil
+	}
+	data, err := os.ReadFile(s)
+	if err != nil {
+		return "", fmt.Errorf("--key: neither a verifier key (name+hash+key) nor a readable file: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+func (m *Main) runVerify(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("verify", "Verify an NDJSON file of stored events against a signed checkpoint, offline.\n\n"+
+		"Usage: trail verify --key KEY --checkpoint FILE EVENTS.ndjson   (- or no file: standard input)\n\n"+
+		"KEY is the verifier key (GET /audit_logs/log_key) or a file holding it. Each line is a\n"+
+		"stored event as the API returns it. Lines with a \"proof\" are checked by it; the others\n"+
+		"must run from index 0 and form the checkpoint's tree. Exits 1 naming the first bad line.")
+	var key, checkpoint string
+	fs.StringVar(&key, "key", "", "the checkpoints' verifier key, or a file holding it (required)")
+	fs.StringVar(&checkpoint, "checkpoint", "", "a file holding the signed checkpoint (GET /audit_logs/checkpoint) (required)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if key == "" || checkpoint == "" || fs.NArg() > 1 {
+		fs.Usage()
+		return errors.New("verify needs --key, --checkpoint and at most one file")
+	}
+	vkey, err := readKey(key)
+	if err != nil {
+		return err
+	}
+	note, err := os.ReadFile(checkpoint)
+	if err != nil {
+		return fmt.Errorf("--checkpoint: %w", err)
+	}
+	var in io.Reader = os.Stdin
+	name := "standard input"
+	if fs.NArg() == 1 && fs.Arg(0) != "-" {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in, name = f, filepath.Base(fs.Arg(0))
+	}
+	res, err := tlog.Verify(in, note, vkey)
+	if err != nil {
+		var ve *tlog.VerifyError
+		if errors.As(err, &ve) {
+			fmt.Fprintf(m.Stderr, "FAIL %s: %v\n", name, err)
+			return errFailed
+		}
+		return err
+	}
+	how := "each line by its inclusion proof"
+	if res.Tree {
+		how = "the lines form the checkpoint's whole tree"
+	}
+	fmt.Fprintf(m.Stdout, "OK %s: %d events of %s verified against the signed checkpoint of tree size %d (%s; %d purged)\n",
+		name, res.Lines, res.Origin, res.TreeSize, how, res.Purged)
+	return nil
+}
+
+func (m *Main) runFsck(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("fsck", "Recompute every organization's Merkle tree from the database and compare it with\n"+
+		"the stored tree and the signed checkpoints. Exits 1 naming the first bad entry of each\n"+
+		"organization that has one.")
+	var sf storageFlags
+	var lf logFlags
+	var key, org string
+	sf.register(fs)
+	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key whose verifier key checks the checkpoints (default <data-dir>/log-signing.key)")
+	fs.StringVar(&key, "key", "", "check the checkpoints with this verifier key (or a file holding it) instead of the signing key's")
+	fs.StringVar(&org, "org", "", "check only this organization")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	db, err := sf.openDB(ctx, m.logger())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	vkey, err := m.fsckKey(ctx, key, lf, sf, db.Logs)
+	if err != nil {
+		return err
+	}
+	origin, err := db.Logs.Setting(ctx, trail.SettingLogOrigin)
+	if err != nil {
+		return err
+	}
+	var orgs []string
+	if org != "" {
+		orgs = []string{org}
+	} else {
+		f := trail.ListFilter{Limit: 100, Ascending: true}
+		for {
+			list, more, err := db.Organizations.FindOrganizations(ctx, nil, f)
+			if err != nil {
+				return err
+			}
+			for _, o := range list {
+				orgs = append(orgs, o.ID)
+			}
+			if !more || len(list) == 0 {
+				break
+			}
+			f.After = list[len(list)-1].ID
+		}
+	}
+	failed := 0
+	for _, id := range orgs {
+		res, err := tlog.Fsck(ctx, db.Logs, vkey, origin, id)
+		var p *tlog.FsckProblem
+		switch {
+		case errors.As(err, &p):
+			failed++
+			fmt.Fprintf(m.Stdout, "FAIL %v\n", p)
+		case err != nil:
+			return fmt.Errorf("%s: %w", id, err)
+		default:
+			fmt.Fprintf(m.Stdout, "ok   %s: %d events, tree size %d, %d checkpoints verified\n", id, res.Events, res.TreeSize, res.Checkpoints)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(m.Stderr, "fsck: %d of %d organizations have a log that does not verify\n", failed, len(orgs))
+		return errFailed
+	}
+	return nil
+}
+
+// fsckKey picks the verifier key that checks the checkpoints: --key, else
+// the signing key file's, else (with a warning: the database could have
+// been changed with it) the one the database stores.
+func (m *Main) fsckKey(ctx context.Context, key string, lf logFlags, sf storageFlags, logs trail.LogStore) (string, error) {
+	if key != "" {
+		return readKey(key)
+	}
+	path := lf.signingKeyFile
+	if path == "" {
+		path = filepath.Join(sf.dataDir, "log-signing.key")
+	}
+	if _, err := os.Stat(path); err == nil {
+		_, vkey, err := tlog.LoadOrCreateKey(path, "unused")
+		return vkey, err
+	}
+	vkey, err := logs.Setting(ctx, trail.SettingLogKey)
+	if err != nil {
+		return "", err
+	}
+	if vkey == "" {
+		return "", errors.New("no verifier key: give --key or --signing-key-file")
+	}
+	fmt.Fprintf(m.Stderr, "fsck: no signing key file at %s; checking with the verifier key stored in the database (%s). Give --key to check with a key you trust.\n", path, vkey)
+	return vkey, nil
+}

@@ -1,0 +1,215 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/trail-audit/trail"
+)
+
+// FsckProblem is the first thing Fsck found wrong in an organization's log.
+type FsckProblem struct {
+	OrganizationID string
+	Index          int64 // -1 when no single event is to blame
+	ID             string
+	Reason         string
+}
+
+func (p *FsckProblem) Error() string {
+	switch {
+	case p.Index < 0:
+		return fmt.Sprintf("%s: %s", p.OrganizationID, p.Reason)
+	case p.ID != "":
+		return fmt.Sprintf("%s: event index %d (id %s): %s", p.OrganizationID, p.Index, p.ID, p.Reason)
+	}
+	return fmt.Sprintf("%s: event index %d: %s", p.OrganizationID, p.Index, p.Reason)
+}
+
+// FsckResult sums up a checked log.
+type FsckResult struct {
+	Events      int64
+	TreeSize    int64
+	Checkpoints int
+}
+
+// Fsck recomputes an organization's tree from its stored events and
+// compares it with what is stored and signed (SPEC §6): each row's
+// columns with its document, each document with the leaf hash stored
+// beside it and in the tree's tiles, every tile, every checkpoint's
+// signature, origin and root. It returns the first problem as a
+// *FsckProblem.
+func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID string) (*FsckResult, error) {
+	res := &FsckResult{}
+	problem := func(index int64, id, format string, args ...any) error {
+		return &FsckProblem{OrganizationID: orgID, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
+	}
+	head, err := store.LogHead(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := store.LatestCheckpoint(ctx, orgID)
+	if trail.ErrorCode(err) == trail.ENOTFOUND {
+		latest = nil
+	} else if err != nil {
+		return nil, err
+	}
+	treeSize := int64(0)
+	if latest != nil {
+		treeSize = latest.Size
+	}
+	res.TreeSize = treeSize
+	if head.HasCheckpoint != (latest != nil) || head.TreeSize != treeSize {
+		return res, problem(-1, "", "the organization's tree size (%d) is not its latest checkpoint's (%d)", head.TreeSize, treeSize)
+	}
+
+	// Checkpoints are read as the scan reaches their sizes.
+	var pending []*trail.Checkpoint
+	lastSize := int64(-1)
+	nextCheckpoint := func() (*trail.Checkpoint, error) {
+		if len(pending) == 0 {
+			cps, err := store.FindCheckpoints(ctx, orgID, lastSize, 1000)
+			if err != nil {
+				return nil, err
+			}
+			pending = cps
+		}
+		if len(pending) == 0 {
+			return nil, nil
+		}
+		cp := pending[0]
+		pending = pending[1:]
+		lastSize = cp.Size
+		return cp, nil
+	}
+	origin := Origin(originPrefix, orgID)
+	tree := rangeFactory.NewEmptyRange(0)
+	want := &tileSet{tiles: map[trail.TileID]*trail.Tile{}, dirty: map[trail.TileID]bool{}}
+	var leafTile *trail.Tile
+	cp, err := nextCheckpoint()
+	if err != nil {
+		return res, err
+	}
+	// checkRoot checks every checkpoint whose size the tree has reached.
+	checkRoot := func() error {
+		for cp != nil && cp.Size == int64(tree.End()) {
+			opened, err := OpenCheckpoint([]byte(cp.Note), vkey)
+			if err != nil {
+				return problem(-1, "", "checkpoint of tree size %d: %v", cp.Size, err)
+			}
+			if opened.Origin != origin || opened.Size != cp.Size || opened.Root != cp.Root {
+				return problem(-1, "", "checkpoint of tree size %d: the signed note says origin %q, size %d, root %x; the row says origin %q, size %d, root %x",
+					cp.Size, opened.Origin, opened.Size, opened.Root, origin, cp.Size, cp.Root)
+			}
+			root, err := rootOf(tree)
+			if err != nil {
+				return err
+			}
+			if root != cp.Root {
+				return problem(-1, "", "the events before index %d do not form the tree of the checkpoint of that size: an event was changed, removed, inserted or moved", cp.Size)
+			}
+			res.Checkpoints++
+			if cp, err = nextCheckpoint(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := checkRoot(); err != nil {
+		return res, err
+	}
+	next := int64(0)
+	scanErr := store.ScanLog(ctx, orgID, 0, func(row *trail.LogRow) error {
+		if row.Index >= head.LogSize {
+			return problem(row.Index, row.ID, "a row beyond the log's head (%d events): inserted behind Trail's back", head.LogSize)
+		}
+		if row.Index != next {
+			return problem(next, "", "missing: the next row has index %d", row.Index)
+		}
+		if row.Mismatch != "" {
+			return problem(row.Index, row.ID, "%s", row.Mismatch)
+		}
+		leaf := row.LeafHash
+		if !row.Purged {
+			computed, err := LeafHashJSON(row.Data)
+			if err != nil {
+				return problem(row.Index, row.ID, "the stored document: %v", err)
+			}
+			if computed != row.LeafHash {
+				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
+			}
+		}
+		if row.Index < treeSize {
+			if leafTile == nil || leafTile.Index != row.Index/trail.TileWidth {
+				tiles, err := store.Tiles(ctx, orgID, []trail.TileID{{Level: 0, Index: row.Index / trail.TileWidth}})
+				if err != nil {
+					return err
+				}
+				leafTile = nil
+				if len(tiles) == 1 {
+					leafTile = tiles[0]
+				}
+			}
+			off := int(row.Index%trail.TileWidth) * trail.HashSize
+			if leafTile == nil || len(leafTile.Hashes) < off+trail.HashSize || !bytes.Equal(leafTile.Hashes[off:off+trail.HashSize], leaf[:]) {
+				return problem(row.Index, row.ID, "its leaf hash is not the one in the tree (tile 0/%d): the row or the tree was changed", row.Index/trail.TileWidth)
+			}
+			visit := func(id compact.NodeID, h []byte) {
+				if id.Level > 0 { // level 0 is checked row by row
+					want.visit(id, h)
+				}
+			}
+			if err := tree.Append(leaf[:], visit); err != nil {
+				return err
+			}
+			if err := checkRoot(); err != nil {
+				return err
+			}
+		}
+		next++
+		res.Events++
+		return nil
+	})
+	var p *FsckProblem
+	if errors.As(scanErr, &p) {
+		return res, p
+	} else if scanErr != nil {
+		return res, scanErr
+	}
+	if next < head.LogSize {
+		return res, problem(next, "", "missing: the log's head says %d events, the rows end before", head.LogSize)
+	}
+	if cp != nil {
+		return res, problem(-1, "", "a checkpoint of tree size %d, beyond the tree (%d)", cp.Size, treeSize)
+	}
+	if want.err != nil {
+		return res, problem(-1, "", "%v", want.err)
+	}
+	// The upper levels of the tree, as stored, against the recomputed.
+	var ids []trail.TileID
+	for id := range want.tiles {
+		ids = append(ids, id)
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		stored, err := store.Tiles(ctx, orgID, chunk)
+		if err != nil {
+			return res, err
+		}
+		byID := map[trail.TileID]*trail.Tile{}
+		for _, t := range stored {
+			byID[trail.TileID{Level: t.Level, Index: t.Index}] = t
+		}
+		for _, id := range chunk {
+			t := byID[id]
+			if t == nil || !bytes.Equal(t.Hashes, want.tiles[id].Hashes) {
+				return res, problem(-1, "", "tile %d/%d of the tree differs from the one the events give: the tree was changed", id.Level, id.Index)
+			}
+		}
+	}
+	return res, nil
+}

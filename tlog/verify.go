@@ -1,0 +1,170 @@
+package tlog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/trail-audit/trail"
+)
+
+// MaxLineBytes bounds one line of a file that Verify reads.
+const MaxLineBytes = 16 << 20
+
+// VerifyResult sums up a verified file.
+type VerifyResult struct {
+	Origin   string
+	TreeSize int64
+	Lines    int  // lines with an event
+	Purged   int  // lines of events that retention purged (their leaf hash is taken as given)
+	Proven   int  // lines checked by the inclusion proof they carry
+	Tree     bool // the lines without proofs formed the checkpoint's whole tree
+}
+
+// VerifyError names the first line that failed, with why.
+type VerifyError struct {
+	Line   int // 1-based; 0 for the checkpoint or the file as a whole
+	Index  int64
+	ID     string
+	Reason string
+}
+
+func (e *VerifyError) Error() string {
+	if e.Line == 0 {
+		return e.Reason
+	}
+	if e.ID != "" {
+		return fmt.Sprintf("line %d (index %d, id %s): %s", e.Line, e.Index, e.ID, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+}
+
+// line is what Verify reads of a line besides its leaf hash.
+type line struct {
+	ID             string     `json:"id"`
+	OrganizationID string     `json:"organization_id"`
+	Index          *int64     `json:"index"`
+	Purged         bool       `json:"purged"`
+	LeafHash       []byte     `json:"leaf_hash"`
+	Proof          *lineProof `json:"proof"`
+}
+
+type lineProof struct {
+	TreeSize int64    `json:"tree_size"`
+	Hashes   [][]byte `json:"hashes"`
+}
+
+// Verify checks an NDJSON file of stored events (an export, or the events
+// of GET /audit_logs/events pages, one a line, as JSON) against a signed
+// checkpoint, offline (SPEC §6):
+//
+//   - the checkpoint's signature, with the verifier key;
+//   - every line's leaf hash, recomputed from its contents;
+//   - a line that carries a "proof" (as GET /audit_logs/events/{id}
+//     returns it) must be included in the checkpoint's tree at its index;
+//   - the other lines must run from index 0 with no gap, repetition or
+//     reordering and, together, form exactly the checkpoint's tree.
+//
+// A line of a purged event ({"id","index","purged":true,"leaf_hash"})
+// counts with the leaf hash it gives. The first problem is returned as a
+// *VerifyError naming the line.
+func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) {
+	cp, err := OpenCheckpoint(checkpoint, vkey)
+	if err != nil {
+		return nil, &VerifyError{Reason: err.Error()}
+	}
+	res := &VerifyResult{Origin: cp.Origin, TreeSize: cp.Size}
+	orgID := cp.OrganizationID()
+	tree := rangeFactory.NewEmptyRange(0)
+	inSequence, unproven := true, false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
+	n := 0
+	for sc.Scan() {
+		n++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		var l line
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return res, &VerifyError{Line: n, Reason: "not a JSON object: " + err.Error()}
+		}
+		if l.Index == nil || *l.Index < 0 {
+			return res, &VerifyError{Line: n, Reason: "no index"}
+		}
+		index := *l.Index
+		bad := func(format string, args ...any) error {
+			return &VerifyError{Line: n, Index: index, ID: l.ID, Reason: fmt.Sprintf(format, args...)}
+		}
+		if index >= cp.Size {
+			return res, bad("index %d is beyond the checkpoint, which covers %d events", index, cp.Size)
+		}
+		var leaf [trail.HashSize]byte
+		if l.Purged {
+			if len(l.LeafHash) != trail.HashSize {
+				return res, bad("a purged event without its leaf_hash")
+			}
+			leaf = [trail.HashSize]byte(l.LeafHash)
+			res.Purged++
+		} else {
+			if l.OrganizationID != orgID {
+				return res, bad("organization %q, but the checkpoint is of %q", l.OrganizationID, orgID)
+			}
+			if leaf, err = LeafHashJSON(raw); err != nil {
+				return res, bad("%v", err)
+			}
+		}
+		res.Lines++
+		if l.Proof != nil {
+			if l.Proof.TreeSize != cp.Size {
+				return res, bad("its proof is for tree size %d, the checkpoint's is %d", l.Proof.TreeSize, cp.Size)
+			}
+			if err := proof.VerifyInclusion(hasher, uint64(index), uint64(cp.Size), leaf[:], l.Proof.Hashes, cp.Root[:]); err != nil {
+				return res, bad("not in the checkpoint's tree at this index: the line was changed, or its proof (%v)", err)
+			}
+			res.Proven++
+		} else {
+			unproven = true
+		}
+		if inSequence && int64(tree.End()) == index {
+			if err := tree.Append(leaf[:], nil); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if l.Proof == nil {
+			switch next := int64(tree.End()); {
+			case !inSequence:
+				return res, bad("no proof, and the lines before it do not run from index 0 in order")
+			case index < next:
+				return res, bad("index %d after %d: a line was inserted, repeated or moved", index, next-1)
+			default:
+				return res, bad("index %d after %d: %d line(s) missing before it", index, next-1, index-next)
+			}
+		}
+		inSequence = false
+	}
+	if err := sc.Err(); err != nil {
+		return res, &VerifyError{Line: n + 1, Reason: err.Error()}
+	}
+	if !unproven {
+		return res, nil
+	}
+	if int64(tree.End()) != cp.Size {
+		return res, &VerifyError{Reason: fmt.Sprintf("the lines end at index %d, but the checkpoint covers %d events: lines are missing at the end", int64(tree.End())-1, cp.Size)}
+	}
+	root, err := rootOf(tree)
+	if err != nil {
+		return res, err
+	}
+	if root != cp.Root {
+		return res, &VerifyError{Reason: "the lines do not form the checkpoint's tree: the contents of a line were changed (lines that carry their proofs, as exports do, name the line)"}
+	}
+	res.Tree = true
+	return res, nil
+}
