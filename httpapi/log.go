@@ -146,4 +146,3 @@ func (s *Server) proveEvent(r *http.Request, ev *trail.Event) (*eventProof, erro
 	}
 	return &eventProof{TreeSize: pr.TreeSize, Hashes: pr.Hashes, Checkpoint: cp.Note}, nil
 }
-

@@ -30,19 +30,19 @@ type Server struct {
 	storageFlags
 	logFlags
 	CheckpointInterval time.Duration
-	Addr           string
-	RateLimit      int
-	RequireSchemas bool
-	Demo           bool
-	DemoEvents     int
-	LogLevel       string
-	LogFormat      string
-	PprofAddr      string
-	AdminKey       string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
+	Addr               string
+	RateLimit          int
+	RequireSchemas     bool
+	Demo               bool
+	DemoEvents         int
+	LogLevel           string
+	LogFormat          string
+	PprofAddr          string
+	AdminKey           string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
 
-	Logger *slog.Logger
-	DB     *store
-	HTTP   *httpapi.Server
+	Logger     *slog.Logger
+	DB         *store
+	HTTP       *httpapi.Server
 	Integrator *tlog.Integrator
 	stderr     io.Writer
 	stdout     io.Writer

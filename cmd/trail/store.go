@@ -82,7 +82,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 		Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db),
 		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
 		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db),
-		Name:        path, SchemaVersion: sqlite.SchemaVersion(),
+		Name: path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
 	}, nil
@@ -98,7 +98,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 		Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db),
 		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
 		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db),
-		Name:        redactURL(u), SchemaVersion: postgres.SchemaVersion(),
+		Name: redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
 	}, nil
