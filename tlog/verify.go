@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"github.com/trail-audit/trail"
@@ -23,6 +24,9 @@ type VerifyResult struct {
 	Purged   int  // lines of events that retention purged (their leaf hash is taken as given)
 	Proven   int  // lines checked by the inclusion proof they carry
 	Tree     bool // the lines without proofs formed the checkpoint's whole tree
+	// Consistent: the previous checkpoint was shown consistent with the
+	// checkpoint.
+	Consistent bool
 }
 
 // VerifyError names the first line that failed, with why.
@@ -73,11 +77,59 @@ type lineProof struct {
 // counts with the leaf hash it gives. The first problem is returned as a
 // *VerifyError naming the line.
 func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) {
-	cp, err := OpenCheckpoint(checkpoint, vkey)
+	return VerifyOptions{Key: vkey, Checkpoint: checkpoint}.Verify(r)
+}
+
+// VerifyOptions say what Verify checks a file against.
+type VerifyOptions struct {
+	Key        string // the verifier key
+	Checkpoint []byte // the signed checkpoint the lines must belong to
+	// Previous, if set, is an earlier signed checkpoint of the same log,
+	// which must be consistent with Checkpoint (a log that forked or
+	// rewrote its history is not): either ConsistencyProof proves it
+	// (GET /audit_logs/proofs/consistency), or the lines form the tree and
+	// give the earlier root.
+	Previous         []byte
+	ConsistencyProof [][]byte
+}
+
+// CheckConsistency checks an earlier checkpoint against a later one with
+// a consistency proof; both must be signed by vkey and of the same log.
+func CheckConsistency(previous, checkpoint []byte, vkey string, hashes [][]byte) error {
+	_, err := VerifyOptions{Key: vkey, Checkpoint: checkpoint, Previous: previous, ConsistencyProof: hashes}.Verify(nil)
+	return err
+}
+
+// Verify checks the lines of r (none when r is nil) as the package's
+// Verify does, and the previous checkpoint's consistency.
+func (o VerifyOptions) Verify(r io.Reader) (*VerifyResult, error) {
+	cp, err := OpenCheckpoint(o.Checkpoint, o.Key)
 	if err != nil {
 		return nil, &VerifyError{Reason: err.Error()}
 	}
 	res := &VerifyResult{Origin: cp.Origin, TreeSize: cp.Size}
+	var prev *OpenedCheckpoint
+	if o.Previous != nil {
+		if prev, err = OpenCheckpoint(o.Previous, o.Key); err != nil {
+			return nil, &VerifyError{Reason: "previous " + err.Error()}
+		}
+		if prev.Origin != cp.Origin {
+			return nil, &VerifyError{Reason: fmt.Sprintf("the previous checkpoint is of log %q, the checkpoint of %q", prev.Origin, cp.Origin)}
+		}
+		if prev.Size > cp.Size {
+			return nil, &VerifyError{Reason: fmt.Sprintf("the previous checkpoint (tree size %d) is larger than the checkpoint (%d): the log shrank, or they are given the wrong way round", prev.Size, cp.Size)}
+		}
+		if o.ConsistencyProof != nil || r == nil {
+			if err := proof.VerifyConsistency(hasher, uint64(prev.Size), uint64(cp.Size), o.ConsistencyProof, prev.Root[:], cp.Root[:]); err != nil {
+				return nil, &VerifyError{Reason: fmt.Sprintf("the checkpoint of tree size %d is not consistent with the previous one of tree size %d: the log's history was forked or rewritten (%v)", cp.Size, prev.Size, err)}
+			}
+			res.Consistent = true
+			prev = nil
+		}
+	}
+	if r == nil {
+		return res, nil
+	}
 	orgID := cp.OrganizationID()
 	tree := rangeFactory.NewEmptyRange(0)
 	inSequence, unproven := true, false
@@ -132,6 +184,9 @@ func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) 
 			unproven = true
 		}
 		if inSequence && int64(tree.End()) == index {
+			if err := checkPrevious(tree, prev); err != nil {
+				return res, err
+			}
 			if err := tree.Append(leaf[:], nil); err != nil {
 				return res, err
 			}
@@ -152,11 +207,17 @@ func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) 
 	if err := sc.Err(); err != nil {
 		return res, &VerifyError{Line: n + 1, Reason: err.Error()}
 	}
-	if !unproven {
+	if !unproven && !(inSequence && int64(tree.End()) == cp.Size) {
+		if prev != nil {
+			return res, &VerifyError{Reason: "the lines do not form the whole tree, so they cannot show the previous checkpoint consistent: give its consistency proof"}
+		}
 		return res, nil
 	}
 	if int64(tree.End()) != cp.Size {
 		return res, &VerifyError{Reason: fmt.Sprintf("the lines end at index %d, but the checkpoint covers %d events: lines are missing at the end", int64(tree.End())-1, cp.Size)}
+	}
+	if err := checkPrevious(tree, prev); err != nil {
+		return res, err
 	}
 	root, err := rootOf(tree)
 	if err != nil {
@@ -166,5 +227,24 @@ func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) 
 		return res, &VerifyError{Reason: "the lines do not form the checkpoint's tree: the contents of a line were changed (lines that carry their proofs, as exports do, name the line)"}
 	}
 	res.Tree = true
+	if prev != nil {
+		res.Consistent = true
+	}
 	return res, nil
+}
+
+// checkPrevious compares the tree of the lines so far with the previous
+// checkpoint when it has its size.
+func checkPrevious(tree *compact.Range, prev *OpenedCheckpoint) error {
+	if prev == nil || int64(tree.End()) != prev.Size {
+		return nil
+	}
+	root, err := rootOf(tree)
+	if err != nil {
+		return err
+	}
+	if root != prev.Root {
+		return &VerifyError{Reason: fmt.Sprintf("the previous checkpoint (tree size %d) does not match the first %d lines, which the checkpoint signs: the log's history was forked or rewritten, or one of those lines was changed", prev.Size, prev.Size)}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,39 +34,66 @@ func readKey(s string) (string, error) {
 
 func (m *Main) runVerify(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("verify", "Verify an NDJSON file of stored events against a signed checkpoint, offline.\n\n"+
-		"Usage: trail verify --key KEY --checkpoint FILE EVENTS.ndjson   (- or no file: standard input)\n\n"+
+		"Usage: trail verify --key KEY --checkpoint FILE [--previous FILE [--consistency-proof FILE]] [EVENTS.ndjson|-]\n\n"+
 		"KEY is the verifier key (GET /audit_logs/log_key) or a file holding it. Each line is a\n"+
 		"stored event as the API returns it. Lines with a \"proof\" are checked by it; the others\n"+
-		"must run from index 0 and form the checkpoint's tree. Exits 1 naming the first bad line.")
-	var key, checkpoint string
+		"must run from index 0 and form the checkpoint's tree. --previous checks that an earlier\n"+
+		"checkpoint of the log is consistent with this one (no forked or rewritten history), from\n"+
+		"the lines or from a consistency proof (GET /audit_logs/proofs/consistency); with a proof\n"+
+		"and no events file, only the checkpoints are checked. Exits 1 naming the first bad line.")
+	var key, checkpoint, previous, consistency string
 	fs.StringVar(&key, "key", "", "the checkpoints' verifier key, or a file holding it (required)")
 	fs.StringVar(&checkpoint, "checkpoint", "", "a file holding the signed checkpoint (GET /audit_logs/checkpoint) (required)")
+	fs.StringVar(&previous, "previous", "", "a file holding an earlier signed checkpoint of the same log, to check consistency with")
+	fs.StringVar(&consistency, "consistency-proof", "", "a file holding the JSON consistency proof from --previous to --checkpoint")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	if key == "" || checkpoint == "" || fs.NArg() > 1 {
+	if key == "" || checkpoint == "" || fs.NArg() > 1 || (consistency != "" && previous == "") {
 		fs.Usage()
-		return errors.New("verify needs --key, --checkpoint and at most one file")
+		return errors.New("verify needs --key, --checkpoint and at most one file; --consistency-proof needs --previous")
 	}
 	vkey, err := readKey(key)
 	if err != nil {
 		return err
 	}
-	note, err := os.ReadFile(checkpoint)
-	if err != nil {
+	opts := tlog.VerifyOptions{Key: vkey}
+	if opts.Checkpoint, err = os.ReadFile(checkpoint); err != nil {
 		return fmt.Errorf("--checkpoint: %w", err)
+	}
+	if previous != "" {
+		if opts.Previous, err = os.ReadFile(previous); err != nil {
+			return fmt.Errorf("--previous: %w", err)
+		}
+	}
+	if consistency != "" {
+		data, err := os.ReadFile(consistency)
+		if err != nil {
+			return fmt.Errorf("--consistency-proof: %w", err)
+		}
+		var p trail.ConsistencyProof
+		if err := json.Unmarshal(data, &p); err != nil {
+			return fmt.Errorf("--consistency-proof: not a consistency proof: %w", err)
+		}
+		opts.ConsistencyProof = p.Hashes
+		if opts.ConsistencyProof == nil {
+			opts.ConsistencyProof = [][]byte{}
+		}
 	}
 	var in io.Reader = os.Stdin
 	name := "standard input"
-	if fs.NArg() == 1 && fs.Arg(0) != "-" {
+	switch {
+	case fs.NArg() == 1 && fs.Arg(0) != "-":
 		f, err := os.Open(fs.Arg(0))
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		in, name = f, filepath.Base(fs.Arg(0))
+	case fs.NArg() == 0 && consistency != "":
+		in, name = nil, "checkpoints"
 	}
-	res, err := tlog.Verify(in, note, vkey)
+	res, err := opts.Verify(in)
 	if err != nil {
 		var ve *tlog.VerifyError
 		if errors.As(err, &ve) {
@@ -74,12 +102,17 @@ func (m *Main) runVerify(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	how := "each line by its inclusion proof"
-	if res.Tree {
-		how = "the lines form the checkpoint's whole tree"
+	if in != nil {
+		how := "each line by its inclusion proof"
+		if res.Tree {
+			how = "the lines form the checkpoint's whole tree"
+		}
+		fmt.Fprintf(m.Stdout, "OK %s: %d events of %s verified against the signed checkpoint of tree size %d (%s; %d purged)\n",
+			name, res.Lines, res.Origin, res.TreeSize, how, res.Purged)
 	}
-	fmt.Fprintf(m.Stdout, "OK %s: %d events of %s verified against the signed checkpoint of tree size %d (%s; %d purged)\n",
-		name, res.Lines, res.Origin, res.TreeSize, how, res.Purged)
+	if res.Consistent {
+		fmt.Fprintf(m.Stdout, "OK the previous checkpoint is consistent with the checkpoint of tree size %d: no history was rewritten\n", res.TreeSize)
+	}
 	return nil
 }
 
