@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/sqlite"
+	"github.com/trail-audit/trail/tlog"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // adminSecret is the bootstrap key of every test server.
@@ -26,6 +29,8 @@ type testServer struct {
 	Events trail.EventService
 	Orgs   trail.OrganizationService
 	Keys   trail.APIKeyService
+	Logs   trail.LogStore
+	VKey   string // the checkpoints' verifier key
 }
 
 // serverFunc starts a test server on one driver.
@@ -52,6 +57,7 @@ type driverServices struct {
 	keys        trail.APIKeyService
 	idempotency trail.IdempotencyService
 	onCommit    func(func(events, requests int, d time.Duration))
+	logs        trail.LogStore
 }
 
 func openDriver(t *testing.T, driver string) driverServices {
@@ -65,7 +71,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
-			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }}
+			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db)}
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(t))
 		if err := db.Open(ctx); err != nil {
@@ -73,7 +79,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
-			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }}
+			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db)}
 	}
 	t.Fatalf("unknown driver %q", driver)
 	return driverServices{}
@@ -83,7 +89,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	t.Helper()
 	ctx := context.Background()
 	d := openDriver(t, driver)
-	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys}
+	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys, Logs: d.logs}
 	schemas := d.schemas
 	if err := ts.Keys.CreateAPIKey(ctx, &trail.APIKey{Name: "admin", Permissions: []trail.Permission{trail.PermAdmin}, Secret: adminSecret}); err != nil {
 		t.Fatal(err)
@@ -98,6 +104,19 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	s.CheckSchema = jsonschema.Check
 	s.SchemaCreated = v.Forget
 	s.RateLimit = 0
+	skey, vkey, err := note.GenerateKey(rand.Reader, "trail.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.VKey = vkey
+	s.Proofs = &tlog.Prover{Store: d.logs, Key: vkey}
+	ig := &tlog.Integrator{Store: d.logs, Signer: signer, Origin: "trail.test", Interval: 20 * time.Millisecond}
+	ig.Start()
+	t.Cleanup(ig.Stop)
 	s.Ready = func(ctx context.Context) error {
 		_, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err

@@ -52,10 +52,18 @@ func trailBinary(t *testing.T) string {
 }
 
 type process struct {
-	cmd    *exec.Cmd
-	URL    string
-	stderr *bytes.Buffer
-	mu     *sync.Mutex
+	cmd     *exec.Cmd
+	URL     string
+	stderr  *bytes.Buffer
+	mu      *sync.Mutex
+	exited  chan struct{} // closed when the process has exited
+	exitErr error
+}
+
+// wait waits for the process to exit and returns how it did.
+func (p *process) wait() error {
+	<-p.exited
+	return p.exitErr
 }
 
 func (p *process) Stderr() string {
@@ -87,9 +95,11 @@ func tryServe(t *testing.T, env []string, args ...string) (*process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
 	found := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			p.mu.Lock()
@@ -103,13 +113,20 @@ func tryServe(t *testing.T, env []string, args ...string) (*process, error) {
 			}
 		}
 	}()
+	go func() {
+		p.exitErr = cmd.Wait()
+		pw.Close()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
-		pw.Close()
+		<-p.exited
 	})
 	select {
 	case p.URL = <-found:
+	case <-p.exited:
+		<-scanned
+		return nil, fmt.Errorf("trail serve exited (%v):\n%s", p.exitErr, p.Stderr())
 	case <-time.After(60 * time.Second):
 		return nil, fmt.Errorf("trail serve did not start:\n%s", p.Stderr())
 	}
@@ -251,7 +268,7 @@ func testCrash(t *testing.T, env []string) {
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
+	p.wait()
 	close(stop)
 	wg.Wait()
 	mu.Lock()
@@ -317,7 +334,7 @@ func TestServe_BootstrapKey(t *testing.T) {
 		t.Fatalf("generated key: %d", code)
 	}
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("graceful shutdown exited with %v:\n%s", err, p.Stderr())
 	}
 	if !strings.Contains(p.Stderr(), "shutting down") {

@@ -2,8 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
 )
@@ -18,7 +23,11 @@ func TestMultiNode(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_RATE_LIMIT=0", "TRAIL_DATABASE_URL=" + pgtest.URL(t)}
+	dbURL, keyFile := pgtest.URL(t), filepath.Join(t.TempDir(), "log-signing.key")
+	// Every node of a database is given the same signing key; the first
+	// to start creates the file.
+	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_RATE_LIMIT=0", "TRAIL_DATABASE_URL=" + dbURL,
+		"TRAIL_SIGNING_KEY_FILE=" + keyFile, "TRAIL_CHECKPOINT_INTERVAL=50ms"}
 	// Both nodes start together: migrations and partitions are created
 	// once, under advisory locks.
 	var a, b *process
@@ -162,4 +171,48 @@ func TestMultiNode(t *testing.T) {
 		t.Fatalf("%d events stored, %d acknowledged + %d organization.created", len(stored), len(acked), len(orgs))
 	}
 	t.Logf("%d events acknowledged through two nodes, all stored once, gapless", len(acked))
+
+	// Both nodes' integrators signed checkpoints of the same trees: each
+	// node serves one that covers the whole log, and trail fsck finds
+	// every checkpoint consistent with the events.
+	for _, org := range orgs {
+		size := len(readLog(t, a.URL, org))
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			notes := [2]string{}
+			for i, n := range nodes {
+				notes[i] = getText(t, n.URL+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
+			}
+			if notes[0] == notes[1] && strings.Contains(notes[0], fmt.Sprintf("\n%d\n", size)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no checkpoint of %d events on both nodes: %q", org, size, notes)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	out, _, err := runMain(t, map[string]string{"TRAIL_DATABASE_URL": dbURL, "TRAIL_SIGNING_KEY_FILE": keyFile}, "fsck")
+	if err != nil || strings.Count(out, "ok   ") != len(orgs)+1 {
+		t.Fatalf("fsck after two nodes: %v\n%s", err, out)
+	}
+	// A node with another signing key refuses to start, naming it.
+	_, err = tryServe(t, append(env[:len(env):len(env)], "TRAIL_DATA_DIR="+t.TempDir(), "TRAIL_SIGNING_KEY_FILE="+filepath.Join(t.TempDir(), "other.key")))
+	if err == nil || !strings.Contains(err.Error(), "signing key") {
+		t.Fatalf("a node with another signing key: %v", err)
+	}
+}
+
+// getText GETs a text body.
+func getText(t *testing.T, url, key string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
