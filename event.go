@@ -89,6 +89,12 @@ type Event struct {
 	Targets        []Target     `json:"targets"`
 	Context        EventContext `json:"context"`
 	Metadata       Metadata     `json:"metadata,omitempty"`
+
+	// Purged is set when retention removed the event's contents (SPEC
+	// §6): only ID, OrganizationID, Index and PurgedLeafHash remain, and the
+	// event reads as {"id", "index", "purged": true}.
+	Purged         bool   `json:"-"`
+	PurgedLeafHash []byte `json:"-"` // of a purged event: its leaf hash, kept in the tree
 }
 
 // AppendResult is the outcome of appending one event. Err is set, with an

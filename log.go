@@ -113,11 +113,24 @@ type LogStore interface {
 	// (a gap or an index beyond the head shows as such to fn).
 	ScanLog(ctx context.Context, orgID string, from int64, fn func(*LogRow) error) error
 
+	// PurgeExpired removes the contents of the events that are older than
+	// their organization's retention (by occurred_at) and are in a
+	// checkpoint, keeping their id, index and leaf hash, so that every
+	// checkpoint and proof stays valid (SPEC §6). Several nodes may run
+	// it at once.
+	PurgeExpired(ctx context.Context, now time.Time) (*PurgeResult, error)
+
 	// Setting returns an instance setting, "" when unset; SetSetting
 	// stores it unless it is set already, and returns the value that is
 	// stored (the first writer's).
 	Setting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) (string, error)
+}
+
+// PurgeResult says what a purge removed.
+type PurgeResult struct {
+	Events     int64 // events whose contents were removed
+	Partitions int   // whole partitions dropped (PostgreSQL)
 }
 
 // Names of instance settings: what the database was first used with, so

@@ -446,14 +446,19 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, key *tra
 		s.writeError(w, r, err)
 		return
 	}
-	if s.Proofs == nil {
+	var proof *eventProof
+	if s.Proofs != nil {
+		if proof, err = s.proveEvent(r, ev); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	switch {
+	case ev.Purged:
+		writeJSON(w, http.StatusOK, purgedEvent{ID: ev.ID, Index: ev.Index, Purged: true, LeafHash: ev.PurgedLeafHash, Proof: proof})
+	case s.Proofs == nil:
 		writeJSON(w, http.StatusOK, ev)
-		return
+	default:
+		writeJSON(w, http.StatusOK, eventWithProof{Event: ev, Proof: proof})
 	}
-	proof, err := s.proveEvent(r, ev)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, eventWithProof{Event: ev, Proof: proof})
 }

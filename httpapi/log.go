@@ -17,6 +17,16 @@ type eventProof struct {
 	Checkpoint string   `json:"checkpoint"`
 }
 
+// purgedEvent is how an event whose contents retention removed reads
+// (SPEC §6), with its leaf hash, so that its proof can still be checked.
+type purgedEvent struct {
+	ID       string      `json:"id"`
+	Index    int64       `json:"index"`
+	Purged   bool        `json:"purged"`
+	LeafHash []byte      `json:"leaf_hash"`
+	Proof    *eventProof `json:"proof"`
+}
+
 type eventWithProof struct {
 	*trail.Event
 	Proof *eventProof `json:"proof"`

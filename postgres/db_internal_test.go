@@ -2,14 +2,20 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/storetest"
+	"github.com/trail-audit/trail/tlog"
 )
 
 func openAt(t *testing.T, now *time.Time) *DB {
@@ -125,7 +131,7 @@ func TestKeysLeadWithOrganization(t *testing.T) {
 		case reference[table]:
 		case table == "organizations" && lead == "id":
 		case lead == "organization_id":
-		case !unique && (index == "events_id" || index == "events_search" || index == "api_keys_id" || index == "api_keys_prefix" || index == "idempotency_created"):
+		case !unique && (index == "events_id" || index == "purged_events_id" || index == "events_search" || index == "api_keys_id" || index == "api_keys_prefix" || index == "idempotency_created"):
 			// Lookups by a globally unique id, by time, or full-text
 			// search filtered by organization: not unique constraints, so
 			// they do not bind the distribution.
@@ -174,5 +180,86 @@ func TestSearchVector(t *testing.T) {
 		if !ok || err != nil || !same {
 			t.Errorf("%q: %s, %v %v", q, lit, ok, err)
 		}
+	}
+}
+
+// TestPurge_DropsPartitions: a monthly partition whose events are all
+// past the longest retention is dropped whole, once every event in it is
+// in a checkpoint; its events then read as purged, the tree keeps their
+// leaf hashes, and fsck passes.
+func TestPurge_DropsPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+	db := openAt(t, &now)
+	events, orgs, logs := NewEventService(db), NewOrganizationService(db), NewLogStore(db)
+	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_old", Name: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	var ins []*trail.EventInput
+	for i := 0; i < 600; i++ {
+		in := storetest.NewEvent(i)
+		in.OccurredAt = now.Add(-time.Hour)
+		ins = append(ins, in)
+	}
+	res, err := events.AppendEvents(ctx, "org_old", ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "trail.test")
+	signer, _ := note.NewSigner(skey)
+	ig := &tlog.Integrator{Store: logs, Signer: signer, Origin: "trail.test", Now: db.Now}
+	// Thirteen months on, with events of this month too.
+	now = time.Date(2031, 2, 15, 12, 0, 0, 0, time.UTC)
+	in := storetest.NewEvent(9999)
+	in.OccurredAt = now
+	if _, err := events.AppendEvents(ctx, "org_old", []*trail.EventInput{in}); err != nil {
+		t.Fatal(err)
+	}
+	// Not in a checkpoint: the partition is kept.
+	if r, err := logs.PurgeExpired(ctx, now); err != nil || r.Partitions != 0 || r.Events != 0 {
+		t.Fatalf("purge before integration: %+v %v", r, err)
+	}
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := logs.LatestCheckpoint(ctx, "org_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := logs.PurgeExpired(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Partitions != 1 || r.Events != 601 { // with organization.created
+		t.Fatalf("purge: %+v, want the January 2030 partition (601 events)", r)
+	}
+	for _, p := range append(partitions(t, db, "events"), partitions(t, db, "event_targets")...) {
+		if strings.HasSuffix(p, "_p203001") {
+			t.Fatalf("partition %s is still attached", p)
+		}
+	}
+	var exists bool
+	db.pool.QueryRow(ctx, `SELECT to_regclass('events_p203001') IS NOT NULL`).Scan(&exists)
+	if exists {
+		t.Fatal("events_p203001 still exists")
+	}
+	ev, err := events.FindEventByID(ctx, "org_old", res[0].ID)
+	if err != nil || !ev.Purged || ev.Index != 1 || len(ev.PurgedLeafHash) != 32 {
+		t.Fatalf("event of a dropped partition: %+v %v", ev, err)
+	}
+	if fr, err := tlog.Fsck(ctx, logs, vkey, "trail.test", "org_old"); err != nil || fr.Events != cp.Size {
+		t.Fatalf("fsck after dropping a partition: %+v %v", fr, err)
+	}
+	prover := &tlog.Prover{Store: logs, Key: vkey}
+	if p, err := prover.InclusionProof(ctx, "org_old", 1, cp.Size); err != nil {
+		t.Fatal(err)
+	} else if err := proof.VerifyInclusion(rfc6962.DefaultHasher, 1, uint64(cp.Size), ev.PurgedLeafHash, p.Hashes, cp.Root[:]); err != nil {
+		t.Fatal(err)
+	}
+	// The event of this month is kept.
+	page, err := events.FindEvents(ctx, trail.EventFilter{OrganizationID: "org_old", Limit: 10})
+	if err != nil || len(page.Events) != 1 || page.Events[0].Index != 601 {
+		t.Fatalf("events after the purge: %v %v", page, err)
 	}
 }

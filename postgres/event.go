@@ -410,11 +410,29 @@ func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*tr
 		err = s.db.pool.QueryRow(ctx, `SELECT data FROM events WHERE id = $1 AND organization_id = $2`, id, orgID).Scan(&data)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+		return s.findPurged(ctx, orgID, id)
 	} else if err != nil {
 		return nil, fmt.Errorf("find event: %w", err)
 	}
 	return decodeEvent(data)
+}
+
+// findPurged returns an event whose contents retention removed: its id,
+// index and leaf hash.
+func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail.Event, error) {
+	ev := &trail.Event{ID: id, Purged: true}
+	err := s.db.pool.QueryRow(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = $1`, id).Scan(&ev.OrganizationID, &ev.Index)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && orgID != "" && ev.OrganizationID != orgID {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	h, err := NewLogStore(s.db).tileLeaf(ctx, ev.OrganizationID, ev.Index)
+	if err != nil {
+		return nil, err
+	}
+	ev.PurgedLeafHash = h
+	return ev, nil
 }
 
 func decodeEvent(data string) (*trail.Event, error) {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trail-audit/trail"
 )
@@ -253,12 +256,48 @@ func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int6
 
 // ScanLog calls fn for each event row of the organization from index from
 // on, in index order, checking each row's columns against its document.
+// Purged events come in their place, with the leaf hash kept in the tree.
 func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
 	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	var purged []*trail.LogRow
+	prows, err := tx.Query(ctx, `SELECT idx, id FROM purged_events WHERE organization_id = $1 AND idx >= $2 ORDER BY idx`, orgID, from)
+	if err != nil {
+		return fmt.Errorf("read purged events: %w", err)
+	}
+	for prows.Next() {
+		r := &trail.LogRow{Purged: true}
+		if err := prows.Scan(&r.Index, &r.ID); err != nil {
+			prows.Close()
+			return err
+		}
+		purged = append(purged, r)
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
+		return err
+	}
+	emitPurged := func(before int64) error {
+		for len(purged) > 0 && purged[0].Index < before {
+			r := purged[0]
+			h, err := s.tileLeaf(ctx, orgID, r.Index)
+			if err != nil {
+				return err
+			}
+			if h == nil {
+				r.Mismatch = "purged, and its leaf hash is not in the tree"
+			}
+			copy(r.LeafHash[:], h)
+			if err := fn(r); err != nil {
+				return err
+			}
+			purged = purged[1:]
+		}
+		return nil
+	}
 	rows, err := tx.Query(ctx, `SELECT organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name,
 			occurred_at, occurred_day, target_ids, target_types, search, data, leaf_hash
 		FROM events WHERE organization_id = $1 AND idx >= $2 ORDER BY idx`, orgID, from)
@@ -279,6 +318,9 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			&occurred, &day, &targetIDs, &targetTypes, &search, &data, &leaf); err != nil {
 			return err
 		}
+		if err := emitPurged(row.Index); err != nil {
+			return err
+		}
 		row.Data = []byte(data)
 		copy(row.LeafHash[:], leaf)
 		row.Mismatch = rowMismatch(org, row, received, action, actorID, actorType, actorName, occurred, day, targetIDs, targetTypes, search, data, leaf)
@@ -286,7 +328,175 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return emitPurged(math.MaxInt64)
+}
+
+// tileLeaf returns the leaf hash at index from the level-0 tile, or nil
+// when the tree does not hold it.
+func (s *LogStore) tileLeaf(ctx context.Context, orgID string, index int64) ([]byte, error) {
+	tiles, err := s.Tiles(ctx, orgID, []trail.TileID{{Level: 0, Index: index / trail.TileWidth}})
+	if err != nil {
+		return nil, err
+	}
+	off := int(index%trail.TileWidth) * trail.HashSize
+	if len(tiles) != 1 || len(tiles[0].Hashes) < off+trail.HashSize {
+		return nil, nil
+	}
+	return tiles[0].Hashes[off : off+trail.HashSize], nil
+}
+
+// PurgeExpired removes the contents of events past their organization's
+// retention. Whole monthly partitions go when every organization's
+// retention has passed for all of their events (their ids and indexes
+// copied to purged_events first; their leaf hashes are in the tiles);
+// the events of organizations with a shorter retention go row by row.
+// Only events inside a checkpoint are purged. One node purges at a time.
+func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.PurgeResult, error) {
+	res := &trail.PurgeResult{}
+	conn, err := s.db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(7357, hashtext(current_schema() || '.purge'))`).Scan(&locked); err != nil {
+		return nil, fmt.Errorf("purge lock: %w", err)
+	}
+	if !locked {
+		return res, nil // another node is purging
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7357, hashtext(current_schema() || '.purge'))`)
+
+	if err := s.dropExpiredPartitions(ctx, conn, now, res); err != nil {
+		return res, err
+	}
+	type org struct {
+		id       string
+		days     int
+		treeSize int64
+	}
+	var orgs []org
+	rows, err := conn.Query(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0`)
+	if err != nil {
+		return res, fmt.Errorf("purge: %w", err)
+	}
+	for rows.Next() {
+		var o org
+		if err := rows.Scan(&o.id, &o.days, &o.treeSize); err != nil {
+			rows.Close()
+			return res, err
+		}
+		orgs = append(orgs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	const batch = 5000
+	for _, o := range orgs {
+		cutoff := now.Add(-time.Duration(o.days) * 24 * time.Hour).UnixNano()
+		for {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			// One statement: the rows go, their targets go, their ids
+			// are kept.
+			tag, err := conn.Exec(ctx, `WITH d AS (
+					DELETE FROM events WHERE (organization_id, idx, received_at) IN (
+						SELECT organization_id, idx, received_at FROM events
+						WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 LIMIT $5)
+					RETURNING organization_id, idx, id, received_at, target_ids),
+				t AS (
+					DELETE FROM event_targets et USING (SELECT organization_id, idx, received_at, unnest(target_ids) AS target_id FROM d) x
+					WHERE et.organization_id = x.organization_id AND et.target_id = x.target_id AND et.idx = x.idx AND et.received_at = x.received_at)
+				INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM d ON CONFLICT DO NOTHING`,
+				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch)
+			if err != nil {
+				return res, fmt.Errorf("purge %s: %w", o.id, err)
+			}
+			res.Events += tag.RowsAffected()
+			if tag.RowsAffected() < batch {
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// dropExpiredPartitions drops the monthly partitions whose every event is
+// past the longest retention of any organization. An event's occurred_at
+// is at most MaxFutureSkew after its received_at, so a partition whose
+// month ended before now − longest retention − MaxFutureSkew holds only
+// expired events.
+func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn, now time.Time, res *trail.PurgeResult) error {
+	var longest int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(retention_days), 0) FROM organizations`).Scan(&longest); err != nil {
+		return err
+	}
+	horizon := now.Add(-time.Duration(longest)*24*time.Hour - trail.MaxFutureSkew)
+	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY c.relname`)
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	var expired []string
+	for rows.Next() {
+		var name, bound string
+		if err := rows.Scan(&name, &bound); err != nil {
+			rows.Close()
+			return err
+		}
+		month, err := time.Parse("200601", strings.TrimPrefix(name, "events_p"))
+		if err != nil {
+			continue // not one of Trail's monthly partitions
+		}
+		if !month.AddDate(0, 1, 0).After(horizon) {
+			expired = append(expired, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range expired {
+		month := strings.TrimPrefix(name, "events_p")
+		// Only events inside a checkpoint: their leaf hashes are in the
+		// tiles. (A partition this old that is not is a stuck integrator;
+		// it is kept, and the next purge tries again.)
+		var outside bool
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e JOIN organizations o ON o.id = e.organization_id
+			WHERE e.idx >= COALESCE(o.tree_size, 0))`, pgx.Identifier{name}.Sanitize())).Scan(&outside); err != nil {
+			return err
+		}
+		if outside {
+			s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", name)
+			continue
+		}
+		tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{name}.Sanitize()))
+		if err != nil {
+			return fmt.Errorf("keep ids of %s: %w", name, err)
+		}
+		for _, table := range partitioned {
+			p := table + "_p" + month
+			// DETACH … CONCURRENTLY lets reads and writes of the other
+			// partitions go on; it cannot run in a transaction block.
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY`, table, pgx.Identifier{p}.Sanitize())); err != nil {
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) || pe.Code != "42P01" { // undefined table: gone already
+					return fmt.Errorf("detach %s: %w", p, err)
+				}
+			}
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, pgx.Identifier{p}.Sanitize())); err != nil {
+				return fmt.Errorf("drop %s: %w", p, err)
+			}
+		}
+		res.Events += tag.RowsAffected()
+		res.Partitions++
+	}
+	return nil
 }
 
 // rowMismatch compares the columns of an event row with what they were

@@ -358,11 +358,31 @@ func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*tr
 		err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
 	}
 	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+		return s.findPurged(ctx, orgID, id)
 	} else if err != nil {
 		return nil, fmt.Errorf("find event: %w", err)
 	}
 	return decodeEvent(data)
+}
+
+// findPurged returns an event whose contents retention removed: its id,
+// index and leaf hash.
+func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail.Event, error) {
+	ev := &trail.Event{ID: id, Purged: true}
+	err := s.db.reader.QueryRowContext(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = ?`, id).Scan(&ev.OrganizationID, &ev.Index)
+	if err == sql.ErrNoRows || err == nil && orgID != "" && ev.OrganizationID != orgID {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	leaves, err := NewLogStore(s.db).tileLeaves(ctx, ev.OrganizationID, nil, ev.Index, ev.Index+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(leaves) == 1 {
+		ev.PurgedLeafHash = leaves[0][:]
+	}
+	return ev, nil
 }
 
 func decodeEvent(data string) (*trail.Event, error) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/trail-audit/trail"
 )
@@ -228,7 +230,21 @@ func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int6
 
 // ScanLog calls fn for each event row of the organization from index from
 // on, in index order, checking each row's columns against its document.
+// Purged events come in their place, with the leaf hash kept in the tree.
 func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
+	purged, err := s.purgedFrom(ctx, orgID, from)
+	if err != nil {
+		return err
+	}
+	emitPurged := func(before int64) error {
+		for len(purged) > 0 && purged[0].Index < before {
+			if err := fn(purged[0]); err != nil {
+				return err
+			}
+			purged = purged[1:]
+		}
+		return nil
+	}
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash
 		FROM events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
 	if err != nil {
@@ -244,6 +260,9 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 		if err := rows.Scan(&seq, &org, &row.Index, &row.ID, &action, &actorID, &actorType, &actorName, &occurred, &data, &leaf); err != nil {
 			return err
 		}
+		if err := emitPurged(row.Index); err != nil {
+			return err
+		}
 		row.Data = []byte(data)
 		copy(row.LeafHash[:], leaf)
 		var problems []string
@@ -251,7 +270,7 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			problems = append(problems, "leaf_hash is not a SHA-256 hash")
 		}
 		if seq <= prevSeq {
-			problems = append(problems, "seq does not grow with idx")
+			problems = append(problems, "seq is not after the previous row's: the commit order was changed")
 		}
 		prevSeq = seq
 		if ev, err := decodeEvent(data); err != nil {
@@ -275,7 +294,153 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return emitPurged(math.MaxInt64)
+}
+
+// purgedFrom returns the organization's purged events from index from
+// on, with their leaf hashes from the tiles.
+func (s *LogStore) purgedFrom(ctx context.Context, orgID string, from int64) ([]*trail.LogRow, error) {
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT idx, id FROM purged_events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
+	if err != nil {
+		return nil, fmt.Errorf("read purged events: %w", err)
+	}
+	defer rows.Close()
+	var out []*trail.LogRow
+	for rows.Next() {
+		r := &trail.LogRow{Purged: true}
+		if err := rows.Scan(&r.Index, &r.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for _, r := range out {
+		leaves, err := s.tileLeaves(ctx, orgID, nil, r.Index, r.Index+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(leaves) == 1 {
+			r.LeafHash = leaves[0]
+		} else {
+			r.Mismatch = "purged, and its leaf hash is not in the tree"
+		}
+	}
+	return out, nil
+}
+
+// PurgeExpired removes the contents of events past their organization's
+// retention: rows of events, targets and search text go, the id and index
+// go to purged_events, the leaf hash stays in the tree's tiles. Only
+// events inside a checkpoint are purged, so their leaf hashes are in the
+// tiles.
+func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.PurgeResult, error) {
+	res := &trail.PurgeResult{}
+	type org struct {
+		id       string
+		days     int
+		treeSize int64
+	}
+	var orgs []org
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0`)
+	if err != nil {
+		return nil, fmt.Errorf("purge: %w", err)
+	}
+	for rows.Next() {
+		var o org
+		if err := rows.Scan(&o.id, &o.days, &o.treeSize); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		orgs = append(orgs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	const batch = 1000
+	for _, o := range orgs {
+		cutoff := now.Add(-time.Duration(o.days) * 24 * time.Hour).UnixNano()
+		for {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			n, err := s.purgeBatch(ctx, o.id, cutoff, o.treeSize, batch)
+			res.Events += int64(n)
+			if err != nil {
+				return res, fmt.Errorf("purge %s: %w", o.id, err)
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// purgeBatch purges up to limit expired events of one organization in one
+// transaction.
+func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSize int64, limit int) (int, error) {
+	tx, err := s.db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, data FROM events
+		WHERE organization_id = ? AND occurred_at / 86400000000000 <= ? AND occurred_at < ? AND idx < ? LIMIT ?`,
+		orgID, cutoff/dayNanos, cutoff, treeSize, limit)
+	if err != nil {
+		return 0, err
+	}
+	type victim struct {
+		seq, idx int64
+		id       string
+		targets  []string
+	}
+	var victims []victim
+	for rows.Next() {
+		var v victim
+		var data string
+		if err := rows.Scan(&v.seq, &v.idx, &v.id, &data); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ev, err := decodeEvent(data)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		for _, t := range ev.Targets {
+			v.targets = append(v.targets, t.ID)
+		}
+		victims = append(victims, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, v := range victims {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO purged_events (organization_id, idx, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, orgID, v.idx, v.id); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq = ?`, v.seq); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`, v.seq); err != nil {
+			return 0, err
+		}
+		for _, target := range v.targets {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_targets WHERE organization_id = ? AND target_id = ? AND seq = ?`, orgID, target, v.seq); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(victims), tx.Commit()
 }
 
 // Setting returns an instance setting, "" when unset.

@@ -52,6 +52,14 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 		}
 		testTransparencyLog(t, s)
 	})
+	t.Run("Purge", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Logs == nil {
+			t.Skip("this implementation has no log store")
+		}
+		testPurge(t, s)
+	})
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=v1.2.3".
@@ -56,6 +57,7 @@ Commands:
 	keys      create, list and revoke API keys on the database directly
 	verify    verify an NDJSON file of events against a signed checkpoint, offline
 	fsck      recompute every organization's tree from the database and check it
+	purge     purge the events past their organization's retention, once
 	bench     start a server on a temporary directory and measure it
 	version   print the version
 
@@ -82,6 +84,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runVerify(ctx, rest)
 	case "fsck":
 		return m.runFsck(ctx, rest)
+	case "purge":
+		return m.runPurge(ctx, rest)
 	case "version":
 		fmt.Fprintln(m.Stdout, "trail", version())
 		return nil
@@ -141,6 +145,27 @@ func (m *Main) parse(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return fs.Parse(args)
+}
+
+func (m *Main) runPurge(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("purge", "Purge the events past their organization's retention, once, as trail serve does\n"+
+		"every --purge-interval: their contents go, their ids, indexes and leaf hashes stay.")
+	var sf storageFlags
+	sf.register(fs)
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	db, err := sf.openDB(ctx, m.logger())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Logs.PurgeExpired(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "purged %d events (%d whole partitions)\n", res.Events, res.Partitions)
+	return nil
 }
 
 func (m *Main) runMigrate(ctx context.Context, args []string) error {

@@ -30,6 +30,7 @@ type Server struct {
 	storageFlags
 	logFlags
 	CheckpointInterval time.Duration
+	PurgeInterval      time.Duration
 	Addr               string
 	RateLimit          int
 	RequireSchemas     bool
@@ -47,7 +48,12 @@ type Server struct {
 	stderr     io.Writer
 	stdout     io.Writer
 	pprof      *http.Server
+	stopPurge  context.CancelFunc
+	purgeDone  chan struct{}
 }
+
+// DefaultPurgeInterval is how often trail serve purges expired events.
+const DefaultPurgeInterval = time.Hour
 
 func (m *Main) newServer() *Server {
 	return &Server{stderr: m.Stderr, stdout: m.Stdout}
@@ -59,6 +65,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "checkpoint signing key (created at first start; default <data-dir>/log-signing.key); every node of a database needs the same")
 	fs.StringVar(&s.logOrigin, "log-origin", "", "origin prefix of the checkpoints, fixed at first start (default: the listen address)")
 	fs.DurationVar(&s.CheckpointInterval, "checkpoint-interval", tlog.DefaultInterval, "how often new events are signed into checkpoints")
+	fs.DurationVar(&s.PurgeInterval, "purge-interval", DefaultPurgeInterval, "how often events past their retention are purged (at start, then at this interval)")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
@@ -161,6 +168,7 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger}
 	s.Integrator.Start()
+	s.startPurge(db.Logs)
 	if err := h.Open(); err != nil {
 		return err
 	}
@@ -198,6 +206,40 @@ Demo organization %[1]s is ready. Query it:
 `, trail.DemoOrganizationID, hint, h.URL())
 	}
 	return nil
+}
+
+// startPurge purges the events past their retention at start and then
+// every PurgeInterval, in the background. A purge that fails is retried
+// at the next round: nothing is lost by waiting.
+func (s *Server) startPurge(logs trail.LogStore) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopPurge, s.purgeDone = cancel, make(chan struct{})
+	interval := s.PurgeInterval
+	if interval <= 0 {
+		interval = DefaultPurgeInterval
+	}
+	go func() {
+		defer close(s.purgeDone)
+		for {
+			start := time.Now()
+			res, err := logs.PurgeExpired(ctx, time.Now())
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				s.Logger.Error("purge expired events; retrying at the next round", "err", err, "next", interval)
+			case res.Events > 0 || res.Partitions > 0:
+				s.Logger.Info("purged expired events", "events", res.Events, "partitions", res.Partitions, "duration", time.Since(start).Round(time.Millisecond))
+			}
+			t := time.NewTimer(interval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // bootstrapKey makes sure TRAIL_ADMIN_KEY is an admin key, or creates an
@@ -260,6 +302,10 @@ func (s *Server) Close() error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.stopPurge != nil {
+		s.stopPurge()
+		<-s.purgeDone
 	}
 	if s.Integrator != nil {
 		s.Integrator.Stop()

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail/internal/pgtest"
+)
+
+// TestRetention: events older than a shortened retention are purged by
+// trail purge; they read as {"id","index","purged":true} with their leaf
+// hash and a proof that still verifies, and trail verify and trail fsck
+// still pass over the whole log. On SQLite and on PostgreSQL.
+func TestRetention(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); testRetention(t, "") })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); testRetention(t, pgtest.URL(t)) })
+}
+
+func testRetention(t *testing.T, databaseURL string) {
+	dir := t.TempDir()
+	env := map[string]string{"TRAIL_DATA_DIR": dir, "TRAIL_DATABASE_URL": databaseURL}
+	s := &Server{stderr: io.Discard, stdout: io.Discard}
+	s.dataDir, s.databaseURL, s.Addr, s.LogLevel, s.LogFormat = dir, databaseURL, "127.0.0.1:0", "warn", "text"
+	s.AdminKey, s.CheckpointInterval = testAdminKey, 20*time.Millisecond
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := s.HTTP.URL()
+	const org = "org_retention"
+	if code, body := post(t, u+"/organizations", testAdminKey, map[string]any{"id": org, "name": "Retention"}); code != 201 {
+		t.Fatalf("%d %v", code, body)
+	}
+	var ids []string
+	for i := 0; i < 40; i++ {
+		ev := event(i)
+		if i < 30 {
+			ev["occurred_at"] = time.Now().Add(-72 * time.Hour).UTC().Format(time.RFC3339Nano)
+		}
+		code, body := post(t, u+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": ev})
+		if code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		ids = append(ids, body["id"].(string))
+	}
+	put := func(days int) (int, string) {
+		b, _ := json.Marshal(map[string]any{"retention_period_in_days": days})
+		req, _ := http.NewRequest("PUT", u+"/organizations/"+org+"/audit_logs_retention", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(rb)
+	}
+	if code, body := put(0); code != 422 {
+		t.Fatalf("retention 0: %d %s", code, body)
+	}
+	if code, body := put(1); code != 200 || !strings.Contains(body, `"retention_period_in_days":1`) {
+		t.Fatalf("retention 1: %d %s", code, body)
+	}
+	// Changing retention is an audit event, in the organization's log.
+	if _, body := get(t, u+"/audit_logs/events?organization_id="+org+"&actions=audit_log_retention.updated", testAdminKey); len(body["data"].([]any)) != 1 {
+		t.Fatalf("no audit_log_retention.updated event: %v", body)
+	}
+	// An event older than the retention is now refused.
+	old := event(99)
+	old["occurred_at"] = time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339Nano)
+	if code, _ := post(t, u+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": old}); code != 400 {
+		t.Fatalf("event older than the retention: %d", code)
+	}
+	// Wait until every event is in a checkpoint, then purge.
+	cp := waitCheckpointText(t, u, org, 42)
+	out, _, err := runMain(t, env, "purge")
+	if err != nil || !strings.Contains(out, "purged 30 events") {
+		t.Fatalf("trail purge: %v %s", err, out)
+	}
+	code, purged := get(t, u+"/audit_logs/events/"+ids[3]+"?organization_id="+org, testAdminKey)
+	if code != 200 || purged["purged"] != true || purged["index"].(float64) != 4 || purged["id"] != ids[3] || purged["action"] != nil || purged["leaf_hash"] == nil {
+		t.Fatalf("purged event: %d %v", code, purged)
+	}
+	if p, ok := purged["proof"].(map[string]any); !ok || p["checkpoint"] == nil {
+		t.Fatalf("purged event without proof: %v", purged)
+	}
+	// The whole log as an auditor gets it: live events from the API,
+	// purged ones as they read, in index order.
+	var lines [][]byte
+	for i := 0; i < 42; i++ {
+		var id string
+		switch {
+		case i == 0:
+			_, body := get(t, u+"/audit_logs/events?organization_id="+org+"&order=asc&limit=1", testAdminKey)
+			id = body["data"].([]any)[0].(map[string]any)["id"].(string)
+		case i <= 40:
+			id = ids[i-1]
+		default:
+			_, body := get(t, u+"/audit_logs/events?organization_id="+org+"&limit=1", testAdminKey)
+			id = body["data"].([]any)[0].(map[string]any)["id"].(string)
+		}
+		req, _ := http.NewRequest("GET", u+"/audit_logs/events/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lines = append(lines, b)
+	}
+	file, cpFile, keyFile := filepath.Join(dir, "log.ndjson"), filepath.Join(dir, "cp.txt"), filepath.Join(dir, "key.txt")
+	os.WriteFile(file, append(bytes.Join(lines, []byte("\n")), '\n'), 0o600)
+	os.WriteFile(cpFile, []byte(cp), 0o600)
+	os.WriteFile(keyFile, []byte(getText(t, u+"/audit_logs/log_key", testAdminKey)), 0o600)
+	out, errOut, err := runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", cpFile, file)
+	if err != nil || !strings.Contains(out, "42 events") || !strings.Contains(out, "30 purged") {
+		t.Fatalf("verify after the purge: %v\n%s%s", err, out, errOut)
+	}
+	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {
+		t.Fatalf("fsck after the purge: %v\n%s", err, out)
+	}
+}
+
+// waitCheckpointText waits for a checkpoint of at least size events and
+// returns it.
+func waitCheckpointText(t *testing.T, u, org string, size int) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cp := getText(t, u+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
+		if lines := strings.Split(cp, "\n"); len(lines) > 2 && lines[1] == strconv.Itoa(size) {
+			return cp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of %d events: %s", size, cp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

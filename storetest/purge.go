@@ -1,0 +1,159 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// testPurge: retention removes the contents of old events and keeps their
+// ids, indexes and leaf hashes, so that every checkpoint and proof stays
+// valid and fsck passes.
+func testPurge(t *testing.T, s Services) {
+	ctx := context.Background()
+	signer, vkey := newSigner(t, "trail.test")
+	ig := &tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.test"}
+	prover := &tlog.Prover{Store: s.Logs, Key: vkey}
+	org := mustOrg(t, s, "Retention")
+	now := time.Now().UTC()
+	// 300 events that occurred 10 days ago, then 100 of today.
+	var ins []*trail.EventInput
+	for i := 0; i < 400; i++ {
+		in := NewEvent(i)
+		in.Metadata["unique"] = json.Number(fmt.Sprint(i))
+		if i < 300 {
+			in.OccurredAt = now.Add(-10*24*time.Hour - time.Duration(i)*time.Minute)
+		}
+		ins = append(ins, in)
+	}
+	res := mustAppend(t, s, org.ID, ins...)
+	// (Changing retention is itself an event: index 401.)
+	if _, err := s.Organizations.UpdateRetention(ctx, org.ID, 5); err != nil {
+		t.Fatal(err)
+	}
+	before := allLeaves(t, s, org.ID)
+
+	// Not in a checkpoint yet: nothing is purged, whatever its age.
+	if r, err := s.Logs.PurgeExpired(ctx, now); err != nil || r.Events != 0 {
+		t.Fatalf("purge before integration: %+v %v", r, err)
+	}
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Logs.PurgeExpired(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 300 {
+		t.Fatalf("purged %d events, want 300", r.Events)
+	}
+	// Again: nothing more.
+	if r, err := s.Logs.PurgeExpired(ctx, now); err != nil || r.Events != 0 {
+		t.Fatalf("second purge: %+v %v", r, err)
+	}
+
+	t.Run("PurgedReads", func(t *testing.T) {
+		ev, err := s.Events.FindEventByID(ctx, org.ID, res[10].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// organization.created is index 0, so the 11th event is index 11.
+		if !ev.Purged || ev.Index != 11 || ev.ID != res[10].ID || ev.OrganizationID != org.ID || ev.Action != "" ||
+			!bytes.Equal(ev.PurgedLeafHash, before[11][:]) {
+			t.Fatalf("purged event read as %+v", ev)
+		}
+		if _, err := s.Events.FindEventByID(ctx, "org_other", res[10].ID); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("purged event of another organization: %v", err)
+		}
+		if ev, err := s.Events.FindEventByID(ctx, "", res[10].ID); err != nil || !ev.Purged {
+			t.Fatalf("purged event without organization: %+v %v", ev, err)
+		}
+		kept, err := s.Events.FindEventByID(ctx, org.ID, res[350].ID)
+		if err != nil || kept.Purged || kept.Action == "" {
+			t.Fatalf("recent event: %+v %v", kept, err)
+		}
+		page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) != 102 { // 100 recent + organization.created + audit_log_retention.updated
+			t.Fatalf("%d events listed after the purge, want 102", len(page.Events))
+		}
+		for _, q := range []trail.EventFilter{
+			{OrganizationID: org.ID, Query: "w3", Limit: 1000},
+			{OrganizationID: org.ID, TargetIDs: []string{"route_1"}, Limit: 1000},
+			{OrganizationID: org.ID, Actions: []string{"alert_route.*"}, Limit: 1000},
+		} {
+			page, err := s.Events.FindEvents(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range page.Events {
+				if ev.Index >= 1 && ev.Index <= 300 {
+					t.Fatalf("filter %+v finds purged event %d", q, ev.Index)
+				}
+			}
+		}
+	})
+
+	t.Run("ProofsStayValid", func(t *testing.T) {
+		leaves, err := s.Logs.LeafHashes(ctx, org.ID, 0, old.Size)
+		if err != nil || len(leaves) != len(before) {
+			t.Fatalf("%d leaf hashes after the purge: %v", len(leaves), err)
+		}
+		for i := range leaves {
+			if leaves[i] != before[i] {
+				t.Fatalf("leaf %d changed", i)
+			}
+		}
+		for _, i := range []int64{0, 5, 150, 300, 301, 400} {
+			p, err := prover.InclusionProof(ctx, org.ID, i, old.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), uint64(old.Size), before[i][:], p.Hashes, old.Root[:]); err != nil {
+				t.Fatalf("inclusion of %d after the purge: %v", i, err)
+			}
+		}
+		// The log goes on: new events, a new checkpoint consistent with
+		// the one before the purge.
+		mustAppend(t, s, org.ID, NewEvent(5000))
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		latest, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+		if err != nil || latest.Size != old.Size+1 {
+			t.Fatalf("checkpoint after the purge: %+v %v", latest, err)
+		}
+		p, err := prover.ConsistencyProof(ctx, org.ID, old.Size, latest.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.CheckConsistency([]byte(old.Note), []byte(latest.Note), vkey, p.Hashes); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("Fsck", func(t *testing.T) {
+		res, err := tlog.Fsck(ctx, s.Logs, vkey, "trail.test", org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Events != 403 {
+			t.Fatalf("fsck saw %d events, want 403 (purged ones included)", res.Events)
+		}
+	})
+}
