@@ -45,6 +45,15 @@ type Checkpoint struct {
 	CreatedAt      time.Time
 }
 
+// CheckpointStep moves an organization's tree from PrevSize to
+// Checkpoint.Size (LogStore.AddCheckpoints).
+type CheckpointStep struct {
+	PrevSize   int64
+	Tiles      []*Tile
+	Checkpoint *Checkpoint
+	Stored     bool // set by AddCheckpoints
+}
+
 // LogHead is how far an organization's log and its tree are: events
 // [TreeSize, LogSize) are stored but in no checkpoint yet. HasCheckpoint
 // is false until the first checkpoint (of the empty tree, for a new
@@ -90,11 +99,14 @@ type LogStore interface {
 	// stored is left out.
 	Tiles(ctx context.Context, orgID string, ids []TileID) ([]*Tile, error)
 
-	// AddCheckpoint stores tiles (new or grown) and the checkpoint, and
-	// moves the organization's tree to cp.Size, in one transaction, if the
-	// tree is still at prevSize (-1: no checkpoint yet). Otherwise another
-	// integrator was first: ECONFLICT, and nothing is stored.
-	AddCheckpoint(ctx context.Context, prevSize int64, tiles []*Tile, cp *Checkpoint) error
+	// AddCheckpoints stores each step in one transaction: its tiles (new
+	// or grown) and its checkpoint, moving the organization's tree to the
+	// checkpoint's size, if the tree is still at the step's PrevSize (-1:
+	// no checkpoint yet). A step whose tree moved (another integrator was
+	// first) is left out and its Stored stays false; the others are
+	// stored. One transaction for all organizations of a round keeps the
+	// integrator from queuing for the database once per organization.
+	AddCheckpoints(ctx context.Context, steps []*CheckpointStep) error
 
 	// LatestCheckpoint returns the organization's newest checkpoint;
 	// ENOTFOUND if it has none yet.

@@ -244,10 +244,10 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		q.Set("order", "asc")
 	}
 	if f.Before != nil {
-		q.Set("before", encodeEventCursor(*f.Before))
+		q.Set("before", EncodeEventCursor(*f.Before))
 	}
 	if f.After != nil {
-		q.Set("after", encodeEventCursor(*f.After))
+		q.Set("after", EncodeEventCursor(*f.After))
 	}
 	var out listResponse[*trail.Event]
 	if err := s.c.do(ctx, "GET", "/audit_logs/events?"+q.Encode(), "", nil, &out); err != nil {

@@ -223,8 +223,9 @@ type listMetadata struct {
 	After  *string `json:"after"`
 }
 
-// Event cursors are opaque to clients: base64url of "e:<index>".
-func encodeEventCursor(index int64) string {
+// EncodeEventCursor returns the list cursor of an event index. Cursors
+// are opaque to clients: base64url of "e:<index>".
+func EncodeEventCursor(index int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("e:" + strconv.FormatInt(index, 10)))
 }
 
@@ -406,7 +407,7 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, key *t
 	}
 	var meta listMetadata
 	if n := len(page.Events); n > 0 {
-		first, last := encodeEventCursor(page.Events[0].Index), encodeEventCursor(page.Events[n-1].Index)
+		first, last := EncodeEventCursor(page.Events[0].Index), EncodeEventCursor(page.Events[n-1].Index)
 		if f.Before != nil {
 			meta.After = &last
 			if page.HasMore {

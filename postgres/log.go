@@ -27,8 +27,9 @@ func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
 
 // PendingLogs returns organizations whose tree is behind their log.
 func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT id, next_index, tree_size FROM organizations
-		WHERE (tree_size IS NULL OR next_index > tree_size) AND id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := s.db.pool.Query(ctx, `SELECT o.id, o.next_index, t.tree_size FROM organizations o
+		LEFT JOIN log_trees t ON t.organization_id = o.id
+		WHERE (t.tree_size IS NULL OR o.next_index > t.tree_size) AND o.id > $1 ORDER BY o.id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending logs: %w", err)
 	}
@@ -52,7 +53,8 @@ func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]
 func (s *LogStore) LogHead(ctx context.Context, orgID string) (*trail.LogHead, error) {
 	h := &trail.LogHead{OrganizationID: orgID}
 	var tree *int64
-	err := s.db.pool.QueryRow(ctx, `SELECT next_index, tree_size FROM organizations WHERE id = $1`, orgID).Scan(&h.LogSize, &tree)
+	err := s.db.pool.QueryRow(ctx, `SELECT o.next_index, t.tree_size FROM organizations o
+		LEFT JOIN log_trees t ON t.organization_id = o.id WHERE o.id = $1`, orgID).Scan(&h.LogSize, &tree)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
 	} else if err != nil {
@@ -169,36 +171,52 @@ func (s *LogStore) Tiles(ctx context.Context, orgID string, ids []trail.TileID) 
 	return tiles, rows.Err()
 }
 
-// AddCheckpoint stores grown tiles and a checkpoint if the tree is still
-// at prevSize. Integrators on several nodes race for a step; the row lock
-// on the organization decides, and the loser stores nothing.
-func (s *LogStore) AddCheckpoint(ctx context.Context, prevSize int64, tiles []*trail.Tile, cp *trail.Checkpoint) error {
-	return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		var tag interface{ RowsAffected() int64 }
-		var err error
-		if prevSize < 0 {
-			tag, err = tx.Exec(ctx, `UPDATE organizations SET tree_size = $1 WHERE id = $2 AND tree_size IS NULL AND next_index >= $1`, cp.Size, cp.OrganizationID)
-		} else {
-			tag, err = tx.Exec(ctx, `UPDATE organizations SET tree_size = $1 WHERE id = $2 AND tree_size = $3 AND next_index >= $1`, cp.Size, cp.OrganizationID, prevSize)
-		}
-		if err != nil {
-			return fmt.Errorf("move tree: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return trail.Errorf(trail.ECONFLICT, "The tree of %s is no longer at size %d.", cp.OrganizationID, prevSize)
-		}
-		b := &pgx.Batch{}
-		for _, t := range tiles {
-			b.Queue(`INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes)
-		}
-		b.Queue(`INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, cp.CreatedAt)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("store tiles and checkpoint: %w", interpretError(err))
+// AddCheckpoints stores the steps whose trees did not move, in one
+// transaction. Integrators on several nodes race for a step; the row of
+// log_trees decides, and the loser's step is left out. Steps are written
+// in organization id order, so that two integrators cannot deadlock.
+func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.CheckpointStep) error {
+	ordered := slices.Clone(steps)
+	slices.SortFunc(ordered, func(a, b *trail.CheckpointStep) int {
+		return strings.Compare(a.Checkpoint.OrganizationID, b.Checkpoint.OrganizationID)
+	})
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		for _, st := range ordered {
+			st.Stored = false
+			cp := st.Checkpoint
+			var tag pgconn.CommandTag
+			var err error
+			if st.PrevSize < 0 {
+				tag, err = tx.Exec(ctx, `INSERT INTO log_trees (organization_id, tree_size) VALUES ($2, $1) ON CONFLICT DO NOTHING`, cp.Size, cp.OrganizationID)
+			} else {
+				tag, err = tx.Exec(ctx, `UPDATE log_trees SET tree_size = $1 WHERE organization_id = $2 AND tree_size = $3`, cp.Size, cp.OrganizationID, st.PrevSize)
+			}
+			if err != nil {
+				return fmt.Errorf("move tree: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				continue // another integrator was first
+			}
+			b := &pgx.Batch{}
+			for _, t := range st.Tiles {
+				b.Queue(`INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes)
+			}
+			b.Queue(`INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, cp.CreatedAt)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return fmt.Errorf("store tiles and checkpoint: %w", interpretError(err))
+			}
+			st.Stored = true
 		}
 		return nil
 	})
+	if err != nil {
+		for _, st := range steps {
+			st.Stored = false
+		}
+	}
+	return err
 }
 
 const checkpointColumns = `organization_id, tree_size, root, note, created_at`
@@ -379,7 +397,8 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 		treeSize int64
 	}
 	var orgs []org
-	rows, err := conn.Query(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0`)
+	rows, err := conn.Query(ctx, `SELECT o.id, o.retention_days, t.tree_size FROM organizations o
+		JOIN log_trees t ON t.organization_id = o.id WHERE t.tree_size > 0`)
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
@@ -467,8 +486,8 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 		// tiles. (A partition this old that is not is a stuck integrator;
 		// it is kept, and the next purge tries again.)
 		var outside bool
-		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e JOIN organizations o ON o.id = e.organization_id
-			WHERE e.idx >= COALESCE(o.tree_size, 0))`, pgx.Identifier{name}.Sanitize())).Scan(&outside); err != nil {
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e LEFT JOIN log_trees t ON t.organization_id = e.organization_id
+			WHERE e.idx >= COALESCE(t.tree_size, 0))`, pgx.Identifier{name}.Sanitize())).Scan(&outside); err != nil {
 			return err
 		}
 		if outside {

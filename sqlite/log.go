@@ -141,37 +141,47 @@ func (s *LogStore) Tiles(ctx context.Context, orgID string, ids []trail.TileID) 
 	return tiles, rows.Err()
 }
 
-// AddCheckpoint stores grown tiles and a checkpoint if the tree is still
-// at prevSize.
-func (s *LogStore) AddCheckpoint(ctx context.Context, prevSize int64, tiles []*trail.Tile, cp *trail.Checkpoint) error {
+// AddCheckpoints stores the steps whose trees did not move, in one
+// transaction.
+func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.CheckpointStep) error {
 	tx, err := s.db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var res sql.Result
-	if prevSize < 0 {
-		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size IS NULL AND next_index >= ?`, cp.Size, cp.OrganizationID, cp.Size)
-	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size = ? AND next_index >= ?`, cp.Size, cp.OrganizationID, prevSize, cp.Size)
-	}
-	if err != nil {
-		return fmt.Errorf("move tree: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return trail.Errorf(trail.ECONFLICT, "The tree of %s is no longer at size %d.", cp.OrganizationID, prevSize)
-	}
-	for _, t := range tiles {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES (?, ?, ?, ?)
-			ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes); err != nil {
-			return fmt.Errorf("store tile: %w", err)
+	for _, st := range steps {
+		cp := st.Checkpoint
+		var res sql.Result
+		if st.PrevSize < 0 {
+			res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size IS NULL AND next_index >= ?`, cp.Size, cp.OrganizationID, cp.Size)
+		} else {
+			res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size = ? AND next_index >= ?`, cp.Size, cp.OrganizationID, st.PrevSize, cp.Size)
 		}
+		if err != nil {
+			return fmt.Errorf("move tree: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // another integrator was first
+		}
+		for _, t := range st.Tiles {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES (?, ?, ?, ?)
+				ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes); err != nil {
+				return fmt.Errorf("store tile: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
+			cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, formatTime(cp.CreatedAt)); err != nil {
+			return fmt.Errorf("store checkpoint: %w", interpretError(err))
+		}
+		st.Stored = true
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
-		cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, formatTime(cp.CreatedAt)); err != nil {
-		return fmt.Errorf("store checkpoint: %w", interpretError(err))
+	if err := tx.Commit(); err != nil {
+		for _, st := range steps {
+			st.Stored = false
+		}
+		return err
 	}
-	return tx.Commit()
+	return nil
 }
 
 const checkpointColumns = `organization_id, tree_size, root, note, created_at`

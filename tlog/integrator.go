@@ -26,6 +26,9 @@ const (
 	DefaultBatchLogs = 1000
 	// maxCachedRanges bounds the compact ranges kept between rounds.
 	maxCachedRanges = 10000
+	// prepareConcurrency is how many organizations' steps are prepared
+	// at once.
+	prepareConcurrency = 4
 )
 
 // Integrator adds stored events to their organization's tree and signs
@@ -88,7 +91,10 @@ func (ig *Integrator) loop(ctx context.Context) {
 	failures := 0
 	for {
 		start := time.Now()
-		_, err := ig.Integrate(ctx)
+		n, err := ig.Integrate(ctx)
+		if d := time.Since(start); n > 0 {
+			ig.logger().Debug("integrated", "checkpoints", n, "duration", d)
+		}
 		wait := interval - time.Since(start)
 		if err != nil && ctx.Err() == nil {
 			// Nothing is lost: the events are stored, and the next round
@@ -118,7 +124,8 @@ func (ig *Integrator) logger() *slog.Logger {
 
 // Integrate brings every pending organization's tree up to its log and
 // returns how many checkpoints it stored: one for each organization with
-// new events (more while one is more than MaxLeaves behind).
+// new events (more while one is more than MaxLeaves behind). The steps of
+// a page of organizations are stored in one transaction.
 func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 	ig.init()
 	n := 0
@@ -129,38 +136,81 @@ func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("pending logs: %w", err)
 		}
-		for _, h := range heads {
-			for {
-				if ctx.Err() != nil {
-					return n, ctx.Err()
-				}
-				end, stored, err := ig.integrate(ctx, h)
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("integrate %s: %w", h.OrganizationID, err)
-					}
-					break
-				}
-				if stored {
-					n++
-				}
-				if !stored || end >= h.LogSize {
-					break
-				}
-				h.TreeSize, h.HasCheckpoint = end, true
+		pending := heads
+		for len(pending) > 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
 			}
-			after = h.OrganizationID
+			roundStart := time.Now()
+			// The organizations' steps are prepared side by side: each
+			// waits mostly for its reads.
+			prepared, errs := make([]*step, len(pending)), make([]error, len(pending))
+			sem := make(chan struct{}, prepareConcurrency)
+			var wg sync.WaitGroup
+			for i, h := range pending {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					prepared[i], errs[i] = ig.prepare(ctx, h)
+				}()
+			}
+			wg.Wait()
+			var steps []*step
+			var toStore []*trail.CheckpointStep
+			for i, st := range prepared {
+				if errs[i] != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("integrate %s: %w", pending[i].OrganizationID, errs[i])
+					}
+					continue
+				}
+				steps, toStore = append(steps, st), append(toStore, &st.CheckpointStep)
+			}
+			if len(steps) == 0 {
+				break
+			}
+			storeStart := time.Now()
+			if err := ig.Store.AddCheckpoints(ctx, toStore); err != nil {
+				return n, fmt.Errorf("store checkpoints: %w", err)
+			}
+			ig.logger().Debug("integration step", "organizations", len(steps), "prepare", storeStart.Sub(roundStart), "store", time.Since(storeStart))
+			var again []trail.LogHead
+			for _, st := range steps {
+				if !st.Stored {
+					continue // another node integrated this step; its range is dropped
+				}
+				n++
+				ig.putRange(st.head.OrganizationID, st.r)
+				if ig.OnCheckpoint != nil {
+					ig.OnCheckpoint(st.head.OrganizationID, max(st.PrevSize, 0), st.Checkpoint.Size)
+				}
+				if st.Checkpoint.Size < st.head.LogSize {
+					h := st.head
+					h.TreeSize, h.HasCheckpoint = st.Checkpoint.Size, true
+					again = append(again, h)
+				}
+			}
+			pending = again
 		}
 		if len(heads) < DefaultBatchLogs {
 			return n, firstErr
 		}
+		after = heads[len(heads)-1].OrganizationID
 	}
 }
 
-// integrate adds up to MaxLeaves events of one organization to its tree
-// and stores a checkpoint. stored is false when another integrator was
-// first.
-func (ig *Integrator) integrate(ctx context.Context, h trail.LogHead) (end int64, stored bool, err error) {
+// step is one organization's integration step, prepared and signed.
+type step struct {
+	trail.CheckpointStep
+	head trail.LogHead
+	r    *compact.Range // the tree's compact range at the checkpoint
+}
+
+// prepare adds up to MaxLeaves events of one organization to its tree and
+// signs the checkpoint, without storing anything.
+func (ig *Integrator) prepare(ctx context.Context, h trail.LogHead) (*step, error) {
 	orgID := h.OrganizationID
 	prev, base := h.TreeSize, h.TreeSize
 	if !h.HasCheckpoint {
@@ -170,28 +220,28 @@ func (ig *Integrator) integrate(ctx context.Context, h trail.LogHead) (end int64
 	if maxLeaves <= 0 {
 		maxLeaves = DefaultMaxLeaves
 	}
-	end = min(h.LogSize, base+maxLeaves)
+	end := min(h.LogSize, base+maxLeaves)
 
 	r, err := ig.takeRange(ctx, orgID, base)
 	if err != nil {
-		return end, false, err
+		return nil, err
 	}
 	leaves, err := ig.Store.LeafHashes(ctx, orgID, base, end)
 	if err != nil {
-		return end, false, fmt.Errorf("read leaf hashes: %w", err)
+		return nil, fmt.Errorf("read leaf hashes: %w", err)
 	}
 	if int64(len(leaves)) != end-base {
-		return end, false, fmt.Errorf("events %d to %d: found %d leaf hashes, want %d", base, end, len(leaves), end-base)
+		return nil, fmt.Errorf("events %d to %d: found %d leaf hashes, want %d", base, end, len(leaves), end-base)
 	}
 	set := &tileSet{tiles: map[trail.TileID]*trail.Tile{}, dirty: map[trail.TileID]bool{}}
 	if len(leaves) > 0 {
 		partial, err := ig.Store.Tiles(ctx, orgID, partialTiles(base))
 		if err != nil {
-			return end, false, fmt.Errorf("read tiles: %w", err)
+			return nil, fmt.Errorf("read tiles: %w", err)
 		}
 		for _, t := range partial {
 			// Another integrator may have grown the tile since the head
-			// was read (its checkpoint wins and this step's is refused);
+			// was read (its checkpoint wins and this step is left out);
 			// the hashes up to base do not change.
 			if w := int((base>>(trail.TileHeight*t.Level))%trail.TileWidth) * trail.HashSize; len(t.Hashes) > w {
 				t.Hashes = t.Hashes[:w]
@@ -201,33 +251,22 @@ func (ig *Integrator) integrate(ctx context.Context, h trail.LogHead) (end int64
 	}
 	for i := range leaves {
 		if err := r.Append(leaves[i][:], set.visit); err != nil {
-			return end, false, err
+			return nil, err
 		}
 	}
 	if set.err != nil {
-		return end, false, set.err
+		return nil, set.err
 	}
 	root, err := rootOf(r)
 	if err != nil {
-		return end, false, err
+		return nil, err
 	}
 	note, err := Sign(ig.Signer, ig.Origin, orgID, end, root)
 	if err != nil {
-		return end, false, err
+		return nil, err
 	}
 	cp := &trail.Checkpoint{OrganizationID: orgID, Size: end, Root: root, Note: note, CreatedAt: ig.now()}
-	switch err := ig.Store.AddCheckpoint(ctx, prev, set.list(), cp); {
-	case err == nil:
-	case trail.ErrorCode(err) == trail.ECONFLICT:
-		return end, false, nil // another node integrated this step; the range is dropped
-	default:
-		return end, false, fmt.Errorf("store checkpoint: %w", err)
-	}
-	ig.putRange(orgID, r)
-	if ig.OnCheckpoint != nil {
-		ig.OnCheckpoint(orgID, max(prev, 0), end)
-	}
-	return end, true, nil
+	return &step{CheckpointStep: trail.CheckpointStep{PrevSize: prev, Tiles: set.list(), Checkpoint: cp}, head: h, r: r}, nil
 }
 
 func (ig *Integrator) now() time.Time {

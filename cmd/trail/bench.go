@@ -23,7 +23,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
+	"github.com/trail-audit/trail/tlog"
 )
 
 // benchPostgresURL is the PostgreSQL server of --drivers postgres when no
@@ -45,6 +47,7 @@ type benchConfig struct {
 	drivers     string
 	databaseURL string
 	nodes       string
+	lagRate     int
 }
 
 // benchTarget is one database the scenarios run on: SQLite in a data
@@ -67,7 +70,8 @@ func (t benchTarget) label() string {
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", "Start `trail serve` on a temporary directory and measure it over HTTP.")
 	var c benchConfig
-	fs.StringVar(&c.scenarios, "scenarios", "single,batch,query", "comma list of single, batch, query")
+	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query")
+	fs.IntVar(&c.lagRate, "lag-rate", 10000, "events a second of the lag scenario, which measures the time from acceptance to being in a signed checkpoint")
 	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each ingest scenario runs")
 	fs.IntVar(&c.clients, "clients", 64, "concurrent clients of the single-event scenario")
 	fs.IntVar(&c.batchSize, "batch-size", 500, "events per batch request")
@@ -122,6 +126,8 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 					err = m.benchIngest(ctx, self, c, driver, nodes, false)
 				case "batch":
 					err = m.benchIngest(ctx, self, c, driver, nodes, true)
+				case "lag":
+					err = m.benchLag(ctx, self, c, driver, nodes)
 				case "query":
 					err = m.benchQuery(ctx, self, c, driver)
 				default:
@@ -541,7 +547,226 @@ func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, drive
 		}
 		fmt.Fprintf(m.Stdout, "  %-26s p50 %-10s p95 %-10s p99 %-10s (%d of %d pages empty)\n", f.name, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), empty, c.queries)
 	}
+	if err := benchProofs(srv.url, org, c.queries, rng, m.Stdout); err != nil {
+		return err
+	}
 	fmt.Fprintf(m.Stdout, "  server peak RSS %.0f MiB\n\n", srv.peakRSS())
+	return nil
+}
+
+// benchProofs measures proofs in the tree of the organization's latest
+// checkpoint: inclusion of a random event, consistency from a random
+// size, and a random event with its proof.
+func benchProofs(base, org string, n int, rng *rand.Rand, out io.Writer) error {
+	code, b, err := benchDo("GET", base+"/audit_logs/checkpoint?organization_id="+org, nil)
+	if err != nil || code != 200 {
+		return fmt.Errorf("checkpoint: %d %s %v", code, b, err)
+	}
+	lines := strings.Split(string(b), "\n")
+	size, _ := strconv.ParseInt(lines[1], 10, 64)
+	if size < 2 {
+		return fmt.Errorf("checkpoint of %d events", size)
+	}
+	// Event ids at random indexes, for GET /audit_logs/events/{id}.
+	var ids []string
+	for len(ids) < n {
+		after := rng.Int64N(size - 1)
+		code, b, err := benchDo("GET", fmt.Sprintf("%s/audit_logs/events?organization_id=%s&order=asc&limit=1&after=%s", base, org, httpapi.EncodeEventCursor(after)), nil)
+		if err != nil || code != 200 {
+			return fmt.Errorf("list: %d %.200s %v", code, b, err)
+		}
+		var page struct {
+			Data []struct{ ID string } `json:"data"`
+		}
+		json.Unmarshal(b, &page)
+		if len(page.Data) == 1 {
+			ids = append(ids, page.Data[0].ID)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		path func(i int) string
+	}{
+		{"inclusion proof", func(int) string {
+			return fmt.Sprintf("/audit_logs/proofs/inclusion?organization_id=%s&index=%d&tree_size=%d", org, rng.Int64N(size), size)
+		}},
+		{"consistency proof", func(int) string {
+			return fmt.Sprintf("/audit_logs/proofs/consistency?organization_id=%s&first=%d&second=%d", org, 1+rng.Int64N(size-1), size)
+		}},
+		{"event with its proof", func(i int) string { return "/audit_logs/events/" + ids[i] }},
+	} {
+		var lat latencies
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			code, b, err := benchDo("GET", base+p.path(i), nil)
+			lat.add(time.Since(t0))
+			if err != nil || code != 200 {
+				return fmt.Errorf("%s: %d %.200s %v", p.name, code, b, err)
+			}
+		}
+		fmt.Fprintf(out, "  %-26s p50 %-10s p95 %-10s p99 %-10s (tree of %d events)\n", p.name, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), size)
+	}
+	return nil
+}
+
+// benchLag sends events at a steady rate and measures, for each, the time
+// from its acceptance (the response) to the first signed checkpoint that
+// covers it, as seen by a client polling the checkpoint every 10 ms.
+func (m *Main) benchLag(ctx context.Context, self string, c benchConfig, driver string, nodes int) error {
+	target, cleanup, err := newBenchTarget(ctx, c, driver, nodes)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	srvs, err := startNodes(ctx, self, target)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range srvs {
+			s.stop()
+		}
+	}()
+	const orgs, poll = 4, 10 * time.Millisecond
+	batch := c.batchSize
+	for i := 0; i < orgs; i++ {
+		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_lag%d", i), "name": "lag"})
+		if code, b, err := benchDo("POST", srvs[0].url+"/organizations", body); err != nil || code != 201 {
+			return fmt.Errorf("create organization: %d %s %v", code, b, err)
+		}
+	}
+	catalog, _ := demo.Catalog()
+	prng := rand.New(rand.NewPCG(5, 6))
+	pool := make([][]byte, 2000)
+	for i := range pool {
+		pool[i], _ = json.Marshal(benchEvent(prng, catalog, time.Now().UTC()))
+	}
+	type accepted struct {
+		last int64 // highest index of the request
+		at   time.Time
+		n    int
+	}
+	var mu sync.Mutex
+	acks := make([][]accepted, orgs)
+	// seen[o] records when the poller first saw each checkpoint size.
+	type sighting struct {
+		size int64
+		at   time.Time
+	}
+	seen := make([][]sighting, orgs)
+	var pollLat latencies
+	stopPoll := make(chan struct{})
+	var pollWG sync.WaitGroup
+	for o := 0; o < orgs; o++ {
+		pollWG.Add(1)
+		go func(o int) {
+			defer pollWG.Done()
+			t := time.NewTicker(poll)
+			defer t.Stop()
+			last := int64(-1)
+			for {
+				select {
+				case <-stopPoll:
+					return
+				case <-t.C:
+				}
+				t0 := time.Now()
+				code, b, err := benchDo("GET", fmt.Sprintf("%s/audit_logs/checkpoint?organization_id=org_lag%d", srvs[o%len(srvs)].url, o), nil)
+				now := time.Now()
+				pollLat.add(now.Sub(t0))
+				if err != nil || code != 200 {
+					continue
+				}
+				lines := strings.Split(string(b), "\n")
+				size, _ := strconv.ParseInt(lines[1], 10, 64)
+				if size > last {
+					last = size
+					mu.Lock()
+					seen[o] = append(seen[o], sighting{size, now})
+					mu.Unlock()
+				}
+			}
+		}(o)
+	}
+	// The load: rate/batch requests a second, spread over orgs × 4
+	// clients, each on its own ticker.
+	clients := orgs * 4
+	interval := time.Duration(float64(time.Second) * float64(batch*clients) / float64(c.lagRate))
+	deadline := time.Now().Add(c.duration)
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			o := w % orgs
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			var buf bytes.Buffer
+			for i := 0; time.Now().Before(deadline); i++ {
+				<-t.C
+				buf.Reset()
+				fmt.Fprintf(&buf, `{"organization_id":"org_lag%d","events":[`, o)
+				for j := 0; j < batch; j++ {
+					if j > 0 {
+						buf.WriteByte(',')
+					}
+					fmt.Fprintf(&buf, `{"idempotency_key":"l%d-%d-%d",`, w, i, j)
+					buf.Write(pool[rng.IntN(len(pool))][1:])
+				}
+				buf.WriteString(`]}`)
+				code, b, err := benchDo("POST", srvs[w%len(srvs)].url+"/audit_logs/events/batch", buf.Bytes())
+				at := time.Now()
+				if err != nil || code != 200 {
+					failures.Add(1)
+					continue
+				}
+				var res struct {
+					Data []struct {
+						Index *int64 `json:"index"`
+					} `json:"data"`
+				}
+				json.Unmarshal(b, &res)
+				var hi int64 = -1
+				n := 0
+				for _, d := range res.Data {
+					if d.Index != nil {
+						hi = max(hi, *d.Index)
+						n++
+					}
+				}
+				mu.Lock()
+				acks[o] = append(acks[o], accepted{hi, at, n})
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Let the last events be integrated, then stop polling.
+	time.Sleep(3 * time.Second)
+	close(stopPoll)
+	pollWG.Wait()
+	var lat latencies
+	var events, missing int
+	for o := 0; o < orgs; o++ {
+		for _, a := range acks[o] {
+			events += a.n
+			i := sort.Search(len(seen[o]), func(i int) bool { return seen[o][i].size > a.last })
+			if i == len(seen[o]) {
+				missing += a.n
+				continue
+			}
+			d := max(seen[o][i].at.Sub(a.at), 0)
+			for k := 0; k < a.n; k++ {
+				lat.add(d)
+			}
+		}
+	}
+	fmt.Fprintf(m.Stdout, "lag: acceptance to a signed checkpoint, %d events/s asked in batches of %d, %s\n  events/s %.0f   failures %d   not in a checkpoint after 3 s: %d\n  lag p50 %s   p95 %s   p99 %s   max %s (seen by a client polling every %s; a poll took p50 %s, p99 %s)\n  server peak RSS %.0f MiB\n\n",
+		c.lagRate, batch, target.label(), float64(events)/elapsed.Seconds(), failures.Load(), missing, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), ms(lat.pct(1)), poll, ms(pollLat.pct(.5)), ms(pollLat.pct(.99)), peakRSS(srvs))
 	return nil
 }
 
@@ -566,7 +791,7 @@ func (m *Main) preload(ctx context.Context, sf storageFlags, org string, n int, 
 	have := int(page.Events[0].Index) // index 0 is organization.created
 	if have >= n {
 		fmt.Fprintf(m.Stdout, "query: reusing %d pre-loaded events in %s\n", have, db.Name)
-		return nil
+		return m.integrateAll(ctx, sf, db)
 	}
 	catalog, _ := demo.Catalog()
 	rng := rand.New(rand.NewPCG(uint64(have), 3))
@@ -589,5 +814,26 @@ func (m *Main) preload(ctx context.Context, sf storageFlags, org string, n int, 
 		}
 	}
 	fmt.Fprintf(m.Stderr, "\rpre-loaded %d events in %s (%.0f events/s through the driver)\n", n-have, time.Since(start).Round(time.Second), float64(n-have)/time.Since(start).Seconds())
+	return m.integrateAll(ctx, sf, db)
+}
+
+// integrateAll brings every tree up to its log before the timed queries,
+// as the server's integrator would, and says how long it took.
+func (m *Main) integrateAll(ctx context.Context, sf storageFlags, db *store) error {
+	id, err := loadLogIdentity(ctx, &logFlags{}, sf.dataDir, "127.0.0.1:0", db.Logs)
+	if err != nil {
+		return err
+	}
+	ig := &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin}
+	start := time.Now()
+	var leaves int64
+	ig.OnCheckpoint = func(_ string, from, to int64) { leaves += to - from }
+	n, err := ig.Integrate(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(m.Stdout, "integrated %d events into their trees in %s (%d checkpoints, %.0f events/s)\n", leaves, time.Since(start).Round(time.Millisecond), n, float64(leaves)/time.Since(start).Seconds())
+	}
 	return nil
 }

@@ -4,11 +4,15 @@
 -- the leaf hashes of events whose partition retention dropped.
 ALTER TABLE events ADD COLUMN leaf_hash bytea; -- NULL only in rows older than this migration, which Open fills in
 
--- The size of the tree of the organization's latest checkpoint; NULL
--- until the first one. Integrators read organizations whose log is ahead
--- of their tree through the partial index.
-ALTER TABLE organizations ADD COLUMN tree_size bigint;
-CREATE INDEX organizations_pending ON organizations (id) WHERE tree_size IS NULL OR next_index > tree_size;
+-- The size of the tree of each organization's latest checkpoint (no row
+-- until the first one). It is a table of its own, not a column of
+-- organizations, so that an integrator moving a tree never waits for the
+-- row lock that a committer holds on the organization's head while it
+-- appends.
+CREATE TABLE log_trees (
+	organization_id text COLLATE "C" PRIMARY KEY,
+	tree_size       bigint NOT NULL
+);
 
 CREATE TABLE merkle_tiles (
 	organization_id text COLLATE "C" NOT NULL,
