@@ -124,7 +124,7 @@ func testRetention(t *testing.T, databaseURL string) {
 	os.WriteFile(cpFile, []byte(cp), 0o600)
 	os.WriteFile(keyFile, []byte(getText(t, u+"/audit_logs/log_key", testAdminKey)), 0o600)
 	out, errOut, err := runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", cpFile, file)
-	if err != nil || !strings.Contains(out, "42 events") || !strings.Contains(out, "30 purged") {
+	if err != nil || !strings.Contains(out, "42 event(s)") || !strings.Contains(out, "30 purged") {
 		t.Fatalf("verify after the purge: %v\n%s%s", err, out, errOut)
 	}
 	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {

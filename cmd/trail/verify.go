@@ -107,7 +107,7 @@ func (m *Main) runVerify(ctx context.Context, args []string) error {
 		if res.Tree {
 			how = "the lines form the checkpoint's whole tree"
 		}
-		fmt.Fprintf(m.Stdout, "OK %s: %d events of %s verified against the signed checkpoint of tree size %d (%s; %d purged)\n",
+		fmt.Fprintf(m.Stdout, "OK %s: %d event(s) of %s verified against the signed checkpoint of tree size %d (%s; %d purged)\n",
 			name, res.Lines, res.Origin, res.TreeSize, how, res.Purged)
 	}
 	if res.Consistent {
