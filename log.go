@@ -51,7 +51,8 @@ type CheckpointStep struct {
 	PrevSize   int64
 	Tiles      []*Tile
 	Checkpoint *Checkpoint
-	Stored     bool // set by AddCheckpoints
+	Stored     bool  // set by AddCheckpoints
+	Err        error // set by AddCheckpoints when this step failed alone (the others are stored)
 }
 
 // LogHead is how far an organization's log and its tree are: events
@@ -104,8 +105,10 @@ type LogStore interface {
 	// checkpoint's size, if the tree is still at the step's PrevSize (-1:
 	// no checkpoint yet). A step whose tree moved (another integrator was
 	// first) is left out and its Stored stays false; the others are
-	// stored. One transaction for all organizations of a round keeps the
-	// integrator from queuing for the database once per organization.
+	// stored. A step that fails alone (a checkpoint row of its size exists
+	// already) gets its Err and is left out too. One transaction for all
+	// organizations of a round keeps the integrator from queuing for the
+	// database once per organization.
 	AddCheckpoints(ctx context.Context, steps []*CheckpointStep) error
 
 	// LatestCheckpoint returns the organization's newest checkpoint;

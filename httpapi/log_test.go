@@ -97,7 +97,7 @@ func TestTransparencyLog(t *testing.T) {
 				t.Fatalf("proof %v", p)
 			}
 			// The event as returned, with its proof, verifies offline.
-			res, err := tlog.Verify(strings.NewReader(string(r.Body)+"\n"), []byte(note), ts.VKey)
+			res, err := tlog.VerifyOptions{Key: ts.VKey, Checkpoint: []byte(note), Subset: true}.Verify(strings.NewReader(string(r.Body) + "\n"))
 			if err != nil || res.Proven != 1 {
 				t.Fatalf("%+v %v", res, err)
 			}

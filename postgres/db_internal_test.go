@@ -262,4 +262,22 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	if err != nil || len(page.Events) != 1 || page.Events[0].Index != 601 {
 		t.Fatalf("events after the purge: %v %v", page, err)
 	}
+
+	// A run interrupted between detaching a partition and dropping it
+	// left events_p203002 detached; the next run finishes it, and drops
+	// March 2030 too.
+	if _, err := db.pool.Exec(ctx, `ALTER TABLE events DETACH PARTITION events_p203002`); err != nil {
+		t.Fatal(err)
+	}
+	now = time.Date(2031, 4, 10, 0, 0, 0, 0, time.UTC)
+	r, err = logs.PurgeExpired(ctx, now)
+	if err != nil || r.Partitions != 2 {
+		t.Fatalf("purge after an interrupted run: %+v %v", r, err)
+	}
+	for _, name := range []string{"events_p203002", "event_targets_p203002", "events_p203003", "event_targets_p203003"} {
+		db.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists)
+		if exists {
+			t.Fatalf("%s still exists", name)
+		}
+	}
 }

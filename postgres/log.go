@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -182,32 +183,24 @@ func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.Checkpoint
 	})
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		for _, st := range ordered {
-			st.Stored = false
-			cp := st.Checkpoint
-			var tag pgconn.CommandTag
-			var err error
-			if st.PrevSize < 0 {
-				tag, err = tx.Exec(ctx, `INSERT INTO log_trees (organization_id, tree_size) VALUES ($2, $1) ON CONFLICT DO NOTHING`, cp.Size, cp.OrganizationID)
-			} else {
-				tag, err = tx.Exec(ctx, `UPDATE log_trees SET tree_size = $1 WHERE organization_id = $2 AND tree_size = $3`, cp.Size, cp.OrganizationID, st.PrevSize)
-			}
+			st.Stored, st.Err = false, nil
+			// A savepoint: this step alone may fail, the others go on.
+			sp, err := tx.Begin(ctx)
 			if err != nil {
-				return fmt.Errorf("move tree: %w", err)
+				return err
 			}
-			if tag.RowsAffected() == 0 {
-				continue // another integrator was first
+			stored, err := addStep(ctx, sp, st)
+			if err != nil {
+				if rerr := sp.Rollback(ctx); rerr != nil {
+					return rerr
+				}
+				st.Err = err
+				continue
 			}
-			b := &pgx.Batch{}
-			for _, t := range st.Tiles {
-				b.Queue(`INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES ($1, $2, $3, $4)
-					ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes)
+			if err := sp.Commit(ctx); err != nil {
+				return err
 			}
-			b.Queue(`INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
-				cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, cp.CreatedAt)
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return fmt.Errorf("store tiles and checkpoint: %w", interpretError(err))
-			}
-			st.Stored = true
+			st.Stored = stored
 		}
 		return nil
 	})
@@ -217,6 +210,35 @@ func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.Checkpoint
 		}
 	}
 	return err
+}
+
+// addStep stores one step unless its tree moved.
+func addStep(ctx context.Context, tx pgx.Tx, st *trail.CheckpointStep) (bool, error) {
+	cp := st.Checkpoint
+	var tag pgconn.CommandTag
+	var err error
+	if st.PrevSize < 0 {
+		tag, err = tx.Exec(ctx, `INSERT INTO log_trees (organization_id, tree_size) VALUES ($2, $1) ON CONFLICT DO NOTHING`, cp.Size, cp.OrganizationID)
+	} else {
+		tag, err = tx.Exec(ctx, `UPDATE log_trees SET tree_size = $1 WHERE organization_id = $2 AND tree_size = $3`, cp.Size, cp.OrganizationID, st.PrevSize)
+	}
+	if err != nil {
+		return false, fmt.Errorf("move tree: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil // another integrator was first
+	}
+	b := &pgx.Batch{}
+	for _, t := range st.Tiles {
+		b.Queue(`INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes)
+	}
+	b.Queue(`INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, cp.CreatedAt)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return false, fmt.Errorf("store tiles and checkpoint: %w", interpretError(err))
+	}
+	return true, nil
 }
 
 const checkpointColumns = `organization_id, tree_size, root, note, created_at`
@@ -388,9 +410,9 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7357, hashtext(current_schema() || '.purge'))`)
 
-	if err := s.dropExpiredPartitions(ctx, conn, now, res); err != nil {
-		return res, err
-	}
+	// Whole partitions first (their rows need no row purge); a failure
+	// there does not stop the row purge, and is returned after it.
+	partErr := s.dropExpiredPartitions(ctx, conn, now, res)
 	type org struct {
 		id       string
 		days     int
@@ -442,6 +464,9 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 			}
 		}
 	}
+	if partErr != nil {
+		return res, fmt.Errorf("drop expired partitions: %w", partErr)
+	}
 	return res, nil
 }
 
@@ -449,71 +474,94 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 // past the longest retention of any organization. An event's occurred_at
 // is at most MaxFutureSkew after its received_at, so a partition whose
 // month ended before now − longest retention − MaxFutureSkew holds only
-// expired events.
+// expired events. It also finishes what an interrupted run left: a
+// partition whose detach did not complete, or a detached one not dropped.
 func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn, now time.Time, res *trail.PurgeResult) error {
 	var longest int
 	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(retention_days), 0) FROM organizations`).Scan(&longest); err != nil {
 		return err
 	}
 	horizon := now.Add(-time.Duration(longest)*24*time.Hour - trail.MaxFutureSkew)
-	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY c.relname`)
+	// Every monthly table of either partitioned table, attached or not.
+	rows, err := conn.Query(ctx, `SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind = 'r' AND (c.relname LIKE 'events\_p%' OR c.relname LIKE 'event\_targets\_p%')`)
 	if err != nil {
 		return fmt.Errorf("list partitions: %w", err)
 	}
-	var expired []string
+	attached := map[string]bool{}
+	months := map[string]bool{}
 	for rows.Next() {
-		var name, bound string
-		if err := rows.Scan(&name, &bound); err != nil {
+		var name string
+		var att bool
+		if err := rows.Scan(&name, &att); err != nil {
 			rows.Close()
 			return err
 		}
-		month, err := time.Parse("200601", strings.TrimPrefix(name, "events_p"))
-		if err != nil {
-			continue // not one of Trail's monthly partitions
+		month := name[strings.LastIndex(name, "_p")+2:]
+		m, err := time.Parse("200601", month)
+		if err != nil || m.AddDate(0, 1, 0).After(horizon) {
+			continue // not one of Trail's monthly tables, or not expired
 		}
-		if !month.AddDate(0, 1, 0).After(horizon) {
-			expired = append(expired, name)
-		}
+		attached[name], months[month] = att, true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, name := range expired {
-		month := strings.TrimPrefix(name, "events_p")
-		// Only events inside a checkpoint: their leaf hashes are in the
-		// tiles. (A partition this old that is not is a stuck integrator;
-		// it is kept, and the next purge tries again.)
-		var outside bool
-		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e LEFT JOIN log_trees t ON t.organization_id = e.organization_id
-			WHERE e.idx >= COALESCE(t.tree_size, 0))`, pgx.Identifier{name}.Sanitize())).Scan(&outside); err != nil {
-			return err
-		}
-		if outside {
-			s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", name)
-			continue
-		}
-		tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{name}.Sanitize()))
-		if err != nil {
-			return fmt.Errorf("keep ids of %s: %w", name, err)
+	for _, month := range slices.Sorted(maps.Keys(months)) {
+		evs := "events_p" + month
+		if _, ok := attached[evs]; ok {
+			// Only events inside a checkpoint: their leaf hashes are in
+			// the tiles. (A partition this old that is not is a stuck
+			// integrator; it is kept, and the next purge tries again.)
+			var outside bool
+			if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e LEFT JOIN log_trees t ON t.organization_id = e.organization_id
+				WHERE e.idx >= COALESCE(t.tree_size, 0))`, pgx.Identifier{evs}.Sanitize())).Scan(&outside); err != nil {
+				return err
+			}
+			if outside {
+				s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", evs)
+				continue
+			}
+			tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{evs}.Sanitize()))
+			if err != nil {
+				return fmt.Errorf("keep ids of %s: %w", evs, err)
+			}
+			res.Events += tag.RowsAffected()
 		}
 		for _, table := range partitioned {
 			p := table + "_p" + month
-			// DETACH … CONCURRENTLY lets reads and writes of the other
-			// partitions go on; it cannot run in a transaction block.
-			if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY`, table, pgx.Identifier{p}.Sanitize())); err != nil {
-				var pe *pgconn.PgError
-				if !errors.As(err, &pe) || pe.Code != "42P01" { // undefined table: gone already
-					return fmt.Errorf("detach %s: %w", p, err)
+			att, ok := attached[p]
+			if !ok {
+				continue
+			}
+			if att {
+				if err := detachPartition(ctx, conn, table, p); err != nil {
+					return err
 				}
 			}
 			if _, err := conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, pgx.Identifier{p}.Sanitize())); err != nil {
 				return fmt.Errorf("drop %s: %w", p, err)
 			}
 		}
-		res.Events += tag.RowsAffected()
 		res.Partitions++
+	}
+	return nil
+}
+
+// detachPartition detaches a partition with DETACH … CONCURRENTLY, which
+// lets reads and writes of the other partitions go on (and cannot run in a
+// transaction block). A detach that an earlier run began and did not
+// finish is finished with FINALIZE.
+func detachPartition(ctx context.Context, conn *pgxpool.Conn, table, p string) error {
+	_, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY`, table, pgx.Identifier{p}.Sanitize()))
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55000" { // object_not_in_prerequisite_state: a pending detach
+		_, err = conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s FINALIZE`, table, pgx.Identifier{p}.Sanitize()))
+	}
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", p, err)
 	}
 	return nil
 }

@@ -150,30 +150,22 @@ func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.Checkpoint
 	}
 	defer tx.Rollback()
 	for _, st := range steps {
-		cp := st.Checkpoint
-		var res sql.Result
-		if st.PrevSize < 0 {
-			res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size IS NULL AND next_index >= ?`, cp.Size, cp.OrganizationID, cp.Size)
-		} else {
-			res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size = ? AND next_index >= ?`, cp.Size, cp.OrganizationID, st.PrevSize, cp.Size)
+		st.Stored, st.Err = false, nil
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT step`); err != nil {
+			return err
 		}
+		stored, err := s.addStep(ctx, tx, st)
 		if err != nil {
-			return fmt.Errorf("move tree: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // another integrator was first
-		}
-		for _, t := range st.Tiles {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES (?, ?, ?, ?)
-				ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes); err != nil {
-				return fmt.Errorf("store tile: %w", err)
+			// This step alone fails; the others go on.
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO step`); rerr != nil {
+				return rerr
 			}
+			st.Err = err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
-			cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, formatTime(cp.CreatedAt)); err != nil {
-			return fmt.Errorf("store checkpoint: %w", interpretError(err))
+		if _, err := tx.ExecContext(ctx, `RELEASE step`); err != nil {
+			return err
 		}
-		st.Stored = true
+		st.Stored = stored && err == nil
 	}
 	if err := tx.Commit(); err != nil {
 		for _, st := range steps {
@@ -182,6 +174,35 @@ func (s *LogStore) AddCheckpoints(ctx context.Context, steps []*trail.Checkpoint
 		return err
 	}
 	return nil
+}
+
+// addStep stores one step unless its tree moved.
+func (s *LogStore) addStep(ctx context.Context, tx *sql.Tx, st *trail.CheckpointStep) (bool, error) {
+	cp := st.Checkpoint
+	var res sql.Result
+	var err error
+	if st.PrevSize < 0 {
+		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size IS NULL AND next_index >= ?`, cp.Size, cp.OrganizationID, cp.Size)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE organizations SET tree_size = ? WHERE id = ? AND tree_size = ? AND next_index >= ?`, cp.Size, cp.OrganizationID, st.PrevSize, cp.Size)
+	}
+	if err != nil {
+		return false, fmt.Errorf("move tree: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil // another integrator was first
+	}
+	for _, t := range st.Tiles {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO merkle_tiles (organization_id, level, idx, hashes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (organization_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, cp.OrganizationID, t.Level, t.Index, t.Hashes); err != nil {
+			return false, fmt.Errorf("store tile: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (organization_id, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
+		cp.OrganizationID, cp.Size, cp.Root[:], cp.Note, formatTime(cp.CreatedAt)); err != nil {
+		return false, fmt.Errorf("store checkpoint: %w", interpretError(err))
+	}
+	return true, nil
 }
 
 const checkpointColumns = `organization_id, tree_size, root, note, created_at`
@@ -242,7 +263,14 @@ func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int6
 // on, in index order, checking each row's columns against its document.
 // Purged events come in their place, with the leaf hash kept in the tree.
 func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
-	purged, err := s.purgedFrom(ctx, orgID, from)
+	// One read transaction: a purge that moves rows to purged_events
+	// meanwhile is seen before or after, never half.
+	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	purged, err := s.purgedFrom(ctx, tx, orgID, from)
 	if err != nil {
 		return err
 	}
@@ -255,7 +283,7 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 		}
 		return nil
 	}
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash
+	rows, err := tx.QueryContext(ctx, `SELECT seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash
 		FROM events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
 	if err != nil {
 		return fmt.Errorf("scan log: %w", err)
@@ -312,8 +340,8 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 
 // purgedFrom returns the organization's purged events from index from
 // on, with their leaf hashes from the tiles.
-func (s *LogStore) purgedFrom(ctx context.Context, orgID string, from int64) ([]*trail.LogRow, error) {
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT idx, id FROM purged_events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
+func (s *LogStore) purgedFrom(ctx context.Context, tx *sql.Tx, orgID string, from int64) ([]*trail.LogRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT idx, id FROM purged_events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
 	if err != nil {
 		return nil, fmt.Errorf("read purged events: %w", err)
 	}

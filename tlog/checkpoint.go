@@ -95,31 +95,9 @@ func ParseCheckpointText(text string) (*OpenedCheckpoint, error) {
 func LoadOrCreateKey(path, name string) (note.Signer, string, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		skey, _, err := note.GenerateKey(rand.Reader, name)
-		if err != nil {
-			return nil, "", fmt.Errorf("create signing key named %q: %w", name, err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if data, err = createKeyFile(path, name); err != nil {
 			return nil, "", err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return LoadOrCreateKey(path, name) // another process was first
-		} else if err != nil {
-			return nil, "", fmt.Errorf("create signing key file: %w", err)
-		}
-		if _, err := f.WriteString(skey + "\n"); err != nil {
-			f.Close()
-			return nil, "", fmt.Errorf("write signing key file: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, "", err
-		}
-		if err := f.Close(); err != nil {
-			return nil, "", err
-		}
-		data = []byte(skey)
 	} else if err != nil {
 		return nil, "", fmt.Errorf("read signing key file: %w", err)
 	}
@@ -133,6 +111,46 @@ func LoadOrCreateKey(path, name string) (note.Signer, string, error) {
 		return nil, "", fmt.Errorf("signing key file %s: %w", path, err)
 	}
 	return signer, vkey, nil
+}
+
+// createKeyFile writes a new signing key to path, unless another process
+// (a node starting at the same moment) was first, and returns the key the
+// file holds. The key is written whole to a temporary file and linked into
+// place, so no process ever reads a half-written key.
+func createKeyFile(path, name string) ([]byte, error) {
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return nil, fmt.Errorf("create signing key named %q: %w", name, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, ".signing-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("create signing key file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write signing key file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create signing key file: %w", err)
+	}
+	// Ours, or the one another process linked first.
+	return os.ReadFile(path)
 }
 
 // verifierKey derives the verifier key of a signer key:

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -46,8 +47,9 @@ type Integrator struct {
 	// integrator stored.
 	OnCheckpoint func(orgID string, oldSize, newSize int64)
 
-	mu     sync.Mutex                // mu guards ranges
-	ranges map[string]*compact.Range // the trees' compact ranges at their last checkpoint
+	mu      sync.Mutex                // mu guards ranges and failing
+	ranges  map[string]*compact.Range // the trees' compact ranges at their last checkpoint
+	failing map[string]*failure       // organizations whose step failed, until when they wait
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -79,6 +81,7 @@ func (ig *Integrator) init() {
 	defer ig.mu.Unlock()
 	if ig.ranges == nil {
 		ig.ranges = map[string]*compact.Range{}
+		ig.failing = map[string]*failure{}
 	}
 }
 
@@ -96,14 +99,23 @@ func (ig *Integrator) loop(ctx context.Context) {
 			ig.logger().Debug("integrated", "checkpoints", n, "duration", d)
 		}
 		wait := interval - time.Since(start)
-		if err != nil && ctx.Err() == nil {
+		var orgErrs *OrganizationErrors
+		switch {
+		case err == nil || ctx.Err() != nil:
+			failures = 0
+		case errors.As(err, &orgErrs):
+			// Some organizations failed; the others were integrated, and
+			// each failing one waits on its own (Integrate skips it).
+			failures = 0
+			for org, e := range orgErrs.Errs {
+				ig.logger().Error("integrate an organization's events into its tree; retrying", "organization", org, "err", e)
+			}
+		default:
 			// Nothing is lost: the events are stored, and the next round
 			// takes them again. Say so, and back off while it fails.
 			failures++
 			wait = min(interval<<min(failures, 5), 10*time.Second)
 			ig.logger().Error("integrate events into their trees; retrying", "err", err, "failures", failures, "retry_in", wait)
-		} else {
-			failures = 0
 		}
 		timer := time.NewTimer(max(wait, 0))
 		select {
@@ -129,14 +141,19 @@ func (ig *Integrator) logger() *slog.Logger {
 func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 	ig.init()
 	n := 0
-	var firstErr error
+	orgErrs := &OrganizationErrors{Errs: map[string]error{}}
 	after := ""
 	for {
 		heads, err := ig.Store.PendingLogs(ctx, after, DefaultBatchLogs)
 		if err != nil {
 			return n, fmt.Errorf("pending logs: %w", err)
 		}
-		pending := heads
+		var pending []trail.LogHead
+		for _, h := range heads {
+			if !ig.waiting(h.OrganizationID) {
+				pending = append(pending, h)
+			}
+		}
 		for len(pending) > 0 {
 			if err := ctx.Err(); err != nil {
 				return n, err
@@ -161,9 +178,8 @@ func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 			var toStore []*trail.CheckpointStep
 			for i, st := range prepared {
 				if errs[i] != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("integrate %s: %w", pending[i].OrganizationID, errs[i])
-					}
+					orgErrs.Errs[pending[i].OrganizationID] = errs[i]
+					ig.fail(pending[i].OrganizationID)
 					continue
 				}
 				steps, toStore = append(steps, st), append(toStore, &st.CheckpointStep)
@@ -178,9 +194,15 @@ func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 			ig.logger().Debug("integration step", "organizations", len(steps), "prepare", storeStart.Sub(roundStart), "store", time.Since(storeStart))
 			var again []trail.LogHead
 			for _, st := range steps {
+				if st.Err != nil {
+					orgErrs.Errs[st.head.OrganizationID] = st.Err
+					ig.fail(st.head.OrganizationID)
+					continue
+				}
 				if !st.Stored {
 					continue // another node integrated this step; its range is dropped
 				}
+				ig.recovered(st.head.OrganizationID)
 				n++
 				ig.putRange(st.head.OrganizationID, st.r)
 				if ig.OnCheckpoint != nil {
@@ -195,10 +217,64 @@ func (ig *Integrator) Integrate(ctx context.Context) (int, error) {
 			pending = again
 		}
 		if len(heads) < DefaultBatchLogs {
-			return n, firstErr
+			if len(orgErrs.Errs) > 0 {
+				return n, orgErrs
+			}
+			return n, nil
 		}
 		after = heads[len(heads)-1].OrganizationID
 	}
+}
+
+// OrganizationErrors reports the organizations whose step failed in a
+// round; the others were integrated.
+type OrganizationErrors struct {
+	Errs map[string]error // by organization id
+}
+
+func (e *OrganizationErrors) Error() string {
+	for org, err := range e.Errs {
+		return fmt.Sprintf("integrate %s (and %d more organizations): %v", org, len(e.Errs)-1, err)
+	}
+	return "integrate: no error"
+}
+
+// failure is how long an organization whose step failed waits.
+type failure struct {
+	count int
+	until time.Time
+}
+
+// waiting reports whether the organization waits after failures.
+func (ig *Integrator) waiting(orgID string) bool {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	f := ig.failing[orgID]
+	return f != nil && time.Now().Before(f.until)
+}
+
+// fail makes the organization wait before its next step: twice as long
+// after each failure, up to a minute.
+func (ig *Integrator) fail(orgID string) {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	f := ig.failing[orgID]
+	if f == nil {
+		f = &failure{}
+		ig.failing[orgID] = f
+	}
+	f.count++
+	interval := ig.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	f.until = time.Now().Add(min(interval<<min(f.count, 7), time.Minute))
+}
+
+func (ig *Integrator) recovered(orgID string) {
+	ig.mu.Lock()
+	defer ig.mu.Unlock()
+	delete(ig.failing, orgID)
 }
 
 // step is one organization's integration step, prepared and signed.

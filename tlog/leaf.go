@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gowebpki/jcs"
@@ -11,7 +12,7 @@ import (
 )
 
 // nonLeafMembers are the members of a stored event's JSON that are not
-// part of its leaf: its position, and the proof a read may add.
+// part of its leaf: its position, and what a read adds.
 var nonLeafMembers = []string{"index", "proof", "leaf_hash"}
 
 // LeafHashJSON returns the leaf hash of a stored event given as JSON (an
@@ -20,19 +21,22 @@ var nonLeafMembers = []string{"index", "proof", "leaf_hash"}
 // implementation, independent of the encoder that Trail's drivers use
 // when they store events, so that Fsck and Verify check that one too.
 func LeafHashJSON(data []byte) ([trail.HashSize]byte, error) {
-	var members map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&members); err != nil {
-		return [trail.HashSize]byte{}, fmt.Errorf("not a JSON object: %w", err)
+	members, err := parseObject(data)
+	if err != nil {
+		return [trail.HashSize]byte{}, err
 	}
-	if members == nil {
-		return [trail.HashSize]byte{}, fmt.Errorf("not a JSON object")
+	return leafHashMembers(members)
+}
+
+func leafHashMembers(members map[string]json.RawMessage) ([trail.HashSize]byte, error) {
+	kept := make(map[string]json.RawMessage, len(members))
+	for k, v := range members {
+		kept[k] = v
 	}
 	for _, k := range nonLeafMembers {
-		delete(members, k)
+		delete(kept, k)
 	}
-	raw, err := json.Marshal(members)
+	raw, err := json.Marshal(kept)
 	if err != nil {
 		return [trail.HashSize]byte{}, err
 	}
@@ -46,4 +50,38 @@ func LeafHashJSON(data []byte) ([trail.HashSize]byte, error) {
 	var sum [trail.HashSize]byte
 	h.Sum(sum[:0])
 	return sum, nil
+}
+
+// parseObject reads a JSON object's members by their exact names. A name
+// given twice is refused: readers disagree on which one counts, so a line
+// could show one value and be hashed with another.
+func parseObject(data []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	members := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("not a JSON object: %w", err)
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("not a JSON object: %w", err)
+		}
+		if _, dup := members[name]; dup {
+			return nil, fmt.Errorf("member %q given twice", name)
+		}
+		members[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errors.New("not one JSON object: something follows it")
+	}
+	return members, nil
 }

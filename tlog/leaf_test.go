@@ -28,7 +28,7 @@ func TestLeafHash(t *testing.T) {
 		json.Number("123456789012345678901234567890"), json.Number("1E-7"), json.Number("-1.5e+300"), json.Number("0.1"),
 		json.Number("9007199254740993"), json.Number("5e-324"), 3.0, 1e21, 1e-7, int64(1) << 60, -7, true, false,
 		"<script>&amp;</script>", "line\nbreak\ttab\r\u0001\u001f\u007f", "quote\" back\\slash /", "\u2028\u2029",
-		"emoji 🎉 and 𝄞", "e\u0301 é", "\ufeffBOM", "日本語", "",
+		"emoji 🎉 and 𝄞", "e\u0301 é", "\ufeffBOM", "日本語", "", "invalid \xff\xfe UTF-8 \xed\xa0\x80",
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 300; i++ {

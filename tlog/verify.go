@@ -23,7 +23,7 @@ type VerifyResult struct {
 	Lines    int  // lines with an event
 	Purged   int  // lines of events that retention purged (their leaf hash is taken as given)
 	Proven   int  // lines checked by the inclusion proof they carry
-	Tree     bool // the lines without proofs formed the checkpoint's whole tree
+	Tree     bool // the lines were the whole log and formed the checkpoint's tree
 	// Consistent: the previous checkpoint was shown consistent with the
 	// checkpoint.
 	Consistent bool
@@ -47,35 +47,32 @@ func (e *VerifyError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
 }
 
-// line is what Verify reads of a line besides its leaf hash.
-type line struct {
-	ID             string     `json:"id"`
-	OrganizationID string     `json:"organization_id"`
-	Index          *int64     `json:"index"`
-	Purged         bool       `json:"purged"`
-	LeafHash       []byte     `json:"leaf_hash"`
-	Proof          *lineProof `json:"proof"`
-}
-
+// lineProof is the inclusion proof a line may carry, as
+// GET /audit_logs/events/{id} returns it.
 type lineProof struct {
 	TreeSize int64    `json:"tree_size"`
 	Hashes   [][]byte `json:"hashes"`
 }
+
+// purgedMembers are the members of a purged event's line, and no others.
+var purgedMembers = map[string]bool{"id": true, "index": true, "purged": true, "leaf_hash": true, "proof": true}
 
 // Verify checks an NDJSON file of stored events (an export, or the events
 // of GET /audit_logs/events pages, one a line, as JSON) against a signed
 // checkpoint, offline (SPEC §6):
 //
 //   - the checkpoint's signature, with the verifier key;
-//   - every line's leaf hash, recomputed from its contents;
-//   - a line that carries a "proof" (as GET /audit_logs/events/{id}
-//     returns it) must be included in the checkpoint's tree at its index;
-//   - the other lines must run from index 0 with no gap, repetition or
-//     reordering and, together, form exactly the checkpoint's tree.
+//   - the lines are every event the checkpoint covers, from index 0, with
+//     no gap, repetition or reordering, and together form its tree;
+//   - every line's leaf hash, recomputed from its contents; a line that
+//     carries a "proof" (as GET /audit_logs/events/{id} returns it) must be
+//     included in the checkpoint's tree at its index, which names a
+//     changed line.
 //
 // A line of a purged event ({"id","index","purged":true,"leaf_hash"})
 // counts with the leaf hash it gives. The first problem is returned as a
-// *VerifyError naming the line.
+// *VerifyError naming the line. VerifyOptions.Subset checks some events
+// only, each by its proof.
 func Verify(r io.Reader, checkpoint []byte, vkey string) (*VerifyResult, error) {
 	return VerifyOptions{Key: vkey, Checkpoint: checkpoint}.Verify(r)
 }
@@ -91,6 +88,11 @@ type VerifyOptions struct {
 	// give the earlier root.
 	Previous         []byte
 	ConsistencyProof [][]byte
+	// Subset accepts lines that are not the whole log (some events, in
+	// any order): each must then carry its proof, and the file's
+	// completeness is not shown. Without it, the lines must be every
+	// event the checkpoint covers, from index 0, in order.
+	Subset bool
 }
 
 // CheckConsistency checks an earlier checkpoint against a later one with
@@ -130,9 +132,11 @@ func (o VerifyOptions) Verify(r io.Reader) (*VerifyResult, error) {
 	if r == nil {
 		return res, nil
 	}
+	if o.Subset && prev != nil {
+		return nil, &VerifyError{Reason: "a subset of the lines cannot show the previous checkpoint consistent: give its consistency proof"}
+	}
 	orgID := cp.OrganizationID()
 	tree := rangeFactory.NewEmptyRange(0)
-	inSequence, unproven := true, false
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	n := 0
@@ -142,75 +146,87 @@ func (o VerifyOptions) Verify(r io.Reader) (*VerifyResult, error) {
 		if len(raw) == 0 {
 			continue
 		}
-		var l line
-		if err := json.Unmarshal(raw, &l); err != nil {
-			return res, &VerifyError{Line: n, Reason: "not a JSON object: " + err.Error()}
+		members, err := parseObject(raw)
+		if err != nil {
+			return res, &VerifyError{Line: n, Reason: err.Error()}
 		}
-		if l.Index == nil || *l.Index < 0 {
+		var index int64 = -1
+		var id, org string
+		json.Unmarshal(members["index"], &index)
+		json.Unmarshal(members["id"], &id)
+		json.Unmarshal(members["organization_id"], &org)
+		if index < 0 {
 			return res, &VerifyError{Line: n, Reason: "no index"}
 		}
-		index := *l.Index
 		bad := func(format string, args ...any) error {
-			return &VerifyError{Line: n, Index: index, ID: l.ID, Reason: fmt.Sprintf(format, args...)}
+			return &VerifyError{Line: n, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
 		}
 		if index >= cp.Size {
 			return res, bad("index %d is beyond the checkpoint, which covers %d events", index, cp.Size)
 		}
 		var leaf [trail.HashSize]byte
-		if l.Purged {
-			if len(l.LeafHash) != trail.HashSize {
+		if p, ok := members["purged"]; ok {
+			// A purged event is taken at its word for its leaf hash, so
+			// its line may hold nothing else: no contents that would
+			// seem verified.
+			if string(p) != "true" {
+				return res, bad(`"purged" must be true`)
+			}
+			for k := range members {
+				if !purgedMembers[k] {
+					return res, bad("a purged event's line holds %q: a purged event has only id, index, purged, leaf_hash and proof", k)
+				}
+			}
+			var h []byte
+			if err := json.Unmarshal(members["leaf_hash"], &h); err != nil || len(h) != trail.HashSize {
 				return res, bad("a purged event without its leaf_hash")
 			}
-			leaf = [trail.HashSize]byte(l.LeafHash)
+			leaf = [trail.HashSize]byte(h)
 			res.Purged++
 		} else {
-			if l.OrganizationID != orgID {
-				return res, bad("organization %q, but the checkpoint is of %q", l.OrganizationID, orgID)
+			if org != orgID {
+				return res, bad("organization %q, but the checkpoint is of %q", org, orgID)
 			}
-			if leaf, err = LeafHashJSON(raw); err != nil {
+			if leaf, err = leafHashMembers(members); err != nil {
 				return res, bad("%v", err)
 			}
 		}
 		res.Lines++
-		if l.Proof != nil {
-			if l.Proof.TreeSize != cp.Size {
-				return res, bad("its proof is for tree size %d, the checkpoint's is %d", l.Proof.TreeSize, cp.Size)
+		if p, ok := members["proof"]; ok && string(p) != "null" {
+			var lp lineProof
+			if err := json.Unmarshal(p, &lp); err != nil {
+				return res, bad("its proof is not an inclusion proof: %v", err)
 			}
-			if err := proof.VerifyInclusion(hasher, uint64(index), uint64(cp.Size), leaf[:], l.Proof.Hashes, cp.Root[:]); err != nil {
+			if lp.TreeSize != cp.Size {
+				return res, bad("its proof is for tree size %d, the checkpoint's is %d", lp.TreeSize, cp.Size)
+			}
+			if err := proof.VerifyInclusion(hasher, uint64(index), uint64(cp.Size), leaf[:], lp.Hashes, cp.Root[:]); err != nil {
 				return res, bad("not in the checkpoint's tree at this index: the line or its proof was changed")
 			}
 			res.Proven++
-		} else {
-			unproven = true
+		} else if o.Subset {
+			return res, bad("no proof: a subset's every line needs its inclusion proof")
 		}
-		if inSequence && int64(tree.End()) == index {
-			if err := checkPrevious(tree, prev); err != nil {
-				return res, err
-			}
-			if err := tree.Append(leaf[:], nil); err != nil {
-				return res, err
-			}
+		if o.Subset {
 			continue
 		}
-		if l.Proof == nil {
-			switch next := int64(tree.End()); {
-			case !inSequence:
-				return res, bad("no proof, and the lines before it do not run from index 0 in order")
-			case index < next:
-				return res, bad("index %d after %d: a line was inserted, repeated or moved", index, next-1)
-			default:
-				return res, bad("index %d after %d: %d line(s) missing before it", index, next-1, index-next)
-			}
+		switch next := int64(tree.End()); {
+		case index < next:
+			return res, bad("index %d after %d: a line was inserted, repeated or moved", index, next-1)
+		case index > next:
+			return res, bad("index %d after %d: %d line(s) missing before it", index, next-1, index-next)
 		}
-		inSequence = false
+		if err := checkPrevious(tree, prev); err != nil {
+			return res, err
+		}
+		if err := tree.Append(leaf[:], nil); err != nil {
+			return res, err
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return res, &VerifyError{Line: n + 1, Reason: err.Error()}
 	}
-	if !unproven && !(inSequence && int64(tree.End()) == cp.Size) {
-		if prev != nil {
-			return res, &VerifyError{Reason: "the lines do not form the whole tree, so they cannot show the previous checkpoint consistent: give its consistency proof"}
-		}
+	if o.Subset {
 		return res, nil
 	}
 	if int64(tree.End()) != cp.Size {

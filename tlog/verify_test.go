@@ -219,13 +219,59 @@ func TestVerify(t *testing.T) {
 
 	t.Run("SubsetWithProofs", func(t *testing.T) {
 		subset := l.withProofs(t, [][]byte{l.lines[5], l.lines[2999], l.lines[1000]})
-		res, err := tlog.Verify(ndjson(subset), cp, key)
+		o := tlog.VerifyOptions{Key: key, Checkpoint: cp, Subset: true}
+		res, err := o.Verify(ndjson(subset))
 		if err != nil || res.Proven != 3 || res.Tree {
 			t.Fatalf("%+v %v", res, err)
 		}
-		// Without proofs a subset cannot be verified.
-		_, err = tlog.Verify(ndjson([][]byte{l.lines[5]}), cp, key)
+		// A subset is not the log: without Subset it fails.
+		_, err = tlog.Verify(ndjson(subset), cp, key)
 		wantLine(t, err, 1)
+		// With Subset, every line needs its proof.
+		_, err = o.Verify(ndjson(append(subset, l.lines[7])))
+		wantLine(t, err, 4)
+		// A changed line of a subset is named.
+		changed := append([][]byte{}, subset...)
+		changed[1] = bytes.Replace(changed[1], []byte(`"location":"`), []byte(`"location":"x`), 1)
+		_, err = o.Verify(ndjson(changed))
+		wantLine(t, err, 2)
+	})
+
+	t.Run("LinesWithProofsMustBeComplete", func(t *testing.T) {
+		proven := l.withProofs(t, l.lines)
+		for name, lines := range map[string][][]byte{
+			"deleted":   append(append([][]byte{}, proven[:700]...), proven[701:]...),
+			"repeated":  append(append(append([][]byte{}, proven[:701]...), proven[700]), proven[701:]...),
+			"truncated": proven[:2500],
+		} {
+			if _, err := tlog.Verify(ndjson(lines), cp, key); err == nil {
+				t.Fatalf("%s line in a file of proven lines verified", name)
+			}
+		}
+	})
+
+	t.Run("ForgedPurgedLine", func(t *testing.T) {
+		h, _ := tlog.LeafHashJSON(l.lines[10])
+		hash := base64.StdEncoding.EncodeToString(h[:])
+		for _, forged := range []string{
+			// A real leaf hash with contents beside it, which would seem verified.
+			strings.Replace(string(l.lines[10]), `{`, `{"purged":true,"leaf_hash":"`+hash+`",`, 1),
+			fmt.Sprintf(`{"id":"x","index":10,"purged":true,"leaf_hash":"%s","action":"user.deleted"}`, hash),
+			fmt.Sprintf(`{"id":"x","index":10,"purged":"yes","leaf_hash":"%s"}`, hash),
+			fmt.Sprintf(`{"id":"x","index":10,"Purged":true,"leaf_hash":"%s"}`, hash),
+		} {
+			lines := append([][]byte{}, l.lines...)
+			lines[10] = []byte(forged)
+			_, err := tlog.Verify(ndjson(lines), cp, key)
+			wantLine(t, err, 11)
+		}
+	})
+
+	t.Run("DuplicateMember", func(t *testing.T) {
+		lines := append([][]byte{}, l.lines...)
+		lines[20] = bytes.Replace(lines[20], []byte(`{`), []byte(`{"action":"user.deleted",`), 1)
+		_, err := tlog.Verify(ndjson(lines), cp, key)
+		wantLine(t, err, 21)
 	})
 
 	t.Run("Purged", func(t *testing.T) {
