@@ -53,3 +53,25 @@ func BenchmarkAppendEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkProofs: inclusion and consistency proofs in a tree of 10 M
+// leaves (TRAIL_BENCH_PROOF_LEAVES), read from the tiles in the database.
+func BenchmarkProofs(b *testing.B) {
+	ctx := context.Background()
+	u := pgtest.URL(b)
+	db := postgres.NewDB(u)
+	if err := db.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	storetest.BenchProofs(b, postgres.NewLogStore(db), postgres.NewOrganizationService(db), func(org string, n int64) {
+		if _, err := pool.Exec(ctx, `UPDATE organizations SET next_index = $1 WHERE id = $2`, n, org); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

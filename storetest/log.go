@@ -43,7 +43,7 @@ func independentTree(t *testing.T, leaves [][trail.HashSize]byte) memHashes {
 	return m
 }
 
-func newSigner(t *testing.T, name string) (note.Signer, string) {
+func newSigner(t testing.TB, name string) (note.Signer, string) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {

@@ -202,6 +202,9 @@ Demo organization %[1]s is ready. Query it:
   curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/events?organization_id=%[1]s&actions=escalation_path.*&actor_types=user'
   curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/events?organization_id=%[1]s&q=Payments'
   curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/actions?limit=5'
+  curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/checkpoint?organization_id=%[1]s'
+
+Its log is signed: docs/VERIFYING.md shows how to check it with trail verify.
 
 `, trail.DemoOrganizationID, hint, h.URL())
 	}

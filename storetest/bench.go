@@ -1,0 +1,92 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// ProofBenchLeaves is the tree size of BenchProofs, unless
+// TRAIL_BENCH_PROOF_LEAVES says otherwise.
+const ProofBenchLeaves = 10_000_000
+
+// syntheticLeaves is a LogStore whose log of one organization holds n
+// leaves it makes up, and whose trees, tiles and checkpoints are the real
+// store's: it builds a tree of n leaves without n event rows.
+type syntheticLeaves struct {
+	trail.LogStore
+	orgID string
+	n     int64
+}
+
+func (s *syntheticLeaves) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
+	h, err := s.LogHead(ctx, s.orgID)
+	if err != nil || after >= s.orgID || (h.HasCheckpoint && h.TreeSize >= s.n) {
+		return nil, err
+	}
+	h.LogSize = s.n
+	return []trail.LogHead{*h}, nil
+}
+
+func (s *syntheticLeaves) LeafHashes(_ context.Context, _ string, from, to int64) ([][trail.HashSize]byte, error) {
+	out := make([][trail.HashSize]byte, 0, to-from)
+	var b [8]byte
+	for i := from; i < to; i++ {
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		out = append(out, sha256.Sum256(b[:]))
+	}
+	return out, nil
+}
+
+// BenchProofs builds a tree of ProofBenchLeaves leaves in the store (the
+// integrator writing real tiles and checkpoints), then measures inclusion
+// and consistency proofs at that size through tlog.Prover, as the API
+// serves them. setHead makes the organization's log that long, so that
+// the store accepts a tree of that size.
+func BenchProofs(b *testing.B, logs trail.LogStore, orgs trail.OrganizationService, setHead func(orgID string, n int64)) {
+	ctx := context.Background()
+	n := int64(ProofBenchLeaves)
+	if v, err := strconv.ParseInt(os.Getenv("TRAIL_BENCH_PROOF_LEAVES"), 10, 64); err == nil && v > 1 {
+		n = v
+	}
+	org := &trail.Organization{Name: "proofs"}
+	if err := orgs.CreateOrganization(ctx, org); err != nil {
+		b.Fatal(err)
+	}
+	setHead(org.ID, n)
+	signer, vkey := newSigner(b, "trail.bench")
+	store := &syntheticLeaves{LogStore: logs, orgID: org.ID, n: n}
+	start := time.Now()
+	if _, err := (&tlog.Integrator{Store: store, Signer: signer, Origin: "trail.bench"}).Integrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cp, err := logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil || cp.Size != n {
+		b.Fatalf("tree of %d leaves: %+v %v", n, cp, err)
+	}
+	b.Logf("built a tree of %d leaves in %s", n, time.Since(start).Round(time.Millisecond))
+	prover := &tlog.Prover{Store: logs, Key: vkey}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.Run("Inclusion", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := prover.InclusionProof(ctx, org.ID, rng.Int64N(n), n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Consistency", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := prover.ConsistencyProof(ctx, org.ID, 1+rng.Int64N(n-1), n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
