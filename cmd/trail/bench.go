@@ -345,29 +345,43 @@ func numCPU() int {
 	return max(1, strings.Count(string(b), "processor\t:"))
 }
 
-func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, driver string, nodes int, batch bool) error {
+// startBenchOrgs starts the nodes of a fresh target and creates the
+// organizations org_<prefix>00 … of the scenario. stop stops the nodes and
+// removes the target.
+func startBenchOrgs(ctx context.Context, self string, c benchConfig, driver string, nodes int, prefix string, orgs int) (benchTarget, []*benchServer, func(), error) {
 	target, cleanup, err := newBenchTarget(ctx, c, driver, nodes)
 	if err != nil {
-		return err
+		return target, nil, nil, err
 	}
-	defer cleanup()
 	srvs, err := startNodes(ctx, self, target)
 	if err != nil {
-		return err
+		cleanup()
+		return target, nil, nil, err
 	}
-	defer func() {
+	stop := func() {
 		for _, s := range srvs {
 			s.stop()
 		}
-	}()
-	catalog, _ := demo.Catalog()
-	const orgs = 16
+		cleanup()
+	}
 	for i := 0; i < orgs; i++ {
-		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_bench%02d", i), "name": "bench"})
+		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_%s%02d", prefix, i), "name": prefix})
 		if code, b, err := benchDo("POST", srvs[0].url+"/organizations", body); err != nil || code != 201 {
-			return fmt.Errorf("create organization: %d %s %v", code, b, err)
+			stop()
+			return target, nil, nil, fmt.Errorf("create organization: %d %s %v", code, b, err)
 		}
 	}
+	return target, srvs, stop, nil
+}
+
+func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, driver string, nodes int, batch bool) error {
+	const orgs = 16
+	target, srvs, stop, err := startBenchOrgs(ctx, self, c, driver, nodes, "bench", orgs)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	catalog, _ := demo.Catalog()
 	clients, name := c.clients, fmt.Sprintf("single events, %d clients", c.clients)
 	if batch {
 		clients, name = c.batchConc, fmt.Sprintf("batches of %d, %d clients", c.batchSize, c.batchConc)
@@ -613,28 +627,13 @@ func benchProofs(base, org string, n int, rng *rand.Rand, out io.Writer) error {
 // from its acceptance (the response) to the first signed checkpoint that
 // covers it, as seen by a client polling the checkpoint every 10 ms.
 func (m *Main) benchLag(ctx context.Context, self string, c benchConfig, driver string, nodes int) error {
-	target, cleanup, err := newBenchTarget(ctx, c, driver, nodes)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	srvs, err := startNodes(ctx, self, target)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, s := range srvs {
-			s.stop()
-		}
-	}()
 	const orgs, poll = 4, 10 * time.Millisecond
-	batch := c.batchSize
-	for i := 0; i < orgs; i++ {
-		body, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("org_lag%d", i), "name": "lag"})
-		if code, b, err := benchDo("POST", srvs[0].url+"/organizations", body); err != nil || code != 201 {
-			return fmt.Errorf("create organization: %d %s %v", code, b, err)
-		}
+	target, srvs, stop, err := startBenchOrgs(ctx, self, c, driver, nodes, "lag", orgs)
+	if err != nil {
+		return err
 	}
+	defer stop()
+	batch := c.batchSize
 	catalog, _ := demo.Catalog()
 	prng := rand.New(rand.NewPCG(5, 6))
 	pool := make([][]byte, 2000)
@@ -671,7 +670,7 @@ func (m *Main) benchLag(ctx context.Context, self string, c benchConfig, driver 
 				case <-t.C:
 				}
 				t0 := time.Now()
-				code, b, err := benchDo("GET", fmt.Sprintf("%s/audit_logs/checkpoint?organization_id=org_lag%d", srvs[o%len(srvs)].url, o), nil)
+				code, b, err := benchDo("GET", fmt.Sprintf("%s/audit_logs/checkpoint?organization_id=org_lag%02d", srvs[o%len(srvs)].url, o), nil)
 				now := time.Now()
 				pollLat.add(now.Sub(t0))
 				if err != nil || code != 200 {
@@ -708,7 +707,7 @@ func (m *Main) benchLag(ctx context.Context, self string, c benchConfig, driver 
 			for i := 0; time.Now().Before(deadline); i++ {
 				<-t.C
 				buf.Reset()
-				fmt.Fprintf(&buf, `{"organization_id":"org_lag%d","events":[`, o)
+				fmt.Fprintf(&buf, `{"organization_id":"org_lag%02d","events":[`, o)
 				for j := 0; j < batch; j++ {
 					if j > 0 {
 						buf.WriteByte(',')

@@ -35,10 +35,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 	org := fs.String("org", "", "organization id: scope the key to it (create) or list its keys (list)")
 	perms := fs.String("permissions", "", "comma-separated permissions (create)")
 	rateLimit := fs.Int("rate-limit", -1, "requests a minute for this key; -1: the instance default (create)")
-	if err := m.parse(fs, args); err != nil {
-		return err
-	}
-	db, err := sf.openDB(ctx, m.logger())
+	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}

@@ -147,15 +147,21 @@ func (m *Main) parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(args)
 }
 
+// parseAndOpen parses the arguments of a command whose flag set holds sf's
+// flags, and opens the database they name.
+func (m *Main) parseAndOpen(ctx context.Context, fs *flag.FlagSet, sf *storageFlags, args []string) (*store, error) {
+	if err := m.parse(fs, args); err != nil {
+		return nil, err
+	}
+	return sf.openDB(ctx, m.logger())
+}
+
 func (m *Main) runPurge(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("purge", "Purge the events past their organization's retention, once, as trail serve does\n"+
 		"every --purge-interval: their contents go, their ids, indexes and leaf hashes stay.")
 	var sf storageFlags
 	sf.register(fs)
-	if err := m.parse(fs, args); err != nil {
-		return err
-	}
-	db, err := sf.openDB(ctx, m.logger())
+	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}
@@ -172,10 +178,7 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("migrate", "Run the database migrations and exit.")
 	var sf storageFlags
 	sf.register(fs)
-	if err := m.parse(fs, args); err != nil {
-		return err
-	}
-	db, err := sf.openDB(ctx, m.logger())
+	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -28,12 +27,7 @@ func TestRetention(t *testing.T) {
 func testRetention(t *testing.T, databaseURL string) {
 	dir := t.TempDir()
 	env := map[string]string{"TRAIL_DATA_DIR": dir, "TRAIL_DATABASE_URL": databaseURL}
-	s := &Server{stderr: io.Discard, stdout: io.Discard}
-	s.dataDir, s.databaseURL, s.Addr, s.LogLevel, s.LogFormat = dir, databaseURL, "127.0.0.1:0", "warn", "text"
-	s.AdminKey, s.CheckpointInterval = testAdminKey, 20*time.Millisecond
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	s := openServer(t, dir, databaseURL)
 	defer s.Close()
 	u := s.HTTP.URL()
 	const org = "org_retention"

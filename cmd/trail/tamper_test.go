@@ -76,9 +76,9 @@ func TestFsck_Tamper(t *testing.T) {
 	})
 }
 
-// loadTamperLog runs trail serve, ingests 3,000 events into tamperOrg and
-// waits until a checkpoint signs them all.
-func loadTamperLog(t *testing.T, dir, databaseURL string) {
+// openServer runs trail serve in the test's process on loopback, signing
+// checkpoints every 20 ms. The caller closes it.
+func openServer(t *testing.T, dir, databaseURL string) *Server {
 	t.Helper()
 	s := &Server{stderr: io.Discard, stdout: io.Discard}
 	s.dataDir, s.databaseURL, s.Addr, s.LogLevel, s.LogFormat = dir, databaseURL, "127.0.0.1:0", "warn", "text"
@@ -86,6 +86,14 @@ func loadTamperLog(t *testing.T, dir, databaseURL string) {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// loadTamperLog runs trail serve, ingests 3,000 events into tamperOrg and
+// waits until a checkpoint signs them all.
+func loadTamperLog(t *testing.T, dir, databaseURL string) {
+	t.Helper()
+	s := openServer(t, dir, databaseURL)
 	defer s.Close()
 	u := s.HTTP.URL()
 	if code, body := post(t, u+"/organizations", testAdminKey, map[string]any{"id": tamperOrg, "name": "Tamper"}); code != 201 {

@@ -133,10 +133,7 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key whose verifier key checks the checkpoints (default <data-dir>/log-signing.key)")
 	fs.StringVar(&key, "key", "", "check the checkpoints with this verifier key (or a file holding it) instead of the signing key's")
 	fs.StringVar(&org, "org", "", "check only this organization")
-	if err := m.parse(fs, args); err != nil {
-		return err
-	}
-	db, err := sf.openDB(ctx, m.logger())
+	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}
