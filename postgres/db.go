@@ -322,6 +322,15 @@ func (db *DB) expire(ctx context.Context) error {
 // fillLeafHashes computes the leaf hashes of events stored before
 // migration 0002, from their stored JSON, in batches.
 func (db *DB) fillLeafHashes(ctx context.Context) error {
+	// Once done, it is not looked for again: finding no such row would
+	// read the whole table at every start.
+	var done bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM settings WHERE name = 'leaf_hashes_filled')`).Scan(&done); err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
 	for {
 		rows, err := db.pool.Query(ctx, `SELECT organization_id, idx, received_at, data FROM events WHERE leaf_hash IS NULL LIMIT 5000`)
 		if err != nil {
@@ -349,7 +358,8 @@ func (db *DB) fillLeafHashes(ctx context.Context) error {
 			return err
 		}
 		if b.Len() == 0 {
-			return nil
+			_, err := db.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ('leaf_hashes_filled', '1') ON CONFLICT DO NOTHING`)
+			return err
 		}
 		if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("store leaf hashes: %w", err)

@@ -398,6 +398,15 @@ func (db *DB) migrateOne(ctx context.Context, version int, name string, known in
 // fillLeafHashes computes the leaf hashes of events stored before
 // migration 0007, from their stored JSON, in batches.
 func (db *DB) fillLeafHashes(ctx context.Context) error {
+	// Once done, it is not looked for again: finding no such row would
+	// read the whole table at every start.
+	var done int
+	if err := db.writer.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name = 'leaf_hashes_filled'`).Scan(&done); err != nil {
+		return err
+	}
+	if done > 0 {
+		return nil
+	}
 	for {
 		rows, err := db.writer.QueryContext(ctx, `SELECT seq, data FROM events WHERE leaf_hash IS NULL LIMIT 5000`)
 		if err != nil {
@@ -424,7 +433,8 @@ func (db *DB) fillLeafHashes(ctx context.Context) error {
 			return err
 		}
 		if len(seqs) == 0 {
-			return nil
+			_, err := db.writer.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('leaf_hashes_filled', '1') ON CONFLICT DO NOTHING`)
+			return err
 		}
 		tx, err := db.writer.BeginTx(ctx, nil)
 		if err != nil {
