@@ -114,31 +114,35 @@ func (s *LogStore) tileLeaves(ctx context.Context, orgID string, out [][trail.Ha
 	return out, nil
 }
 
-// Tiles returns the stored tiles among ids.
+// Tiles returns the stored tiles among ids, each read through the
+// primary key in one read transaction (a single statement with an OR of
+// the tiles makes SQLite scan the table).
 func (s *LogStore) Tiles(ctx context.Context, orgID string, ids []trail.TileID) ([]*trail.Tile, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var where []string
-	args := []any{orgID}
-	for _, id := range ids {
-		where = append(where, "(level = ? AND idx = ?)")
-		args = append(args, id.Level, id.Index)
+	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT level, idx, hashes FROM merkle_tiles WHERE organization_id = ? AND (`+strings.Join(where, " OR ")+`)`, args...)
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `SELECT hashes FROM merkle_tiles WHERE organization_id = ? AND level = ? AND idx = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("read tiles: %w", err)
 	}
-	defer rows.Close()
+	defer stmt.Close()
 	var tiles []*trail.Tile
-	for rows.Next() {
-		t := &trail.Tile{}
-		if err := rows.Scan(&t.Level, &t.Index, &t.Hashes); err != nil {
-			return nil, err
+	for _, id := range ids {
+		t := &trail.Tile{Level: id.Level, Index: id.Index}
+		err := stmt.QueryRowContext(ctx, orgID, id.Level, id.Index).Scan(&t.Hashes)
+		if err == sql.ErrNoRows {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("read tile: %w", err)
 		}
 		tiles = append(tiles, t)
 	}
-	return tiles, rows.Err()
+	return tiles, nil
 }
 
 // AddCheckpoints stores the steps whose trees did not move, in one
