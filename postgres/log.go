@@ -143,33 +143,32 @@ func (s *LogStore) LeafHashes(ctx context.Context, orgID string, from, to int64)
 	return out, nil
 }
 
-// Tiles returns the stored tiles among ids.
+// Tiles returns the stored tiles among ids: one primary-key lookup per
+// tile, sent in one batch. (A join with the arrays of ids gets a generic
+// plan that, once the statement is prepared, may scan every tile of the
+// organization: 15 ms a proof at 10 M events.)
 func (s *LogStore) Tiles(ctx context.Context, orgID string, ids []trail.TileID) ([]*trail.Tile, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	levels, idxs := make([]int32, len(ids)), make([]int64, len(ids))
-	for i, id := range ids {
-		levels[i], idxs[i] = int32(id.Level), id.Index
+	b := &pgx.Batch{}
+	for _, id := range ids {
+		b.Queue(`SELECT hashes FROM merkle_tiles WHERE organization_id = $1 AND level = $2 AND idx = $3`, orgID, int32(id.Level), id.Index)
 	}
-	rows, err := s.db.pool.Query(ctx, `SELECT t.level, t.idx, t.hashes FROM merkle_tiles t
-		JOIN unnest($2::integer[], $3::bigint[]) AS w(level, idx) ON t.level = w.level AND t.idx = w.idx
-		WHERE t.organization_id = $1`, orgID, levels, idxs)
-	if err != nil {
-		return nil, fmt.Errorf("read tiles: %w", err)
-	}
-	defer rows.Close()
+	br := s.db.pool.SendBatch(ctx, b)
+	defer br.Close()
 	var tiles []*trail.Tile
-	for rows.Next() {
-		t := &trail.Tile{}
-		var level int32
-		if err := rows.Scan(&level, &t.Index, &t.Hashes); err != nil {
-			return nil, err
+	for _, id := range ids {
+		t := &trail.Tile{Level: id.Level, Index: id.Index}
+		err := br.QueryRow().Scan(&t.Hashes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("read tiles: %w", err)
 		}
-		t.Level = int(level)
 		tiles = append(tiles, t)
 	}
-	return tiles, rows.Err()
+	return tiles, br.Close()
 }
 
 // AddCheckpoints stores the steps whose trees did not move, in one
