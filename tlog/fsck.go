@@ -72,6 +72,16 @@ func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID s
 	if latest != nil && (!head.HasCheckpoint || head.TreeSize < treeSize) {
 		return res, problem(-1, "", "the organization's tree size (%d) is behind its latest checkpoint's (%d)", head.TreeSize, treeSize)
 	}
+	if head.HasCheckpoint && head.TreeSize > treeSize {
+		// An integrator signed meanwhile, or checkpoints were removed.
+		now, err := store.LatestCheckpoint(ctx, orgID)
+		if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
+			return res, err
+		}
+		if now == nil || now.Size < head.TreeSize {
+			return res, problem(-1, "", "the organization's tree has size %d, but no checkpoint of that size: checkpoints were removed", head.TreeSize)
+		}
+	}
 
 	// Checkpoints are read as the scan reaches their sizes.
 	var pending []*trail.Checkpoint

@@ -191,6 +191,7 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		{"tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 0 AND idx = 5`}, "event index 1280 "},
 		{"upper tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 1 AND idx = 0`}, "tile 1/0"},
 		{"checkpoint root", []string{`UPDATE checkpoints SET root = ` + randomHash + ` WHERE ` + org + ` AND tree_size = 3001`}, "checkpoint of tree size 3001"},
+		{"latest checkpoint deleted", []string{`DELETE FROM checkpoints WHERE ` + org + ` AND tree_size = 3001`}, "no checkpoint of that size"},
 		{"checkpoint signature", []string{`UPDATE checkpoints SET note = replace(note, '` + "\n3001\n" + `', '` + "\n3000\n" + `') WHERE ` + org + ` AND tree_size = 3001`}, "checkpoint of tree size 3001"},
 	}
 	if td.pg {
