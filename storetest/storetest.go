@@ -44,22 +44,18 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	t.Run("RepeatedTargets", func(t *testing.T) { t.Parallel(); testRepeatedTargets(t, newServices(t)) })
 	t.Run("LargeEvent", func(t *testing.T) { t.Parallel(); testLargeEvent(t, newServices(t)) })
 	t.Run("QueryWords", func(t *testing.T) { t.Parallel(); testQueryWords(t, newServices(t)) })
-	t.Run("TransparencyLog", func(t *testing.T) {
-		t.Parallel()
-		s := newServices(t)
-		if s.Logs == nil {
-			t.Skip("this implementation has no log store")
-		}
-		testTransparencyLog(t, s)
-	})
-	t.Run("Purge", func(t *testing.T) {
-		t.Parallel()
-		s := newServices(t)
-		if s.Logs == nil {
-			t.Skip("this implementation has no log store")
-		}
-		testPurge(t, s)
-	})
+	withLogs := func(name string, test func(*testing.T, Services)) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := newServices(t)
+			if s.Logs == nil {
+				t.Skip("this implementation has no log store")
+			}
+			test(t, s)
+		})
+	}
+	withLogs("TransparencyLog", testTransparencyLog)
+	withLogs("Purge", testPurge)
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)

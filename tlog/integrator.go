@@ -94,10 +94,7 @@ func (ig *Integrator) loop(ctx context.Context) {
 	failures := 0
 	for {
 		start := time.Now()
-		n, err := ig.Integrate(ctx)
-		if d := time.Since(start); n > 0 {
-			ig.logger().Debug("integrated", "checkpoints", n, "duration", d)
-		}
+		_, err := ig.Integrate(ctx)
 		wait := interval - time.Since(start)
 		var orgErrs *OrganizationErrors
 		switch {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,24 +107,7 @@ func loadTamperLog(t *testing.T, dir, databaseURL string) {
 			t.Fatalf("batch: %d %v", code, body)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequest("GET", u+"/audit_logs/checkpoint?organization_id="+tamperOrg, nil)
-		req.Header.Set("Authorization", "Bearer "+testAdminKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(b), "\n3001\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of 3001 events: %d %s", resp.StatusCode, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckpointText(t, u, tamperOrg, 3001)
 }
 
 func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
