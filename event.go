@@ -95,6 +95,9 @@ type Event struct {
 	// event reads as {"id", "index", "purged": true}.
 	Purged         bool   `json:"-"`
 	PurgedLeafHash []byte `json:"-"` // of a purged event: its leaf hash, kept in the tree
+
+	// Raw is the stored JSON, of an event read with EventFilter.Raw.
+	Raw []byte `json:"-"`
 }
 
 // AppendResult is the outcome of appending one event. Err is set, with an
@@ -109,20 +112,29 @@ type AppendResult struct {
 // EventFilter selects events of one organization (SPEC §7). Events are
 // ordered by Index; cursors are indexes.
 type EventFilter struct {
-	OrganizationID string
-	Actions        []string // exact names, or prefixes written "name.*"
-	ActorIDs       []string
-	ActorNames     []string
-	ActorTypes     []string
-	TargetIDs      []string
-	TargetTypes    []string
-	RangeStart     *time.Time // inclusive, on occurred_at
-	RangeEnd       *time.Time // exclusive, on occurred_at
-	Query          string     // words that must all appear
-	Limit          int
-	Before         *int64 // page towards the start of Order from this index (exclusive)
-	After          *int64 // page towards the end of Order from this index (exclusive)
-	Ascending      bool   // false: newest (highest index) first
+	OrganizationID string     `json:"organization_id"`
+	Actions        []string   `json:"actions,omitempty"` // exact names, or prefixes written "name.*"
+	ActorIDs       []string   `json:"actor_ids,omitempty"`
+	ActorNames     []string   `json:"actor_names,omitempty"`
+	ActorTypes     []string   `json:"actor_types,omitempty"`
+	TargetIDs      []string   `json:"target_ids,omitempty"`
+	TargetTypes    []string   `json:"targets,omitempty"`
+	RangeStart     *time.Time `json:"range_start,omitempty"` // inclusive, on occurred_at
+	RangeEnd       *time.Time `json:"range_end,omitempty"`   // exclusive, on occurred_at
+	Query          string     `json:"q,omitempty"`           // words that must all appear
+	Limit          int        `json:"-"`
+	Before         *int64     `json:"-"` // page towards the start of Order from this index (exclusive)
+	After          *int64     `json:"-"` // page towards the end of Order from this index (exclusive)
+	Ascending      bool       `json:"-"` // false: newest (highest index) first
+	// Raw asks for the events as stored: each Event has its ID, Index and
+	// Raw (the stored JSON) only, which spares decoding (exports).
+	Raw bool `json:"-"`
+}
+
+// HasContentFilter reports whether the filter selects by anything but
+// the organization and the period.
+func (f *EventFilter) HasContentFilter() bool {
+	return len(f.Actions)+len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) > 0 || f.Query != ""
 }
 
 // EventPage is one page of a query. HasMore reports whether more events

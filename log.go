@@ -135,6 +135,11 @@ type LogStore interface {
 	// it at once.
 	PurgeExpired(ctx context.Context, now time.Time) (*PurgeResult, error)
 
+	// FindPurgedEvents returns up to f.Limit events whose contents
+	// retention removed, in index order, with their ID and Index (and
+	// Purged set).
+	FindPurgedEvents(ctx context.Context, f PurgedEventFilter) ([]*Event, error)
+
 	// Setting returns an instance setting, "" when unset; SetSetting
 	// stores it unless it is set already, and returns the value that is
 	// stored (the first writer's).

@@ -64,7 +64,18 @@ type Server struct {
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: replay of non-event POSTs
 	Proofs        trail.ProofService       // checkpoints and proofs (SPEC §6)
+	Exports       trail.ExportService
 	Validator     EventValidator
+
+	// ExportURLKey signs export download links; every node of a database
+	// needs the same.
+	ExportURLKey []byte
+	// ExportCreated, if set, is told of each new export (to wake the
+	// export worker).
+	ExportCreated func()
+	// PublicURL is the base URL clients reach Trail at, for the links it
+	// hands out (default: the scheme and Host of the request).
+	PublicURL string
 
 	ln      net.Listener
 	srv     *http.Server
@@ -154,6 +165,7 @@ type route struct {
 var replayable = map[string]bool{
 	"POST /organizations":                       true,
 	"POST /audit_logs/actions/{action}/schemas": true,
+	"POST /audit_logs/exports":                  true,
 }
 
 // routeTable lists every endpoint; the OpenAPI test checks it against
@@ -169,6 +181,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/audit_logs/proofs/inclusion", trail.PermEventsRead, false, s.handleInclusionProof},
 		{"GET", "/audit_logs/proofs/consistency", trail.PermEventsRead, false, s.handleConsistencyProof},
 		{"GET", "/audit_logs/log_key", trail.PermEventsRead, false, s.handleLogKey},
+		{"POST", "/audit_logs/exports", trail.PermExports, false, s.handleCreateExport},
+		{"GET", "/audit_logs/exports/{id}", trail.PermExports, false, s.handleGetExport},
+		{"GET", "/audit_logs/exports/{id}/download", "", true, s.handleDownloadExport},
 		{"GET", "/audit_logs/actions", trail.PermEventsRead, false, s.handleListActions},
 		{"GET", "/audit_logs/actions/{action}/schemas", trail.PermEventsRead, false, s.handleListSchemas},
 		{"POST", "/organizations", trail.PermOrganizations, false, s.handleCreateOrganization},
@@ -437,6 +452,7 @@ var statusOf = map[string]int{
 	trail.EINVALID:       http.StatusBadRequest,
 	trail.EINVALIDEVENT:  http.StatusBadRequest,
 	trail.EINVALIDSCHEMA: http.StatusBadRequest,
+	trail.EINVALIDRANGE:  http.StatusBadRequest,
 	trail.EMALFORMED:     http.StatusUnprocessableEntity,
 	trail.EUNAUTHORIZED:  http.StatusUnauthorized,
 	trail.EFORBIDDEN:     http.StatusForbidden,

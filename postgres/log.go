@@ -448,11 +448,11 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 					DELETE FROM events WHERE (organization_id, idx, received_at) IN (
 						SELECT organization_id, idx, received_at FROM events
 						WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 LIMIT $5)
-					RETURNING organization_id, idx, id, received_at, target_ids),
+					RETURNING organization_id, idx, id, occurred_at, received_at, target_ids),
 				t AS (
 					DELETE FROM event_targets et USING (SELECT organization_id, idx, received_at, unnest(target_ids) AS target_id FROM d) x
 					WHERE et.organization_id = x.organization_id AND et.target_id = x.target_id AND et.idx = x.idx AND et.received_at = x.received_at)
-				INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM d ON CONFLICT DO NOTHING`,
+				INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM d ON CONFLICT DO NOTHING`,
 				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch)
 			if err != nil {
 				return res, fmt.Errorf("purge %s: %w", o.id, err)
@@ -523,7 +523,7 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 				s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", evs)
 				continue
 			}
-			tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id) SELECT organization_id, idx, id FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{evs}.Sanitize()))
+			tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{evs}.Sanitize()))
 			if err != nil {
 				return fmt.Errorf("keep ids of %s: %w", evs, err)
 			}
@@ -610,6 +610,39 @@ func lexemes(v pgtype.TSVector) string {
 	}
 	slices.Sort(words)
 	return strings.Join(words, " ")
+}
+
+// FindPurgedEvents returns purged events of an index range, and of a
+// period by when they occurred (those purged before that was kept count
+// as in every period).
+func (s *LogStore) FindPurgedEvents(ctx context.Context, f trail.PurgedEventFilter) ([]*trail.Event, error) {
+	var start, end *int64
+	if f.RangeStart != nil {
+		n := f.RangeStart.UnixNano()
+		start = &n
+	}
+	if f.RangeEnd != nil {
+		n := f.RangeEnd.UnixNano()
+		end = &n
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT idx, id FROM purged_events
+		WHERE organization_id = $1 AND idx > $2 AND idx < $3
+		AND ($4::bigint IS NULL OR occurred_at IS NULL OR occurred_at >= $4)
+		AND ($5::bigint IS NULL OR occurred_at IS NULL OR occurred_at < $5)
+		ORDER BY idx LIMIT $6`, f.OrganizationID, f.After, f.Below, start, end, max(f.Limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("find purged events: %w", err)
+	}
+	defer rows.Close()
+	var out []*trail.Event
+	for rows.Next() {
+		ev := &trail.Event{OrganizationID: f.OrganizationID, Purged: true}
+		if err := rows.Scan(&ev.Index, &ev.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
 }
 
 // Setting returns an instance setting, "" when unset.

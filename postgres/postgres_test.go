@@ -38,5 +38,6 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 		APIKeys:       postgres.NewAPIKeyService(db),
 		Idempotency:   postgres.NewIdempotencyService(db),
 		Logs:          postgres.NewLogStore(db),
+		Exports:       postgres.NewExportService(db),
 	}
 }

@@ -65,7 +65,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if len(idxs) > f.Limit {
 		idxs, page.HasMore = idxs[:f.Limit], true
 	}
-	if page.Events, err = load(ctx, tx, f.OrganizationID, idxs); err != nil {
+	if page.Events, err = load(ctx, tx, f.OrganizationID, idxs, f.Raw); err != nil {
 		return nil, err
 	}
 	if f.Before != nil {
@@ -77,11 +77,11 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 }
 
 // load reads the events of idxs, in that order.
-func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64) ([]*trail.Event, error) {
+func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) ([]*trail.Event, error) {
 	if len(idxs) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT idx, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
+	rows, err := tx.Query(ctx, `SELECT idx, id, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
 	if err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
@@ -89,11 +89,16 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64) ([]*trail.
 	byIdx := make(map[int64]*trail.Event, len(idxs))
 	for rows.Next() {
 		var idx int64
-		var data string
-		if err := rows.Scan(&idx, &data); err != nil {
+		var id string
+		var data []byte
+		if err := rows.Scan(&idx, &id, &data); err != nil {
 			return nil, err
 		}
-		ev, err := decodeEvent(data)
+		if raw {
+			byIdx[idx] = &trail.Event{ID: id, Index: idx, Raw: data}
+			continue
+		}
+		ev, err := decodeEvent(string(data))
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -43,6 +44,9 @@ const PageSize = 4096
 type DB struct {
 	// Path is the database file.
 	Path string
+	// ExportDir holds the export files: "exports" beside the database
+	// file by default.
+	ExportDir string
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 	// MaxCommitEvents bounds one group commit.
@@ -72,7 +76,7 @@ type DB struct {
 
 // NewDB returns a DB for the file at path. It does no I/O.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
+	return &DB{Path: path, ExportDir: filepath.Join(filepath.Dir(path), "exports"), Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
 }
 
 func (db *DB) dsn(readonly bool) string {

@@ -385,6 +385,36 @@ func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail
 	return ev, nil
 }
 
+// FindPurgedEvents returns purged events of an index range, and of a
+// period by when they occurred (those purged before that was kept count
+// as in every period).
+func (s *LogStore) FindPurgedEvents(ctx context.Context, f trail.PurgedEventFilter) ([]*trail.Event, error) {
+	q := `SELECT idx, id FROM purged_events WHERE organization_id = ? AND idx > ? AND idx < ?`
+	args := []any{f.OrganizationID, f.After, f.Below}
+	if f.RangeStart != nil {
+		q += ` AND (occurred_at IS NULL OR occurred_at >= ?)`
+		args = append(args, f.RangeStart.UnixNano())
+	}
+	if f.RangeEnd != nil {
+		q += ` AND (occurred_at IS NULL OR occurred_at < ?)`
+		args = append(args, f.RangeEnd.UnixNano())
+	}
+	rows, err := s.db.reader.QueryContext(ctx, q+` ORDER BY idx LIMIT ?`, append(args, max(f.Limit, 1))...)
+	if err != nil {
+		return nil, fmt.Errorf("find purged events: %w", err)
+	}
+	defer rows.Close()
+	var out []*trail.Event
+	for rows.Next() {
+		ev := &trail.Event{OrganizationID: f.OrganizationID, Purged: true}
+		if err := rows.Scan(&ev.Index, &ev.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
 func decodeEvent(data string) (*trail.Event, error) {
 	dec := json.NewDecoder(strings.NewReader(data))
 	dec.UseNumber()

@@ -433,22 +433,22 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSiz
 		return 0, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, data FROM events
+	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, occurred_at, data FROM events
 		WHERE organization_id = ? AND occurred_at / 86400000000000 <= ? AND occurred_at < ? AND idx < ? LIMIT ?`,
 		orgID, cutoff/dayNanos, cutoff, treeSize, limit)
 	if err != nil {
 		return 0, err
 	}
 	type victim struct {
-		seq, idx int64
-		id       string
-		targets  []string
+		seq, idx, occurred int64
+		id                 string
+		targets            []string
 	}
 	var victims []victim
 	for rows.Next() {
 		var v victim
 		var data string
-		if err := rows.Scan(&v.seq, &v.idx, &v.id, &data); err != nil {
+		if err := rows.Scan(&v.seq, &v.idx, &v.id, &v.occurred, &data); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -467,7 +467,7 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSiz
 		return 0, err
 	}
 	for _, v := range victims {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO purged_events (organization_id, idx, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, orgID, v.idx, v.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO purged_events (organization_id, idx, id, occurred_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, orgID, v.idx, v.id, v.occurred); err != nil {
 			return 0, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq = ?`, v.seq); err != nil {

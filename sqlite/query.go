@@ -60,7 +60,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if len(seqs) > f.Limit {
 		seqs, page.HasMore = seqs[:f.Limit], true
 	}
-	if page.Events, err = load(ctx, tx, seqs); err != nil {
+	if page.Events, err = load(ctx, tx, seqs, f.Raw); err != nil {
 		return nil, err
 	}
 	if f.Before != nil {
@@ -71,8 +71,9 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	return page, nil
 }
 
-// load reads the events of seqs, in that order.
-func load(ctx context.Context, tx *sql.Tx, seqs []int64) ([]*trail.Event, error) {
+// load reads the events of seqs, in that order, decoded or (raw) as
+// stored.
+func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Event, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
@@ -80,19 +81,24 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64) ([]*trail.Event, error)
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
 	defer rows.Close()
 	bySeq := make(map[int64]*trail.Event, len(seqs))
 	for rows.Next() {
-		var seq int64
-		var data string
-		if err := rows.Scan(&seq, &data); err != nil {
+		var seq, idx int64
+		var id string
+		var data []byte
+		if err := rows.Scan(&seq, &idx, &id, &data); err != nil {
 			return nil, err
 		}
-		ev, err := decodeEvent(data)
+		if raw {
+			bySeq[seq] = &trail.Event{ID: id, Index: idx, Raw: data}
+			continue
+		}
+		ev, err := decodeEvent(string(data))
 		if err != nil {
 			return nil, err
 		}

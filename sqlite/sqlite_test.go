@@ -25,6 +25,7 @@ func TestConformance(t *testing.T) {
 			APIKeys:       sqlite.NewAPIKeyService(db),
 			Idempotency:   sqlite.NewIdempotencyService(db),
 			Logs:          sqlite.NewLogStore(db),
+			Exports:       sqlite.NewExportService(db),
 		}
 	})
 }

@@ -156,4 +156,47 @@ func testPurge(t *testing.T, s Services) {
 			t.Fatalf("fsck saw %d events, want 403 (purged ones included)", res.Events)
 		}
 	})
+	t.Run("Export", func(t *testing.T) {
+		if s.Exports == nil {
+			t.Skip("no export service")
+		}
+		// An NDJSON export of the whole period holds the purged events as
+		// placeholders and verifies as the whole log; one of the last
+		// days holds none of them; CSV holds only events with contents.
+		all := &trail.Export{OrganizationID: org.ID, Format: trail.ExportNDJSON,
+			Filter: trail.EventFilter{RangeStart: ptr(now.Add(-30 * 24 * time.Hour)), RangeEnd: ptr(now.Add(time.Hour))}}
+		recent := &trail.Export{OrganizationID: org.ID, Format: trail.ExportNDJSON,
+			Filter: trail.EventFilter{RangeStart: ptr(now.Add(-2 * 24 * time.Hour)), RangeEnd: ptr(now.Add(time.Hour))}}
+		rows := &trail.Export{OrganizationID: org.ID, Format: trail.ExportCSV,
+			Filter: trail.EventFilter{RangeStart: ptr(now.Add(-30 * 24 * time.Hour)), RangeEnd: ptr(now.Add(time.Hour))}}
+		for _, e := range []*trail.Export{all, recent, rows} {
+			if err := s.Exports.CreateExport(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := runExport(t, s, all.ID)
+		file := readExport(t, s, done)
+		vres, err := tlog.Verify(bytes.NewReader(file), []byte(done.Checkpoint.Note), vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !vres.Tree || vres.Purged != 300 || int64(vres.Lines) != done.Checkpoint.Size {
+			t.Fatalf("verified %+v", vres)
+		}
+		if !bytes.Contains(file, []byte(`{"id":"`+res[10].ID+`","index":11,"purged":true,"leaf_hash":"`)) {
+			t.Fatal("no placeholder of a purged event")
+		}
+		done = runExport(t, s, recent.ID)
+		vres, err = tlog.VerifyOptions{Key: vkey, Checkpoint: []byte(done.Checkpoint.Note), Subset: true}.Verify(bytes.NewReader(readExport(t, s, done)))
+		if err != nil || vres.Purged != 0 || vres.Lines < 100 {
+			t.Fatalf("recent days: %+v %v", vres, err)
+		}
+		done = runExport(t, s, rows.ID)
+		if n := bytes.Count(readExport(t, s, done), []byte("\n")); done.Rows != done.Checkpoint.Size-300 || n < int(done.Rows)+1 {
+			t.Fatalf("CSV of %d rows (%d lines), checkpoint of %d", done.Rows, n, done.Checkpoint.Size)
+		}
+	})
 }

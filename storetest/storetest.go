@@ -28,6 +28,7 @@ type Services struct {
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: drivers have it, the HTTP client does not
 	Logs          trail.LogStore           // optional, as Idempotency
+	Exports       trail.ExportService      // optional, as Idempotency
 }
 
 // Run runs the whole suite. newServices must return services on a fresh
@@ -56,6 +57,12 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	}
 	withLogs("TransparencyLog", testTransparencyLog)
 	withLogs("Purge", testPurge)
+	withLogs("Exports", func(t *testing.T, s Services) {
+		if s.Exports == nil {
+			t.Skip("this implementation has no export service")
+		}
+		testExports(t, s)
+	})
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)

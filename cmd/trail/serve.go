@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/jsonschema"
@@ -31,6 +34,8 @@ type Server struct {
 	logFlags
 	CheckpointInterval time.Duration
 	PurgeInterval      time.Duration
+	ExportTTL          time.Duration
+	PublicURL          string
 	Addr               string
 	RateLimit          int
 	RequireSchemas     bool
@@ -45,6 +50,7 @@ type Server struct {
 	DB         *store
 	HTTP       *httpapi.Server
 	Integrator *tlog.Integrator
+	Exports    *export.Worker
 	stderr     io.Writer
 	stdout     io.Writer
 	pprof      *http.Server
@@ -66,6 +72,8 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.logOrigin, "log-origin", "", "origin prefix of the checkpoints, fixed at first start (default: the listen address)")
 	fs.DurationVar(&s.CheckpointInterval, "checkpoint-interval", tlog.DefaultInterval, "how often new events are signed into checkpoints")
 	fs.DurationVar(&s.PurgeInterval, "purge-interval", DefaultPurgeInterval, "how often events past their retention are purged (at start, then at this interval)")
+	fs.DurationVar(&s.ExportTTL, "export-ttl", trail.DefaultExportTTL, "how long a ready export's file is kept")
+	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the download links it hands out (default: the request's host)")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
@@ -139,6 +147,10 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	urlKey, err := exportURLKey(ctx, db.Logs)
+	if err != nil {
+		return err
+	}
 	validator := jsonschema.NewValidator(schemas)
 	validator.RequireSchemas = s.RequireSchemas
 
@@ -147,6 +159,9 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
+	h.Exports, h.ExportURLKey, h.PublicURL = db.Exports, urlKey, s.PublicURL
+	s.Exports = &export.Worker{Exports: db.Exports, Source: export.Source{Events: events, Logs: db.Logs}, Logger: s.Logger, TTL: s.ExportTTL}
+	h.ExportCreated = s.Exports.Wake
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
 	h.Ready = func(ctx context.Context) error {
@@ -169,6 +184,7 @@ func (s *Server) Open(ctx context.Context) error {
 	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger}
 	s.Integrator.Start()
 	s.startPurge(db.Logs)
+	s.Exports.Start()
 	if err := h.Open(); err != nil {
 		return err
 	}
@@ -245,6 +261,24 @@ func (s *Server) startPurge(logs trail.LogStore) {
 	}()
 }
 
+// settingExportURLKey names the key that signs export download links: made
+// at first start and kept in the database, so that every node signs alike.
+const settingExportURLKey = "export_url_key"
+
+func exportURLKey(ctx context.Context, logs trail.LogStore) ([]byte, error) {
+	var b [32]byte
+	rand.Read(b[:])
+	v, err := logs.SetSetting(ctx, settingExportURLKey, hex.EncodeToString(b[:]))
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("setting %s is not 32 bytes in hex", settingExportURLKey)
+	}
+	return key, nil
+}
+
 // bootstrapKey makes sure TRAIL_ADMIN_KEY is an admin key, or creates an
 // admin key on first start and returns its secret (printed once).
 func (s *Server) bootstrapKey(ctx context.Context, keys trail.APIKeyService) (string, error) {
@@ -309,6 +343,9 @@ func (s *Server) Close() error {
 	if s.stopPurge != nil {
 		s.stopPurge()
 		<-s.purgeDone
+	}
+	if s.Exports != nil {
+		s.Exports.Stop()
 	}
 	if s.Integrator != nil {
 		s.Integrator.Stop()

@@ -26,6 +26,7 @@ type store struct {
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService
 	Logs          trail.LogStore
+	Exports       trail.ExportService
 	// Name says which database this is, for logs: a file, or a URL
 	// without its password.
 	Name string
@@ -81,7 +82,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 	return &store{
 		Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db),
 		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
-		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db),
+		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db), Exports: sqlite.NewExportService(db),
 		Name: path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
@@ -97,7 +98,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 	return &store{
 		Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db),
 		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
-		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db),
+		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db), Exports: postgres.NewExportService(db),
 		Name: redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,

@@ -1,0 +1,291 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/trail-audit/trail"
+)
+
+// Defaults of the worker.
+const (
+	// DefaultPollInterval is how often a worker looks for pending exports
+	// that no one woke it for (those created on other nodes, or due again).
+	DefaultPollInterval = time.Second
+	// ExpireInterval is how often files past the TTL are removed.
+	ExpireInterval = time.Minute
+	// CheckpointWait is how long an export waits for a checkpoint that
+	// covers every event accepted before it was created (normally under
+	// a second) before it gives the export back to try later.
+	CheckpointWait = time.Minute
+)
+
+// Worker runs export jobs in the background: it claims pending exports
+// (one node per export, several nodes may share a database), writes their
+// files, renews its claim as it goes and records the outcome. An export
+// whose holder stops or dies is taken over after its lease. Start and
+// Stop may be called once each; Stop is safe before Start.
+type Worker struct {
+	Exports trail.ExportService
+	Source  Source
+	Logger  *slog.Logger
+	// PollInterval, Lease and TTL (how long a ready export's file is
+	// kept) take their defaults when zero.
+	PollInterval time.Duration
+	Lease        time.Duration
+	TTL          time.Duration
+	Now          func() time.Time
+	// OnFinish, if set, is told of each export that ended (ready or
+	// error).
+	OnFinish func(ex *trail.Export, d time.Duration)
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+func (w *Worker) defaults() {
+	if w.PollInterval <= 0 {
+		w.PollInterval = DefaultPollInterval
+	}
+	if w.Lease <= 0 {
+		w.Lease = trail.ExportLease
+	}
+	if w.TTL <= 0 {
+		w.TTL = trail.DefaultExportTTL
+	}
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+}
+
+// Start runs the worker until Stop.
+func (w *Worker) Start() {
+	w.defaults()
+	w.wake = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.wg.Add(1)
+	go w.loop(ctx)
+}
+
+// Wake tells the worker an export was created, so that it starts without
+// waiting for the next poll.
+func (w *Worker) Wake() {
+	if w.wake == nil {
+		return
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops the worker. An export it was writing is given back at once,
+// so that another node, or this one after a restart, takes it up.
+func (w *Worker) Stop() {
+	w.once.Do(func() {
+		if w.cancel != nil {
+			w.cancel()
+			w.wg.Wait()
+		}
+	})
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	defer w.wg.Done()
+	var lastExpire time.Time
+	for {
+		if w.Now().Sub(lastExpire) >= ExpireInterval {
+			lastExpire = w.Now()
+			if n, err := w.Exports.ExpireExports(ctx, w.Now().Add(-w.TTL)); err != nil && ctx.Err() == nil {
+				w.Logger.Error("expire export files; retrying later", "err", err)
+			} else if n > 0 {
+				w.Logger.Info("export files expired", "exports", n)
+			}
+		}
+		for ctx.Err() == nil {
+			ex, err := w.Exports.ClaimExport(ctx, w.Lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.Logger.Error("claim export; retrying", "err", err)
+				}
+				break
+			}
+			if ex == nil {
+				break
+			}
+			w.run(ctx, ex)
+		}
+		t := time.NewTimer(w.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// run does one attempt of a claimed export and records its outcome: ready,
+// error after MaxExportAttempts, or given back to try again later.
+func (w *Worker) run(ctx context.Context, ex *trail.Export) {
+	start := w.Now()
+	log := w.Logger.With("export", ex.ID, "organization", ex.OrganizationID, "attempt", ex.Attempts)
+	// The outcome is recorded even while stopping.
+	rctx := context.WithoutCancel(ctx)
+	err := w.attempt(ctx, ex)
+	var conflict bool
+	switch {
+	case err == nil:
+		log.Info("export ready", "rows", ex.Rows, "bytes", ex.Bytes, "tree_size", ex.Checkpoint.Size, "duration", w.Now().Sub(start).Round(time.Millisecond))
+		if w.OnFinish != nil {
+			w.OnFinish(ex, w.Now().Sub(start))
+		}
+		return
+	case trail.ErrorCode(err) == trail.ECONFLICT:
+		conflict = true
+	case ctx.Err() != nil:
+		// Stopping: give it back for the next holder at once.
+		ex.Error = ""
+		if err := w.Exports.ReleaseExport(rctx, ex, w.Now()); err != nil && trail.ErrorCode(err) != trail.ECONFLICT {
+			log.Error("give back export; another node takes it after the lease", "err", err)
+		}
+		return
+	case ex.Attempts >= trail.MaxExportAttempts:
+		ex.Error = fmt.Sprintf("The export failed %d times; the last time: %s", ex.Attempts, trail.ErrorMessage(err))
+		log.Error("export failed", "err", err)
+		if err := w.Exports.FinishExport(rctx, ex, nil); err != nil {
+			conflict = trail.ErrorCode(err) == trail.ECONFLICT
+			if !conflict {
+				log.Error("record export failure; retried after the lease", "err", err)
+			}
+		} else if w.OnFinish != nil {
+			w.OnFinish(ex, w.Now().Sub(start))
+		}
+	default:
+		ex.Error = trail.ErrorMessage(err)
+		backoff := time.Duration(1<<min(ex.Attempts, 8)) * time.Second
+		backoff += time.Duration(rand.Int64N(int64(backoff)/2 + 1))
+		log.Warn("export attempt failed; retrying", "err", err, "retry_in", backoff.Round(time.Second))
+		if err := w.Exports.ReleaseExport(rctx, ex, w.Now().Add(backoff)); err != nil {
+			conflict = trail.ErrorCode(err) == trail.ECONFLICT
+			if !conflict {
+				log.Error("give back export; retried after the lease", "err", err)
+			}
+		}
+	}
+	if conflict {
+		log.Warn("export taken over by another node (this node's lease ran out)")
+	}
+}
+
+// errWaiting is an attempt that found no checkpoint covering the export's
+// events in time.
+var errWaiting = errors.New("waiting for a checkpoint of the events")
+
+// attempt writes the file once.
+func (w *Worker) attempt(ctx context.Context, ex *trail.Export) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Renew the claim, with the progress, while the attempt runs; a lost
+	// claim stops it.
+	var mu sync.Mutex
+	var renewErr error
+	progress := func(rows, bytes int64) {
+		mu.Lock()
+		ex.Rows, ex.Bytes = rows, bytes
+		mu.Unlock()
+	}
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(w.Lease / 6)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			snapshot := *ex
+			mu.Unlock()
+			if err := w.Exports.RenewExport(ctx, &snapshot, w.Lease); err != nil {
+				if ctx.Err() == nil {
+					mu.Lock()
+					renewErr = err
+					mu.Unlock()
+					cancel()
+				}
+				return
+			}
+		}
+	}()
+	err := w.write(ctx, ex, progress)
+	cancel()
+	<-renewDone
+	mu.Lock()
+	defer mu.Unlock()
+	if renewErr != nil {
+		return renewErr
+	}
+	return err
+}
+
+// write waits for the checkpoint and writes and records the file.
+func (w *Worker) write(ctx context.Context, ex *trail.Export, progress Progress) error {
+	cp, err := w.waitCheckpoint(ctx, ex)
+	if err != nil {
+		return err
+	}
+	file, err := w.Exports.CreateExportFile(ctx, ex)
+	if err != nil {
+		return err
+	}
+	written := *ex
+	written.Checkpoint = cp
+	rows, size, err := Write(ctx, file, w.Source, &written, progress)
+	if err != nil {
+		file.Abort()
+		return err
+	}
+	ex.Checkpoint, ex.Rows, ex.Bytes = cp, rows, size
+	return w.Exports.FinishExport(context.WithoutCancel(ctx), ex, file)
+}
+
+// waitCheckpoint returns the organization's latest checkpoint once it
+// covers every event accepted before the export was created.
+func (w *Worker) waitCheckpoint(ctx context.Context, ex *trail.Export) (*trail.Checkpoint, error) {
+	deadline := w.Now().Add(CheckpointWait)
+	for {
+		cp, err := w.Source.Logs.LatestCheckpoint(ctx, ex.OrganizationID)
+		if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
+			return nil, err
+		}
+		if err == nil && cp.Size >= ex.MinTreeSize {
+			return cp, nil
+		}
+		if w.Now().After(deadline) {
+			return nil, errWaiting
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trail-audit/trail"
+)
+
+// ChunkSize is the size of the chunks an export file is stored in.
+const ChunkSize = 1 << 20
+
+// ExportService stores export jobs and their files in the database, so
+// that every node can serve them (SPEC §11).
+type ExportService struct {
+	db *DB
+}
+
+var _ trail.ExportService = (*ExportService)(nil)
+
+// NewExportService returns an ExportService on db.
+func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
+
+const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
+	tree_size, attempts, claim, created_at, updated_at, ready_at`
+
+func (s *ExportService) scan(ctx context.Context, row pgx.Row) (*trail.Export, error) {
+	var ex trail.Export
+	var filter []byte
+	var treeSize *int64
+	if err := row.Scan(&ex.OrganizationID, &ex.ID, &ex.Format, &ex.Gzip, &filter, &ex.State, &ex.Error, &ex.Rows, &ex.Bytes,
+		&ex.MinTreeSize, &treeSize, &ex.Attempts, &ex.Claim, &ex.CreatedAt, &ex.UpdatedAt, &ex.ReadyAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(filter, &ex.Filter); err != nil {
+		return nil, fmt.Errorf("export %s: filter: %w", ex.ID, err)
+	}
+	ex.CreatedAt, ex.UpdatedAt = ex.CreatedAt.UTC(), ex.UpdatedAt.UTC()
+	if ex.ReadyAt != nil {
+		t := ex.ReadyAt.UTC()
+		ex.ReadyAt = &t
+	}
+	if treeSize != nil {
+		cp, err := NewLogStore(s.db).FindCheckpoint(ctx, ex.OrganizationID, *treeSize)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
+		}
+		ex.Checkpoint = cp
+	}
+	return &ex, nil
+}
+
+// CreateExport stores a pending export and its audit event.
+func (s *ExportService) CreateExport(ctx context.Context, ex *trail.Export) error {
+	now := s.db.now()
+	if err := s.db.ensureMonth(ctx, now); err != nil {
+		return err
+	}
+	ex.ID = "audit_log_export_" + s.db.ids.New(now)
+	ex.State, ex.CreatedAt, ex.UpdatedAt = trail.ExportPending, now, now
+	ex.Filter.OrganizationID = ex.OrganizationID
+	filter, err := json.Marshal(&ex.Filter)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if err := s.db.appendOwn(ctx, tx, ex.OrganizationID, ex.AuditEvent(ctx, now)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT next_index FROM organizations WHERE id = $1`, ex.OrganizationID).Scan(&ex.MinTreeSize); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO exports (organization_id, id, format, gzip, filter, state, min_tree_size, due_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)`, ex.OrganizationID, ex.ID, ex.Format, ex.Gzip, string(filter), ex.State, ex.MinTreeSize, now)
+		if err != nil {
+			return fmt.Errorf("create export: %w", err)
+		}
+		return nil
+	})
+}
+
+// FindExportByID returns one export of the organization (of any
+// organization when orgID is "").
+func (s *ExportService) FindExportByID(ctx context.Context, orgID, id string) (*trail.Export, error) {
+	ex, err := s.scan(ctx, s.db.pool.QueryRow(ctx, `SELECT `+exportColumns+` FROM exports WHERE id = $1 AND ($2 = '' OR organization_id = $2)`, id, orgID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find export: %w", err)
+	}
+	return ex, nil
+}
+
+func newClaim() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ClaimExport takes the oldest due pending export; SKIP LOCKED lets nodes
+// that claim at once take different exports.
+func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {
+	now := s.db.now()
+	ex, err := s.scan(ctx, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
+		WHERE (organization_id, id) = (SELECT organization_id, id FROM exports WHERE state = 'pending' AND due_at <= $3
+			ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+exportColumns, newClaim(), now.Add(lease), now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("claim export: %w", err)
+	}
+	return ex, nil
+}
+
+// update runs a claim-guarded UPDATE: ECONFLICT when the claim was lost.
+// The claim and identity are the last three parameters.
+func (s *ExportService) update(ctx context.Context, ex *trail.Export, set string, args ...any) error {
+	n := len(args)
+	tag, err := s.db.pool.Exec(ctx, `UPDATE exports SET `+set+fmt.Sprintf(` WHERE organization_id = $%d AND id = $%d AND claim = $%d AND state = 'pending'`, n+1, n+2, n+3),
+		append(args, ex.OrganizationID, ex.ID, ex.Claim)...)
+	if err != nil {
+		return fmt.Errorf("update export: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return trail.Errorf(trail.ECONFLICT, "The export %s is no longer held by this node.", ex.ID)
+	}
+	return nil
+}
+
+// RenewExport extends the claim and records the progress.
+func (s *ExportService) RenewExport(ctx context.Context, ex *trail.Export, lease time.Duration) error {
+	now := s.db.now()
+	return s.update(ctx, ex, `due_at = $1, rows = $2, bytes = $3, updated_at = $4`, now.Add(lease), ex.Rows, ex.Bytes, now)
+}
+
+// ReleaseExport gives the export back, due at retryAt.
+func (s *ExportService) ReleaseExport(ctx context.Context, ex *trail.Export, retryAt time.Time) error {
+	return s.update(ctx, ex, `claim = '', due_at = $1, error = $2, rows = 0, bytes = 0, updated_at = $3`, retryAt, ex.Error, s.db.now())
+}
+
+// exportFile buffers a chunk and stores each full one under the claim.
+type exportFile struct {
+	s   *ExportService
+	ctx context.Context
+	ex  *trail.Export
+	buf []byte
+	seq int
+}
+
+func (f *exportFile) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		k := min(len(b), ChunkSize-len(f.buf))
+		f.buf = append(f.buf, b[:k]...)
+		b = b[k:]
+		if len(f.buf) == ChunkSize {
+			if err := f.flush(); err != nil {
+				return n - len(b), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (f *exportFile) flush() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	_, err := f.s.db.pool.Exec(f.ctx, `INSERT INTO export_chunks (organization_id, export_id, claim, seq, data) VALUES ($1, $2, $3, $4, $5)`,
+		f.ex.OrganizationID, f.ex.ID, f.ex.Claim, f.seq, f.buf)
+	if err != nil {
+		return fmt.Errorf("store export chunk: %w", err)
+	}
+	f.seq++
+	f.buf = f.buf[:0]
+	return nil
+}
+
+func (f *exportFile) Abort() error {
+	_, err := f.s.db.pool.Exec(context.WithoutCancel(f.ctx), `DELETE FROM export_chunks WHERE organization_id = $1 AND export_id = $2 AND claim = $3`,
+		f.ex.OrganizationID, f.ex.ID, f.ex.Claim)
+	return err
+}
+
+// CreateExportFile starts the claimed export's file.
+func (s *ExportService) CreateExportFile(ctx context.Context, ex *trail.Export) (trail.ExportFile, error) {
+	return &exportFile{s: s, ctx: ctx, ex: ex, buf: make([]byte, 0, ChunkSize)}, nil
+}
+
+// FinishExport records the outcome; a ready export's last chunk is stored
+// first, and the row names the claim whose chunks are the file.
+func (s *ExportService) FinishExport(ctx context.Context, ex *trail.Export, file trail.ExportFile) error {
+	now := s.db.now()
+	if file == nil {
+		return s.update(ctx, ex, `state = $1, error = $2, claim = '', updated_at = $3`, trail.ExportError, ex.Error, now)
+	}
+	f := file.(*exportFile)
+	if err := f.flush(); err != nil {
+		f.Abort()
+		return err
+	}
+	err := s.update(ctx, ex, `state = $1, error = '', claim = '', rows = $2, bytes = $3, tree_size = $4, file = $5, ready_at = $6, updated_at = $6`,
+		trail.ExportReady, ex.Rows, ex.Bytes, ex.Checkpoint.Size, ex.Claim, now)
+	if err != nil {
+		f.Abort()
+		return err
+	}
+	ex.State, ex.ReadyAt = trail.ExportReady, &now
+	return nil
+}
+
+// chunkReader reads a file's chunks one at a time.
+type chunkReader struct {
+	s              *ExportService
+	ctx            context.Context
+	org, id, claim string
+	seq            int
+	buf            []byte
+	eof            bool
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		err := r.s.db.pool.QueryRow(r.ctx, `SELECT data FROM export_chunks WHERE organization_id = $1 AND export_id = $2 AND claim = $3 AND seq = $4`,
+			r.org, r.id, r.claim, r.seq).Scan(&r.buf)
+		if errors.Is(err, pgx.ErrNoRows) {
+			r.eof = true
+			continue
+		} else if err != nil {
+			return 0, fmt.Errorf("read export chunk: %w", err)
+		}
+		r.seq++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { return nil }
+
+// OpenExportFile opens a ready export's file.
+func (s *ExportService) OpenExportFile(ctx context.Context, orgID, id string) (io.ReadCloser, error) {
+	var state string
+	var claim *string
+	err := s.db.pool.QueryRow(ctx, `SELECT state, file FROM exports WHERE organization_id = $1 AND id = $2`, orgID, id).Scan(&state, &claim)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("open export: %w", err)
+	}
+	if state != trail.ExportReady || claim == nil {
+		return nil, trail.Errorf(trail.ENOTFOUND, "The export %s has no file (it is %s).", id, state)
+	}
+	return &chunkReader{s: s, ctx: ctx, org: orgID, id: id, claim: *claim}, nil
+}
+
+// ExpireExports marks exports ready before before as expired and deletes
+// their chunks, then the chunks no export names and no holder writes any
+// more.
+func (s *ExportService) ExpireExports(ctx context.Context, before time.Time) (int, error) {
+	now := s.db.now()
+	rows, err := s.db.pool.Query(ctx, `UPDATE exports SET state = 'expired', file = NULL, updated_at = $2
+		WHERE state = 'ready' AND ready_at < $1 RETURNING organization_id, id`, before, now)
+	if err != nil {
+		return 0, fmt.Errorf("expire exports: %w", err)
+	}
+	var orgs, ids []string
+	for rows.Next() {
+		var org, id string
+		if err := rows.Scan(&org, &id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		orgs, ids = append(orgs, org), append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("expire exports: %w", err)
+	}
+	n := len(ids)
+	if n > 0 {
+		if _, err := s.db.pool.Exec(ctx, `DELETE FROM export_chunks c USING unnest($1::text[], $2::text[]) AS x(org, id)
+			WHERE c.organization_id = x.org AND c.export_id = x.id`, orgs, ids); err != nil {
+			return n, fmt.Errorf("expire exports: %w", err)
+		}
+	}
+	if _, err := s.db.pool.Exec(ctx, `DELETE FROM export_chunks c WHERE c.written_at < $1 AND NOT EXISTS (
+			SELECT 1 FROM exports e WHERE e.organization_id = c.organization_id AND e.id = c.export_id
+			AND (e.file = c.claim OR (e.state = 'pending' AND e.claim = c.claim)))`, now.Add(-2*trail.ExportLease)); err != nil {
+		return n, fmt.Errorf("expire exports: %w", err)
+	}
+	return n, nil
+}

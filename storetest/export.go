@@ -1,0 +1,337 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// hostileEvent is an event whose every text is what a CSV reader or a
+// spreadsheet might misread: formulas, quotes, separators, line breaks,
+// Unicode and HTML.
+func hostileEvent(n int) *trail.EventInput {
+	in := NewEvent(n)
+	in.Actor.Name = `=HYPERLINK("http://evil.example","click")`
+	in.Actor.ID = "+1-555-0100"
+	in.Targets = []trail.Target{
+		{ID: "-2+3", Type: "@team", Name: "a;b,c"},
+		{ID: "line\nbreak", Type: "doc", Name: "quote \" and 'single'"},
+	}
+	in.Context = trail.EventContext{Location: "\tTabbed", UserAgent: "\rReturn 日本語 🚀 <b>&amp;</b>"}
+	in.Metadata = trail.Metadata{"note": "=1+1", "html": "<script>alert(1)</script> & more", "emoji": "Zoë 🎉", "n": json.Number("-12.5"), "ok": true}
+	return in
+}
+
+// csvRecord is the row Trail's CSV must hold for an event.
+func csvRecord(ev *trail.Event) []string {
+	var types, ids, names []string
+	for _, t := range ev.Targets {
+		types, ids, names = append(types, t.Type), append(ids, t.ID), append(names, t.Name)
+	}
+	md := ""
+	if len(ev.Metadata) > 0 {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(ev.Metadata)
+		md = strings.TrimSpace(b.String())
+	}
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	e := export.EscapeCell
+	return []string{ev.ID, strconv.FormatInt(ev.Index, 10), ts(ev.OccurredAt), ts(ev.ReceivedAt), e(ev.Action), strconv.Itoa(ev.Version),
+		e(ev.Actor.Type), e(ev.Actor.ID), e(ev.Actor.Name), e(strings.Join(types, ";")), e(strings.Join(ids, ";")), e(strings.Join(names, ";")),
+		e(ev.Context.Location), e(ev.Context.UserAgent), e(md)}
+}
+
+// runExport claims the export, writes its file against the latest
+// checkpoint and records it.
+func runExport(t *testing.T, s Services, want string) *trail.Export {
+	t.Helper()
+	ctx := context.Background()
+	ex, err := s.Exports.ClaimExport(ctx, time.Minute)
+	if err != nil || ex == nil || ex.ID != want {
+		t.Fatalf("claim: %v %v, want %s", ex, err, want)
+	}
+	cp, err := s.Logs.LatestCheckpoint(ctx, ex.OrganizationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size < ex.MinTreeSize {
+		t.Fatalf("checkpoint of %d does not cover the export's %d events", cp.Size, ex.MinTreeSize)
+	}
+	ex.Checkpoint = cp
+	f, err := s.Exports.CreateExportFile(ctx, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Rows, ex.Bytes, err = export.Write(ctx, f, export.Source{Events: s.Events, Logs: s.Logs}, ex, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Exports.FinishExport(ctx, ex, f); err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+func readExport(t *testing.T, s Services, ex *trail.Export) []byte {
+	t.Helper()
+	rc, err := s.Exports.OpenExportFile(context.Background(), ex.OrganizationID, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != ex.Bytes {
+		t.Fatalf("file of %d bytes, export says %d", len(b), ex.Bytes)
+	}
+	return b
+}
+
+// testExports: jobs are stored, claimed by one holder at a time, taken
+// over when a lease runs out, and their files are written, read and
+// expired; CSV rows and NDJSON lines are the events of the filter.
+func testExports(t *testing.T, s Services) {
+	ctx := context.Background()
+	signer, vkey := newSigner(t, "trail.test")
+	ig := &tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.test"}
+	org := mustOrg(t, s, "Exports")
+	other := mustOrg(t, s, "Other")
+	var ins []*trail.EventInput
+	for i := range 1200 {
+		if i%50 == 7 {
+			ins = append(ins, hostileEvent(i))
+		} else {
+			ins = append(ins, NewEvent(i))
+		}
+	}
+	mustAppend(t, s, org.ID, ins...)
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start, end := baseTime.Add(-900*time.Second), baseTime.Add(-100*time.Second)
+	ex := &trail.Export{OrganizationID: org.ID, Format: trail.ExportCSV,
+		Filter: trail.EventFilter{RangeStart: &start, RangeEnd: &end, Actions: []string{"alert_route.*"}}}
+	if err := s.Exports.CreateExport(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	head, err := s.Logs.LogHead(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ex.ID, "audit_log_export_") || ex.State != trail.ExportPending || ex.MinTreeSize != head.LogSize || head.LogSize < 1000 {
+		t.Fatalf("created %+v", ex)
+	}
+	t.Run("AuditEvent", func(t *testing.T) {
+		page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Limit: 1, Actions: []string{trail.ActionExportCreated}})
+		if err != nil || len(page.Events) != 1 {
+			t.Fatalf("%v %v", page, err)
+		}
+		ev := page.Events[0]
+		if ev.Index != ex.MinTreeSize-1 || ev.Targets[0].ID != ex.ID || ev.Metadata["format"] != "csv" || ev.Metadata["actions"] != "alert_route.*" {
+			t.Fatalf("audit event %+v", ev)
+		}
+	})
+	t.Run("Find", func(t *testing.T) {
+		for _, orgID := range []string{org.ID, ""} {
+			got, err := s.Exports.FindExportByID(ctx, orgID, ex.ID)
+			if err != nil || got.State != trail.ExportPending || got.Format != "csv" || !got.Filter.RangeStart.Equal(start) ||
+				got.Filter.Actions[0] != "alert_route.*" || got.Filter.OrganizationID != org.ID {
+				t.Fatalf("%+v %v", got, err)
+			}
+		}
+		if _, err := s.Exports.FindExportByID(ctx, other.ID, ex.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("another organization's export: %v", err)
+		}
+	})
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("OneHolder", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var got []*trail.Export
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ex, err := s.Exports.ClaimExport(ctx, time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if ex != nil {
+					mu.Lock()
+					got = append(got, ex)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(got) != 1 || got[0].ID != ex.ID || got[0].Attempts != 1 || got[0].Claim == "" {
+			t.Fatalf("claims: %+v", got)
+		}
+		stale := *got[0]
+		stale.Claim = "not-mine"
+		if err := s.Exports.RenewExport(ctx, &stale, time.Minute); trail.ErrorCode(err) != trail.ECONFLICT {
+			t.Fatalf("renew with another claim: %v", err)
+		}
+		// Give it back, due now, for the next subtest.
+		got[0].Error = "test"
+		if err := s.Exports.ReleaseExport(ctx, got[0], time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if back, _ := s.Exports.FindExportByID(ctx, org.ID, ex.ID); back.Error != "test" || back.State != trail.ExportPending || back.Claim != "" {
+			t.Fatalf("released: %+v", back)
+		}
+	})
+
+	t.Run("CSV", func(t *testing.T) {
+		done := runExport(t, s, ex.ID)
+		back, err := s.Exports.FindExportByID(ctx, org.ID, ex.ID)
+		if err != nil || back.State != trail.ExportReady || back.Rows != done.Rows || back.Bytes != done.Bytes || back.ReadyAt == nil ||
+			back.Checkpoint == nil || back.Checkpoint.Size != done.Checkpoint.Size || back.Attempts != 2 {
+			t.Fatalf("%+v %v", back, err)
+		}
+		want := allEvents(t, s, trail.EventFilter{OrganizationID: org.ID, RangeStart: &start, RangeEnd: &end, Actions: []string{"alert_route.*"}})
+		slicesReverse(want)
+		recs, err := csv.NewReader(bytes.NewReader(readExport(t, s, done))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(recs[0], ",") != strings.Join(export.Columns, ",") {
+			t.Fatalf("header %q", recs[0])
+		}
+		if len(recs)-1 != len(want) || int64(len(want)) != done.Rows || len(want) < 100 {
+			t.Fatalf("%d rows, want %d (export says %d)", len(recs)-1, len(want), done.Rows)
+		}
+		hostile := 0
+		for i, ev := range want {
+			if got, w := recs[i+1], csvRecord(ev); strings.Join(got, "\x00") != strings.Join(w, "\x00") {
+				t.Fatalf("row %d:\n got %q\nwant %q", i+1, got, w)
+			}
+			if strings.HasPrefix(ev.Actor.Name, "=") {
+				hostile++
+				if r := recs[i+1]; r[8] != `'=HYPERLINK("http://evil.example","click")` || r[7] != "'+1-555-0100" || r[12] != "'\tTabbed" ||
+					!strings.Contains(r[14], `"html":"<script>alert(1)</script> & more"`) || r[11] != `a;b,c;quote " and 'single'` {
+					t.Fatalf("hostile row %q", r)
+				}
+			}
+		}
+		if hostile == 0 {
+			t.Fatal("no hostile event in the range")
+		}
+	})
+
+	t.Run("NDJSON", func(t *testing.T) {
+		all := &trail.Export{OrganizationID: org.ID, Format: trail.ExportNDJSON, Gzip: false,
+			Filter: trail.EventFilter{RangeStart: &time.Time{}, RangeEnd: ptr(time.Now().Add(time.Hour))}}
+		some := &trail.Export{OrganizationID: org.ID, Format: trail.ExportNDJSON,
+			Filter: trail.EventFilter{ActorIDs: []string{"user_3"}}}
+		for _, e := range []*trail.Export{all, some} {
+			if err := s.Exports.CreateExport(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*trail.Export{all, some} {
+			done := runExport(t, s, e.ID)
+			file := readExport(t, s, done)
+			res, err := tlog.VerifyOptions{Key: vkey, Checkpoint: []byte(done.Checkpoint.Note), Subset: e == some}.Verify(bytes.NewReader(file))
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if res.Lines != int(done.Rows) || res.Proven != res.Lines {
+				t.Fatalf("%+v, %d rows", res, done.Rows)
+			}
+			if e == all && (!res.Tree || done.Rows != done.Checkpoint.Size || done.Rows <= ex.MinTreeSize) {
+				t.Fatalf("whole log: %+v, %d rows of %d", res, done.Rows, done.Checkpoint.Size)
+			}
+			if e == some && done.Rows != int64(len(allEvents(t, s, trail.EventFilter{OrganizationID: org.ID, ActorIDs: []string{"user_3"}}))) {
+				t.Fatalf("%d rows", done.Rows)
+			}
+		}
+	})
+
+	t.Run("Takeover", func(t *testing.T) {
+		e := &trail.Export{OrganizationID: other.ID, Format: trail.ExportCSV, Gzip: true}
+		if err := s.Exports.CreateExport(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		first, err := s.Exports.ClaimExport(ctx, 50*time.Millisecond)
+		if err != nil || first == nil || first.ID != e.ID {
+			t.Fatalf("%v %v", first, err)
+		}
+		if again, err := s.Exports.ClaimExport(ctx, time.Minute); err != nil || again != nil {
+			t.Fatalf("claimed while held: %v %v", again, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		second, err := s.Exports.ClaimExport(ctx, time.Minute)
+		if err != nil || second == nil || second.ID != e.ID || second.Claim == first.Claim || second.Attempts != 2 {
+			t.Fatalf("after the lease: %+v %v", second, err)
+		}
+		// The first holder's late outcome is refused, and its file gone.
+		f, err := s.Exports.CreateExportFile(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("stale"))
+		first.Checkpoint = &trail.Checkpoint{Size: 1}
+		if err := s.Exports.FinishExport(ctx, first, f); trail.ErrorCode(err) != trail.ECONFLICT {
+			t.Fatalf("stale finish: %v", err)
+		}
+		second.Error = "it broke"
+		if err := s.Exports.FinishExport(ctx, second, nil); err != nil {
+			t.Fatal(err)
+		}
+		if back, _ := s.Exports.FindExportByID(ctx, other.ID, e.ID); back.State != trail.ExportError || back.Error != "it broke" {
+			t.Fatalf("failed export: %+v", back)
+		}
+		if _, err := s.Exports.OpenExportFile(ctx, other.ID, e.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("file of a failed export: %v", err)
+		}
+	})
+
+	t.Run("Expire", func(t *testing.T) {
+		if n, err := s.Exports.ExpireExports(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("expired %d %v", n, err)
+		}
+		n, err := s.Exports.ExpireExports(ctx, time.Now().Add(time.Hour))
+		if err != nil || n != 3 {
+			t.Fatalf("expired %d, want 3: %v", n, err)
+		}
+		back, _ := s.Exports.FindExportByID(ctx, org.ID, ex.ID)
+		if back.State != trail.ExportExpired {
+			t.Fatalf("%+v", back)
+		}
+		if _, err := s.Exports.OpenExportFile(ctx, org.ID, ex.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
+			t.Fatalf("file of an expired export: %v", err)
+		}
+	})
+	if ex, err := s.Exports.ClaimExport(ctx, time.Minute); err != nil || ex != nil {
+		t.Fatalf("left pending: %+v %v", ex, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func slicesReverse[T any](s []T) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}
