@@ -97,7 +97,7 @@ type Event struct {
 	PurgedLeafHash []byte `json:"-"` // of a purged event: its leaf hash, kept in the tree
 
 	// Raw is the stored JSON, of an event read with EventFilter.Raw.
-	Raw []byte `json:"-"`
+	Raw string `json:"-"`
 }
 
 // AppendResult is the outcome of appending one event. Err is set, with an

@@ -9,6 +9,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/transparency-dev/merkle v0.0.2
+	github.com/valyala/fastjson v1.6.10
 	github.com/workos/workos-go/v6 v6.5.0
 	golang.org/x/mod v0.43.0
 	golang.org/x/text v0.42.0

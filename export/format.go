@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/trail-audit/trail"
 )
 
@@ -30,41 +32,17 @@ func EscapeCell(s string) string {
 	return s
 }
 
-// party is an actor or a target as a CSV row needs it.
-type party struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
-	Name string `json:"name"`
-}
-
-// csvEvent is what a CSV row needs of a stored event: the metadata stays
-// JSON.
-type csvEvent struct {
-	ID         string  `json:"id"`
-	Index      int64   `json:"index"`
-	Action     string  `json:"action"`
-	Version    int     `json:"version"`
-	OccurredAt string  `json:"occurred_at"`
-	ReceivedAt string  `json:"received_at"`
-	Actor      party   `json:"actor"`
-	Targets    []party `json:"targets"`
-	Context    struct {
-		Location  string `json:"location"`
-		UserAgent string `json:"user_agent"`
-	} `json:"context"`
-	Metadata json.RawMessage `json:"metadata"`
-}
-
 // csvRows turns stored events into CSV rows, with RFC 4180 quoting
 // (encoding/csv) and every cell escaped.
 type csvRows struct {
 	buf    bytes.Buffer
 	w      *csv.Writer
 	record []string
-	ev     csvEvent
+	parser fastjson.Parser
 	types  []string
 	ids    []string
 	names  []string
+	md     []byte
 }
 
 func newCSVRows() *csvRows {
@@ -83,37 +61,75 @@ func csvHeader() []byte {
 }
 
 // appendEvent appends the row of one stored event.
-func (c *csvRows) appendEvent(raw []byte) error {
-	c.ev = csvEvent{}
-	if err := json.Unmarshal(raw, &c.ev); err != nil {
+func (c *csvRows) appendEvent(raw string) error {
+	v, err := c.parser.Parse(raw)
+	if err != nil {
 		return fmt.Errorf("decode stored event: %w", err)
 	}
-	ev := &c.ev
+	str := func(v *fastjson.Value, keys ...string) string { return string(v.GetStringBytes(keys...)) }
 	c.types, c.ids, c.names = c.types[:0], c.ids[:0], c.names[:0]
-	for _, t := range ev.Targets {
-		c.types, c.ids, c.names = append(c.types, t.Type), append(c.ids, t.ID), append(c.names, t.Name)
+	for _, t := range v.GetArray("targets") {
+		c.types, c.ids, c.names = append(c.types, str(t, "type")), append(c.ids, str(t, "id")), append(c.names, str(t, "name"))
 	}
 	md := ""
-	if len(ev.Metadata) > 0 && string(ev.Metadata) != "null" {
-		md = metadataJSON(ev.Metadata)
+	if m := v.Get("metadata"); m != nil && m.Type() == fastjson.TypeObject {
+		md = c.metadata(m)
 	}
 	r := c.record
-	r[0] = ev.ID
-	r[1] = strconv.FormatInt(ev.Index, 10)
-	r[2] = ev.OccurredAt
-	r[3] = ev.ReceivedAt
-	r[4] = EscapeCell(ev.Action)
-	r[5] = strconv.Itoa(ev.Version)
-	r[6] = EscapeCell(ev.Actor.Type)
-	r[7] = EscapeCell(ev.Actor.ID)
-	r[8] = EscapeCell(ev.Actor.Name)
+	r[0] = str(v, "id")
+	r[1] = strconv.FormatInt(v.GetInt64("index"), 10)
+	r[2] = str(v, "occurred_at")
+	r[3] = str(v, "received_at")
+	r[4] = EscapeCell(str(v, "action"))
+	r[5] = strconv.Itoa(v.GetInt("version"))
+	actor := v.Get("actor")
+	if actor == nil {
+		return fmt.Errorf("stored event %s has no actor", r[0])
+	}
+	r[6] = EscapeCell(str(actor, "type"))
+	r[7] = EscapeCell(str(actor, "id"))
+	r[8] = EscapeCell(str(actor, "name"))
 	r[9] = EscapeCell(strings.Join(c.types, ";"))
 	r[10] = EscapeCell(strings.Join(c.ids, ";"))
 	r[11] = EscapeCell(strings.Join(c.names, ";"))
-	r[12] = EscapeCell(ev.Context.Location)
-	r[13] = EscapeCell(ev.Context.UserAgent)
+	r[12] = EscapeCell(str(v, "context", "location"))
+	r[13] = EscapeCell(str(v, "context", "user_agent"))
 	r[14] = EscapeCell(md)
 	return c.w.Write(r)
+}
+
+// metadata returns event metadata as compact JSON, as stored but without
+// encoding/json's HTML escapes (\u003c for <…), which a person reading the
+// cell would trip over.
+func (c *csvRows) metadata(m *fastjson.Value) string {
+	o, _ := m.Object()
+	plain := true
+	o.Visit(func(_ []byte, v *fastjson.Value) {
+		if v.Type() == fastjson.TypeString && strings.ContainsFunc(string(v.GetStringBytes()), func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+			plain = false
+		}
+	})
+	if plain {
+		// fastjson writes such a value as JSON: keys in stored order.
+		c.md = m.MarshalTo(c.md[:0])
+		return string(c.md)
+	}
+	// Quotes, backslashes or control characters: encoding/json writes
+	// them as JSON does (fastjson would write Go's escapes).
+	md := make(map[string]any, o.Len())
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch v.Type() {
+		case fastjson.TypeString:
+			md[string(k)] = string(v.GetStringBytes())
+		default:
+			md[string(k)] = json.RawMessage(v.MarshalTo(nil))
+		}
+	})
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(md)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // take returns the rows appended so far and starts anew.
@@ -127,33 +143,11 @@ func (c *csvRows) take() ([]byte, error) {
 	return out, nil
 }
 
-// metadataJSON returns stored metadata as JSON for a person to read: the
-// stored form escapes <, > and & as \u003c… (encoding/json's HTML
-// safety), which is undone by re-encoding without it.
-func metadataJSON(raw json.RawMessage) string {
-	if !bytes.Contains(raw, []byte(`\u00`)) {
-		return string(raw)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var md map[string]any
-	if err := dec.Decode(&md); err != nil {
-		return string(raw)
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(md); err != nil {
-		return string(raw)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
 // ndjsonLine appends a stored event's line with its inclusion proof to
 // the export's checkpoint: the stored JSON, and "proof" before its
 // closing brace.
-func ndjsonLine(b []byte, raw []byte, treeSize int64, hashes [][]byte) []byte {
-	raw = bytes.TrimRight(raw, " \n")
+func ndjsonLine(b []byte, raw string, treeSize int64, hashes [][]byte) []byte {
+	raw = strings.TrimRight(raw, " \n")
 	b = append(b, raw[:len(raw)-1]...)
 	b = appendProof(append(b, `,"proof":`...), treeSize, hashes)
 	return append(b, '}', '\n')

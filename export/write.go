@@ -14,7 +14,7 @@ import (
 )
 
 // PageSize is how many events the writer reads a query.
-const PageSize = 1000
+const PageSize = 4000
 
 // Source is what the writer reads: the events, and for NDJSON the purged
 // events and the tiles their proofs come from.

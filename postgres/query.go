@@ -90,7 +90,7 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 	for rows.Next() {
 		var idx int64
 		var id string
-		var data []byte
+		var data string
 		if err := rows.Scan(&idx, &id, &data); err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 			byIdx[idx] = &trail.Event{ID: id, Index: idx, Raw: data}
 			continue
 		}
-		ev, err := decodeEvent(string(data))
+		ev, err := decodeEvent(data)
 		if err != nil {
 			return nil, err
 		}

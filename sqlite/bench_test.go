@@ -61,3 +61,13 @@ func BenchmarkProofs(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkExport: export.Write of the demo's events (storetest.BenchExport).
+func BenchmarkExport(b *testing.B) {
+	db := sqlite.NewDB(filepath.Join(b.TempDir(), "trail.db"))
+	if err := db.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	storetest.BenchExport(b, storetest.Services{Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db), Logs: sqlite.NewLogStore(db)})
+}

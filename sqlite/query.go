@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,28 +78,46 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Eve
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(seqs))
-	for i, seq := range seqs {
-		args[i] = seq
+	// Seqs that are most of a range (a page of one organization's
+	// events) are read with one range scan of the table, others one by
+	// one.
+	lo, hi := slices.Min(seqs), slices.Max(seqs)
+	var rows *sql.Rows
+	var err error
+	const cols = "seq, idx, id, data"
+	if hi-lo < 2*int64(len(seqs)) {
+		rows, err = tx.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq BETWEEN ? AND ?`, lo, hi)
+	} else {
+		args := make([]any, len(seqs))
+		for i, seq := range seqs {
+			args[i] = seq
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, data FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
+	}
+	want := make(map[int64]bool, len(seqs))
+	for _, seq := range seqs {
+		want[seq] = true
 	}
 	defer rows.Close()
 	bySeq := make(map[int64]*trail.Event, len(seqs))
 	for rows.Next() {
 		var seq, idx int64
 		var id string
-		var data []byte
+		var data string
 		if err := rows.Scan(&seq, &idx, &id, &data); err != nil {
 			return nil, err
+		}
+		if !want[seq] {
+			continue
 		}
 		if raw {
 			bySeq[seq] = &trail.Event{ID: id, Index: idx, Raw: data}
 			continue
 		}
-		ev, err := decodeEvent(string(data))
+		ev, err := decodeEvent(data)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
+	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/tlog"
+	"io"
 )
 
 // ProofBenchLeaves is the tree size of BenchProofs, unless
@@ -89,4 +92,59 @@ func BenchProofs(b *testing.B, logs trail.LogStore, orgs trail.OrganizationServi
 			}
 		}
 	})
+}
+
+// ExportBenchEvents is how many demo events BenchExport writes (override
+// with TRAIL_BENCH_EXPORT_EVENTS).
+const ExportBenchEvents = 200_000
+
+// BenchExport measures export.Write alone, to io.Discard: CSV, gzipped
+// CSV and NDJSON with proofs of the demo's events.
+func BenchExport(b *testing.B, s Services) {
+	ctx := context.Background()
+	n := ExportBenchEvents
+	if v, err := strconv.Atoi(os.Getenv("TRAIL_BENCH_EXPORT_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	catalog, err := demo.Catalog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	org := &trail.Organization{Name: "export"}
+	if err := s.Organizations.CreateOrganization(ctx, org); err != nil {
+		b.Fatal(err)
+	}
+	evs := demo.Events(catalog, n, time.Now())
+	for len(evs) > 0 {
+		k := min(len(evs), 5000)
+		if _, err := s.Events.AppendEvents(ctx, org.ID, evs[:k]); err != nil {
+			b.Fatal(err)
+		}
+		evs = evs[k:]
+	}
+	signer, _ := newSigner(b, "trail.bench")
+	if _, err := (&tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.bench"}).Integrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cp, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		format string
+		gzip   bool
+	}{{"CSV", trail.ExportCSV, false}, {"CSVGzip", trail.ExportCSV, true}, {"NDJSON", trail.ExportNDJSON, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			ex := &trail.Export{OrganizationID: org.ID, Format: c.format, Gzip: c.gzip, Checkpoint: cp}
+			var rows, size int64
+			for b.Loop() {
+				if rows, size, err = export.Write(ctx, io.Discard, export.Source{Events: s.Events, Logs: s.Logs}, ex, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(size)/float64(rows), "bytes/row")
+		})
+	}
 }

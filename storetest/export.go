@@ -29,7 +29,7 @@ func hostileEvent(n int) *trail.EventInput {
 		{ID: "line\nbreak", Type: "doc", Name: "quote \" and 'single'"},
 	}
 	in.Context = trail.EventContext{Location: "\tTabbed", UserAgent: "\rReturn 日本語 🚀 <b>&amp;</b>"}
-	in.Metadata = trail.Metadata{"note": "=1+1", "html": "<script>alert(1)</script> & more", "emoji": "Zoë 🎉", "n": json.Number("-12.5"), "ok": true}
+	in.Metadata = trail.Metadata{"note": "=1+1", "html": "<script>alert(1)</script> & more", "emoji": "Zoë 🎉", "quoted": "say \"hi\"\n\\ done", "n": json.Number("-12.5"), "ok": true}
 	return in
 }
 
