@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/jsonschema"
@@ -26,11 +28,14 @@ const adminSecret = "sk_test_admin_0123456789abcdefghijklmnop"
 // PostgreSQL schema of its own.
 type testServer struct {
 	*httpapi.Server
-	Events trail.EventService
-	Orgs   trail.OrganizationService
-	Keys   trail.APIKeyService
-	Logs   trail.LogStore
-	VKey   string // the checkpoints' verifier key
+	Events  trail.EventService
+	Orgs    trail.OrganizationService
+	Keys    trail.APIKeyService
+	Logs    trail.LogStore
+	Exports trail.ExportService
+	VKey    string // the checkpoints' verifier key
+	// Clock moves the server's clock (export links) by its value.
+	Clock *atomic.Int64
 }
 
 // serverFunc starts a test server on one driver.
@@ -58,6 +63,7 @@ type driverServices struct {
 	idempotency trail.IdempotencyService
 	onCommit    func(func(events, requests int, d time.Duration))
 	logs        trail.LogStore
+	exports     trail.ExportService
 }
 
 func openDriver(t *testing.T, driver string) driverServices {
@@ -71,7 +77,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
-			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db)}
+			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db)}
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(t))
 		if err := db.Open(ctx); err != nil {
@@ -79,7 +85,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
-			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db)}
+			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db)}
 	}
 	t.Fatalf("unknown driver %q", driver)
 	return driverServices{}
@@ -89,7 +95,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	t.Helper()
 	ctx := context.Background()
 	d := openDriver(t, driver)
-	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys, Logs: d.logs}
+	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys, Logs: d.logs, Exports: d.exports, Clock: &atomic.Int64{}}
 	schemas := d.schemas
 	if err := ts.Keys.CreateAPIKey(ctx, &trail.APIKey{Name: "admin", Permissions: []trail.Permission{trail.PermAdmin}, Secret: adminSecret}); err != nil {
 		t.Fatal(err)
@@ -117,6 +123,14 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	ig := &tlog.Integrator{Store: d.logs, Signer: signer, Origin: "trail.test", Interval: 20 * time.Millisecond}
 	ig.Start()
 	t.Cleanup(ig.Stop)
+	s.Exports = d.exports
+	s.ExportURLKey = make([]byte, 32)
+	rand.Read(s.ExportURLKey)
+	s.Now = func() time.Time { return time.Now().Add(time.Duration(ts.Clock.Load())) }
+	worker := &export.Worker{Exports: d.exports, Source: export.Source{Events: d.events, Logs: d.logs}, Logger: s.Logger, PollInterval: 20 * time.Millisecond}
+	worker.Start()
+	t.Cleanup(worker.Stop)
+	s.ExportCreated = worker.Wake
 	s.Ready = func(ctx context.Context) error {
 		_, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err
