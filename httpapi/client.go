@@ -108,7 +108,7 @@ func decodeError(resp *http.Response) error {
 	json.Unmarshal(body.Errors, &e.Problems)
 	if e.Code == "" {
 		for code, status := range statusOf {
-			if status == resp.StatusCode && code != trail.EINVALIDEVENT && code != trail.EINVALIDSCHEMA {
+			if status == resp.StatusCode && code != trail.EINVALIDEVENT && code != trail.EINVALIDSCHEMA && code != trail.EINVALIDRANGE {
 				e.Code = code
 			}
 		}
@@ -524,4 +524,65 @@ func (s *APIKeyService) Authenticate(ctx context.Context, secret string) (*trail
 		return nil, err
 	}
 	return &k, nil
+}
+
+// CreateExport starts an export (POST /audit_logs/exports) with the
+// request body's fields (organization_id, range_start, range_end, the
+// filters, format, gzip).
+func (c *Client) CreateExport(ctx context.Context, body map[string]any) (*ExportResponse, error) {
+	var out ExportResponse
+	if err := c.do(ctx, "POST", "/audit_logs/exports", "", body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetExport returns an export's state and, once ready, a fresh link.
+func (c *Client) GetExport(ctx context.Context, id string) (*ExportResponse, error) {
+	var out ExportResponse
+	if err := c.do(ctx, "GET", "/audit_logs/exports/"+url.PathEscape(id), "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DownloadExport copies the file behind a ready export's link to w,
+// calling progress with the bytes copied so far.
+func (c *Client) DownloadExport(ctx context.Context, link string, w io.Writer, progress func(n int64)) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", link, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", c.UserAgent)
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("download: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, decodeError(resp)
+	}
+	var n int64
+	buf := make([]byte, 256<<10)
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			if _, err := w.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			n += int64(k)
+			if progress != nil {
+				progress(n)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		} else if rerr != nil {
+			return n, fmt.Errorf("download: %w", rerr)
+		}
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("download: %d of %d bytes received", n, resp.ContentLength)
+	}
+	return n, nil
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/trail-audit/trail"
 )
 
-// exportJSON is an export as the API returns it: WorkOS's fields
+// ExportResponse is an export as the API returns it: WorkOS's fields
 // (object, id, state, url, created_at, updated_at) and Trail's.
-type exportJSON struct {
+type ExportResponse struct {
 	Object         string     `json:"object"`
 	ID             string     `json:"id"`
 	State          string     `json:"state"`
@@ -52,9 +52,9 @@ type exportJSON struct {
 	Error      string     `json:"error,omitempty"`
 }
 
-func (s *Server) toExportJSON(r *http.Request, ex *trail.Export) exportJSON {
+func (s *Server) toExportJSON(r *http.Request, ex *trail.Export) ExportResponse {
 	f := ex.Filter
-	j := exportJSON{Object: "audit_log_export", ID: ex.ID, State: ex.State, CreatedAt: ex.CreatedAt, UpdatedAt: ex.UpdatedAt,
+	j := ExportResponse{Object: "audit_log_export", ID: ex.ID, State: ex.State, CreatedAt: ex.CreatedAt, UpdatedAt: ex.UpdatedAt,
 		OrganizationID: ex.OrganizationID, Format: ex.Format, Gzip: ex.Gzip, RangeStart: f.RangeStart, RangeEnd: f.RangeEnd,
 		Actions: f.Actions, ActorIDs: f.ActorIDs, ActorNames: f.ActorNames, ActorTypes: f.ActorTypes, TargetIDs: f.TargetIDs,
 		Targets: f.TargetTypes, Query: f.Query, Rows: ex.Rows, Bytes: ex.Bytes}

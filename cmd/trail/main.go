@@ -55,6 +55,7 @@ Commands:
 	serve     run the API and background workers
 	migrate   run database migrations and exit
 	keys      create, list and revoke API keys on the database directly
+	export    export a period of an organization's log to CSV or NDJSON, through the API
 	verify    verify an NDJSON file of events against a signed checkpoint, offline
 	fsck      recompute every organization's tree from the database and check it
 	purge     purge the events past their organization's retention, once
@@ -80,6 +81,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runKeys(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
+	case "export":
+		return m.runExport(ctx, rest)
 	case "verify":
 		return m.runVerify(ctx, rest)
 	case "fsck":
