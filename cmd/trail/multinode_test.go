@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -196,6 +198,56 @@ func TestMultiNode(t *testing.T) {
 	if err != nil || strings.Count(out, "ok   ") != len(orgs)+1 {
 		t.Fatalf("fsck after two nodes: %v\n%s", err, out)
 	}
+	// Exports created through both nodes are each claimed and written by
+	// exactly one node (one attempt, one "export ready" line in one node's
+	// log), and either node serves every file, from the database.
+	var exportIDs []string
+	for i := range 12 {
+		code, body := post(t, nodes[i%2].URL+"/audit_logs/exports", testAdminKey, map[string]any{"organization_id": orgs[i%3],
+			"range_start": "2020-01-01T00:00:00Z", "range_end": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		if code != 201 {
+			t.Fatalf("create export: %d %v", code, body)
+		}
+		exportIDs = append(exportIDs, body["id"].(string))
+	}
+	db, err := (&storageFlags{databaseURL: dbURL}).openDB(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i, id := range exportIDs {
+		deadline := time.Now().Add(60 * time.Second)
+		var body map[string]any
+		for {
+			_, body = get(t, nodes[i%2].URL+"/audit_logs/exports/"+id, testAdminKey)
+			if body["state"] != "pending" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if body["state"] != "ready" {
+			t.Fatalf("export %s: %v", id, body)
+		}
+		// The link from one node, downloaded from the other.
+		link := strings.Replace(body["url"].(string), nodes[i%2].URL, nodes[1-i%2].URL, 1)
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || fmt.Sprint(n) != fmt.Sprint(body["bytes"]) {
+			t.Fatalf("export %s from the other node: %d, %d bytes of %v", id, resp.StatusCode, n, body["bytes"])
+		}
+		ex, err := db.Exports.FindExportByID(context.Background(), "", id)
+		if err != nil || ex.Attempts != 1 {
+			t.Fatalf("export %s: %+v %v", id, ex, err)
+		}
+		if writers := strings.Count(a.Stderr(), "export ready\" export="+id) + strings.Count(b.Stderr(), "export ready\" export="+id); writers != 1 {
+			t.Fatalf("export %s was written %d times", id, writers)
+		}
+	}
+
 	// A node with another signing key refuses to start, naming it.
 	_, err = tryServe(t, append(env[:len(env):len(env)], "TRAIL_DATA_DIR="+t.TempDir(), "TRAIL_SIGNING_KEY_FILE="+filepath.Join(t.TempDir(), "other.key")))
 	if err == nil || !strings.Contains(err.Error(), "signing key") {
