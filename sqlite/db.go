@@ -37,6 +37,13 @@ const (
 	DefaultQueueLength = 4096
 )
 
+// Page caches of each connection: CacheKiB for the writer and the query
+// pool, ScanCacheKiB for the connections of exports.
+const (
+	CacheKiB     = 65536
+	ScanCacheKiB = 4096
+)
+
 // PageSize is the page size of new database files (1–8 KiB measured alike).
 const PageSize = 4096
 
@@ -61,6 +68,10 @@ type DB struct {
 
 	writer *sql.DB
 	reader *sql.DB
+	// scanner serves the long sequential reads of exports, with a small
+	// page cache: a scan of the whole log neither evicts the query
+	// pool's working set nor grows the process by the pool's caches.
+	scanner *sql.DB
 	ids    *ident.Generator
 
 	walFrames atomic.Int64 // WAL length seen by the last checkpoint
@@ -80,18 +91,18 @@ func NewDB(path string) *DB {
 }
 
 func (db *DB) dsn(readonly bool) string {
-	return db.dsnFor(readonly, !readonly)
+	return db.dsnFor(readonly, !readonly, CacheKiB)
 }
 
 // dsnFor returns the DSN of a connection: readonly ones set query_only;
 // the writer takes its locks at BEGIN and leaves checkpoints to
 // checkpointLoop.
-func (db *DB) dsnFor(readonly, writer bool) string {
+func (db *DB) dsnFor(readonly, writer bool, cacheKiB int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	q.Add("_pragma", "cache_size(-65536)") // 64 MiB per connection
+	q.Add("_pragma", "cache_size(-"+strconv.Itoa(cacheKiB)+")")
 	q.Add("_pragma", "temp_store(MEMORY)") // statement journals of multi-row inserts stay off disk
 	q.Add("_time_format", "sqlite")
 	if readonly {
@@ -141,6 +152,13 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	n := max(4, runtime.NumCPU()*2)
 	db.reader.SetMaxOpenConns(n)
 	db.reader.SetMaxIdleConns(n)
+	if db.scanner, err = sql.Open("sqlite", db.dsnFor(true, false, ScanCacheKiB)); err != nil {
+		db.reader.Close()
+		db.writer.Close()
+		return fmt.Errorf("open scanner: %w", err)
+	}
+	db.scanner.SetMaxOpenConns(2)
+	db.scanner.SetMaxIdleConns(2)
 	db.queue = make(chan *appendRequest, DefaultQueueLength)
 	db.done = make(chan struct{})
 	db.loopExited = make(chan struct{})
@@ -279,7 +297,7 @@ const CheckpointInterval = 250 * time.Millisecond
 // two transactions once the WAL is long (restartWAL).
 func (db *DB) checkpointLoop() {
 	defer db.wg.Done()
-	conn, err := sql.Open("sqlite", db.dsnFor(false, false))
+	conn, err := sql.Open("sqlite", db.dsnFor(false, false, CacheKiB))
 	if err != nil {
 		return
 	}
@@ -327,6 +345,9 @@ func (db *DB) Close() error {
 	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
+	}
+	if db.scanner != nil {
+		errs = append(errs, db.scanner.Close())
 	}
 	if db.writer != nil {
 		errs = append(errs, db.writer.Close())

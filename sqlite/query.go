@@ -29,7 +29,11 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	}
 	// One read transaction: every query below sees the same snapshot, so
 	// merged ranges cannot disagree about which events exist.
-	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	pool := s.db.reader
+	if f.Raw {
+		pool = s.db.scanner
+	}
+	tx, err := pool.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}

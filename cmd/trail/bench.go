@@ -70,13 +70,13 @@ func (t benchTarget) label() string {
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", "Start `trail serve` on a temporary directory and measure it over HTTP.")
 	var c benchConfig
-	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query")
+	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query, export")
 	fs.IntVar(&c.lagRate, "lag-rate", 10000, "events a second of the lag scenario, which measures the time from acceptance to being in a signed checkpoint")
 	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each ingest scenario runs")
 	fs.IntVar(&c.clients, "clients", 64, "concurrent clients of the single-event scenario")
 	fs.IntVar(&c.batchSize, "batch-size", 500, "events per batch request")
 	fs.IntVar(&c.batchConc, "batch-clients", 4, "concurrent clients of the batch scenario")
-	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query scenario")
+	fs.IntVar(&c.queryEvents, "query-events", 10_000_000, "events pre-loaded for the query and export scenarios")
 	fs.IntVar(&c.queries, "queries", 300, "queries per filter in the query scenario")
 	fs.IntVar(&c.warmup, "warmup", 60, "untimed queries per filter before the timed ones, so that the database's working set is cached (raise it when another database on the machine ran just before)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
@@ -116,7 +116,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 				return fmt.Errorf("--drivers: unknown driver %q", driver)
 			}
 			counts := []int{1}
-			if driver == "postgres" && sc != "query" {
+			if driver == "postgres" && sc != "query" && sc != "export" {
 				counts = nodeCounts
 			}
 			for _, nodes := range counts {
@@ -130,6 +130,8 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 					err = m.benchLag(ctx, self, c, driver, nodes)
 				case "query":
 					err = m.benchQuery(ctx, self, c, driver)
+				case "export":
+					err = m.benchExport(ctx, self, c, driver)
 				default:
 					err = fmt.Errorf("unknown scenario %q", sc)
 				}
@@ -460,47 +462,65 @@ func (m *Main) benchIngest(ctx context.Context, self string, c benchConfig, driv
 	return nil
 }
 
-func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, driver string) error {
+// benchQueryOrg holds the pre-loaded events of the query and export
+// scenarios.
+const benchQueryOrg = "org_bench_query"
+
+// preloadedServer starts a server on the database of the query and export
+// scenarios, pre-loaded with c.queryEvents events spread over 90 days
+// (kept in --data-dir or, on PostgreSQL, in schema trail_bench_query for
+// the next run).
+func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, driver string) (srv *benchServer, target benchTarget, base time.Time, span time.Duration, cleanup func(), err error) {
+	cleanup = func() {}
 	dir := c.dataDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "trail-bench")
 		if err != nil {
-			return err
+			return nil, target, base, span, cleanup, err
 		}
-		defer os.RemoveAll(d)
+		cleanup = func() { os.RemoveAll(d) }
 		dir = d
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, target, base, span, cleanup, err
 	}
-	const org = "org_bench_query"
-	span := 90 * 24 * time.Hour
-	base := time.Now().UTC().Add(-span).Truncate(time.Hour)
-	target := benchTarget{driver: driver, nodes: 1, dir: dir}
+	span = 90 * 24 * time.Hour
+	base = time.Now().UTC().Add(-span).Truncate(time.Hour)
+	target = benchTarget{driver: driver, nodes: 1, dir: dir}
 	sf := storageFlags{dataDir: dir}
 	if driver == "postgres" {
-		// The pre-loaded events stay in this schema for the next run.
 		u, err := benchSchema(ctx, c.databaseURL, "trail_bench_query")
 		if err != nil {
-			return err
+			return nil, target, base, span, cleanup, err
 		}
 		target.url, sf.databaseURL = u, u
 	}
-	if err := m.preload(ctx, sf, org, c.queryEvents, base, span); err != nil {
-		return err
+	if err := m.preload(ctx, sf, benchQueryOrg, c.queryEvents, base, span); err != nil {
+		return nil, target, base, span, cleanup, err
 	}
 	if driver == "postgres" {
 		// A database in steady state has its statistics and visibility
 		// map up to date (autovacuum's work); a freshly loaded one not yet.
 		if err := benchExec(ctx, target.url, `VACUUM (ANALYZE) events, event_targets`); err != nil {
-			return fmt.Errorf("vacuum: %w", err)
+			return nil, target, base, span, cleanup, fmt.Errorf("vacuum: %w", err)
 		}
 	}
-	srv, err := startBenchServer(ctx, self, dir, target.url)
+	srv, err = startBenchServer(ctx, self, dir, target.url)
+	if err != nil {
+		return nil, target, base, span, cleanup, err
+	}
+	rm := cleanup
+	cleanup = func() { srv.stop(); rm() }
+	return srv, target, base, span, cleanup, nil
+}
+
+func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, driver string) error {
+	const org = benchQueryOrg
+	srv, target, base, span, cleanup, err := m.preloadedServer(ctx, self, c, driver)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
 	catalog, _ := demo.Catalog()
 	rng := rand.New(rand.NewPCG(9, 9))
 	filters := []struct {
@@ -834,5 +854,64 @@ func (m *Main) integrateAll(ctx context.Context, sf storageFlags, db *store) err
 	if n > 0 {
 		fmt.Fprintf(m.Stdout, "integrated %d events into their trees in %s (%d checkpoints, %.0f events/s)\n", leaves, time.Since(start).Round(time.Millisecond), n, float64(leaves)/time.Since(start).Seconds())
 	}
+	return nil
+}
+
+// benchExport exports every pre-loaded event through the API, as CSV,
+// gzipped CSV and NDJSON with proofs: the time from creating the export
+// to its being ready (the server streams the database to the file), the
+// download, and the server's peak RSS.
+func (m *Main) benchExport(ctx context.Context, self string, c benchConfig, driver string) error {
+	srv, target, base, _, cleanup, err := m.preloadedServer(ctx, self, c, driver)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "export (%s): every event of one organization (%d pre-loaded)\n", target.label(), c.queryEvents)
+	for _, f := range []struct {
+		name   string
+		format string
+		gzip   bool
+	}{{"CSV", "csv", false}, {"CSV, gzip", "csv", true}, {"NDJSON with proofs", "ndjson", false}} {
+		body, _ := json.Marshal(map[string]any{"organization_id": benchQueryOrg, "format": f.format, "gzip": f.gzip,
+			"range_start": base.Add(-24 * time.Hour).Format(time.RFC3339), "range_end": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		start := time.Now()
+		code, b, err := benchDo("POST", srv.url+"/audit_logs/exports", body)
+		if err != nil || code != 201 {
+			return fmt.Errorf("create export: %d %.300s %v", code, b, err)
+		}
+		var ex httpapi.ExportResponse
+		if err := json.Unmarshal(b, &ex); err != nil {
+			return err
+		}
+		for ex.State == "pending" {
+			time.Sleep(200 * time.Millisecond)
+			code, b, err := benchDo("GET", srv.url+"/audit_logs/exports/"+ex.ID, nil)
+			if err != nil || code != 200 {
+				return fmt.Errorf("get export: %d %.300s %v", code, b, err)
+			}
+			if err := json.Unmarshal(b, &ex); err != nil {
+				return err
+			}
+		}
+		took := time.Since(start)
+		if ex.State != "ready" {
+			return fmt.Errorf("export %s: %s %s", ex.ID, ex.State, ex.Error)
+		}
+		dl := time.Now()
+		resp, err := benchHTTP.Get(*ex.URL)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != ex.Bytes {
+			return fmt.Errorf("download: %d of %d bytes, %v", n, ex.Bytes, err)
+		}
+		dlTook := time.Since(dl)
+		fmt.Fprintf(m.Stdout, "  %-20s %d rows in %s: %.0f rows/s, %.1f MB (%.0f B/row); download %.0f MB/s\n", f.name, ex.Rows, took.Round(10*time.Millisecond),
+			float64(ex.Rows)/took.Seconds(), float64(ex.Bytes)/1e6, float64(ex.Bytes)/float64(max(ex.Rows, 1)), float64(n)/1e6/dlTook.Seconds())
+	}
+	fmt.Fprintf(m.Stdout, "  server peak RSS %.0f MiB\n\n", srv.peakRSS())
 	return nil
 }
