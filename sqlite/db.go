@@ -72,7 +72,7 @@ type DB struct {
 	// page cache: a scan of the whole log neither evicts the query
 	// pool's working set nor grows the process by the pool's caches.
 	scanner *sql.DB
-	ids    *ident.Generator
+	ids     *ident.Generator
 
 	walFrames atomic.Int64 // WAL length seen by the last checkpoint
 	actionsMu sync.Mutex   // actionsMu guards knownActions
