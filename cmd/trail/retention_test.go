@@ -116,6 +116,26 @@ func testRetention(t *testing.T, databaseURL string) {
 	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {
 		t.Fatalf("fsck after the purge: %v\n%s", err, out)
 	}
+	// trail export writes the same whole log: the purged events as
+	// placeholders with their proofs, verified as the whole log; a CSV
+	// export holds only the events that still have contents.
+	cli := map[string]string{"TRAIL_URL": u, "TRAIL_API_KEY": testAdminKey}
+	nd := filepath.Join(dir, "export.ndjson")
+	if _, errOut, err := runMain(t, cli, "export", "--org", org, "--from", "2000-01-01", "--format", "ndjson", "-o", nd); err != nil {
+		t.Fatalf("trail export: %v\n%s", err, errOut)
+	}
+	out, errOut, err = runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
+	if err != nil || !strings.Contains(out, "43 event(s)") || !strings.Contains(out, "30 purged") || !strings.Contains(out, "whole log") {
+		t.Fatalf("verify the export after the purge: %v\n%s%s", err, out, errOut)
+	}
+	csvFile := filepath.Join(dir, "export.csv")
+	if _, errOut, err := runMain(t, cli, "export", "--org", org, "--from", "2000-01-01", "-o", csvFile); err != nil {
+		t.Fatalf("trail export: %v\n%s", err, errOut)
+	}
+	b, _ := os.ReadFile(csvFile)
+	if n := strings.Count(string(b), "\n"); n != 1+14 { // header, 44 events of which 30 purged
+		t.Fatalf("CSV after the purge: %d lines\n%s", n, b)
+	}
 }
 
 // waitCheckpointText waits for a checkpoint of at least size events and
