@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/tlog"
-	"io"
 )
 
 // ProofBenchLeaves is the tree size of BenchProofs, unless
@@ -146,5 +146,60 @@ func BenchExport(b *testing.B, s Services) {
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(size)/float64(rows), "bytes/row")
 		})
+	}
+}
+
+// TestBatchProver builds a tree of 70,037 made-up leaves (three tile
+// levels, a partial tile on each) and checks tlog.BatchProver's proofs and
+// leaf hashes, asked in index order as an export asks, against
+// tlog.Prover's and the leaves. setHead sets the organization's log size.
+func TestBatchProver(t *testing.T, logs trail.LogStore, orgs trail.OrganizationService, setHead func(orgID string, n int64)) {
+	ctx := context.Background()
+	const n = 70_037
+	org := &trail.Organization{Name: "batch prover"}
+	if err := orgs.CreateOrganization(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	setHead(org.ID, n)
+	signer, vkey := newSigner(t, "trail.test")
+	store := &syntheticLeaves{LogStore: logs, orgID: org.ID, n: n}
+	if _, err := (&tlog.Integrator{Store: store, Signer: signer, Origin: "trail.test"}).Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leaves, _ := store.LeafHashes(ctx, org.ID, 0, n)
+	prover := &tlog.Prover{Store: logs, Key: vkey}
+	for _, size := range []int64{n, 65_536, 65_537, 300} {
+		bp := tlog.NewBatchProver(logs, org.ID, size)
+		checked := 0
+		for i := int64(0); i < size; i++ {
+			if !(i < 600 || i%97 == 0 || i >= size-600 || i%256 == 255) {
+				continue
+			}
+			got, err := bp.Prove(ctx, i)
+			if err != nil {
+				t.Fatalf("size %d, index %d: %v", size, i, err)
+			}
+			want, err := prover.InclusionProof(ctx, org.ID, i, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want.Hashes) {
+				t.Fatalf("size %d, index %d: %d hashes, want %d", size, i, len(got), len(want.Hashes))
+			}
+			for k := range got {
+				if string(got[k]) != string(want.Hashes[k]) {
+					t.Fatalf("size %d, index %d: hash %d differs", size, i, k)
+				}
+			}
+			leaf, err := bp.LeafHash(ctx, i)
+			if err != nil || string(leaf) != string(leaves[i][:]) {
+				t.Fatalf("size %d, leaf %d: %x %v", size, i, leaf, err)
+			}
+			checked++
+		}
+		if _, err := bp.Prove(ctx, size); err == nil {
+			t.Fatalf("a proof of index %d in a tree of %d", size, size)
+		}
+		t.Logf("tree of %d: %d proofs agree", size, checked)
 	}
 }
