@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -39,9 +40,7 @@ type csvRows struct {
 	w      *csv.Writer
 	record []string
 	parser fastjson.Parser
-	types  []string
-	ids    []string
-	names  []string
+	lists  [3][]byte // the targets' types, ids and names, joined with ;
 	md     []byte
 }
 
@@ -66,10 +65,19 @@ func (c *csvRows) appendEvent(raw string) error {
 	if err != nil {
 		return fmt.Errorf("decode stored event: %w", err)
 	}
-	str := func(v *fastjson.Value, keys ...string) string { return string(v.GetStringBytes(keys...)) }
-	c.types, c.ids, c.names = c.types[:0], c.ids[:0], c.names[:0]
-	for _, t := range v.GetArray("targets") {
-		c.types, c.ids, c.names = append(c.types, str(t, "type")), append(c.ids, str(t, "id")), append(c.names, str(t, "name"))
+	// The cells are views of the parsed event (no copies): csv.Writer
+	// copies each record before the next Parse reuses the memory.
+	str := func(v *fastjson.Value, keys ...string) string { return view(v.GetStringBytes(keys...)) }
+	for i := range c.lists {
+		c.lists[i] = c.lists[i][:0]
+	}
+	for i, t := range v.GetArray("targets") {
+		for k, key := range [3]string{"type", "id", "name"} {
+			if i > 0 {
+				c.lists[k] = append(c.lists[k], ';')
+			}
+			c.lists[k] = append(c.lists[k], t.GetStringBytes(key)...)
+		}
 	}
 	md := ""
 	if m := v.Get("metadata"); m != nil && m.Type() == fastjson.TypeObject {
@@ -89,13 +97,22 @@ func (c *csvRows) appendEvent(raw string) error {
 	r[6] = EscapeCell(str(actor, "type"))
 	r[7] = EscapeCell(str(actor, "id"))
 	r[8] = EscapeCell(str(actor, "name"))
-	r[9] = EscapeCell(strings.Join(c.types, ";"))
-	r[10] = EscapeCell(strings.Join(c.ids, ";"))
-	r[11] = EscapeCell(strings.Join(c.names, ";"))
+	r[9] = EscapeCell(view(c.lists[0]))
+	r[10] = EscapeCell(view(c.lists[1]))
+	r[11] = EscapeCell(view(c.lists[2]))
 	r[12] = EscapeCell(str(v, "context", "location"))
 	r[13] = EscapeCell(str(v, "context", "user_agent"))
 	r[14] = EscapeCell(md)
 	return c.w.Write(r)
+}
+
+// view returns b as a string without copying it: valid only while b is
+// not changed.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // metadata returns event metadata as compact JSON, as stored but without
@@ -112,7 +129,7 @@ func (c *csvRows) metadata(m *fastjson.Value) string {
 	if plain {
 		// fastjson writes such a value as JSON: keys in stored order.
 		c.md = m.MarshalTo(c.md[:0])
-		return string(c.md)
+		return view(c.md)
 	}
 	// Quotes, backslashes or control characters: encoding/json writes
 	// them as JSON does (fastjson would write Go's escapes).

@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -193,7 +192,7 @@ func (w *Worker) run(ctx context.Context, ex *trail.Export) {
 
 // errWaiting is an attempt that found no checkpoint covering the export's
 // events in time.
-var errWaiting = errors.New("waiting for a checkpoint of the events")
+var errWaiting = trail.Errorf(trail.EUNAVAILABLE, "No signed checkpoint covered the export's events within %s: Trail's integrator is behind or failing.", CheckpointWait)
 
 // attempt writes the file once.
 func (w *Worker) attempt(ctx context.Context, ex *trail.Export) error {
