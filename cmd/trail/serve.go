@@ -220,6 +220,10 @@ Demo organization %[1]s is ready. Query it:
   curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/actions?limit=5'
   curl -s -H "Authorization: Bearer $TRAIL_ADMIN_KEY" '%[3]s/audit_logs/checkpoint?organization_id=%[1]s'
 
+Export it to CSV (docs/EXPORTS.md):
+
+  TRAIL_API_KEY=$TRAIL_ADMIN_KEY TRAIL_URL=%[3]s go run ./cmd/trail export --org %[1]s --from 2020-01-01 -o demo.csv
+
 Its log is signed: docs/VERIFYING.md shows how to check it with trail verify.
 
 `, trail.DemoOrganizationID, hint, h.URL())
