@@ -41,25 +41,32 @@ func BenchmarkAppendEvents(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 }
 
+// openWithHead opens a database and returns a function that sets an
+// organization's log size directly, for trees of made-up leaves.
+func openWithHead(tb testing.TB) (*sqlite.DB, func(org string, n int64)) {
+	path := filepath.Join(tb.TempDir(), "trail.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return db, func(org string, n int64) {
+		if _, err := raw.Exec(`UPDATE organizations SET next_index = ? WHERE id = ?`, n, org); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkProofs: inclusion and consistency proofs in a tree of 10 M
 // leaves (TRAIL_BENCH_PROOF_LEAVES), read from the tiles in the database.
 func BenchmarkProofs(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "trail.db")
-	db := sqlite.NewDB(path)
-	if err := db.Open(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	storetest.BenchProofs(b, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), func(org string, n int64) {
-		if _, err := raw.Exec(`UPDATE organizations SET next_index = ? WHERE id = ?`, n, org); err != nil {
-			b.Fatal(err)
-		}
-	})
+	db, setHead := openWithHead(b)
+	storetest.BenchProofs(b, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), setHead)
 }
 
 // BenchmarkExport: export.Write of the demo's events (storetest.BenchExport).

@@ -82,20 +82,6 @@ func TestOpen_FillsLeafHashes(t *testing.T) {
 
 // TestBatchProver: the proofs an export writes agree with the prover's.
 func TestBatchProver(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "trail.db")
-	db := sqlite.NewDB(path)
-	if err := db.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	storetest.TestBatchProver(t, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), func(org string, n int64) {
-		if _, err := raw.Exec(`UPDATE organizations SET next_index = ? WHERE id = ?`, n, org); err != nil {
-			t.Fatal(err)
-		}
-	})
+	db, setHead := openWithHead(t)
+	storetest.TestBatchProver(t, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), setHead)
 }

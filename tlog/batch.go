@@ -130,12 +130,5 @@ func (p *BatchProver) Prove(ctx context.Context, index int64) ([][]byte, error) 
 			return nil, err
 		}
 	}
-	hashes, err = nodes.Rehash(hashes, hasher.HashChildren)
-	if err != nil {
-		return nil, err
-	}
-	if hashes == nil {
-		hashes = [][]byte{}
-	}
-	return hashes, nil
+	return rehashed(nodes, hashes)
 }

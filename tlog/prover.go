@@ -104,7 +104,13 @@ func (p *Prover) rehash(ctx context.Context, orgID string, nodes proof.Nodes) ([
 	if err != nil {
 		return nil, err
 	}
-	hashes, err = nodes.Rehash(hashes, hasher.HashChildren)
+	return rehashed(nodes, hashes)
+}
+
+// rehashed turns the hashes of a proof's complete nodes into the proof's
+// hashes (an empty list, not nil, for a proof of none).
+func rehashed(nodes proof.Nodes, hashes [][]byte) ([][]byte, error) {
+	hashes, err := nodes.Rehash(hashes, hasher.HashChildren)
 	if err != nil {
 		return nil, err
 	}
