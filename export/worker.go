@@ -163,7 +163,7 @@ func (w *Worker) run(ctx context.Context, ex *trail.Export) {
 		}
 		return
 	case ex.Attempts >= trail.MaxExportAttempts:
-		ex.Error = fmt.Sprintf("The export failed %d times; the last time: %s", ex.Attempts, trail.ErrorMessage(err))
+		ex.State, ex.Error = trail.ExportError, fmt.Sprintf("The export failed %d times; the last time: %s", ex.Attempts, trail.ErrorMessage(err))
 		log.Error("export failed", "err", err)
 		if err := w.Exports.FinishExport(rctx, ex, nil); err != nil {
 			conflict = trail.ErrorCode(err) == trail.ECONFLICT

@@ -22,6 +22,9 @@ type Metrics struct {
 	commitEvents   prometheus.Histogram
 	commitRequests prometheus.Histogram
 	commitDuration prometheus.Histogram
+	exports        *prometheus.CounterVec
+	exportRows     prometheus.Counter
+	exportDuration prometheus.Histogram
 	handler        http.Handler
 }
 
@@ -52,11 +55,31 @@ func NewMetrics() *Metrics {
 			Name: "trail_commit_duration_seconds", Help: "Duration of one group commit, fsync included.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		exports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_exports_total", Help: "Exports this node finished, by state (ready or error).",
+		}, []string{"state"}),
+		exportRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trail_export_rows_total", Help: "Rows written to the files of ready exports by this node.",
+		}),
+		exportDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trail_export_duration_seconds", Help: "Duration of an export's successful attempt, from its claim to its file recorded.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 4, 10),
+		}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.eventsIngested, m.commitEvents, m.commitRequests, m.commitDuration,
+		m.exports, m.exportRows, m.exportDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
+}
+
+// ObserveExport counts an export that ended, in d (export.Worker.OnFinish).
+func (m *Metrics) ObserveExport(ex *trail.Export, d time.Duration) {
+	m.exports.WithLabelValues(ex.State).Inc()
+	if ex.State == trail.ExportReady {
+		m.exportRows.Add(float64(ex.Rows))
+		m.exportDuration.Observe(d.Seconds())
+	}
 }
 
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {

@@ -67,6 +67,9 @@ func testExportRestart(t *testing.T, databaseURL string) {
 	if got["state"] != "ready" || got["rows"] != float64(122) {
 		t.Fatalf("after the restart: %v\n%s", got, p.Stderr())
 	}
+	if m := getText(t, p.URL+"/metrics", testAdminKey); !strings.Contains(m, `trail_exports_total{state="ready"} 1`) || !strings.Contains(m, "trail_export_rows_total 122") {
+		t.Fatalf("metrics after the export:\n%s", m)
+	}
 
 	cli := map[string]string{"TRAIL_URL": p.URL, "TRAIL_API_KEY": testAdminKey}
 	out := filepath.Join(t.TempDir(), "sched.csv")

@@ -164,6 +164,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h.ExportCreated = s.Exports.Wake
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
+	s.Exports.OnFinish = h.Metrics.ObserveExport
 	h.Ready = func(ctx context.Context) error {
 		_, err := orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err
