@@ -22,6 +22,9 @@ const (
 	// covers every event accepted before it was created (normally under
 	// a second) before it gives the export back to try later.
 	CheckpointWait = time.Minute
+	// ProgressInterval is how often a running export's rows are recorded
+	// (with its claim renewed).
+	ProgressInterval = time.Second
 )
 
 // Worker runs export jobs in the background: it claims pending exports
@@ -210,7 +213,9 @@ func (w *Worker) attempt(ctx context.Context, ex *trail.Export) error {
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		t := time.NewTicker(w.Lease / 6)
+		// Every second, so that clients polling the export see its rows
+		// grow; the lease is several times longer.
+		t := time.NewTicker(min(w.Lease/6, ProgressInterval))
 		defer t.Stop()
 		for {
 			select {
