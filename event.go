@@ -127,7 +127,9 @@ type EventFilter struct {
 	After          *int64     `json:"-"` // page towards the end of Order from this index (exclusive)
 	Ascending      bool       `json:"-"` // false: newest (highest index) first
 	// Raw asks for the events as stored: each Event has its ID, Index and
-	// Raw (the stored JSON) only, which spares decoding (exports).
+	// Raw (the stored JSON) only, which spares decoding (exports). An
+	// After cursor of a Raw read need not be an event any more (retention
+	// may purge it while an export reads on): the page starts after it.
 	Raw bool `json:"-"`
 }
 

@@ -127,7 +127,9 @@ type ExportService interface {
 	RenewExport(ctx context.Context, ex *Export, lease time.Duration) error
 
 	// ReleaseExport gives up the claim: the export stays pending and is
-	// due again at retryAt; ex.Error says why, for the record.
+	// due again at retryAt; ex.Error says why, for the record, and
+	// ex.Attempts is stored (a holder that stops lowers it: its attempt
+	// does not count).
 	ReleaseExport(ctx context.Context, ex *Export, retryAt time.Time) error
 
 	// CreateExportFile returns a new, empty file for the claimed export.

@@ -76,7 +76,9 @@ func (c *csvRows) appendEvent(raw string) error {
 			if i > 0 {
 				c.lists[k] = append(c.lists[k], ';')
 			}
-			c.lists[k] = append(c.lists[k], t.GetStringBytes(key)...)
+			// Each element is guarded: a spreadsheet that splits the
+			// cell on ; must not find a formula either.
+			c.lists[k] = append(c.lists[k], EscapeCell(view(t.GetStringBytes(key)))...)
 		}
 	}
 	md := ""
@@ -97,9 +99,9 @@ func (c *csvRows) appendEvent(raw string) error {
 	r[6] = EscapeCell(str(actor, "type"))
 	r[7] = EscapeCell(str(actor, "id"))
 	r[8] = EscapeCell(str(actor, "name"))
-	r[9] = EscapeCell(view(c.lists[0]))
-	r[10] = EscapeCell(view(c.lists[1]))
-	r[11] = EscapeCell(view(c.lists[2]))
+	r[9] = view(c.lists[0])
+	r[10] = view(c.lists[1])
+	r[11] = view(c.lists[2])
 	r[12] = EscapeCell(str(v, "context", "location"))
 	r[13] = EscapeCell(str(v, "context", "user_agent"))
 	r[14] = EscapeCell(md)

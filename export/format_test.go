@@ -39,8 +39,8 @@ func TestCSVRow(t *testing.T) {
 		ID: "01J0000000000000000000000A", OrganizationID: "org_1", Index: 7, Action: "-a.b", Version: 2,
 		OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), ReceivedAt: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC),
 		Actor:   trail.Actor{ID: "u1", Type: "user", Name: "Ada, \"the\" Countess", Metadata: trail.Metadata{"x": "y"}},
-		Targets: []trail.Target{{ID: "t1", Type: "doc", Name: "A;B"}, {ID: "t2", Type: "team"}},
-		Context: trail.EventContext{Location: "=cmd", UserAgent: "line\nbreak"},
+		Targets: []trail.Target{{ID: "t1", Type: "doc", Name: "A;B"}, {ID: "t2", Type: "team", Name: "=evil()"}},
+		Context: trail.EventContext{Location: "=cmd", UserAgent: "line\nbreak\rcr"},
 		Metadata: trail.Metadata{"html": "<b>&</b>", "quote": "say \"hi\"\\", "ctl": "a\u0001b", "n": json.Number("1.50"), "ok": false,
 			"u": "Zoë 🎉 \u2028"},
 	}
@@ -67,7 +67,7 @@ func TestCSVRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"01J0000000000000000000000A", "7", "2026-01-02T03:04:05.0000006Z", "2026-01-02T03:04:06Z", "'-a.b", "2", "user", "u1",
-		"Ada, \"the\" Countess", "doc;team", "t1;t2", "A;B;", "'=cmd", "line\nbreak"}
+		"Ada, \"the\" Countess", "doc;team", "t1;t2", "A;B;'=evil()", "'=cmd", "line\nbreak\rcr"}
 	for i, w := range want {
 		if recs[0][i] != w {
 			t.Errorf("cell %s = %q, want %q", Columns[i], recs[0][i], w)

@@ -76,8 +76,9 @@ func (w *Worker) Start() {
 	w.wake = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go w.loop(ctx)
+	go w.expireLoop(ctx)
 }
 
 // Wake tells the worker an export was created, so that it starts without
@@ -105,16 +106,7 @@ func (w *Worker) Stop() {
 
 func (w *Worker) loop(ctx context.Context) {
 	defer w.wg.Done()
-	var lastExpire time.Time
 	for {
-		if w.Now().Sub(lastExpire) >= ExpireInterval {
-			lastExpire = w.Now()
-			if n, err := w.Exports.ExpireExports(ctx, w.Now().Add(-w.TTL)); err != nil && ctx.Err() == nil {
-				w.Logger.Error("expire export files; retrying later", "err", err)
-			} else if n > 0 {
-				w.Logger.Info("export files expired", "exports", n)
-			}
-		}
 		for ctx.Err() == nil {
 			ex, err := w.Exports.ClaimExport(ctx, w.Lease)
 			if err != nil {
@@ -140,6 +132,26 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
+// expireLoop removes the files of exports past the TTL, and those of dead
+// attempts, every ExpireInterval, beside the exports that run.
+func (w *Worker) expireLoop(ctx context.Context) {
+	defer w.wg.Done()
+	for {
+		if n, err := w.Exports.ExpireExports(ctx, w.Now().Add(-w.TTL)); err != nil && ctx.Err() == nil {
+			w.Logger.Error("expire export files; retrying later", "err", err)
+		} else if n > 0 {
+			w.Logger.Info("export files expired", "exports", n)
+		}
+		t := time.NewTimer(ExpireInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // run does one attempt of a claimed export and records its outcome: ready,
 // error after MaxExportAttempts, or given back to try again later.
 func (w *Worker) run(ctx context.Context, ex *trail.Export) {
@@ -147,30 +159,42 @@ func (w *Worker) run(ctx context.Context, ex *trail.Export) {
 	log := w.Logger.With("export", ex.ID, "organization", ex.OrganizationID, "attempt", ex.Attempts)
 	// The outcome is recorded even while stopping.
 	rctx := context.WithoutCancel(ctx)
-	err := w.attempt(ctx, ex)
-	var conflict bool
+	var err error
+	if ex.Attempts > trail.MaxExportAttempts {
+		// Claimed again and again without an outcome: the nodes that
+		// held it died (out of memory, killed) before they could record one.
+		err = trail.Errorf(trail.EINTERNAL, "%d attempts never finished: the nodes that ran them stopped", ex.Attempts-1)
+	} else {
+		err = w.attempt(ctx, ex)
+	}
+	giveBack := func(at time.Time) {
+		if err := w.Exports.ReleaseExport(rctx, ex, at); err != nil && trail.ErrorCode(err) != trail.ECONFLICT {
+			log.Error("give back export; another node takes it after the lease", "err", err)
+		}
+	}
 	switch {
 	case err == nil:
 		log.Info("export ready", "rows", ex.Rows, "bytes", ex.Bytes, "tree_size", ex.Checkpoint.Size, "duration", w.Now().Sub(start).Round(time.Millisecond))
 		if w.OnFinish != nil {
 			w.OnFinish(ex, w.Now().Sub(start))
 		}
-		return
 	case trail.ErrorCode(err) == trail.ECONFLICT:
-		conflict = true
+		log.Warn("export taken over by another node (this node's lease ran out)")
 	case ctx.Err() != nil:
-		// Stopping: give it back for the next holder at once.
-		ex.Error = ""
-		if err := w.Exports.ReleaseExport(rctx, ex, w.Now()); err != nil && trail.ErrorCode(err) != trail.ECONFLICT {
-			log.Error("give back export; another node takes it after the lease", "err", err)
-		}
-		return
+		// Stopping: not the export's fault, not an attempt; the next
+		// holder takes it at once.
+		ex.Attempts, ex.Error = ex.Attempts-1, ""
+		giveBack(w.Now())
+	case err == errWaiting:
+		// The integrator is behind: not the export's fault either.
+		ex.Attempts, ex.Error = ex.Attempts-1, trail.ErrorMessage(err)
+		log.Warn("export waits for a checkpoint", "err", err)
+		giveBack(w.Now().Add(5 * time.Second))
 	case ex.Attempts >= trail.MaxExportAttempts:
 		ex.State, ex.Error = trail.ExportError, fmt.Sprintf("The export failed %d times; the last time: %s", ex.Attempts, trail.ErrorMessage(err))
 		log.Error("export failed", "err", err)
 		if err := w.Exports.FinishExport(rctx, ex, nil); err != nil {
-			conflict = trail.ErrorCode(err) == trail.ECONFLICT
-			if !conflict {
+			if trail.ErrorCode(err) != trail.ECONFLICT {
 				log.Error("record export failure; retried after the lease", "err", err)
 			}
 		} else if w.OnFinish != nil {
@@ -181,15 +205,7 @@ func (w *Worker) run(ctx context.Context, ex *trail.Export) {
 		backoff := time.Duration(1<<min(ex.Attempts, 8)) * time.Second
 		backoff += time.Duration(rand.Int64N(int64(backoff)/2 + 1))
 		log.Warn("export attempt failed; retrying", "err", err, "retry_in", backoff.Round(time.Second))
-		if err := w.Exports.ReleaseExport(rctx, ex, w.Now().Add(backoff)); err != nil {
-			conflict = trail.ErrorCode(err) == trail.ECONFLICT
-			if !conflict {
-				log.Error("give back export; retried after the lease", "err", err)
-			}
-		}
-	}
-	if conflict {
-		log.Warn("export taken over by another node (this node's lease ran out)")
+		giveBack(w.Now().Add(backoff))
 	}
 }
 
@@ -197,37 +213,38 @@ func (w *Worker) run(ctx context.Context, ex *trail.Export) {
 // events in time.
 var errWaiting = trail.Errorf(trail.EUNAVAILABLE, "No signed checkpoint covered the export's events within %s: Trail's integrator is behind or failing.", CheckpointWait)
 
-// attempt writes the file once.
+// attempt writes the file once and records it. Meanwhile a goroutine
+// renews the claim every ProgressInterval with the rows written so far; a
+// lost claim stops the attempt. It is stopped before the outcome is
+// recorded, so that a late renewal cannot contradict it.
 func (w *Worker) attempt(ctx context.Context, ex *trail.Export) error {
-	ctx, cancel := context.WithCancel(ctx)
+	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Renew the claim, with the progress, while the attempt runs; a lost
-	// claim stops it.
-	var mu sync.Mutex
+	var mu sync.Mutex // mu guards rows, bytes and renewErr
+	var rows, bytes int64
 	var renewErr error
-	progress := func(rows, bytes int64) {
+	progress := func(r, b int64) {
 		mu.Lock()
-		ex.Rows, ex.Bytes = rows, bytes
+		rows, bytes = r, b
 		mu.Unlock()
 	}
+	held := *ex // the renewals' copy
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		// Every second, so that clients polling the export see its rows
-		// grow; the lease is several times longer.
 		t := time.NewTicker(min(w.Lease/6, ProgressInterval))
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-actx.Done():
 				return
 			case <-t.C:
 			}
 			mu.Lock()
-			snapshot := *ex
+			held.Rows, held.Bytes = rows, bytes
 			mu.Unlock()
-			if err := w.Exports.RenewExport(ctx, &snapshot, w.Lease); err != nil {
-				if ctx.Err() == nil {
+			if err := w.Exports.RenewExport(actx, &held, w.Lease); err != nil {
+				if actx.Err() == nil {
 					mu.Lock()
 					renewErr = err
 					mu.Unlock()
@@ -237,36 +254,41 @@ func (w *Worker) attempt(ctx context.Context, ex *trail.Export) error {
 			}
 		}
 	}()
-	err := w.write(ctx, ex, progress)
+	cp, file, n, size, err := w.write(actx, ex, progress)
 	cancel()
 	<-renewDone
-	mu.Lock()
-	defer mu.Unlock()
 	if renewErr != nil {
+		if file != nil {
+			file.Abort()
+		}
 		return renewErr
 	}
-	return err
-}
-
-// write waits for the checkpoint and writes and records the file.
-func (w *Worker) write(ctx context.Context, ex *trail.Export, progress Progress) error {
-	cp, err := w.waitCheckpoint(ctx, ex)
 	if err != nil {
 		return err
+	}
+	ex.Checkpoint, ex.Rows, ex.Bytes = cp, n, size
+	return w.Exports.FinishExport(context.WithoutCancel(ctx), ex, file)
+}
+
+// write waits for the checkpoint and writes the file; the caller records
+// it. On an error the file is discarded.
+func (w *Worker) write(ctx context.Context, ex *trail.Export, progress Progress) (*trail.Checkpoint, trail.ExportFile, int64, int64, error) {
+	cp, err := w.waitCheckpoint(ctx, ex)
+	if err != nil {
+		return nil, nil, 0, 0, err
 	}
 	file, err := w.Exports.CreateExportFile(ctx, ex)
 	if err != nil {
-		return err
+		return nil, nil, 0, 0, err
 	}
 	written := *ex
 	written.Checkpoint = cp
 	rows, size, err := Write(ctx, file, w.Source, &written, progress)
 	if err != nil {
 		file.Abort()
-		return err
+		return nil, nil, 0, 0, err
 	}
-	ex.Checkpoint, ex.Rows, ex.Bytes = cp, rows, size
-	return w.Exports.FinishExport(context.WithoutCancel(ctx), ex, file)
+	return cp, file, rows, size, nil
 }
 
 // waitCheckpoint returns the organization's latest checkpoint once it

@@ -9,12 +9,25 @@ import (
 	"runtime"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/tlog"
 )
 
-// PageSize is how many events the writer reads a query.
-const PageSize = 4000
+// Sizes of the writer's pipeline.
+const (
+	// PageSize is how many events the writer reads a query.
+	PageSize = 1000
+	// MaxWorkers bounds the goroutines that convert pages.
+	MaxWorkers = 4
+	// MaxBytesInFlight bounds the pages read but not yet written: their
+	// stored events and what they become, counted as twice the events'
+	// size. The export's memory does not grow with its length, and stays
+	// bounded with the largest events (a page of 1,000 events of 64 KiB is
+	// taken alone).
+	MaxBytesInFlight = 32 << 20
+)
 
 // Source is what the writer reads: the events, and for NDJSON the purged
 // events and the tiles their proofs come from.
@@ -26,11 +39,10 @@ type Source struct {
 // Progress receives the rows and bytes written so far.
 type Progress func(rows, bytes int64)
 
-// page is a batch of events on its way through the pipeline, numbered so
-// that the writer keeps the order.
+// page is a batch of events on its way through the pipeline.
 type page struct {
-	seq    int
 	events []*trail.Event
+	weight int64 // of the budget of bytes in flight
 	out    []byte
 	rows   int
 	err    error
@@ -44,9 +56,11 @@ type page struct {
 // in its period, as {"id","index","purged":true,"leaf_hash","proof"}, so
 // that an export of the whole log verifies as the whole log.
 //
-// Events are read a page at a time and converted on every core, with a
-// bounded number of pages in flight: memory does not grow with the
-// export. It returns the rows and bytes written.
+// One goroutine reads the events a page at a time, in index order;
+// converters turn pages into bytes side by side; this goroutine writes
+// them in order. The bytes in flight are bounded (MaxBytesInFlight): the
+// memory does not grow with the export. It returns the rows and bytes
+// written.
 func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progress Progress) (rows, size int64, err error) {
 	if ex.Checkpoint == nil {
 		return 0, 0, errors.New("export: no checkpoint")
@@ -65,34 +79,38 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 			return 0, 0, err
 		}
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
-	pages := make(chan *page, workers*2)   // read, to convert
-	ordered := make(chan *page, workers*2) // in read order, to write
+	workers := min(MaxWorkers, max(1, runtime.GOMAXPROCS(0)))
+	budget := semaphore.NewWeighted(MaxBytesInFlight)
+	pages := make(chan *page, workers)   // read, to convert
+	ordered := make(chan *page, workers) // the same, in read order, to write
 	var wg sync.WaitGroup
-	// Reader: pages in index order.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(pages)
 		defer close(ordered)
-		seq := 0
 		err := readPages(ctx, src, ex, func(evs []*trail.Event) error {
-			p := &page{seq: seq, events: evs, done: make(chan struct{})}
-			seq++
-			select {
-			case ordered <- p:
-			case <-ctx.Done():
-				return ctx.Err()
+			var n int64
+			for _, ev := range evs {
+				n += int64(len(ev.Raw)) + 256
 			}
-			select {
-			case pages <- p:
-			case <-ctx.Done():
-				return ctx.Err()
+			p := &page{events: evs, weight: min(2*n, MaxBytesInFlight), done: make(chan struct{})}
+			if err := budget.Acquire(ctx, p.weight); err != nil {
+				return err
+			}
+			// To a converter first: a page the writer waits for is always
+			// converted, or the writer sees the context end.
+			for _, ch := range []chan *page{pages, ordered} {
+				select {
+				case ch <- p:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 			return nil
 		})
 		if err != nil {
-			p := &page{seq: seq, err: err, done: make(chan struct{})}
+			p := &page{err: err, done: make(chan struct{})}
 			close(p.done)
 			select {
 			case ordered <- p:
@@ -100,7 +118,6 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 			}
 		}
 	}()
-	// Converters.
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -114,17 +131,20 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 		}()
 	}
 	defer wg.Wait()
-	// Writer, in order.
+	defer cancel() // before the wait: the reader and converters stop on an error
 	for p := range ordered {
-		<-p.done
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return rows, cw.n, ctx.Err()
+		}
 		if p.err != nil {
-			cancel()
 			return rows, cw.n, p.err
 		}
 		if _, err := out.Write(p.out); err != nil {
-			cancel()
 			return rows, cw.n, err
 		}
+		budget.Release(p.weight)
 		rows += int64(p.rows)
 		if progress != nil {
 			progress(rows, cw.n)
@@ -155,99 +175,90 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // readPages calls fn with the export's events, a page at a time, in index
 // order: the events its filter matches and, for an NDJSON export without
 // content filters, the purged events of its period merged in.
+//
+// Retention may purge events while the export reads. The purged events
+// of each stretch of indexes are read after the live events of the same
+// stretch, so that an event purged meanwhile is in one read or both (then
+// its live contents are kept), never in neither; a purged cursor does not
+// stop a Raw read.
 func readPages(ctx context.Context, src Source, ex *trail.Export, fn func([]*trail.Event) error) error {
 	size := ex.Checkpoint.Size
 	f := ex.Filter
 	f.OrganizationID, f.Ascending, f.Limit, f.Raw = ex.OrganizationID, true, PageSize, true
-	live := &stream{fetch: func() ([]*trail.Event, bool, error) {
-		p, err := src.Events.FindEvents(ctx, f)
-		if err != nil {
-			return nil, false, fmt.Errorf("read events: %w", err)
-		}
-		evs := p.Events
-		for i, ev := range evs {
-			if ev.Index >= size {
-				return evs[:i], false, nil
-			}
-		}
-		if len(evs) > 0 {
-			last := evs[len(evs)-1].Index
-			f.After = &last
-		}
-		return evs, p.HasMore && len(evs) > 0, nil
-	}}
-	purged := &stream{done: ex.Format != trail.ExportNDJSON || f.HasContentFilter()}
-	pf := trail.PurgedEventFilter{OrganizationID: ex.OrganizationID, After: -1, Below: size,
-		RangeStart: f.RangeStart, RangeEnd: f.RangeEnd, Limit: PageSize}
-	purged.fetch = func() ([]*trail.Event, bool, error) {
-		evs, err := src.Logs.FindPurgedEvents(ctx, pf)
-		if err != nil {
-			return nil, false, fmt.Errorf("read purged events: %w", err)
-		}
-		if len(evs) > 0 {
-			pf.After = evs[len(evs)-1].Index
-		}
-		return evs, len(evs) == pf.Limit, nil
-	}
+	withPurged := ex.Format == trail.ExportNDJSON && !f.HasContentFilter()
 	out := make([]*trail.Event, 0, PageSize)
+	emit := func(ev *trail.Event) error {
+		out = append(out, ev)
+		if len(out) < PageSize {
+			return nil
+		}
+		err := fn(out)
+		out = make([]*trail.Event, 0, PageSize)
+		return err
+	}
+	bound := int64(-1) // every index up to it is done
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		a, err := live.peek()
+		p, err := src.Events.FindEvents(ctx, f)
 		if err != nil {
-			return err
+			return fmt.Errorf("read events: %w", err)
 		}
-		b, err := purged.peek()
-		if err != nil {
-			return err
-		}
-		switch {
-		case a == nil && b == nil:
-			if len(out) > 0 {
-				return fn(out)
+		live, last := p.Events, !p.HasMore || len(p.Events) == 0
+		for i, ev := range live {
+			if ev.Index >= size {
+				live, last = live[:i], true
+				break
 			}
-			return nil
-		case b == nil || (a != nil && a.Index < b.Index):
-			out = append(out, live.pop())
-		default:
-			out = append(out, purged.pop())
 		}
-		if len(out) == PageSize {
-			if err := fn(out); err != nil {
+		hi := size - 1
+		if !last {
+			hi = live[len(live)-1].Index
+			f.After = &hi
+		}
+		i := 0
+		if withPurged {
+			pf := trail.PurgedEventFilter{OrganizationID: ex.OrganizationID, After: bound, Below: hi + 1,
+				RangeStart: f.RangeStart, RangeEnd: f.RangeEnd, Limit: PageSize}
+			for {
+				purged, err := src.Logs.FindPurgedEvents(ctx, pf)
+				if err != nil {
+					return fmt.Errorf("read purged events: %w", err)
+				}
+				for _, pe := range purged {
+					for ; i < len(live) && live[i].Index < pe.Index; i++ {
+						if err := emit(live[i]); err != nil {
+							return err
+						}
+					}
+					if i < len(live) && live[i].Index == pe.Index {
+						continue // read before its purge: its contents stay
+					}
+					if err := emit(pe); err != nil {
+						return err
+					}
+				}
+				if len(purged) < pf.Limit {
+					break
+				}
+				pf.After = purged[len(purged)-1].Index
+			}
+		}
+		for ; i < len(live); i++ {
+			if err := emit(live[i]); err != nil {
 				return err
 			}
-			out = make([]*trail.Event, 0, PageSize)
+		}
+		bound = hi
+		if last {
+			break
 		}
 	}
-}
-
-// stream is an ascending sequence of events read a page at a time.
-type stream struct {
-	buf   []*trail.Event
-	done  bool
-	fetch func() (evs []*trail.Event, more bool, err error)
-}
-
-// peek returns the next event, or nil at the end.
-func (s *stream) peek() (*trail.Event, error) {
-	for len(s.buf) == 0 && !s.done {
-		evs, more, err := s.fetch()
-		if err != nil {
-			return nil, err
-		}
-		s.buf, s.done = evs, !more
+	if len(out) > 0 {
+		return fn(out)
 	}
-	if len(s.buf) == 0 {
-		return nil, nil
-	}
-	return s.buf[0], nil
-}
-
-func (s *stream) pop() *trail.Event {
-	ev := s.buf[0]
-	s.buf = s.buf[1:]
-	return ev
+	return nil
 }
 
 // converter turns pages into file bytes; each converter goroutine has its

@@ -275,7 +275,9 @@ func (s *Server) handleDownloadExport(w http.ResponseWriter, r *http.Request, _ 
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 256<<10)
 	for {
-		rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			s.Logger.Error("export download: cannot move the write deadline", "err", err)
+		}
 		n, err := f.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {

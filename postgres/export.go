@@ -144,7 +144,7 @@ func (s *ExportService) RenewExport(ctx context.Context, ex *trail.Export, lease
 
 // ReleaseExport gives the export back, due at retryAt.
 func (s *ExportService) ReleaseExport(ctx context.Context, ex *trail.Export, retryAt time.Time) error {
-	return s.update(ctx, ex, `claim = '', due_at = $1, error = $2, rows = 0, bytes = 0, updated_at = $3`, retryAt, ex.Error, s.db.now())
+	return s.update(ctx, ex, `claim = '', due_at = $1, error = $2, attempts = $3, rows = 0, bytes = 0, updated_at = $4`, retryAt, ex.Error, ex.Attempts, s.db.now())
 }
 
 // exportFile buffers a chunk and stores each full one under the claim.
@@ -163,7 +163,7 @@ func (f *exportFile) Write(b []byte) (int, error) {
 		f.buf = append(f.buf, b[:k]...)
 		b = b[k:]
 		if len(f.buf) == ChunkSize {
-			if err := f.flush(); err != nil {
+			if err := f.flush(f.ctx); err != nil {
 				return n - len(b), err
 			}
 		}
@@ -171,11 +171,13 @@ func (f *exportFile) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-func (f *exportFile) flush() error {
+// flush stores the buffered chunk; ctx is the writer's, or FinishExport's
+// for the last chunk.
+func (f *exportFile) flush(ctx context.Context) error {
 	if len(f.buf) == 0 {
 		return nil
 	}
-	_, err := f.s.db.pool.Exec(f.ctx, `INSERT INTO export_chunks (organization_id, export_id, claim, seq, data) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := f.s.db.pool.Exec(ctx, `INSERT INTO export_chunks (organization_id, export_id, claim, seq, data) VALUES ($1, $2, $3, $4, $5)`,
 		f.ex.OrganizationID, f.ex.ID, f.ex.Claim, f.seq, f.buf)
 	if err != nil {
 		return fmt.Errorf("store export chunk: %w", err)
@@ -204,7 +206,7 @@ func (s *ExportService) FinishExport(ctx context.Context, ex *trail.Export, file
 		return s.update(ctx, ex, `state = $1, error = $2, claim = '', updated_at = $3`, trail.ExportError, ex.Error, now)
 	}
 	f := file.(*exportFile)
-	if err := f.flush(); err != nil {
+	if err := f.flush(ctx); err != nil {
 		f.Abort()
 		return err
 	}

@@ -50,6 +50,10 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		}
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM events WHERE organization_id = $1 AND idx = $2`, f.OrganizationID, *c).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) && f.Raw && f.After != nil && !q.desc {
+			// The cursor was purged: the page starts after it all the same.
+			err = nil
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
 		} else if err != nil {

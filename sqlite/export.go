@@ -153,7 +153,7 @@ func (s *ExportService) RenewExport(ctx context.Context, ex *trail.Export, lease
 // ReleaseExport gives the export back, due at retryAt.
 func (s *ExportService) ReleaseExport(ctx context.Context, ex *trail.Export, retryAt time.Time) error {
 	now := s.db.Now().UTC()
-	return s.update(ctx, ex, `claim = '', due_at = ?, error = ?, rows = 0, bytes = 0, updated_at = ?`, retryAt.UnixNano(), ex.Error, formatTime(now))
+	return s.update(ctx, ex, `claim = '', due_at = ?, error = ?, attempts = ?, rows = 0, bytes = 0, updated_at = ?`, retryAt.UnixNano(), ex.Error, ex.Attempts, formatTime(now))
 }
 
 // exportFile is a file being written in the export directory, under a

@@ -50,6 +50,13 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 		q.cursorIdx = c
 		var seq int64
 		err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE organization_id = ? AND idx = ?`, f.OrganizationID, *c).Scan(&seq)
+		if err == sql.ErrNoRows && f.Raw && f.After != nil && !q.desc {
+			// The cursor was purged: start before the first event after it.
+			err = tx.QueryRowContext(ctx, `SELECT seq - 1 FROM events WHERE organization_id = ? AND idx > ? ORDER BY idx LIMIT 1`, f.OrganizationID, *c).Scan(&seq)
+			if err == sql.ErrNoRows {
+				return &trail.EventPage{}, nil
+			}
+		}
 		if err == sql.ErrNoRows {
 			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
 		} else if err != nil {

@@ -36,8 +36,9 @@ func hostileEvent(n int) *trail.EventInput {
 // csvRecord is the row Trail's CSV must hold for an event.
 func csvRecord(ev *trail.Event) []string {
 	var types, ids, names []string
+	e := export.EscapeCell
 	for _, t := range ev.Targets {
-		types, ids, names = append(types, t.Type), append(ids, t.ID), append(names, t.Name)
+		types, ids, names = append(types, e(t.Type)), append(ids, e(t.ID)), append(names, e(t.Name))
 	}
 	md := ""
 	if len(ev.Metadata) > 0 {
@@ -48,9 +49,8 @@ func csvRecord(ev *trail.Event) []string {
 		md = strings.TrimSpace(b.String())
 	}
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-	e := export.EscapeCell
 	return []string{ev.ID, strconv.FormatInt(ev.Index, 10), ts(ev.OccurredAt), ts(ev.ReceivedAt), e(ev.Action), strconv.Itoa(ev.Version),
-		e(ev.Actor.Type), e(ev.Actor.ID), e(ev.Actor.Name), e(strings.Join(types, ";")), e(strings.Join(ids, ";")), e(strings.Join(names, ";")),
+		e(ev.Actor.Type), e(ev.Actor.ID), e(ev.Actor.Name), strings.Join(types, ";"), strings.Join(ids, ";"), strings.Join(names, ";"),
 		e(ev.Context.Location), e(ev.Context.UserAgent), e(md)}
 }
 

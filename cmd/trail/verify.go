@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,6 +97,19 @@ func (m *Main) runVerify(ctx context.Context, args []string) error {
 		in, name = f, filepath.Base(fs.Arg(0))
 	case fs.NArg() == 0 && consistency != "":
 		in, name = nil, "checkpoints"
+	}
+	if in != nil {
+		// A gzipped export (--gzip) is read as it is.
+		br := bufio.NewReader(in)
+		if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				return err
+			}
+			in = zr
+		} else {
+			in = br
+		}
 	}
 	res, err := opts.Verify(in)
 	if err != nil {
