@@ -81,6 +81,16 @@ func testPurge(t *testing.T, s Services) {
 		if ev, err := s.Events.FindEventByID(ctx, "", res[10].ID); err != nil || !ev.Purged {
 			t.Fatalf("purged event without organization: %+v %v", ev, err)
 		}
+		// An export's cursor may be purged under it: a Raw read goes on
+		// after it; a client's cursor must still be one.
+		after := int64(5)
+		if page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Raw: true, Ascending: true, Limit: 3, After: &after}); err != nil ||
+			len(page.Events) != 3 || page.Events[0].Index != 301 || page.Events[0].Raw == "" {
+			t.Fatalf("raw read after a purged cursor: %+v %v", page, err)
+		}
+		if _, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Ascending: true, Limit: 3, After: &after}); trail.ErrorCode(err) != trail.EINVALID {
+			t.Fatalf("a purged cursor: %v", err)
+		}
 		kept, err := s.Events.FindEventByID(ctx, org.ID, res[350].ID)
 		if err != nil || kept.Purged || kept.Action == "" {
 			t.Fatalf("recent event: %+v %v", kept, err)

@@ -105,6 +105,15 @@ func testExportRestart(t *testing.T, databaseURL string) {
 		t.Fatalf("verify: %v\n%s%s", err, stdout, stderr)
 	}
 
+	// Gzipped, it verifies as it is.
+	gz := filepath.Join(t.TempDir(), "all.ndjson.gz")
+	if _, stderr, err := runMain(t, cli, "export", "--org", org, "--from", "2020-01-01", "--format", "ndjson", "--gzip", "-o", gz); err != nil {
+		t.Fatalf("trail export ndjson gzip: %v\n%s", err, stderr)
+	}
+	if stdout, stderr, err := runMain(t, nil, "verify", "--key", key, "--checkpoint", gz+".checkpoint", gz); err != nil || !strings.Contains(stdout, "the lines are the whole log") {
+		t.Fatalf("verify gzip: %v\n%s%s", err, stdout, stderr)
+	}
+
 	for _, c := range []struct {
 		name string
 		env  map[string]string
