@@ -75,3 +75,13 @@ func BenchmarkProofs(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkExport: export.Write of the demo's events (storetest.BenchExport).
+func BenchmarkExport(b *testing.B) {
+	db := postgres.NewDB(pgtest.URL(b))
+	if err := db.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	storetest.BenchExport(b, storetest.Services{Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db), Logs: postgres.NewLogStore(db)})
+}
