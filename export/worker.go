@@ -41,6 +41,9 @@ type Worker struct {
 	PollInterval time.Duration
 	Lease        time.Duration
 	TTL          time.Duration
+	// ExpireEvery is how often expired files are removed (ExpireInterval
+	// when zero).
+	ExpireEvery time.Duration
 	Now          func() time.Time
 	// OnFinish, if set, is told of each export that ended (ready or
 	// error).
@@ -61,6 +64,9 @@ func (w *Worker) defaults() {
 	}
 	if w.TTL <= 0 {
 		w.TTL = trail.DefaultExportTTL
+	}
+	if w.ExpireEvery <= 0 {
+		w.ExpireEvery = ExpireInterval
 	}
 	if w.Now == nil {
 		w.Now = time.Now
@@ -142,7 +148,7 @@ func (w *Worker) expireLoop(ctx context.Context) {
 		} else if n > 0 {
 			w.Logger.Info("export files expired", "exports", n)
 		}
-		t := time.NewTimer(ExpireInterval)
+		t := time.NewTimer(w.ExpireEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -367,6 +367,41 @@ func TestExports(t *testing.T) {
 			ts.waitExport(t, key, id)
 		})
 
+		parent := t
+		t.Run("Expiry", func(t *testing.T) {
+			// A worker whose files live 300 ms: the export reads as expired
+			// and its link no longer serves it.
+			ts.ExportWorker.Stop()
+			w := &export.Worker{Exports: ts.Exports, Source: export.Source{Events: ts.Events, Logs: ts.Logs}, Logger: ts.Logger,
+				PollInterval: 20 * time.Millisecond, TTL: 300 * time.Millisecond, ExpireEvery: 50 * time.Millisecond}
+			w.Start()
+			ts.ExportCreated = w.Wake
+			defer func() {
+				// Back to a worker with the default TTL for the next subtests.
+				w.Stop()
+				n := &export.Worker{Exports: ts.Exports, Source: export.Source{Events: ts.Events, Logs: ts.Logs}, Logger: ts.Logger, PollInterval: 20 * time.Millisecond}
+				n.Start()
+				parent.Cleanup(n.Stop)
+				ts.ExportWorker, ts.ExportCreated = n, n.Wake
+			}()
+			ex, _ := ts.exportFile(t, key, wide)
+			deadline := time.Now().Add(20 * time.Second)
+			var got map[string]any
+			for {
+				got = ts.do(t, "GET", "/audit_logs/exports/"+ex["id"].(string), key, nil).JSON(t)
+				if got["state"] == "expired" || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got["state"] != "expired" || got["url"] != nil {
+				t.Fatalf("after the TTL: %v", got)
+			}
+			if status, _, body := download(t, ex["url"].(string)); status != 404 {
+				t.Fatalf("link of an expired export: %d %s", status, body)
+			}
+		})
+
 		t.Run("AuditEventAndIdempotency", func(t *testing.T) {
 			r1 := ts.do(t, "POST", "/audit_logs/exports", key, wide, "Idempotency-Key", "exp-1")
 			r2 := ts.do(t, "POST", "/audit_logs/exports", key, wide, "Idempotency-Key", "exp-1")

@@ -36,6 +36,8 @@ type testServer struct {
 	VKey    string // the checkpoints' verifier key
 	// Clock moves the server's clock (export links) by its value.
 	Clock *atomic.Int64
+	// ExportWorker runs the server's exports.
+	ExportWorker *export.Worker
 }
 
 // serverFunc starts a test server on one driver.
@@ -131,6 +133,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	worker.Start()
 	t.Cleanup(worker.Stop)
 	s.ExportCreated = worker.Wake
+	ts.ExportWorker = worker
 	s.Ready = func(ctx context.Context) error {
 		_, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err
