@@ -44,7 +44,7 @@ type Worker struct {
 	// ExpireEvery is how often expired files are removed (ExpireInterval
 	// when zero).
 	ExpireEvery time.Duration
-	Now          func() time.Time
+	Now         func() time.Time
 	// OnFinish, if set, is told of each export that ended (ready or
 	// error).
 	OnFinish func(ex *trail.Export, d time.Duration)
