@@ -127,6 +127,9 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	bar.done()
 	switch ex.State {
 	case trail.ExportReady:
+		if ex.URL == nil {
+			return fmt.Errorf("export %s is ready but the server gave no link", id)
+		}
 	case trail.ExportError:
 		return fmt.Errorf("export %s failed on the server: %s", ex.ID, ex.Error)
 	default:
