@@ -225,8 +225,8 @@ type benchServer struct {
 	url string
 }
 
-func startBenchServer(ctx context.Context, self, dataDir, dbURL string) (*benchServer, error) {
-	cmd := exec.CommandContext(ctx, self, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0", "--log-level", "warn")
+func startBenchServer(ctx context.Context, self, dataDir, dbURL string, args ...string) (*benchServer, error) {
+	cmd := exec.CommandContext(ctx, self, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0", "--log-level", "warn"}, args...)...)
 	if dbURL != "" {
 		cmd.Args = append(cmd.Args, "--database-url", dbURL)
 	}
@@ -470,7 +470,7 @@ const benchQueryOrg = "org_bench_query"
 // scenarios, pre-loaded with c.queryEvents events spread over 90 days
 // (kept in --data-dir or, on PostgreSQL, in schema trail_bench_query for
 // the next run).
-func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, driver string) (srv *benchServer, target benchTarget, base time.Time, span time.Duration, cleanup func(), err error) {
+func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, driver string, serverArgs ...string) (srv *benchServer, target benchTarget, base time.Time, span time.Duration, cleanup func(), err error) {
 	cleanup = func() {}
 	dir := c.dataDir
 	if dir == "" {
@@ -505,7 +505,7 @@ func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, 
 			return nil, target, base, span, cleanup, fmt.Errorf("vacuum: %w", err)
 		}
 	}
-	srv, err = startBenchServer(ctx, self, dir, target.url)
+	srv, err = startBenchServer(ctx, self, dir, target.url, serverArgs...)
 	if err != nil {
 		return nil, target, base, span, cleanup, err
 	}
@@ -862,7 +862,10 @@ func (m *Main) integrateAll(ctx context.Context, sf storageFlags, db *store) err
 // to its being ready (the server streams the database to the file), the
 // download, and the server's peak RSS.
 func (m *Main) benchExport(ctx context.Context, self string, c benchConfig, driver string) error {
-	srv, target, base, _, cleanup, err := m.preloadedServer(ctx, self, c, driver)
+	// Files are removed a minute after they are ready: the next export's
+	// file takes their place on the disk (an NDJSON file of 10 M events is
+	// 14 GB).
+	srv, target, base, _, cleanup, err := m.preloadedServer(ctx, self, c, driver, "--export-ttl", "1m")
 	defer cleanup()
 	if err != nil {
 		return err
