@@ -129,7 +129,9 @@ type EventFilter struct {
 	// Raw asks for the events as stored: each Event has its ID, Index and
 	// Raw (the stored JSON) only, which spares decoding (exports). An
 	// After cursor of a Raw read need not be an event any more (retention
-	// may purge it while an export reads on): the page starts after it.
+	// may purge it while an export reads on): the page starts after it. A
+	// Raw read of a period goes in index order with the period as a
+	// condition on each row: an export reads all of it, page after page.
 	Raw bool `json:"-"`
 }
 
