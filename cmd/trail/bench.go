@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,19 +36,20 @@ const benchPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disabl
 const benchKey = "sk_bench_admin_key_0123456789abcdefghijkl"
 
 type benchConfig struct {
-	scenarios   string
-	duration    time.Duration
-	clients     int
-	batchSize   int
-	batchConc   int
-	queryEvents int
-	queries     int
-	warmup      int
-	dataDir     string
-	drivers     string
-	databaseURL string
-	nodes       string
-	lagRate     int
+	scenarios     string
+	duration      time.Duration
+	clients       int
+	batchSize     int
+	batchConc     int
+	queryEvents   int
+	exportFormats string
+	queries       int
+	warmup        int
+	dataDir       string
+	drivers       string
+	databaseURL   string
+	nodes         string
+	lagRate       int
 }
 
 // benchTarget is one database the scenarios run on: SQLite in a data
@@ -82,6 +84,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
 	fs.StringVar(&c.drivers, "drivers", "", "comma list of sqlite and postgres: each scenario runs on each, side by side (default sqlite, or sqlite,postgres with --database-url)")
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL server for the postgres driver (default "+benchPostgresURL+"); ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query")
+	fs.StringVar(&c.exportFormats, "export-formats", "csv,csv.gz,ndjson", "comma list of csv, csv.gz and ndjson: the files of the export scenario")
 	fs.StringVar(&c.nodes, "nodes", "1", "comma list of node counts for the postgres ingest scenarios (e.g. 1,2)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -875,7 +878,11 @@ func (m *Main) benchExport(ctx context.Context, self string, c benchConfig, driv
 		name   string
 		format string
 		gzip   bool
-	}{{"CSV", "csv", false}, {"CSV, gzip", "csv", true}, {"NDJSON with proofs", "ndjson", false}} {
+		flag   string
+	}{{"CSV", "csv", false, "csv"}, {"CSV, gzip", "csv", true, "csv.gz"}, {"NDJSON with proofs", "ndjson", false, "ndjson"}} {
+		if !slices.Contains(strings.Split(c.exportFormats, ","), f.flag) {
+			continue
+		}
 		body, _ := json.Marshal(map[string]any{"organization_id": benchQueryOrg, "format": f.format, "gzip": f.gzip,
 			"range_start": base.Add(-24 * time.Hour).Format(time.RFC3339), "range_end": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		start := time.Now()
