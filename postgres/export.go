@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/ident"
 )
 
 // ChunkSize is the size of the chunks an export file is stored in.
@@ -99,12 +98,6 @@ func (s *ExportService) FindExportByID(ctx context.Context, orgID, id string) (*
 	return ex, nil
 }
 
-func newClaim() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // ClaimExport takes the oldest due pending export; SKIP LOCKED lets nodes
 // that claim at once take different exports.
 func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {
@@ -112,7 +105,7 @@ func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*
 	ex, err := s.scan(ctx, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
 		WHERE (organization_id, id) = (SELECT organization_id, id FROM exports WHERE state = 'pending' AND due_at <= $3
 			ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+exportColumns, newClaim(), now.Add(lease), now))
+		RETURNING `+exportColumns, ident.Claim(), now.Add(lease), now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/ident"
 )
 
 // ExportService stores export jobs in the database and their files in the
@@ -98,12 +97,6 @@ func (s *ExportService) FindExportByID(ctx context.Context, orgID, id string) (*
 	return ex, nil
 }
 
-func newClaim() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // ClaimExport takes the oldest due pending export. SQLite's single writer
 // serializes claims.
 func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {
@@ -121,7 +114,7 @@ func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*
 		return nil, fmt.Errorf("claim export: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE exports SET claim = ?, attempts = attempts + 1, due_at = ?, updated_at = ? WHERE organization_id = ? AND id = ?`,
-		newClaim(), now.Add(lease).UnixNano(), formatTime(now), org, id); err != nil {
+		ident.Claim(), now.Add(lease).UnixNano(), formatTime(now), org, id); err != nil {
 		return nil, fmt.Errorf("claim export: %w", err)
 	}
 	ex, err := s.scan(ctx, tx.QueryRowContext(ctx, `SELECT `+exportColumns+` FROM exports WHERE organization_id = ? AND id = ?`, org, id))

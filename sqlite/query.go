@@ -43,6 +43,12 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if f.Before != nil {
 		q.desc = !q.desc
 	}
+	if f.Raw && !q.desc && len(f.TargetIDs)+len(f.TargetTypes)+len(f.ActorIDs)+len(f.Actions) == 0 && f.Query == "" {
+		// Index order from the cursor's index: no seq to look up, and the
+		// cursor need not be an event any more.
+		q.cursorIdx = f.After
+		return q.rawScan(ctx)
+	}
 	if c := f.After; c != nil || f.Before != nil {
 		if c == nil {
 			c = f.Before
@@ -63,9 +69,6 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 			return nil, fmt.Errorf("find events: cursor: %w", err)
 		}
 		q.cursorSeq = &seq
-	}
-	if f.Raw && !q.desc && len(f.TargetIDs)+len(f.TargetTypes)+len(f.ActorIDs)+len(f.Actions) == 0 && f.Query == "" {
-		return q.rawScan(ctx)
 	}
 	seqs, err := q.run(ctx)
 	if err != nil {
@@ -95,13 +98,8 @@ func (q *eventQuery) rawScan(ctx context.Context) (*trail.EventPage, error) {
 	if q.cursorIdx != nil {
 		where = append(where, cond{"e.idx > ?", []any{*q.cursorIdx}})
 	}
-	var parts []string
-	var args []any
-	for _, c := range append(where, q.conds("")...) {
-		parts = append(parts, c.sql)
-		args = append(args, c.args...)
-	}
-	rows, err := q.db.QueryContext(ctx, `SELECT e.idx, e.id, e.data FROM events e INDEXED BY events_org_idx WHERE `+strings.Join(parts, " AND ")+
+	clause, args := joinConds(append(where, q.conds("")...))
+	rows, err := q.db.QueryContext(ctx, `SELECT e.idx, e.id, e.data FROM events e INDEXED BY events_org_idx WHERE `+clause+
 		` ORDER BY e.idx LIMIT ?`, append(args, q.n)...)
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
@@ -203,6 +201,17 @@ type cond struct {
 	args []any
 }
 
+// joinConds joins conditions with AND, and their arguments in order.
+func joinConds(conds []cond) (string, []any) {
+	var parts []string
+	var args []any
+	for _, c := range conds {
+		parts = append(parts, c.sql)
+		args = append(args, c.args...)
+	}
+	return strings.Join(parts, " AND "), args
+}
+
 func inCond(col string, vals []string) cond {
 	c := cond{sql: col + " IN (" + placeholders(len(vals)) + ")"}
 	for _, v := range vals {
@@ -283,13 +292,8 @@ func (q *eventQuery) seqQuery(ctx context.Context, sel, from string, driver []co
 
 // seqs runs head WHERE conds tail and returns the first column as seqs.
 func (q *eventQuery) seqs(ctx context.Context, head string, conds []cond, tail string, tailArgs ...any) ([]int64, error) {
-	var parts []string
-	var args []any
-	for _, c := range conds {
-		parts = append(parts, c.sql)
-		args = append(args, c.args...)
-	}
-	rows, err := q.db.QueryContext(ctx, head+" WHERE "+strings.Join(parts, " AND ")+tail, append(args, tailArgs...)...)
+	where, args := joinConds(conds)
+	rows, err := q.db.QueryContext(ctx, head+" WHERE "+where+tail, append(args, tailArgs...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,7 +208,7 @@ func testExports(t *testing.T, s Services) {
 			t.Fatalf("%+v %v", back, err)
 		}
 		want := allEvents(t, s, trail.EventFilter{OrganizationID: org.ID, RangeStart: &start, RangeEnd: &end, Actions: []string{"alert_route.*"}})
-		slicesReverse(want)
+		slices.Reverse(want)
 		recs, err := csv.NewReader(bytes.NewReader(readExport(t, s, done))).ReadAll()
 		if err != nil {
 			t.Fatal(err)
@@ -329,9 +330,3 @@ func testExports(t *testing.T, s Services) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func slicesReverse[T any](s []T) {
-	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
-		s[i], s[j] = s[j], s[i]
-	}
-}

@@ -88,6 +88,10 @@ func testPurge(t *testing.T, s Services) {
 			len(page.Events) != 3 || page.Events[0].Index != 301 || page.Events[0].Raw == "" {
 			t.Fatalf("raw read after a purged cursor: %+v %v", page, err)
 		}
+		if page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Raw: true, Ascending: true, Limit: 3, After: &after,
+			Actions: []string{"alert_route.*"}}); err != nil || len(page.Events) != 3 || page.Events[0].Index < 301 {
+			t.Fatalf("filtered raw read after a purged cursor: %+v %v", page, err)
+		}
 		if _, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org.ID, Ascending: true, Limit: 3, After: &after}); trail.ErrorCode(err) != trail.EINVALID {
 			t.Fatalf("a purged cursor: %v", err)
 		}

@@ -1,10 +1,12 @@
 // Package ident generates Trail's identifiers: ULIDs, with a prefix for
-// resources (org_, key_) and bare for events, and API key secrets.
+// resources (org_, key_) and bare for events, API key secrets and claim
+// tokens.
 package ident
 
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/hex"
 	"io"
 	"sync"
 	"time"
@@ -41,4 +43,14 @@ func Secret() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return "sk_" + secretEncoding.EncodeToString(b[:])
+}
+
+// Claim returns a new random token (96 bits, hex) that names one holder's
+// claim on a job.
+func Claim() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
 }
