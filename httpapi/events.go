@@ -131,6 +131,9 @@ func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key *
 		return
 	}
 	s.Metrics.observeIngest(res)
+	if s.EventsAppended != nil {
+		s.EventsAppended()
+	}
 	if res[0].Err != nil {
 		s.writeError(w, r, res[0].Err)
 		return
@@ -198,6 +201,9 @@ func (s *Server) handleCreateEventBatch(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 		s.Metrics.observeIngest(res)
+		if s.EventsAppended != nil {
+			s.EventsAppended()
+		}
 		for j, rr := range res {
 			i := positions[j]
 			if rr.Err != nil {

@@ -25,6 +25,10 @@ type Metrics struct {
 	exports        *prometheus.CounterVec
 	exportRows     prometheus.Counter
 	exportDuration prometheus.Histogram
+	streamEvents   *prometheus.CounterVec
+	streamFailures *prometheus.CounterVec
+	streamRetries  *prometheus.CounterVec
+	streamLag      *prometheus.GaugeVec
 	handler        http.Handler
 }
 
@@ -65,9 +69,21 @@ func NewMetrics() *Metrics {
 			Name: "trail_export_duration_seconds", Help: "Duration of an export's successful attempt, from its claim to its file recorded.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 4, 10),
 		}),
+		streamEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_stream_delivered_events_total", Help: "Events delivered to each log stream by this node.",
+		}, []string{"stream", "type"}),
+		streamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_stream_failures_total", Help: "Failed deliveries to each log stream by this node, by the state they left it in (error or invalid).",
+		}, []string{"stream", "type", "state"}),
+		streamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_stream_retries_total", Help: "Deliveries this node sent again after a failure, per log stream.",
+		}, []string{"stream", "type"}),
+		streamLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trail_stream_lag_events", Help: "Events of each log stream not delivered yet, as last seen by the node that delivers it.",
+		}, []string{"stream", "type"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.eventsIngested, m.commitEvents, m.commitRequests, m.commitDuration,
-		m.exports, m.exportRows, m.exportDuration,
+		m.exports, m.exportRows, m.exportDuration, m.streamEvents, m.streamFailures, m.streamRetries, m.streamLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
@@ -80,6 +96,27 @@ func (m *Metrics) ObserveExport(ex *trail.Export, d time.Duration) {
 		m.exportRows.Add(float64(ex.Rows))
 		m.exportDuration.Observe(d.Seconds())
 	}
+}
+
+// StreamDelivered counts events delivered to a stream (delivery.Observer).
+func (m *Metrics) StreamDelivered(s *trail.Stream, events int) {
+	m.streamEvents.WithLabelValues(s.ID, s.Type).Add(float64(events))
+}
+
+// StreamFailed counts a failed delivery, by the state it left the stream
+// in.
+func (m *Metrics) StreamFailed(s *trail.Stream, state string) {
+	m.streamFailures.WithLabelValues(s.ID, s.Type, state).Inc()
+}
+
+// StreamRetried counts a delivery sent again after a failure.
+func (m *Metrics) StreamRetried(s *trail.Stream) {
+	m.streamRetries.WithLabelValues(s.ID, s.Type).Inc()
+}
+
+// StreamLag records how many events a stream has not delivered yet.
+func (m *Metrics) StreamLag(s *trail.Stream) {
+	m.streamLag.WithLabelValues(s.ID, s.Type).Set(float64(s.Lag))
 }
 
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {

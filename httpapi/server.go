@@ -77,6 +77,26 @@ type Server struct {
 	// hands out (default: the scheme and Host of the request).
 	PublicURL string
 
+	// Streams stores log streams (SPEC §10); the fields below serve them.
+	Streams trail.StreamService
+	// SealStream seals a stream's secrets (Secrets into Sealed), and
+	// OpenStream opens them.
+	SealStream func(s *trail.Stream) error
+	OpenStream func(s *trail.Stream) error
+	// TestStream sends one event to a stream's destination now.
+	TestStream func(ctx context.Context, s *trail.Stream, ev *trail.Event) error
+	// CheckDestination refuses a destination host on a private network
+	// unless the instance allows them.
+	CheckDestination func(host string) error
+	// AllowPlainHTTP lets stream URLs use http (with private
+	// destinations allowed: tests and local receivers).
+	AllowPlainHTTP bool
+	// StreamsChanged, if set, is told of each change of a stream.
+	StreamsChanged func()
+	// EventsAppended, if set, is told when events were accepted (to wake
+	// the stream workers).
+	EventsAppended func()
+
 	ln      net.Listener
 	srv     *http.Server
 	handler http.Handler
@@ -184,6 +204,15 @@ func (s *Server) routeTable() []route {
 		{"POST", "/audit_logs/exports", trail.PermExports, false, s.handleCreateExport},
 		{"GET", "/audit_logs/exports/{id}", trail.PermExports, false, s.handleGetExport},
 		{"GET", "/audit_logs/exports/{id}/download", "", true, s.handleDownloadExport},
+		{"POST", "/audit_logs/streams", trail.PermStreams, false, s.handleCreateStream},
+		{"GET", "/audit_logs/streams", trail.PermStreams, false, s.handleListStreams},
+		{"GET", "/audit_logs/streams/{id}", trail.PermStreams, false, s.handleGetStream},
+		{"PATCH", "/audit_logs/streams/{id}", trail.PermStreams, false, s.handleUpdateStream},
+		{"DELETE", "/audit_logs/streams/{id}", trail.PermStreams, false, s.handleDeleteStream},
+		{"POST", "/audit_logs/streams/{id}/test", trail.PermStreams, false, s.handleTestStream},
+		{"POST", "/audit_logs/streams/{id}/pause", trail.PermStreams, false, s.handlePauseStream},
+		{"POST", "/audit_logs/streams/{id}/resume", trail.PermStreams, false, s.handleResumeStream},
+		{"POST", "/audit_logs/streams/{id}/replay", trail.PermStreams, false, s.handleReplayStream},
 		{"GET", "/audit_logs/actions", trail.PermEventsRead, false, s.handleListActions},
 		{"GET", "/audit_logs/actions/{action}/schemas", trail.PermEventsRead, false, s.handleListSchemas},
 		{"POST", "/organizations", trail.PermOrganizations, false, s.handleCreateOrganization},
@@ -191,6 +220,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/organizations/{id}", trail.PermOrganizations, false, s.handleGetOrganization},
 		{"GET", "/organizations/{id}/audit_logs_retention", trail.PermOrganizations, false, s.handleGetRetention},
 		{"PUT", "/organizations/{id}/audit_logs_retention", trail.PermOrganizations, false, s.handlePutRetention},
+		{"GET", "/organizations/{id}/audit_log_configuration", trail.PermOrganizations, false, s.handleGetAuditLogConfiguration},
 		{"POST", "/api_keys", trail.PermKeys, false, s.handleCreateAPIKey},
 		{"GET", "/api_keys", trail.PermKeys, false, s.handleListAPIKeys},
 		{"GET", "/api_keys/me", "", false, s.handleGetOwnAPIKey},

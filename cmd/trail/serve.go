@@ -12,14 +12,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
+	"github.com/trail-audit/trail/internal/secretbox"
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/tlog"
 )
@@ -36,6 +40,9 @@ type Server struct {
 	PurgeInterval      time.Duration
 	ExportTTL          time.Duration
 	PublicURL          string
+	SecretKeyFile      string
+	AllowPrivate       bool
+	DestinationCAFile  string
 	Addr               string
 	RateLimit          int
 	RequireSchemas     bool
@@ -51,6 +58,7 @@ type Server struct {
 	HTTP       *httpapi.Server
 	Integrator *tlog.Integrator
 	Exports    *export.Worker
+	Streams    *delivery.Worker
 	stderr     io.Writer
 	stdout     io.Writer
 	pprof      *http.Server
@@ -74,6 +82,9 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.PurgeInterval, "purge-interval", DefaultPurgeInterval, "how often events past their retention are purged (at start, then at this interval)")
 	fs.DurationVar(&s.ExportTTL, "export-ttl", trail.DefaultExportTTL, "how long a ready export's file is kept")
 	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the download links it hands out (default: the request's host)")
+	fs.StringVar(&s.SecretKeyFile, "secret-key-file", "", "key that encrypts log stream secrets (created at first start; default <data-dir>/secret.key); every node of a database needs the same")
+	fs.BoolVar(&s.AllowPrivate, "allow-private-destinations", false, "let log streams deliver to private and loopback addresses (and plain http URLs)")
+	fs.StringVar(&s.DestinationCAFile, "destination-ca-file", "", "PEM certificates of authorities trusted for log stream destinations, besides the system's")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
@@ -151,6 +162,14 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	box, err := s.openSecretBox(ctx, db.Logs)
+	if err != nil {
+		return err
+	}
+	client, err := s.destinationClient()
+	if err != nil {
+		return err
+	}
 	validator := jsonschema.NewValidator(schemas)
 	validator.RequireSchemas = s.RequireSchemas
 
@@ -164,6 +183,11 @@ func (s *Server) Open(ctx context.Context) error {
 	h.ExportCreated = s.Exports.Wake
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
+	s.Streams = &delivery.Worker{Streams: db.Streams, Events: events, Open: box.OpenStream, Client: client, Logger: s.Logger, Observer: h.Metrics}
+	h.Streams, h.SealStream, h.OpenStream, h.TestStream = db.Streams, box.SealStream, box.OpenStream, s.Streams.Test
+	h.AllowPlainHTTP = s.AllowPrivate
+	h.CheckDestination = func(host string) error { return delivery.CheckHost(host, s.AllowPrivate) }
+	h.StreamsChanged, h.EventsAppended = s.Streams.Changed, s.Streams.Wake
 	s.Exports.OnFinish = h.Metrics.ObserveExport
 	h.Ready = func(ctx context.Context) error {
 		_, err := orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
@@ -186,6 +210,7 @@ func (s *Server) Open(ctx context.Context) error {
 	s.Integrator.Start()
 	s.startPurge(db.Logs)
 	s.Exports.Start()
+	s.Streams.Start()
 	if err := h.Open(); err != nil {
 		return err
 	}
@@ -284,6 +309,51 @@ func exportURLKey(ctx context.Context, logs trail.LogStore) ([]byte, error) {
 	return key, nil
 }
 
+// settingSecretKeyCheck names the check value of the key that seals
+// stream secrets: the first node stores it, the others compare, so that a
+// node with another key refuses to start.
+const settingSecretKeyCheck = "secret_key_check"
+
+// openSecretBox loads (or creates) the secret key and checks that it is
+// the one of the database.
+func (s *Server) openSecretBox(ctx context.Context, logs trail.LogStore) (*secretbox.Box, error) {
+	path := s.SecretKeyFile
+	if path == "" {
+		path = filepath.Join(s.dataDir, "secret.key")
+	}
+	box, created, err := secretbox.LoadOrCreate(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.Logger.Info("created the secret key of log stream secrets; back it up with the database", "file", path)
+	}
+	stored, err := logs.SetSetting(ctx, settingSecretKeyCheck, box.Check())
+	if err != nil {
+		return nil, err
+	}
+	if stored != box.Check() {
+		return nil, fmt.Errorf("the secret key %s is not the one this database's log stream secrets are sealed with: "+
+			"every node needs the same --secret-key-file (copy it from the first node)", path)
+	}
+	return box, nil
+}
+
+// destinationClient is the HTTP client of log stream deliveries.
+func (s *Server) destinationClient() (*http.Client, error) {
+	o := delivery.ClientOptions{AllowPrivate: s.AllowPrivate}
+	if s.DestinationCAFile != "" {
+		pem, err := os.ReadFile(s.DestinationCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--destination-ca-file: %w", err)
+		}
+		if o.RootCAs, err = delivery.SystemRootsWith(pem); err != nil {
+			return nil, fmt.Errorf("--destination-ca-file %s: %w", s.DestinationCAFile, err)
+		}
+	}
+	return delivery.NewClient(o), nil
+}
+
 // bootstrapKey makes sure TRAIL_ADMIN_KEY is an admin key, or creates an
 // admin key on first start and returns its secret (printed once).
 func (s *Server) bootstrapKey(ctx context.Context, keys trail.APIKeyService) (string, error) {
@@ -351,6 +421,9 @@ func (s *Server) Close() error {
 	}
 	if s.Exports != nil {
 		s.Exports.Stop()
+	}
+	if s.Streams != nil {
+		s.Streams.Stop()
 	}
 	if s.Integrator != nil {
 		s.Integrator.Stop()

@@ -1,0 +1,532 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/trail-audit/trail"
+)
+
+// Defaults of a Worker.
+const (
+	// DefaultPollInterval is how often a worker looks for streams to
+	// claim, and for events that other nodes accepted.
+	DefaultPollInterval = time.Second
+	// DefaultLinger is how long a stream waits after a wake-up for more
+	// events to join a small batch.
+	DefaultLinger = 10 * time.Millisecond
+	// BaseBackoff is the first wait after a failed delivery; it doubles
+	// with every failure in a row, with jitter, up to
+	// trail.MaxStreamBackoff.
+	BaseBackoff = time.Second
+	// MaxRetryAfter caps a receiver's Retry-After.
+	MaxRetryAfter = time.Hour
+)
+
+// Observer is told about deliveries, for metrics. Its methods must not
+// block.
+type Observer interface {
+	StreamDelivered(s *trail.Stream, events int)
+	StreamFailed(s *trail.Stream, state string)
+	StreamRetried(s *trail.Stream)
+	StreamLag(s *trail.Stream)
+}
+
+// Worker delivers the streams it claims. Every node runs one; a stream
+// is held by one node at a time, under a lease it renews.
+type Worker struct {
+	Streams trail.StreamService
+	Events  trail.EventService
+	// Open fills s.Secrets from s.Sealed.
+	Open   func(s *trail.Stream) error
+	Client *http.Client
+	Logger *slog.Logger
+	// Observer, if set, is told about deliveries.
+	Observer     Observer
+	PollInterval time.Duration
+	Lease        time.Duration
+	Linger       time.Duration
+	// NewDestination overrides how a stream's destination is made
+	// (tests).
+	NewDestination func(s *trail.Stream) (Destination, error)
+
+	mu      sync.Mutex // mu guards the fields below
+	held    map[string]bool
+	events  chan struct{} // closed and replaced when events arrive
+	changed chan struct{} // closed and replaced when streams change
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	claim   chan struct{}
+}
+
+func (w *Worker) init() {
+	if w.held == nil {
+		w.held = map[string]bool{}
+		w.events = make(chan struct{})
+		w.changed = make(chan struct{})
+		w.claim = make(chan struct{}, 1)
+	}
+	if w.Logger == nil {
+		w.Logger = slog.New(slog.DiscardHandler)
+	}
+	if w.PollInterval <= 0 {
+		w.PollInterval = DefaultPollInterval
+	}
+	if w.Lease <= 0 {
+		w.Lease = trail.StreamLease
+	}
+	if w.Linger <= 0 {
+		w.Linger = DefaultLinger
+	}
+	if w.Client == nil {
+		w.Client = NewClient(ClientOptions{})
+	}
+}
+
+// Start starts claiming and delivering streams.
+func (w *Worker) Start() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	if w.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.wg.Add(1)
+	go w.claimLoop(ctx)
+}
+
+// Stop stops delivering: every held stream is given back. It waits for
+// the streams' goroutines and is safe to call twice or before Start.
+func (w *Worker) Stop() {
+	w.mu.Lock()
+	cancel := w.cancel
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	w.wg.Wait()
+}
+
+// Wake tells the worker that events were accepted.
+func (w *Worker) Wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	close(w.events)
+	w.events = make(chan struct{})
+}
+
+// Changed tells the worker that a stream was created or changed through
+// the API: held streams reload at once, new ones are claimed.
+func (w *Worker) Changed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	close(w.changed)
+	w.changed = make(chan struct{})
+	select {
+	case w.claim <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) signals() (events, changed <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.events, w.changed
+}
+
+func (w *Worker) claimLoop(ctx context.Context) {
+	defer w.wg.Done()
+	for {
+		w.claimAll(ctx)
+		t := time.NewTimer(w.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.claim:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// claimAll claims every due stream and starts delivering it.
+func (w *Worker) claimAll(ctx context.Context) {
+	for ctx.Err() == nil {
+		st, err := w.Streams.ClaimStream(ctx, w.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Logger.Error("claim log stream; trying again", "err", err)
+			}
+			return
+		}
+		if st == nil {
+			return
+		}
+		w.mu.Lock()
+		if w.held[st.ID] {
+			// Held here already: this claim replaced ours after our lease
+			// ran out; the running holder finds it lost and stops, and
+			// the stream is due again after this lease.
+			w.mu.Unlock()
+			continue
+		}
+		w.held[st.ID] = true
+		w.mu.Unlock()
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.hold(ctx, st)
+			w.mu.Lock()
+			delete(w.held, st.ID)
+			w.mu.Unlock()
+		}()
+	}
+}
+
+// Destination makes the destination of a stream whose secrets are open.
+func (w *Worker) Destination(s *trail.Stream) (Destination, error) {
+	if w.NewDestination != nil {
+		return w.NewDestination(s)
+	}
+	switch s.Type {
+	case trail.StreamDatadog:
+		return NewDatadog(w.Client, s), nil
+	case trail.StreamSplunk:
+		return NewSplunk(w.Client, s), nil
+	case trail.StreamS3, trail.StreamGCS:
+		return NewBucket(w.Client, s), nil
+	case trail.StreamHTTPS:
+		return NewHTTPS(w.Client, s)
+	}
+	return nil, fmt.Errorf("unknown stream type %q", s.Type)
+}
+
+// Test sends one test event to the stream's destination now, whatever
+// its state, and returns the destination's answer. The cursor does not
+// move.
+func (w *Worker) Test(ctx context.Context, s *trail.Stream, ev *trail.Event) error {
+	w.init()
+	if err := w.Open(s); err != nil {
+		return &Failure{Permanent: true, Message: err.Error()}
+	}
+	d, err := w.Destination(s)
+	if err != nil {
+		return &Failure{Permanent: true, Message: err.Error()}
+	}
+	_, err = d.Send(ctx, []*trail.Event{ev})
+	return err
+}
+
+// backoff is the wait after the attempt-th failure in a row: BaseBackoff
+// doubled each time, capped, with full jitter over its upper half.
+func backoff(attempt int) time.Duration {
+	d := trail.MaxStreamBackoff
+	if attempt < 20 {
+		d = min(BaseBackoff<<(attempt-1), trail.MaxStreamBackoff)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// holding is one held stream: the stream as its holder knows it, and the
+// renewals that keep the claim.
+type holding struct {
+	w       *Worker
+	st      *trail.Stream
+	updates chan *trail.Stream // the stream as stored, from renewals
+	renew   chan struct{}      // asks for a renewal now
+}
+
+// hold delivers a claimed stream until the worker stops, the stream is
+// paused or deleted, or the claim is lost.
+func (w *Worker) hold(parent context.Context, st *trail.Stream) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	h := &holding{w: w, st: st, updates: make(chan *trail.Stream, 1), renew: make(chan struct{}, 1)}
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		h.renewLoop(ctx, cancel)
+	}()
+	released := h.deliver(ctx)
+	cancel()
+	<-renewDone
+	if !released {
+		return
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	if err := w.Streams.ReleaseStream(rctx, st); err != nil {
+		w.Logger.Warn("release log stream; another node takes it over when the lease ends", "stream", st.ID, "err", err)
+	}
+}
+
+// renewLoop renews the claim every third of the lease, or when asked,
+// and passes the stored stream on. When the claim is lost, or cannot be
+// renewed before the lease ends, it cancels the holding.
+func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
+	w := h.w
+	last := time.Now()
+	every := w.Lease / 3
+	for {
+		t := time.NewTimer(every)
+		_, changed := w.signals()
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-h.renew:
+			t.Stop()
+		case <-changed:
+			t.Stop()
+		}
+		cur, err := w.Streams.RenewStream(ctx, h.st, w.Lease)
+		switch code := trail.ErrorCode(err); {
+		case err == nil:
+			last = time.Now()
+			select {
+			case <-h.updates:
+			default:
+			}
+			h.updates <- cur
+		case ctx.Err() != nil:
+			return
+		case code == trail.ENOTFOUND:
+			w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.st.ID)
+			cancel()
+			return
+		case code == trail.ECONFLICT:
+			w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", h.st.ID)
+			cancel()
+			return
+		default:
+			if time.Since(last) > w.Lease-every/2 {
+				w.Logger.Error("log stream lease not renewed in time; stopping its delivery here", "stream", h.st.ID, "err", err)
+				cancel()
+				return
+			}
+			w.Logger.Warn("renew log stream lease; trying again", "stream", h.st.ID, "err", err)
+			every = time.Second
+			continue
+		}
+		every = w.Lease / 3
+	}
+}
+
+// deliver is the delivery loop of a held stream. It reports whether the
+// claim should be given back; giving back a lost claim changes nothing.
+func (h *holding) deliver(ctx context.Context) (release bool) {
+	w := h.w
+	st := h.st
+	var dest Destination
+	var destErr error
+	setup := func() {
+		dest, destErr = nil, w.Open(st)
+		if destErr == nil {
+			dest, destErr = w.Destination(st)
+		}
+	}
+	setup()
+	attempt := 0
+	batch := 0
+	retried := false
+	// apply adopts the stream as stored: a change through the API
+	// (generation), a pause, or a cursor moved by a replay.
+	apply := func(cur *trail.Stream) {
+		if cur.Generation != st.Generation {
+			w.Logger.Info("log stream changed; reloading", "stream", st.ID, "generation", cur.Generation)
+			attempt, batch, retried = 0, 0, false
+			*st = *cur
+			setup()
+		} else {
+			st.Lag, st.State, st.RetryAt, st.LastError = cur.Lag, cur.State, cur.RetryAt, cur.LastError
+		}
+		if w.Observer != nil {
+			w.Observer.StreamLag(st)
+		}
+	}
+	// wait sleeps until d passes, a signal fires, or the stream changed;
+	// it reports false when the holding ends.
+	wait := func(d time.Duration, wake <-chan struct{}) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case cur := <-h.updates:
+			apply(cur)
+		case <-wake:
+		case <-t.C:
+		}
+		return true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case cur := <-h.updates:
+			apply(cur)
+		default:
+		}
+		if st.State == trail.StreamInactive {
+			return true
+		}
+		if destErr != nil {
+			// The stream cannot be delivered as it is (its secrets do not
+			// open, its config is broken): wait for a change.
+			h.fail(ctx, &Failure{Permanent: true, Message: destErr.Error()}, time.Now().Add(trail.MaxStreamBackoff))
+			if !wait(trail.MaxStreamBackoff, nil) {
+				return true
+			}
+			continue
+		}
+		if st.RetryAt != nil {
+			if d := time.Until(*st.RetryAt); d > 0 {
+				if !wait(d, nil) {
+					return true
+				}
+				continue
+			}
+		}
+		events, _ := w.signals()
+		limit := dest.MaxBatch()
+		if batch > 0 {
+			limit = min(limit, batch)
+		}
+		after := st.Cursor - 1
+		page, err := w.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: st.OrganizationID, After: &after, Ascending: true, Raw: true, Limit: limit})
+		if err != nil {
+			if ctx.Err() != nil {
+				return true
+			}
+			w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", err)
+			if !wait(time.Second, nil) {
+				return true
+			}
+			continue
+		}
+		if len(page.Events) == 0 {
+			if !wait(w.PollInterval, events) {
+				return true
+			}
+			// Let a burst of single events gather into one batch.
+			if !wait(w.Linger, nil) {
+				return true
+			}
+			continue
+		}
+		if retried && w.Observer != nil {
+			w.Observer.StreamRetried(st)
+		}
+		n, err := dest.Send(ctx, page.Events)
+		if err != nil {
+			if ctx.Err() != nil {
+				return true
+			}
+			f := asFailure(err)
+			retried = true
+			if f.TooLarge && len(page.Events) > 1 {
+				batch = len(page.Events) / 2
+				w.Logger.Info("log stream batch too large; halving it", "stream", st.ID, "events", batch)
+				continue
+			}
+			attempt++
+			d := backoff(attempt)
+			if f.RetryAfter > 0 {
+				d = min(f.RetryAfter, MaxRetryAfter)
+			}
+			h.fail(ctx, f, time.Now().Add(d))
+			continue
+		}
+		next := page.Events[n-1].Index + 1
+		if !h.record(ctx, next, n) {
+			return true
+		}
+		attempt, retried = 0, false
+		if w.Observer != nil {
+			w.Observer.StreamDelivered(st, n)
+			w.Observer.StreamLag(st)
+		}
+	}
+}
+
+// fail records a failed delivery; the stream retries at retryAt.
+func (h *holding) fail(ctx context.Context, f *Failure, retryAt time.Time) {
+	w, st := h.w, h.st
+	state := trail.StreamError
+	if f.Permanent {
+		state = trail.StreamInvalid
+	}
+	if w.Observer != nil {
+		w.Observer.StreamFailed(st, state)
+	}
+	w.Logger.Warn("log stream delivery failed", "stream", st.ID, "type", st.Type, "state", state, "err", f.Message, "retry_at", retryAt.UTC().Format(time.RFC3339))
+	err := w.Streams.RecordStreamFailure(ctx, st, state, f.Message, retryAt)
+	if err != nil && ctx.Err() == nil {
+		w.Logger.Warn("record log stream failure", "stream", st.ID, "err", err)
+		// The retry time is kept here all the same.
+		t := retryAt.UTC()
+		st.RetryAt = &t
+		h.askRenew()
+	}
+}
+
+func (h *holding) askRenew() {
+	select {
+	case h.renew <- struct{}{}:
+	default:
+	}
+}
+
+// record moves the cursor after a delivery. The events are delivered:
+// a failure to record is retried (a restart would send them again, which
+// at least once allows). It reports false when the holding ends.
+func (h *holding) record(ctx context.Context, next int64, n int) bool {
+	w, st := h.w, h.st
+	for {
+		err := w.Streams.RecordDelivery(ctx, st, next, n)
+		switch code := trail.ErrorCode(err); {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			return false
+		case code == trail.ECONFLICT || code == trail.ENOTFOUND:
+			// Changed (a replay, an update, a pause) or lost: the
+			// renewal tells which.
+			h.askRenew()
+			select {
+			case <-ctx.Done():
+				return false
+			case cur := <-h.updates:
+				if cur.Generation == st.Generation && cur.Cursor == st.Cursor {
+					continue
+				}
+				// The holder's loop applies it (unless a newer one came).
+				select {
+				case h.updates <- cur:
+				default:
+				}
+				return true
+			}
+		default:
+			w.Logger.Error("record log stream delivery; trying again", "stream", st.ID, "err", err)
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+		}
+	}
+}
