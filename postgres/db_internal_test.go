@@ -132,7 +132,7 @@ func TestKeysLeadWithOrganization(t *testing.T) {
 		case table == "organizations" && lead == "id":
 		case lead == "organization_id":
 		case !unique && (index == "events_id" || index == "purged_events_id" || index == "events_search" || index == "api_keys_id" || index == "api_keys_prefix" || index == "idempotency_created" ||
-			index == "exports_id" || index == "exports_due" || index == "exports_ready"):
+			index == "exports_id" || index == "exports_due" || index == "exports_ready" || index == "streams_id" || index == "streams_due"):
 			// Lookups by a globally unique id, by time, or full-text
 			// search filtered by organization: not unique constraints, so
 			// they do not bind the distribution.

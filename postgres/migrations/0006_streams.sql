@@ -22,5 +22,5 @@ CREATE TABLE streams (
 	updated_at      timestamptz NOT NULL,
 	PRIMARY KEY (organization_id, id)
 );
-CREATE UNIQUE INDEX streams_id ON streams (id);
+CREATE INDEX streams_id ON streams (id);
 CREATE INDEX streams_due ON streams (lease_until) WHERE state <> 'inactive';
