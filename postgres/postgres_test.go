@@ -39,5 +39,6 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 		Idempotency:   postgres.NewIdempotencyService(db),
 		Logs:          postgres.NewLogStore(db),
 		Exports:       postgres.NewExportService(db),
+		Streams:       postgres.NewStreamService(db),
 	}
 }

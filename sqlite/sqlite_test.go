@@ -26,6 +26,7 @@ func TestConformance(t *testing.T) {
 			Idempotency:   sqlite.NewIdempotencyService(db),
 			Logs:          sqlite.NewLogStore(db),
 			Exports:       sqlite.NewExportService(db),
+			Streams:       sqlite.NewStreamService(db),
 		}
 	})
 }

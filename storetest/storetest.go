@@ -29,6 +29,7 @@ type Services struct {
 	Idempotency   trail.IdempotencyService // optional: drivers have it, the HTTP client does not
 	Logs          trail.LogStore           // optional, as Idempotency
 	Exports       trail.ExportService      // optional, as Idempotency
+	Streams       trail.StreamService      // optional, as Idempotency
 }
 
 // Run runs the whole suite. newServices must return services on a fresh
@@ -62,6 +63,22 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 			t.Skip("this implementation has no export service")
 		}
 		testExports(t, s)
+	})
+	t.Run("Streams", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Streams == nil {
+			t.Skip("this implementation has no stream service")
+		}
+		testStreams(t, s)
+	})
+	t.Run("StreamDelivery", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Streams == nil {
+			t.Skip("this implementation has no stream service")
+		}
+		testStreamDelivery(t, s)
 	})
 	t.Run("StoredResponses", func(t *testing.T) {
 		t.Parallel()
