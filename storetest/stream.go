@@ -78,14 +78,18 @@ func testStreams(t *testing.T, s Services) {
 	sizeBefore := lastEvent(t, s, orgA.ID).Index
 	_, err = s.Streams.UpdateStream(ctx, orgA.ID, paused.ID, trail.StreamChange{Action: "x",
 		Apply: func(*trail.Stream) error { return trail.Errorf(trail.EINVALID, "refused") },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil) }})
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
+		}})
 	wantCode(t, "refused change", err, trail.EINVALID)
 	if lastEvent(t, s, orgA.ID).Index != sizeBefore {
 		t.Fatal("a refused change recorded an event")
 	}
 	p, err := s.Streams.UpdateStream(ctx, orgA.ID, paused.ID, trail.StreamChange{Action: trail.ActionStreamPaused,
 		Apply: func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil) }})
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil)
+		}})
 	if err != nil || p.State != trail.StreamInactive || p.Generation != 2 || lastEvent(t, s, orgA.ID).Action != trail.ActionStreamPaused {
 		t.Fatalf("pause: %+v, %v", p, err)
 	}
@@ -140,7 +144,9 @@ func testStreams(t *testing.T, s Services) {
 	// fences the holder's next record until it reloads.
 	upd, err := s.Streams.UpdateStream(ctx, orgA.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamUpdated,
 		Apply: func(st *trail.Stream) error { st.Name, st.State = "renamed", trail.StreamActive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil) }})
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
+		}})
 	if err != nil || upd.Name != "renamed" || upd.Generation != 2 || upd.RetryAt != nil || upd.State != trail.StreamActive {
 		t.Fatalf("update: %+v, %v", upd, err)
 	}
@@ -308,7 +314,9 @@ func testStreamDelivery(t *testing.T, s Services) {
 	n := len(rcv.Events())
 	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamReplayed,
 		Apply: func(st *trail.Stream) error { st.Cursor = first; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamReplayed, time.Now(), nil) }}); err != nil {
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamReplayed, time.Now(), nil)
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
@@ -321,7 +329,9 @@ func testStreamDelivery(t *testing.T, s Services) {
 	// Paused, nothing goes out; resumed, the rest follows.
 	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamPaused,
 		Apply: func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil) }}); err != nil {
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil)
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
@@ -339,7 +349,9 @@ func testStreamDelivery(t *testing.T, s Services) {
 	}
 	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamResumed,
 		Apply: func(st *trail.Stream) error { st.State = trail.StreamActive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamResumed, time.Now(), nil) }}); err != nil {
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamResumed, time.Now(), nil)
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
