@@ -118,7 +118,7 @@ var StreamFields = map[string][]StreamField{
 		{"sourcetype", false, false}, {"ack", false, false}},
 	StreamS3: {{"bucket", true, false}, {"region", true, false}, {"prefix", false, false}, {"access_key_id", true, false},
 		{"secret_access_key", true, true}, {"endpoint", false, false}},
-	StreamGCS: {{"bucket", true, false}, {"prefix", false, false}, {"hmac_access_id", true, false},
+	StreamGCS: {{"bucket", true, false}, {"region", false, false}, {"prefix", false, false}, {"hmac_access_id", true, false},
 		{"hmac_secret", true, true}, {"endpoint", false, false}},
 	StreamHTTPS: {{"url", true, false}, {"format", false, false}, {"secret", false, true}, {"headers", false, true}},
 }

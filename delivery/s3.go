@@ -58,7 +58,9 @@ func NewBucket(client *http.Client, s *trail.Stream) *Bucket {
 	}
 	if s.Type == trail.StreamGCS {
 		o.Credentials = credentials.NewStaticCredentialsProvider(c.HMACAccessID, s.Secrets.HMACSecret, "")
-		o.Region = "auto"
+		if o.Region == "" {
+			o.Region = "auto" // what Google documents for HMAC keys
+		}
 		o.BaseEndpoint = aws.String("https://storage.googleapis.com")
 		o.UsePathStyle = true
 		// The XML API takes no streaming checksum trailers.

@@ -87,7 +87,7 @@ func (d *Datadog) handleLogs(w http.ResponseWriter, r *http.Request) {
 			datadogError(w, http.StatusBadRequest, "Bad Request", "message is required and must be a string")
 			return
 		}
-		if ev, err := parseEvent([]byte(msg)); err == nil {
+		if ev, err := ParseEvent([]byte(msg)); err == nil {
 			evs = append(evs, ev)
 		}
 	}

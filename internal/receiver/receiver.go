@@ -219,7 +219,7 @@ func CheckOrder(evs []Event) error {
 }
 
 // parseEvent reads the id and index of an event's JSON.
-func parseEvent(raw []byte) (Event, error) {
+func ParseEvent(raw []byte) (Event, error) {
 	var e struct {
 		ID    string `json:"id"`
 		Index *int64 `json:"index"`

@@ -182,7 +182,7 @@ func (s *Splunk) handleEvent(w http.ResponseWriter, r *http.Request) {
 		objs = append(objs, o)
 		if m, isMap := ev.(map[string]any); isMap {
 			raw, _ := json.Marshal(m)
-			if e, err := parseEvent(raw); err == nil {
+			if e, err := ParseEvent(raw); err == nil {
 				evs = append(evs, e)
 			}
 		}

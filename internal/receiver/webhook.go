@@ -61,7 +61,7 @@ func (wh *Webhook) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	var evs []Event
 	for _, e := range elems {
-		ev, err := parseEvent(e.Event)
+		ev, err := ParseEvent(e.Event)
 		if err != nil {
 			http.Error(w, "event: "+err.Error(), http.StatusBadRequest)
 			return
