@@ -102,7 +102,9 @@ func (f *fixture) update(id string, change func(st *trail.Stream)) {
 			st.State = trail.StreamActive
 			return f.box.SealStream(st)
 		},
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil) }})
+		Event: func(st *trail.Stream) *trail.EventInput {
+			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
+		}})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/secretbox"
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/sqlite"
@@ -38,6 +40,10 @@ type testServer struct {
 	Clock *atomic.Int64
 	// ExportWorker runs the server's exports.
 	ExportWorker *export.Worker
+	Streams      trail.StreamService
+	// StreamWorker delivers the server's log streams; private
+	// destinations and plain http are allowed.
+	StreamWorker *delivery.Worker
 }
 
 // serverFunc starts a test server on one driver.
@@ -66,6 +72,7 @@ type driverServices struct {
 	onCommit    func(func(events, requests int, d time.Duration))
 	logs        trail.LogStore
 	exports     trail.ExportService
+	streams     trail.StreamService
 }
 
 func openDriver(t *testing.T, driver string) driverServices {
@@ -79,7 +86,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
-			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db)}
+			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db), sqlite.NewStreamService(db)}
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(t))
 		if err := db.Open(ctx); err != nil {
@@ -87,7 +94,7 @@ func openDriver(t *testing.T, driver string) driverServices {
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
-			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db)}
+			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db), postgres.NewStreamService(db)}
 	}
 	t.Fatalf("unknown driver %q", driver)
 	return driverServices{}
@@ -134,6 +141,17 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	t.Cleanup(worker.Stop)
 	s.ExportCreated = worker.Wake
 	ts.ExportWorker = worker
+	var key [32]byte
+	rand.Read(key[:])
+	box, _ := secretbox.New(key[:])
+	ts.Streams = d.streams
+	sw := &delivery.Worker{Streams: d.streams, Events: d.events, Open: box.OpenStream, Logger: s.Logger, PollInterval: 50 * time.Millisecond,
+		Client: delivery.NewClient(delivery.ClientOptions{AllowPrivate: true})}
+	s.Streams, s.SealStream, s.OpenStream, s.TestStream = d.streams, box.SealStream, box.OpenStream, sw.Test
+	s.AllowPlainHTTP = true
+	s.CheckDestination = func(host string) error { return delivery.CheckHost(host, true) }
+	s.StreamsChanged, s.EventsAppended = sw.Changed, sw.Wake
+	ts.StreamWorker = sw
 	s.Ready = func(ctx context.Context) error {
 		_, err := ts.Orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
 		return err
@@ -141,6 +159,12 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	for _, o := range opts {
 		o(s, v)
 	}
+	if s.Metrics == nil {
+		s.Metrics = httpapi.NewMetrics()
+	}
+	sw.Observer = s.Metrics
+	sw.Start()
+	t.Cleanup(sw.Stop)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func applyConfig(st *trail.Stream, raw map[string]json.RawMessage) error {
 	for _, name := range names {
 		v := raw[name]
 		if !slices.ContainsFunc(fields, func(f trail.StreamField) bool { return f.Name == name }) {
-			return malformed("/config/"+name, "unknown_field")
+			return malformed("config."+name, "unknown_field")
 		}
 		null := string(v) == "null"
 		switch name {
@@ -73,21 +73,21 @@ func applyConfig(st *trail.Stream, raw map[string]json.RawMessage) error {
 			c.Ack = false
 			if !null {
 				if err := json.Unmarshal(v, &c.Ack); err != nil {
-					return malformed("/config/ack", "must_be_boolean")
+					return malformed("config.ack", "must_be_boolean")
 				}
 			}
 		case "headers":
 			var h map[string]string
 			if !null {
 				if err := json.Unmarshal(v, &h); err != nil {
-					return malformed("/config/headers", "must_be_object_of_strings")
+					return malformed("config.headers", "must_be_object_of_strings")
 				}
 			}
 			for k, hv := range h {
 				if hv == trail.MaskedSecret {
 					old, ok := sec.Headers[k]
 					if !ok {
-						return malformed("/config/headers/"+k, "masked_value_of_unknown_header")
+						return malformed("config.headers."+k, "masked_value_of_unknown_header")
 					}
 					h[k] = old
 				}
@@ -97,7 +97,7 @@ func applyConfig(st *trail.Stream, raw map[string]json.RawMessage) error {
 			var str string
 			if !null {
 				if err := json.Unmarshal(v, &str); err != nil {
-					return malformed("/config/"+name, "must_be_string")
+					return malformed("config."+name, "must_be_string")
 				}
 			}
 			if str == trail.MaskedSecret && *strs[name] != "" {
@@ -159,21 +159,21 @@ func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request, key 
 		case "config":
 			err = json.Unmarshal(v, &config)
 			if err != nil {
-				s.writeError(w, r, malformed("/config", "must_be_object"))
+				s.writeError(w, r, malformed("config", "must_be_object"))
 				return
 			}
 		default:
-			s.writeError(w, r, malformed("/"+name, "unknown_field"))
+			s.writeError(w, r, malformed(name, "unknown_field"))
 			return
 		}
 		if err != nil {
-			s.writeError(w, r, malformed("/"+name, "must_be_string"))
+			s.writeError(w, r, malformed(name, "must_be_string"))
 			return
 		}
 	}
 	for _, name := range streamBodyFields {
 		if _, ok := raw[name]; !ok {
-			s.writeError(w, r, malformed("/"+name, "required"))
+			s.writeError(w, r, malformed(name, "required"))
 			return
 		}
 	}
@@ -303,19 +303,19 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, key 
 		switch field {
 		case "name":
 			if err := json.Unmarshal(v, &name); err != nil || name == nil {
-				s.writeError(w, r, malformed("/name", "must_be_string"))
+				s.writeError(w, r, malformed("name", "must_be_string"))
 				return
 			}
 		case "config":
 			if err := json.Unmarshal(v, &config); err != nil {
-				s.writeError(w, r, malformed("/config", "must_be_object"))
+				s.writeError(w, r, malformed("config", "must_be_object"))
 				return
 			}
 		case "type", "organization_id":
-			s.writeError(w, r, malformed("/"+field, "cannot_be_changed"))
+			s.writeError(w, r, malformed(field, "cannot_be_changed"))
 			return
 		default:
-			s.writeError(w, r, malformed("/"+field, "unknown_field"))
+			s.writeError(w, r, malformed(field, "unknown_field"))
 			return
 		}
 	}
@@ -402,7 +402,7 @@ func (s *Server) handleReplayStream(w http.ResponseWriter, r *http.Request, key 
 		return
 	}
 	if (body.FromIndex == nil) == (body.FromTime == nil) {
-		s.writeError(w, r, malformed("/from_index", "one_of_from_index_or_from_time_required"))
+		s.writeError(w, r, malformed("from_index", "one_of_from_index_or_from_time_required"))
 		return
 	}
 	st, err := s.findStream(r, key)
@@ -491,7 +491,7 @@ func (s *Server) handleTestStream(w http.ResponseWriter, r *http.Request, key *t
 // action log_stream.tested, index -1; it is not in the log.
 func testEvent(st *trail.Stream, now time.Time, c *trail.Caller) *trail.Event {
 	id := "test_" + streamIDs.New(now)
-	ev := map[string]any{"id": id, "organization_id": st.OrganizationID, "action": "log_stream.tested", "version": 1,
+	ev := map[string]any{"id": id, "organization_id": st.OrganizationID, "index": -1, "action": "log_stream.tested", "version": 1,
 		"occurred_at": now.Format(time.RFC3339Nano), "received_at": now.Format(time.RFC3339Nano), "actor": c.Actor,
 		"targets": []trail.Target{{ID: st.ID, Type: "log_stream", Name: st.Name}}, "context": c.Context,
 		"metadata": map[string]any{"test": true}}
