@@ -240,8 +240,11 @@ func backoff(attempt int) time.Duration {
 // holding is one held stream: the stream as its holder knows it, and the
 // renewals that keep the claim.
 type holding struct {
-	w       *Worker
-	st      *trail.Stream
+	w  *Worker
+	st *trail.Stream // the delivery loop's own
+	// claim names the stream and the claim, for the renewals: the
+	// delivery loop replaces st when the stream changes.
+	claim   *trail.Stream
 	updates chan *trail.Stream // the stream as stored, from renewals
 	renew   chan struct{}      // asks for a renewal now
 }
@@ -251,7 +254,8 @@ type holding struct {
 func (w *Worker) hold(parent context.Context, st *trail.Stream) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	h := &holding{w: w, st: st, updates: make(chan *trail.Stream, 1), renew: make(chan struct{}, 1)}
+	h := &holding{w: w, st: st, claim: &trail.Stream{OrganizationID: st.OrganizationID, ID: st.ID, Claim: st.Claim},
+		updates: make(chan *trail.Stream, 1), renew: make(chan struct{}, 1)}
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
@@ -265,7 +269,7 @@ func (w *Worker) hold(parent context.Context, st *trail.Stream) {
 	}
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
-	if err := w.Streams.ReleaseStream(rctx, st); err != nil {
+	if err := w.Streams.ReleaseStream(rctx, h.claim); err != nil {
 		w.Logger.Warn("release log stream; another node takes it over when the lease ends", "stream", st.ID, "err", err)
 	}
 }
@@ -290,7 +294,7 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 		case <-changed:
 			t.Stop()
 		}
-		cur, err := w.Streams.RenewStream(ctx, h.st, w.Lease)
+		cur, err := w.Streams.RenewStream(ctx, h.claim, w.Lease)
 		switch code := trail.ErrorCode(err); {
 		case err == nil:
 			last = time.Now()
@@ -302,20 +306,20 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 		case ctx.Err() != nil:
 			return
 		case code == trail.ENOTFOUND:
-			w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.st.ID)
+			w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.claim.ID)
 			cancel()
 			return
 		case code == trail.ECONFLICT:
-			w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", h.st.ID)
+			w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", h.claim.ID)
 			cancel()
 			return
 		default:
 			if time.Since(last) > w.Lease-every/2 {
-				w.Logger.Error("log stream lease not renewed in time; stopping its delivery here", "stream", h.st.ID, "err", err)
+				w.Logger.Error("log stream lease not renewed in time; stopping its delivery here", "stream", h.claim.ID, "err", err)
 				cancel()
 				return
 			}
-			w.Logger.Warn("renew log stream lease; trying again", "stream", h.st.ID, "err", err)
+			w.Logger.Warn("renew log stream lease; trying again", "stream", h.claim.ID, "err", err)
 			every = time.Second
 			continue
 		}
