@@ -199,10 +199,15 @@ type StreamService interface {
 	DeleteStream(ctx context.Context, orgID, id string, audit func(s *Stream) *EventInput) error
 
 	// ClaimStream takes a stream that is due (not inactive, not held or
-	// its holder's lease ran out) for lease and sets a new Claim. It
-	// returns nil when none is due. Of nodes claiming at once, each
-	// stream goes to one.
-	ClaimStream(ctx context.Context, lease time.Duration) (*Stream, error)
+	// its holder's lease ran out) for lease and sets a new Claim, which
+	// starts with node and ":". It returns nil when none is due. Of nodes
+	// claiming at once, each stream goes to one.
+	ClaimStream(ctx context.Context, node string, lease time.Duration) (*Stream, error)
+	// ReleaseNodeStreams gives up every claim of node: a node that
+	// restarts calls it before it claims, so that the streams its
+	// previous process held are due at once rather than when their
+	// leases end. It returns how many it released.
+	ReleaseNodeStreams(ctx context.Context, node string) (int, error)
 	// RenewStream extends the claim by lease and returns the stream as
 	// stored, with its Lag. ECONFLICT when the claim was lost, ENOTFOUND
 	// when the stream was deleted.

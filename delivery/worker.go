@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/ident"
 )
 
 // Defaults of a Worker.
@@ -45,6 +46,11 @@ type Worker struct {
 	// Open fills s.Secrets from s.Sealed.
 	Open   func(s *trail.Stream) error
 	Client *http.Client
+	// Node names this node in its claims; it should stay the same across
+	// restarts (trail serve keeps it in the data directory), so that a
+	// restarted node takes its streams back at once. Default: a random
+	// name, whose streams wait for their leases after a restart.
+	Node   string
 	Logger *slog.Logger
 	// Observer, if set, is told about deliveries.
 	Observer     Observer
@@ -85,6 +91,9 @@ func (w *Worker) init() {
 	}
 	if w.Client == nil {
 		w.Client = NewClient(ClientOptions{})
+	}
+	if w.Node == "" {
+		w.Node = "node-" + ident.Claim()
 	}
 }
 
@@ -145,6 +154,12 @@ func (w *Worker) signals() (events, changed <-chan struct{}) {
 
 func (w *Worker) claimLoop(ctx context.Context) {
 	defer w.wg.Done()
+	// Whatever this node held before it restarted is its own again.
+	if n, err := w.Streams.ReleaseNodeStreams(ctx, w.Node); err != nil {
+		w.Logger.Warn("release the streams of this node's previous run; they wait for their leases", "node", w.Node, "err", err)
+	} else if n > 0 {
+		w.Logger.Info("took back the streams of this node's previous run", "node", w.Node, "streams", n)
+	}
 	for {
 		w.claimAll(ctx)
 		t := time.NewTimer(w.PollInterval)
@@ -162,7 +177,7 @@ func (w *Worker) claimLoop(ctx context.Context) {
 // claimAll claims every due stream and starts delivering it.
 func (w *Worker) claimAll(ctx context.Context) {
 	for ctx.Err() == nil {
-		st, err := w.Streams.ClaimStream(ctx, w.Lease)
+		st, err := w.Streams.ClaimStream(ctx, w.Node, w.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.Logger.Error("claim log stream; trying again", "err", err)
@@ -256,6 +271,7 @@ func (w *Worker) hold(parent context.Context, st *trail.Stream) {
 	defer cancel()
 	h := &holding{w: w, st: st, claim: &trail.Stream{OrganizationID: st.OrganizationID, ID: st.ID, Claim: st.Claim},
 		updates: make(chan *trail.Stream, 1), renew: make(chan struct{}, 1)}
+	w.Logger.Info("log stream claimed; delivering", "stream", st.ID, "type", st.Type, "organization", st.OrganizationID, "cursor", st.Cursor)
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)

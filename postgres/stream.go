@@ -218,12 +218,12 @@ func (s *StreamService) DeleteStream(ctx context.Context, orgID, id string, audi
 }
 
 // ClaimStream takes a due stream.
-func (s *StreamService) ClaimStream(ctx context.Context, lease time.Duration) (*trail.Stream, error) {
+func (s *StreamService) ClaimStream(ctx context.Context, node string, lease time.Duration) (*trail.Stream, error) {
 	now := s.db.now()
 	st, err := scanStream(s.db.pool.QueryRow(ctx, `UPDATE streams s SET claim = $1, lease_until = $2
 		WHERE (organization_id, id) = (SELECT organization_id, id FROM streams WHERE state <> 'inactive' AND lease_until <= $3
 			ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+streamColumns, ident.Claim(), now.Add(lease), now))
+		RETURNING `+streamColumns, node+":"+ident.Claim(), now.Add(lease), now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
@@ -304,4 +304,13 @@ func (s *StreamService) ReleaseStream(ctx context.Context, st *trail.Stream) err
 		return fmt.Errorf("release stream: %w", err)
 	}
 	return nil
+}
+
+// ReleaseNodeStreams gives up every claim of the node.
+func (s *StreamService) ReleaseNodeStreams(ctx context.Context, node string) (int, error) {
+	tag, err := s.db.pool.Exec(ctx, `UPDATE streams SET claim = '', lease_until = '-infinity' WHERE left(claim, $1) = $2`, len(node)+1, node+":")
+	if err != nil {
+		return 0, fmt.Errorf("release node streams: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

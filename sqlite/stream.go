@@ -217,7 +217,7 @@ func (s *StreamService) DeleteStream(ctx context.Context, orgID, id string, audi
 
 // ClaimStream takes a due stream. SQLite's single writer serializes
 // claims.
-func (s *StreamService) ClaimStream(ctx context.Context, lease time.Duration) (*trail.Stream, error) {
+func (s *StreamService) ClaimStream(ctx context.Context, node string, lease time.Duration) (*trail.Stream, error) {
 	now := s.db.Now().UTC()
 	tx, err := s.db.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *StreamService) ClaimStream(ctx context.Context, lease time.Duration) (*
 		return nil, fmt.Errorf("claim stream: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE streams SET claim = ?, lease_until = ? WHERE organization_id = ? AND id = ?`,
-		ident.Claim(), now.Add(lease).UnixNano(), org, id); err != nil {
+		node+":"+ident.Claim(), now.Add(lease).UnixNano(), org, id); err != nil {
 		return nil, fmt.Errorf("claim stream: %w", err)
 	}
 	st, err := scanStream(tx.QueryRowContext(ctx, `SELECT `+streamColumns+` FROM streams s WHERE s.organization_id = ? AND s.id = ?`, org, id))
@@ -317,4 +317,14 @@ func (s *StreamService) ReleaseStream(ctx context.Context, st *trail.Stream) err
 		return fmt.Errorf("release stream: %w", err)
 	}
 	return nil
+}
+
+// ReleaseNodeStreams gives up every claim of the node.
+func (s *StreamService) ReleaseNodeStreams(ctx context.Context, node string) (int, error) {
+	res, err := s.db.writer.ExecContext(ctx, `UPDATE streams SET claim = '', lease_until = 0 WHERE substr(claim, 1, ?) = ?`, len(node)+1, node+":")
+	if err != nil {
+		return 0, fmt.Errorf("release node streams: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }

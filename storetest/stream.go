@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func testStreams(t *testing.T, s Services) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			c, err := s.Streams.ClaimStream(ctx, time.Minute)
+			c, err := s.Streams.ClaimStream(ctx, "node-a", time.Minute)
 			if err != nil {
 				t.Error(err)
 				return
@@ -165,20 +166,35 @@ func testStreams(t *testing.T, s Services) {
 	if err := s.Streams.ReleaseStream(ctx, held); err != nil {
 		t.Fatal(err)
 	}
-	second, err := s.Streams.ClaimStream(ctx, 10*time.Millisecond)
+	second, err := s.Streams.ClaimStream(ctx, "node-b", 10*time.Millisecond)
 	if err != nil || second == nil || second.ID != st.ID || second.Claim == held.Claim || second.Cursor != held.Cursor {
 		t.Fatalf("claim after release: %+v, %v", second, err)
 	}
 	_, err = s.Streams.RenewStream(ctx, held, time.Minute)
 	wantCode(t, "renew of a released claim", err, trail.ECONFLICT)
 	time.Sleep(50 * time.Millisecond)
-	third, err := s.Streams.ClaimStream(ctx, time.Minute)
+	third, err := s.Streams.ClaimStream(ctx, "node-a", time.Minute)
 	if err != nil || third == nil || third.ID != st.ID || third.Claim == second.Claim {
 		t.Fatalf("takeover after the lease: %+v, %v", third, err)
 	}
 	wantCode(t, "delivery by the old holder", s.Streams.RecordDelivery(ctx, second, second.Cursor+1, 1), trail.ECONFLICT)
-	if c, err := s.Streams.ClaimStream(ctx, time.Minute); err != nil || c != nil {
+	if c, err := s.Streams.ClaimStream(ctx, "node-a", time.Minute); err != nil || c != nil {
 		t.Fatalf("claim while held: %+v, %v", c, err)
+	}
+	// A restarted node takes its streams back at once; another node's
+	// claims stay.
+	if n, err := s.Streams.ReleaseNodeStreams(ctx, "node-b"); err != nil || n != 0 {
+		t.Fatalf("release of a node without claims: %d, %v", n, err)
+	}
+	if n, err := s.Streams.ReleaseNodeStreams(ctx, "node-a"); err != nil || n != 1 {
+		t.Fatalf("release of node-a's claims: %d, %v", n, err)
+	}
+	if !strings.HasPrefix(third.Claim, "node-a:") {
+		t.Fatalf("claim %q does not name its node", third.Claim)
+	}
+	third, err = s.Streams.ClaimStream(ctx, "node-a", time.Minute)
+	if err != nil || third == nil || third.ID != st.ID {
+		t.Fatalf("claim after the node's release: %+v, %v", third, err)
 	}
 
 	// Lists, by organization and of all; other organizations see none.

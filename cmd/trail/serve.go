@@ -43,6 +43,7 @@ type Server struct {
 	SecretKeyFile      string
 	AllowPrivate       bool
 	DestinationCAFile  string
+	StreamLease        time.Duration
 	Addr               string
 	RateLimit          int
 	RequireSchemas     bool
@@ -85,6 +86,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.SecretKeyFile, "secret-key-file", "", "key that encrypts log stream secrets (created at first start; default <data-dir>/secret.key); every node of a database needs the same")
 	fs.BoolVar(&s.AllowPrivate, "allow-private-destinations", false, "let log streams deliver to private and loopback addresses (and plain http URLs)")
 	fs.StringVar(&s.DestinationCAFile, "destination-ca-file", "", "PEM certificates of authorities trusted for log stream destinations, besides the system's")
+	fs.DurationVar(&s.StreamLease, "stream-lease", trail.StreamLease, "how long a node holds a log stream without renewing; another node takes a dead node's streams over after it")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
@@ -170,6 +172,10 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	node, err := nodeName(s.dataDir)
+	if err != nil {
+		return err
+	}
 	validator := jsonschema.NewValidator(schemas)
 	validator.RequireSchemas = s.RequireSchemas
 
@@ -183,7 +189,8 @@ func (s *Server) Open(ctx context.Context) error {
 	h.ExportCreated = s.Exports.Wake
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
-	s.Streams = &delivery.Worker{Streams: db.Streams, Events: events, Open: box.OpenStream, Client: client, Logger: s.Logger, Observer: h.Metrics}
+	s.Streams = &delivery.Worker{Streams: db.Streams, Events: events, Open: box.OpenStream, Client: client, Logger: s.Logger, Observer: h.Metrics,
+		Lease: s.StreamLease, Node: node}
 	h.Streams, h.SealStream, h.OpenStream, h.TestStream = db.Streams, box.SealStream, box.OpenStream, s.Streams.Test
 	h.AllowPlainHTTP = s.AllowPrivate
 	h.CheckDestination = func(host string) error { return delivery.CheckHost(host, s.AllowPrivate) }
@@ -337,6 +344,32 @@ func (s *Server) openSecretBox(ctx context.Context, logs trail.LogStore) (*secre
 			"every node needs the same --secret-key-file (copy it from the first node)", path)
 	}
 	return box, nil
+}
+
+// nodeName is this node's name in its claims on log streams: made at
+// first start and kept in <data-dir>/node-id, so that a restarted node
+// takes its streams back at once.
+func nodeName(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	host, _ := os.Hostname()
+	var b [6]byte
+	rand.Read(b[:])
+	name := strings.Map(func(r rune) rune {
+		if r == ':' || r <= ' ' {
+			return '-'
+		}
+		return r
+	}, host) + "-" + hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(name+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	return name, nil
 }
 
 // destinationClient is the HTTP client of log stream deliveries.
