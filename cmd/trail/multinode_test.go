@@ -29,7 +29,7 @@ func TestMultiNode(t *testing.T) {
 	// Every node of a database is given the same signing key; the first
 	// to start creates the file.
 	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_RATE_LIMIT=0", "TRAIL_DATABASE_URL=" + dbURL,
-		"TRAIL_SIGNING_KEY_FILE=" + keyFile, "TRAIL_CHECKPOINT_INTERVAL=50ms"}
+		"TRAIL_SIGNING_KEY_FILE=" + keyFile, "TRAIL_SECRET_KEY_FILE=" + filepath.Join(filepath.Dir(keyFile), "secret.key"), "TRAIL_CHECKPOINT_INTERVAL=50ms"}
 	// Both nodes start together: migrations and partitions are created
 	// once, under advisory locks.
 	var a, b *process

@@ -147,7 +147,9 @@ func TestStreams_MultiNode(t *testing.T) {
 	for len(rcv.Events()) < 1000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	claimed := func(p *process) int { return strings.Count(p.Stderr(), `msg="log stream claimed; delivering" stream=`+id) }
+	claimed := func(p *process) int {
+		return strings.Count(p.Stderr(), `msg="log stream claimed; delivering" stream=`+id)
+	}
 	holder, other := a, b
 	if claimed(b) > 0 {
 		holder, other = b, a
