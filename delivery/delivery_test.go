@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/trail-audit/trail"
@@ -330,12 +332,26 @@ func TestFaults(t *testing.T) {
 			return r, r.Server.Certificate(), &trail.Stream{Type: trail.StreamSplunk, Config: trail.StreamConfig{URL: r.URL()}, Secrets: trail.StreamSecrets{Token: "t"}}
 		},
 	}
+	kinds["S3"] = func() (rcv, *x509.Certificate, *trail.Stream) {
+		endpoint := startVersitygw(t)
+		admin := s3Client(endpoint, gwAccess, gwSecret)
+		if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("faults")}); err != nil {
+			t.Fatal(err)
+		}
+		p := receiver.NewProxy(endpoint)
+		return bucketProxy{p, objectEvents{t, admin, "faults", ""}}, nil, &trail.Stream{Type: trail.StreamS3,
+			Config: trail.StreamConfig{Bucket: "faults", Region: "us-east-1", AccessKeyID: gwAccess, Endpoint: p.URL()}, Secrets: trail.StreamSecrets{SecretAccessKey: gwSecret}}
+	}
 	for name, mk := range kinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r, cert, st := mk()
 			defer r.Close()
-			f := newFixture(t, cert)
+			var certs []*x509.Certificate
+			if cert != nil {
+				certs = append(certs, cert)
+			}
+			f := newFixture(t, certs...)
 			first := f.create(st)
 			f.append(300)
 
@@ -357,6 +373,17 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("delivered %s after a 429 asking for 2 s", d)
 			}
 
+			if name == "Datadog" {
+				// Datadog's rate limit header, without Retry-After.
+				r.Fail(1, receiver.Fault{Status: 429, Header: http.Header{"X-Ratelimit-Reset": {"2"}}})
+				start := time.Now()
+				last = f.append(10)
+				f.waitDelivered(r, st.ID, first, last)
+				if d := time.Since(start); d < 2*time.Second {
+					t.Fatalf("delivered %s after a 429 with X-RateLimit-Reset: 2", d)
+				}
+			}
+
 			// Down for a while (connections refused), then back.
 			r.Stop()
 			last = f.append(200)
@@ -375,6 +402,15 @@ func TestFaults(t *testing.T) {
 		})
 	}
 }
+
+// bucketProxy is versitygw behind a fault-injecting proxy; its events
+// are the bucket's objects.
+type bucketProxy struct {
+	*receiver.Proxy
+	objects objectEvents
+}
+
+func (b bucketProxy) Events() []receiver.Event { return b.objects.Events() }
 
 // TestInvalidCredentials: each destination refuses wrong credentials
 // (401/403) and the stream goes invalid; fixed by an update, it delivers.

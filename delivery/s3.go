@@ -156,8 +156,12 @@ func s3Failure(err error, key string) error {
 		code = api.ErrorCode()
 		msg = fmt.Sprintf("%s: %s", code, api.ErrorMessage())
 	}
+	var wait time.Duration
 	if status != 0 {
 		msg = fmt.Sprintf("HTTP %d: %s", status, msg)
+		if re.Response != nil {
+			wait = retryAfter(re.Response.Header, time.Now())
+		}
 	}
 	switch {
 	case status == http.StatusPreconditionFailed || code == "PreconditionFailed":
@@ -167,5 +171,5 @@ func s3Failure(err error, key string) error {
 	case status == http.StatusRequestEntityTooLarge || code == "EntityTooLarge":
 		return &Failure{TooLarge: true, Message: msg}
 	}
-	return &Failure{Message: msg + " (object " + key + ")"}
+	return &Failure{Message: msg + " (object " + key + ")", RetryAfter: wait}
 }

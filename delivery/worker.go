@@ -445,6 +445,29 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 			}
 			continue
 		}
+		// Look at the stream as stored before sending: a pause, a replay
+		// or a change through the API (on any node) takes effect before
+		// the next batch, not at the next renewal.
+		cur, err := w.Streams.FindStreamByID(ctx, st.OrganizationID, st.ID)
+		switch {
+		case trail.ErrorCode(err) == trail.ENOTFOUND:
+			return true
+		case err != nil:
+			if ctx.Err() != nil {
+				return true
+			}
+			w.Logger.Error("read log stream; trying again", "stream", st.ID, "err", err)
+			if !wait(time.Second, nil) {
+				return true
+			}
+			continue
+		case cur.Claim != h.claim.Claim:
+			w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", st.ID)
+			return false
+		case cur.Generation != st.Generation || cur.State == trail.StreamInactive:
+			apply(cur)
+			continue
+		}
 		if retried && w.Observer != nil {
 			w.Observer.StreamRetried(st)
 		}

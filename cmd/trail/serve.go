@@ -257,6 +257,10 @@ Export it to CSV (docs/EXPORTS.md):
 
   TRAIL_API_KEY=$TRAIL_ADMIN_KEY TRAIL_URL=%[3]s go run ./cmd/trail export --org %[1]s --from 2020-01-01 -o demo.csv
 
+Stream it to a SIEM (Datadog, Splunk, S3, GCS or a signed HTTPS endpoint; docs/STREAMS.md):
+
+  curl -s -X POST -H "Authorization: Bearer $TRAIL_ADMIN_KEY" %[3]s/audit_logs/streams -d '{"organization_id":"%[1]s","type":"GenericHttps","name":"my SIEM","config":{"url":"https://siem.example.com/trail"}}'
+
 Its log is signed: docs/VERIFYING.md shows how to check it with trail verify.
 
 `, trail.DemoOrganizationID, hint, h.URL())

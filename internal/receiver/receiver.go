@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -266,4 +268,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// Proxy passes requests to a real server (versitygw) and adds the faults
+// of Base in front of it. The Host header is kept, so that signatures
+// over it (SigV4) still hold.
+type Proxy struct {
+	Base
+}
+
+// NewProxy starts a proxy to target (a base URL).
+func NewProxy(target string) *Proxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		panic(fmt.Sprintf("receiver: proxy target: %v", err))
+	}
+	p := &Proxy{}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}
+	p.start(rp, false)
+	return p
 }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/trail-audit/trail/internal/demo"
+)
+
+// benchReceiver is the HTTPS endpoint of the streams scenario: it takes
+// NDJSON batches and notes when each index arrived, and little else, so
+// that it leaves the two cores to Trail.
+type benchReceiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex // mu guards arrived
+	arrived  map[int64]time.Time
+	count    atomic.Int64
+	requests atomic.Int64
+}
+
+func newBenchReceiver() *benchReceiver {
+	r := &benchReceiver{arrived: map[int64]time.Time{}}
+	r.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		var p fastjson.Parser
+		sc := bufio.NewScanner(req.Body)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		var idx []int64
+		for sc.Scan() {
+			v, err := p.ParseBytes(sc.Bytes())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			idx = append(idx, v.GetInt64("event", "index"))
+		}
+		r.mu.Lock()
+		for _, i := range idx {
+			if _, ok := r.arrived[i]; !ok {
+				r.arrived[i] = now
+			}
+		}
+		r.mu.Unlock()
+		r.count.Add(int64(len(idx)))
+		r.requests.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	return r
+}
+
+// distinct is how many indexes arrived.
+func (r *benchReceiver) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.arrived)
+}
+
+// benchStreams measures log stream delivery to a local HTTPS receiver:
+// the throughput of a stream replaying a pre-loaded log, and the latency
+// from acceptance to delivery under a steady 1,000 events a second.
+func (m *Main) benchStreams(ctx context.Context, self string, c benchConfig, driver string) error {
+	target, cleanup, err := newBenchTarget(ctx, c, driver, 1)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rcv := newBenchReceiver()
+	defer rcv.srv.Close()
+	caFile := filepath.Join(target.dir, "receiver-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rcv.srv.Certificate().Raw}), 0o600); err != nil {
+		return err
+	}
+	srv, err := startBenchServer(ctx, self, target.dir, target.url, "--allow-private-destinations", "--destination-ca-file", caFile)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	catalog, _ := demo.Catalog()
+	prng := rand.New(rand.NewPCG(3, 4))
+	pool := make([][]byte, 2000)
+	for i := range pool {
+		pool[i], _ = json.Marshal(benchEvent(prng, catalog, time.Now().UTC()))
+	}
+	for _, org := range []string{"org_stream_tp", "org_stream_lat"} {
+		body, _ := json.Marshal(map[string]string{"id": org, "name": org})
+		if code, b, err := benchDo("POST", srv.url+"/organizations", body); err != nil || code != 201 {
+			return fmt.Errorf("create organization: %d %s %v", code, b, err)
+		}
+	}
+
+	// Throughput: pre-load, then a stream replays the whole log.
+	n := c.streamEvents
+	var wg sync.WaitGroup
+	var loaded atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			for i := 0; ; i++ {
+				if loaded.Add(1000) > int64(n) {
+					return
+				}
+				buf.Reset()
+				buf.WriteString(`{"organization_id":"org_stream_tp","events":[`)
+				for j := 0; j < 1000; j++ {
+					if j > 0 {
+						buf.WriteByte(',')
+					}
+					fmt.Fprintf(&buf, `{"idempotency_key":"p%d-%d-%d",`, w, i, j)
+					buf.Write(pool[(i*1000+j)%len(pool)][1:])
+				}
+				buf.WriteString(`]}`)
+				if code, b, err := benchDo("POST", srv.url+"/audit_logs/events/batch", buf.Bytes()); err != nil || code != 200 {
+					fmt.Fprintf(m.Stderr, "preload: %d %.200s %v\n", code, b, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	body, _ := json.Marshal(map[string]any{"organization_id": "org_stream_tp", "type": "GenericHttps", "name": "bench",
+		"config": map[string]any{"url": rcv.srv.URL + "/tp", "format": "ndjson"}})
+	code, b, err := benchDo("POST", srv.url+"/audit_logs/streams", body)
+	if err != nil || code != 201 {
+		return fmt.Errorf("create stream: %d %s %v", code, b, err)
+	}
+	var st struct {
+		ID     string `json:"id"`
+		Cursor int64  `json:"cursor"`
+	}
+	json.Unmarshal(b, &st)
+	// Wait for the stream's own event, then replay from the start.
+	for rcv.distinct() < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	total := int(st.Cursor) + 1
+	start := time.Now()
+	if code, b, err := benchDo("POST", srv.url+"/audit_logs/streams/"+st.ID+"/replay", []byte(`{"from_index":0}`)); err != nil || code != 200 {
+		return fmt.Errorf("replay: %d %s %v", code, b, err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for rcv.distinct() < total+1 && time.Now().Before(deadline) { // and the replay's own event
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	delivered := rcv.distinct()
+	fmt.Fprintf(m.Stdout, "streams: delivery of %d pre-loaded events to a local HTTPS receiver (GenericHttps, NDJSON, signed), %s\n  events/s %.0f   %d events in %s, %d requests\n  server peak RSS %.0f MiB\n\n",
+		total, target.label(), float64(delivered)/elapsed.Seconds(), delivered, elapsed.Round(time.Millisecond), rcv.requests.Load(), srv.peakRSS())
+
+	// Latency: a steady 1,000 events a second, one event a request.
+	rcv.mu.Lock()
+	rcv.arrived = map[int64]time.Time{}
+	rcv.mu.Unlock()
+	body, _ = json.Marshal(map[string]any{"organization_id": "org_stream_lat", "type": "GenericHttps", "name": "bench",
+		"config": map[string]any{"url": rcv.srv.URL + "/lat", "format": "ndjson"}})
+	if code, b, err := benchDo("POST", srv.url+"/audit_logs/streams", body); err != nil || code != 201 {
+		return fmt.Errorf("create stream: %d %s %v", code, b, err)
+	}
+	const clients = 20
+	rate := c.streamRate
+	interval := time.Duration(float64(time.Second) * clients / float64(rate))
+	var mu sync.Mutex
+	accepted := map[int64]time.Time{}
+	var failures atomic.Int64
+	stopAt := time.Now().Add(c.duration)
+	lstart := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Go(func() {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for i := 0; time.Now().Before(stopAt); i++ {
+				<-t.C
+				body := append([]byte(`{"organization_id":"org_stream_lat","event":`), pool[rng.IntN(len(pool))]...)
+				body = append(body, '}')
+				code, b, err := benchDo("POST", srv.url+"/audit_logs/events", body, "Idempotency-Key", fmt.Sprintf("l%d-%d", w, i))
+				at := time.Now()
+				if err != nil || code != 200 {
+					failures.Add(1)
+					continue
+				}
+				var res struct {
+					Index int64 `json:"index"`
+				}
+				json.Unmarshal(b, &res)
+				mu.Lock()
+				accepted[res.Index] = at
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed = time.Since(lstart)
+	time.Sleep(3 * time.Second)
+	var lat latencies
+	missing := 0
+	rcv.mu.Lock()
+	for idx, at := range accepted {
+		got, ok := rcv.arrived[idx]
+		if !ok {
+			missing++
+			continue
+		}
+		lat.add(max(got.Sub(at), 0))
+	}
+	rcv.mu.Unlock()
+	fmt.Fprintf(m.Stdout, "streams: latency from acceptance to delivery, %d events/s asked, one event a request, %s\n  events/s %.0f   failures %d   not delivered after 3 s: %d\n  latency p50 %s   p95 %s   p99 %s   max %s\n  server peak RSS %.0f MiB\n\n",
+		rate, target.label(), float64(len(accepted))/elapsed.Seconds(), failures.Load(), missing, ms(lat.pct(.5)), ms(lat.pct(.95)), ms(lat.pct(.99)), ms(lat.pct(1)), srv.peakRSS())
+	return nil
+}
