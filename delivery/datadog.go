@@ -81,7 +81,7 @@ func (d *Datadog) Send(ctx context.Context, events []*trail.Event) (int, error) 
 		tail = append(tail, `,"hostname":`...)
 		tail = appendJSONString(tail, d.Hostname)
 	}
-	body := make([]byte, 0, 64<<10)
+	body := make([]byte, 0, bodySize(events, 2*len(tail)+len(tail)+64, DatadogMaxBytes))
 	body = append(body, '[')
 	n := 0
 	for _, ev := range events {

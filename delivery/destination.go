@@ -65,21 +65,30 @@ func asFailure(err error) *Failure {
 // every read API returns it (its id and index included).
 func eventJSON(ev *trail.Event) string { return ev.Raw }
 
-// eventTimes reads an event's occurred_at and received_at.
-func eventTimes(p *fastjson.Parser, ev *trail.Event) (occurred, received time.Time, err error) {
+// receivedAt reads an event's received_at from its JSON.
+func receivedAt(p *fastjson.Parser, ev *trail.Event) (time.Time, error) {
 	v, err := p.Parse(ev.Raw)
 	if err != nil {
-		return occurred, received, fmt.Errorf("event %s: %w", ev.ID, err)
+		return time.Time{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	occurred, err = time.Parse(time.RFC3339Nano, string(v.GetStringBytes("occurred_at")))
+	t, err := time.Parse(time.RFC3339Nano, string(v.GetStringBytes("received_at")))
 	if err != nil {
-		return occurred, received, fmt.Errorf("event %s: occurred_at: %w", ev.ID, err)
+		return time.Time{}, fmt.Errorf("event %s: received_at: %w", ev.ID, err)
 	}
-	received, err = time.Parse(time.RFC3339Nano, string(v.GetStringBytes("received_at")))
-	if err != nil {
-		return occurred, received, fmt.Errorf("event %s: received_at: %w", ev.ID, err)
+	return t, nil
+}
+
+// bodySize estimates the bytes of a request of events, each wrapped in
+// overhead bytes, up to limit: the body's buffer is allocated once.
+func bodySize(events []*trail.Event, overhead, limit int) int {
+	n := 64
+	for _, ev := range events {
+		n += len(ev.Raw) + overhead
+		if n > limit {
+			return limit + overhead
+		}
 	}
-	return occurred, received, nil
+	return n
 }
 
 // gzipBytes compresses b at the fastest level.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/trail-audit/trail"
 )
 
@@ -37,7 +35,6 @@ type HTTPS struct {
 	Now      func() time.Time
 
 	key []byte
-	p   fastjson.Parser
 }
 
 // NewHTTPS returns the destination of a GenericHttps stream.
@@ -68,7 +65,7 @@ func Sign(key []byte, id string, ts int64, body []byte) string {
 
 // Send implements Destination.
 func (d *HTTPS) Send(ctx context.Context, events []*trail.Event) (int, error) {
-	body := make([]byte, 0, 64<<10)
+	body := make([]byte, 0, bodySize(events, 100, HTTPSMaxBytes))
 	if !d.NDJSON {
 		body = append(body, '[')
 	}
@@ -78,16 +75,12 @@ func (d *HTTPS) Send(ctx context.Context, events []*trail.Event) (int, error) {
 		if n > 0 && !d.NDJSON {
 			body = append(body, ',')
 		}
-		occurred, _, err := eventTimes(&d.p, ev)
-		if err != nil {
-			return 0, &Failure{Permanent: true, Message: err.Error()}
-		}
 		body = append(body, `{"event":`...)
 		body = append(body, eventJSON(ev)...)
 		body = append(body, `,"keySuffix":"`...)
 		body = append(body, ev.ID...)
 		body = append(body, `","timestamp":"`...)
-		body = occurred.UTC().AppendFormat(body, "2006-01-02T15:04:05.000Z07:00")
+		body = ev.OccurredAt.UTC().AppendFormat(body, "2006-01-02T15:04:05.000Z07:00")
 		body = append(body, `"}`...)
 		if d.NDJSON {
 			body = append(body, '\n')

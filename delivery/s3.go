@@ -99,11 +99,11 @@ func (d *Bucket) Send(ctx context.Context, events []*trail.Event) (int, error) {
 		case <-t.C:
 		}
 	}
-	_, received, err := eventTimes(&d.p, events[0])
+	received, err := receivedAt(&d.p, events[0])
 	if err != nil {
 		return 0, &Failure{Permanent: true, Message: err.Error()}
 	}
-	body := make([]byte, 0, 256<<10)
+	body := make([]byte, 0, bodySize(events, 1, ObjectMaxBytes))
 	n := 0
 	for _, ev := range events {
 		start := len(body)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/trail-audit/trail"
 )
 
@@ -42,8 +40,6 @@ type Splunk struct {
 	AckInterval, AckTimeout   time.Duration
 	Channel                   string
 	Now                       func() time.Time
-
-	p fastjson.Parser
 }
 
 // SplunkEventURL is the event endpoint of a HEC URL: the URL itself when
@@ -127,15 +123,11 @@ func (d *Splunk) Send(ctx context.Context, events []*trail.Event) (int, error) {
 		meta = append(meta, `,"index":`...)
 		meta = appendJSONString(meta, d.Index)
 	}
-	body := make([]byte, 0, 64<<10)
+	body := make([]byte, 0, bodySize(events, 100+len(meta), SplunkMaxBytes))
 	n := 0
 	for _, ev := range events {
 		start := len(body)
-		occurred, _, err := eventTimes(&d.p, ev)
-		if err != nil {
-			return 0, &Failure{Permanent: true, Message: err.Error()}
-		}
-		ms := occurred.UnixMilli()
+		ms := ev.OccurredAt.UnixMilli()
 		body = append(body, `{"time":`...)
 		body = strconv.AppendInt(body, ms/1000, 10)
 		body = append(body, '.')

@@ -496,7 +496,7 @@ func testEvent(st *trail.Stream, now time.Time, c *trail.Caller) *trail.Event {
 		"targets": []trail.Target{{ID: st.ID, Type: "log_stream", Name: st.Name}}, "context": c.Context,
 		"metadata": map[string]any{"test": true}}
 	b, _ := json.Marshal(ev)
-	return &trail.Event{ID: id, OrganizationID: st.OrganizationID, Index: -1, Raw: string(b)}
+	return &trail.Event{ID: id, OrganizationID: st.OrganizationID, Index: -1, OccurredAt: now, Raw: string(b)}
 }
 
 // auditLogConfigurationJSON is WorkOS's GET

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/trail-audit/trail"
@@ -93,7 +94,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 func (s *EventService) rawScan(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
 	q := &eventQuery{f: f, n: f.Limit + 1, cursor: f.After}
 	cs := q.conds("")
-	rows, err := s.db.pool.Query(ctx, `SELECT e.idx, e.id, e.data FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx LIMIT `+q.arg(q.n), q.args...)
+	rows, err := s.db.pool.Query(ctx, `SELECT e.idx, e.id, e.occurred_at, e.data FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx LIMIT `+q.arg(q.n), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}
@@ -101,9 +102,11 @@ func (s *EventService) rawScan(ctx context.Context, f trail.EventFilter) (*trail
 	page := &trail.EventPage{}
 	for rows.Next() {
 		ev := &trail.Event{OrganizationID: f.OrganizationID}
-		if err := rows.Scan(&ev.Index, &ev.ID, &ev.Raw); err != nil {
+		var occurred int64
+		if err := rows.Scan(&ev.Index, &ev.ID, &occurred, &ev.Raw); err != nil {
 			return nil, fmt.Errorf("find events: %w", err)
 		}
+		ev.OccurredAt = time.Unix(0, occurred).UTC()
 		page.Events = append(page.Events, ev)
 	}
 	if err := rows.Err(); err != nil {
@@ -125,9 +128,9 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 	var rows pgx.Rows
 	var err error
 	if hi-lo < 2*int64(len(idxs)) {
-		rows, err = tx.Query(ctx, `SELECT idx, id, data FROM events WHERE organization_id = $1 AND idx BETWEEN $2 AND $3`, orgID, lo, hi)
+		rows, err = tx.Query(ctx, `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx BETWEEN $2 AND $3`, orgID, lo, hi)
 	} else {
-		rows, err = tx.Query(ctx, `SELECT idx, id, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
+		rows, err = tx.Query(ctx, `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
@@ -138,17 +141,17 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 		byIdx[idx] = nil
 	}
 	for rows.Next() {
-		var idx int64
+		var idx, occurred int64
 		var id string
 		var data string
-		if err := rows.Scan(&idx, &id, &data); err != nil {
+		if err := rows.Scan(&idx, &id, &occurred, &data); err != nil {
 			return nil, err
 		}
 		if _, wanted := byIdx[idx]; !wanted {
 			continue // in the range, not in the page
 		}
 		if raw {
-			byIdx[idx] = &trail.Event{ID: id, Index: idx, Raw: data}
+			byIdx[idx] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
 			continue
 		}
 		ev, err := decodeEvent(data)

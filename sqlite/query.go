@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trail-audit/trail"
 )
@@ -99,7 +100,7 @@ func (q *eventQuery) rawScan(ctx context.Context) (*trail.EventPage, error) {
 		where = append(where, cond{"e.idx > ?", []any{*q.cursorIdx}})
 	}
 	clause, args := joinConds(append(where, q.conds("")...))
-	rows, err := q.db.QueryContext(ctx, `SELECT e.idx, e.id, e.data FROM events e INDEXED BY events_org_idx WHERE `+clause+
+	rows, err := q.db.QueryContext(ctx, `SELECT e.idx, e.id, e.occurred_at, e.data FROM events e INDEXED BY events_org_idx WHERE `+clause+
 		` ORDER BY e.idx LIMIT ?`, append(args, q.n)...)
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
@@ -108,9 +109,11 @@ func (q *eventQuery) rawScan(ctx context.Context) (*trail.EventPage, error) {
 	page := &trail.EventPage{}
 	for rows.Next() {
 		ev := &trail.Event{OrganizationID: q.f.OrganizationID}
-		if err := rows.Scan(&ev.Index, &ev.ID, &ev.Raw); err != nil {
+		var occurred int64
+		if err := rows.Scan(&ev.Index, &ev.ID, &occurred, &ev.Raw); err != nil {
 			return nil, fmt.Errorf("find events: %w", err)
 		}
+		ev.OccurredAt = time.Unix(0, occurred).UTC()
 		page.Events = append(page.Events, ev)
 	}
 	if err := rows.Err(); err != nil {
@@ -134,7 +137,7 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Eve
 	lo, hi := slices.Min(seqs), slices.Max(seqs)
 	var rows *sql.Rows
 	var err error
-	const cols = "seq, idx, id, data"
+	const cols = "seq, idx, id, occurred_at, data"
 	if hi-lo < 2*int64(len(seqs)) {
 		rows, err = tx.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq BETWEEN ? AND ?`, lo, hi)
 	} else {
@@ -154,17 +157,17 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Eve
 	defer rows.Close()
 	bySeq := make(map[int64]*trail.Event, len(seqs))
 	for rows.Next() {
-		var seq, idx int64
+		var seq, idx, occurred int64
 		var id string
 		var data string
-		if err := rows.Scan(&seq, &idx, &id, &data); err != nil {
+		if err := rows.Scan(&seq, &idx, &id, &occurred, &data); err != nil {
 			return nil, err
 		}
 		if !want[seq] {
 			continue
 		}
 		if raw {
-			bySeq[seq] = &trail.Event{ID: id, Index: idx, Raw: data}
+			bySeq[seq] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
 			continue
 		}
 		ev, err := decodeEvent(data)

@@ -147,6 +147,22 @@ func (m *Main) benchStreams(ctx context.Context, self string, c benchConfig, dri
 		time.Sleep(10 * time.Millisecond)
 	}
 	total := int(st.Cursor) + 1
+	// Let the background work of the pre-load (signing it into
+	// checkpoints) finish first: it is not delivery's.
+	for {
+		code, b, err := benchDo("GET", srv.url+"/audit_logs/checkpoint?organization_id=org_stream_tp", nil)
+		if err != nil || code != 200 {
+			return fmt.Errorf("checkpoint: %d %s %v", code, b, err)
+		}
+		var size int
+		if lines := bytes.Split(b, []byte("\n")); len(lines) > 1 {
+			fmt.Sscan(string(lines[1]), &size)
+		}
+		if size >= total {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	start := time.Now()
 	if code, b, err := benchDo("POST", srv.url+"/audit_logs/streams/"+st.ID+"/replay", []byte(`{"from_index":0}`)); err != nil || code != 200 {
 		return fmt.Errorf("replay: %d %s %v", code, b, err)
@@ -169,7 +185,7 @@ func (m *Main) benchStreams(ctx context.Context, self string, c benchConfig, dri
 	if code, b, err := benchDo("POST", srv.url+"/audit_logs/streams", body); err != nil || code != 201 {
 		return fmt.Errorf("create stream: %d %s %v", code, b, err)
 	}
-	const clients = 20
+	const clients = 50
 	rate := c.streamRate
 	interval := time.Duration(float64(time.Second) * clients / float64(rate))
 	var mu sync.Mutex
