@@ -164,10 +164,9 @@ type Stream struct {
 }
 
 // StreamChange is a change of a stream through the API. It may change
-// the name, config, secrets and state, and set the cursor; Audit is the
+// the name, config, secrets and state, and set the cursor; Event is the
 // audit event recorded with it.
 type StreamChange struct {
-	Action string
 	// Apply changes the stream read in the change's transaction; it may
 	// refuse the change with an error.
 	Apply func(s *Stream) error

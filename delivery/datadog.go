@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -113,9 +112,5 @@ func (d *Datadog) Send(ctx context.Context, events []*trail.Event) (int, error) 
 	if status >= 200 && status < 300 {
 		return n, nil
 	}
-	f := httpFailure(status, rh, rb, d.Now())
-	if status == http.StatusBadRequest && strings.Contains(strings.ToLower(f.Message), "payload") {
-		f.Message += " (Datadog refused the payload)"
-	}
-	return 0, f
+	return 0, httpFailure(status, rh, rb, d.Now())
 }

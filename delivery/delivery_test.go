@@ -95,15 +95,14 @@ func (f *fixture) create(st *trail.Stream) int64 {
 func (f *fixture) update(id string, change func(st *trail.Stream)) {
 	f.t.Helper()
 	ctx := context.Background()
-	_, err := f.streams.UpdateStream(ctx, f.org, id, trail.StreamChange{Action: trail.ActionStreamUpdated,
-		Apply: func(st *trail.Stream) error {
-			if err := f.box.OpenStream(st); err != nil {
-				return err
-			}
-			change(st)
-			st.State = trail.StreamActive
-			return f.box.SealStream(st)
-		},
+	_, err := f.streams.UpdateStream(ctx, f.org, id, trail.StreamChange{Apply: func(st *trail.Stream) error {
+		if err := f.box.OpenStream(st); err != nil {
+			return err
+		}
+		change(st)
+		st.State = trail.StreamActive
+		return f.box.SealStream(st)
+	},
 		Event: func(st *trail.Stream) *trail.EventInput {
 			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
 		}})

@@ -230,7 +230,9 @@ func (w *Worker) Destination(s *trail.Stream) (Destination, error) {
 // its state, and returns the destination's answer. The cursor does not
 // move.
 func (w *Worker) Test(ctx context.Context, s *trail.Stream, ev *trail.Event) error {
+	w.mu.Lock()
 	w.init()
+	w.mu.Unlock()
 	if err := w.Open(s); err != nil {
 		return &Failure{Permanent: true, Message: err.Error()}
 	}

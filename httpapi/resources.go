@@ -422,13 +422,10 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, err)
 		return
 	}
-	orgID := r.URL.Query().Get("organization_id")
-	if key.OrganizationID != "" {
-		if orgID != "" && orgID != key.OrganizationID {
-			s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID))
-			return
-		}
-		orgID = key.OrganizationID
+	orgID, err := listScope(r, key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	list, more, err := s.APIKeys.FindAPIKeys(r.Context(), orgID, f)
 	if err != nil {
@@ -437,6 +434,20 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request, key *
 	}
 	writeList(w, f, more, list, func(k *trail.APIKey) string { return k.ID },
 		func(k *trail.APIKey) apiKeyJSON { return apiKeyJSON{"api_key", k} })
+}
+
+// listScope is the organization a list is of: the organization_id
+// parameter, or the key's own organization ("" for every organization,
+// for an instance-wide key). Another organization than the key's is a 404.
+func listScope(r *http.Request, key *trail.APIKey) (string, error) {
+	orgID := r.URL.Query().Get("organization_id")
+	if key.OrganizationID != "" {
+		if orgID != "" && orgID != key.OrganizationID {
+			return "", trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+		}
+		orgID = key.OrganizationID
+	}
+	return orgID, nil
 }
 
 // scopedKey finds a key the caller may manage, or ENOTFOUND.

@@ -229,13 +229,10 @@ func (s *Server) handleListStreams(w http.ResponseWriter, r *http.Request, key *
 		s.writeError(w, r, err)
 		return
 	}
-	orgID := r.URL.Query().Get("organization_id")
-	if key.OrganizationID != "" {
-		if orgID != "" && orgID != key.OrganizationID {
-			s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID))
-			return
-		}
-		orgID = key.OrganizationID
+	orgID, err := listScope(r, key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	list, more, err := s.Streams.FindStreams(r.Context(), orgID, f)
 	if err != nil {
@@ -279,9 +276,8 @@ func (s *Server) changeStream(w http.ResponseWriter, r *http.Request, key *trail
 	ctx := r.Context()
 	now := s.Now()
 	st, err = s.Streams.UpdateStream(ctx, st.OrganizationID, st.ID, trail.StreamChange{
-		Action: action,
-		Apply:  apply,
-		Event:  func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, action, now, md) },
+		Apply: apply,
+		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, action, now, md) },
 	})
 	if err != nil {
 		s.writeError(w, r, err)

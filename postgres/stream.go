@@ -58,6 +58,16 @@ func scanStream(row pgx.Row) (*trail.Stream, error) {
 	return &s, nil
 }
 
+// encodeStream returns the JSON of the stream's config and of its secret
+// fields' names.
+func encodeStream(st *trail.Stream) (config, fields []byte, err error) {
+	if config, err = json.Marshal(&st.Config); err != nil {
+		return nil, nil, err
+	}
+	fields, err = json.Marshal(st.SecretFields)
+	return config, fields, err
+}
+
 func streamNotFound(id string) error {
 	return trail.Errorf(trail.ENOTFOUND, "Log stream not found: '%s'.", id)
 }
@@ -72,11 +82,7 @@ func (s *StreamService) CreateStream(ctx context.Context, st *trail.Stream) erro
 		st.ID = "als_" + s.db.ids.New(now)
 	}
 	st.State, st.CreatedAt, st.UpdatedAt, st.Generation = trail.StreamActive, now, now, 1
-	config, err := json.Marshal(&st.Config)
-	if err != nil {
-		return err
-	}
-	fields, err := json.Marshal(st.SecretFields)
+	config, fields, err := encodeStream(st)
 	if err != nil {
 		return err
 	}
@@ -168,11 +174,7 @@ func (s *StreamService) UpdateStream(ctx context.Context, orgID, id string, chan
 		if err := change.Apply(st); err != nil {
 			return err
 		}
-		config, err := json.Marshal(&st.Config)
-		if err != nil {
-			return err
-		}
-		fields, err := json.Marshal(st.SecretFields)
+		config, fields, err := encodeStream(st)
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,16 @@ func scanStream(row interface{ Scan(...any) error }) (*trail.Stream, error) {
 	return &s, nil
 }
 
+// encodeStream returns the JSON of the stream's config and of its secret
+// fields' names.
+func encodeStream(st *trail.Stream) (config, fields []byte, err error) {
+	if config, err = json.Marshal(&st.Config); err != nil {
+		return nil, nil, err
+	}
+	fields, err = json.Marshal(st.SecretFields)
+	return config, fields, err
+}
+
 func streamNotFound(id string) error {
 	return trail.Errorf(trail.ENOTFOUND, "Log stream not found: '%s'.", id)
 }
@@ -73,11 +83,7 @@ func (s *StreamService) CreateStream(ctx context.Context, st *trail.Stream) erro
 		st.ID = "als_" + s.db.ids.New(now)
 	}
 	st.State, st.CreatedAt, st.UpdatedAt, st.Generation = trail.StreamActive, now, now, 1
-	config, err := json.Marshal(&st.Config)
-	if err != nil {
-		return err
-	}
-	fields, err := json.Marshal(st.SecretFields)
+	config, fields, err := encodeStream(st)
 	if err != nil {
 		return err
 	}
@@ -169,11 +175,7 @@ func (s *StreamService) UpdateStream(ctx context.Context, orgID, id string, chan
 	if err := change.Apply(st); err != nil {
 		return nil, err
 	}
-	config, err := json.Marshal(&st.Config)
-	if err != nil {
-		return nil, err
-	}
-	fields, err := json.Marshal(st.SecretFields)
+	config, fields, err := encodeStream(st)
 	if err != nil {
 		return nil, err
 	}

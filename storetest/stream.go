@@ -33,6 +33,13 @@ func lastEvent(t *testing.T, s Services, orgID string) *trail.Event {
 	return page.Events[0]
 }
 
+// changeStream applies a change as the API does, with its audit event.
+func changeStream(s Services, orgID, id, action string, apply func(*trail.Stream) error) (*trail.Stream, error) {
+	ctx := context.Background()
+	return s.Streams.UpdateStream(ctx, orgID, id, trail.StreamChange{Apply: apply,
+		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, action, time.Now(), nil) }})
+}
+
 func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if trail.ErrorCode(err) != code {
@@ -77,20 +84,12 @@ func testStreams(t *testing.T, s Services) {
 		t.Fatal(err)
 	}
 	sizeBefore := lastEvent(t, s, orgA.ID).Index
-	_, err = s.Streams.UpdateStream(ctx, orgA.ID, paused.ID, trail.StreamChange{Action: "x",
-		Apply: func(*trail.Stream) error { return trail.Errorf(trail.EINVALID, "refused") },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
-		}})
+	_, err = changeStream(s, orgA.ID, paused.ID, trail.ActionStreamUpdated, func(*trail.Stream) error { return trail.Errorf(trail.EINVALID, "refused") })
 	wantCode(t, "refused change", err, trail.EINVALID)
 	if lastEvent(t, s, orgA.ID).Index != sizeBefore {
 		t.Fatal("a refused change recorded an event")
 	}
-	p, err := s.Streams.UpdateStream(ctx, orgA.ID, paused.ID, trail.StreamChange{Action: trail.ActionStreamPaused,
-		Apply: func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil)
-		}})
+	p, err := changeStream(s, orgA.ID, paused.ID, trail.ActionStreamPaused, func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil })
 	if err != nil || p.State != trail.StreamInactive || p.Generation != 2 || lastEvent(t, s, orgA.ID).Action != trail.ActionStreamPaused {
 		t.Fatalf("pause: %+v, %v", p, err)
 	}
@@ -143,11 +142,7 @@ func testStreams(t *testing.T, s Services) {
 	}
 	// A change through the API (a fixed config) makes it due at once and
 	// fences the holder's next record until it reloads.
-	upd, err := s.Streams.UpdateStream(ctx, orgA.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamUpdated,
-		Apply: func(st *trail.Stream) error { st.Name, st.State = "renamed", trail.StreamActive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
-		}})
+	upd, err := changeStream(s, orgA.ID, st.ID, trail.ActionStreamUpdated, func(st *trail.Stream) error { st.Name, st.State = "renamed", trail.StreamActive; return nil })
 	if err != nil || upd.Name != "renamed" || upd.Generation != 2 || upd.RetryAt != nil || upd.State != trail.StreamActive {
 		t.Fatalf("update: %+v, %v", upd, err)
 	}
@@ -328,11 +323,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 
 	// Replay from the first event: everything again, in order.
 	n := len(rcv.Events())
-	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamReplayed,
-		Apply: func(st *trail.Stream) error { st.Cursor = first; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamReplayed, time.Now(), nil)
-		}}); err != nil {
+	if _, err := changeStream(s, org.ID, st.ID, trail.ActionStreamReplayed, func(st *trail.Stream) error { st.Cursor = first; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
@@ -343,11 +334,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	}
 
 	// Paused, nothing goes out; resumed, the rest follows.
-	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamPaused,
-		Apply: func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamPaused, time.Now(), nil)
-		}}); err != nil {
+	if _, err := changeStream(s, org.ID, st.ID, trail.ActionStreamPaused, func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
@@ -367,11 +354,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 			t.Fatalf("a paused stream delivered index %d", e.Index)
 		}
 	}
-	if _, err := s.Streams.UpdateStream(ctx, org.ID, st.ID, trail.StreamChange{Action: trail.ActionStreamResumed,
-		Apply: func(st *trail.Stream) error { st.State = trail.StreamActive; return nil },
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamResumed, time.Now(), nil)
-		}}); err != nil {
+	if _, err := changeStream(s, org.ID, st.ID, trail.ActionStreamResumed, func(st *trail.Stream) error { st.State = trail.StreamActive; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	w.Changed()
