@@ -331,16 +331,25 @@ func TestFaults(t *testing.T) {
 			return r, r.Server.Certificate(), &trail.Stream{Type: trail.StreamSplunk, Config: trail.StreamConfig{URL: r.URL()}, Secrets: trail.StreamSecrets{Token: "t"}}
 		},
 	}
-	kinds["S3"] = func() (rcv, *x509.Certificate, *trail.Stream) {
-		endpoint := startVersitygw(t)
-		admin := s3Client(endpoint, gwAccess, gwSecret)
-		if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("faults")}); err != nil {
-			t.Fatal(err)
+	// The buckets: versitygw behind a proxy that injects the faults.
+	bucket := func(typ string) func() (rcv, *x509.Certificate, *trail.Stream) {
+		return func() (rcv, *x509.Certificate, *trail.Stream) {
+			endpoint := startVersitygw(t)
+			admin := s3Client(endpoint, gwAccess, gwSecret)
+			if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("faults")}); err != nil {
+				t.Fatal(err)
+			}
+			p := receiver.NewProxy(endpoint)
+			st := &trail.Stream{Type: typ, Config: trail.StreamConfig{Bucket: "faults", Region: "us-east-1", Endpoint: p.URL()}}
+			if typ == trail.StreamS3 {
+				st.Config.AccessKeyID, st.Secrets.SecretAccessKey = gwAccess, gwSecret
+			} else {
+				st.Config.HMACAccessID, st.Secrets.HMACSecret = gwAccess, gwSecret
+			}
+			return bucketProxy{p, objectEvents{t, admin, "faults", ""}}, nil, st
 		}
-		p := receiver.NewProxy(endpoint)
-		return bucketProxy{p, objectEvents{t, admin, "faults", ""}}, nil, &trail.Stream{Type: trail.StreamS3,
-			Config: trail.StreamConfig{Bucket: "faults", Region: "us-east-1", AccessKeyID: gwAccess, Endpoint: p.URL()}, Secrets: trail.StreamSecrets{SecretAccessKey: gwSecret}}
 	}
+	kinds["S3"], kinds["GoogleCloudStorage"] = bucket(trail.StreamS3), bucket(trail.StreamGCS)
 	for name, mk := range kinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

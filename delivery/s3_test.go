@@ -175,6 +175,14 @@ func TestBucket(t *testing.T) {
 	if s := f.stream(bad.ID); !strings.Contains(s.LastError, "SignatureDoesNotMatch") || !strings.Contains(s.LastError, "HTTP 403") {
 		t.Fatalf("wrong secret: last error %q", s.LastError)
 	}
+	badGCS := &trail.Stream{Type: trail.StreamGCS, Config: trail.StreamConfig{Bucket: "trail-gcs", Region: "us-east-1", Prefix: "bad/",
+		HMACAccessID: "GOOG1EUNKNOWNKEY", Endpoint: endpoint}, Secrets: trail.StreamSecrets{HMACSecret: gwSecret}}
+	f.create(badGCS)
+	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(badGCS.ID).State == trail.StreamInvalid })
+	// AWS answers 403 InvalidAccessKeyId; versitygw 404 XAdminUserNotFound.
+	if s := f.stream(badGCS.ID); !strings.HasPrefix(s.LastError, "HTTP 403") && !strings.HasPrefix(s.LastError, "HTTP 404") {
+		t.Fatalf("unknown HMAC key: last error %q", s.LastError)
+	}
 	missing := &trail.Stream{Type: trail.StreamS3, Config: trail.StreamConfig{Bucket: "no-such-bucket", Region: "us-east-1",
 		AccessKeyID: gwAccess, Endpoint: endpoint}, Secrets: trail.StreamSecrets{SecretAccessKey: gwSecret}}
 	f.create(missing)
