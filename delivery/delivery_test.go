@@ -476,3 +476,37 @@ func TestCheckHost(t *testing.T) {
 		t.Fatalf("dial to localhost: %v", err)
 	}
 }
+
+// TestUnopenableSecrets: a stream whose secrets do not open under this
+// instance's key (sealed under another) is invalid, says why, and waits
+// the longest backoff rather than spin.
+func TestUnopenableSecrets(t *testing.T) {
+	t.Parallel()
+	rcv := receiver.NewWebhook(false, nil)
+	defer rcv.Close()
+	f := newFixture(t)
+	var key [32]byte
+	rand.Read(key[:])
+	other, _ := secretbox.New(key[:])
+	st := &trail.Stream{OrganizationID: f.org, ID: "als_other_key", Type: trail.StreamHTTPS, Name: "x",
+		Config: trail.StreamConfig{URL: rcv.URL()}, Secrets: trail.StreamSecrets{Secret: trail.NewWebhookSecret()}}
+	if err := other.SealStream(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.streams.CreateStream(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	f.worker.Changed()
+	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(st.ID).State == trail.StreamInvalid })
+	s := f.stream(st.ID)
+	if !strings.Contains(s.LastError, "not sealed with this secret key") || s.RetryAt == nil || time.Until(*s.RetryAt) < 4*time.Minute {
+		t.Fatalf("stream %+v", s)
+	}
+	first := *s.LastErrorAt
+	time.Sleep(300 * time.Millisecond)
+	f.worker.Changed() // a renewal: not a reason to fail again
+	time.Sleep(300 * time.Millisecond)
+	if s := f.stream(st.ID); !s.LastErrorAt.Equal(first) || len(rcv.Events()) != 0 {
+		t.Fatalf("failed again at %v (first %v), %d events delivered", s.LastErrorAt, first, len(rcv.Events()))
+	}
+}

@@ -316,11 +316,16 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 		switch code := trail.ErrorCode(err); {
 		case err == nil:
 			last = time.Now()
+			// Only the latest matters: replace one not read yet.
 			select {
 			case <-h.updates:
 			default:
 			}
-			h.updates <- cur
+			select {
+			case h.updates <- cur:
+			case <-ctx.Done():
+				return
+			}
 		case ctx.Err() != nil:
 			return
 		case code == trail.ENOTFOUND:
@@ -406,10 +411,16 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 		}
 		if destErr != nil {
 			// The stream cannot be delivered as it is (its secrets do not
-			// open, its config is broken): wait for a change.
-			h.fail(ctx, &Failure{Permanent: true, Message: destErr.Error()}, time.Now().Add(trail.MaxStreamBackoff))
-			if !wait(trail.MaxStreamBackoff, nil) {
-				return true
+			// open, its config is broken): recorded, then tried again
+			// after the longest backoff or a change.
+			if st.RetryAt == nil || !time.Now().Before(*st.RetryAt) {
+				h.fail(ctx, &Failure{Permanent: true, Message: destErr.Error()}, time.Now().Add(trail.MaxStreamBackoff))
+				setup()
+			}
+			if st.RetryAt != nil {
+				if !wait(time.Until(*st.RetryAt), nil) {
+					return true
+				}
 			}
 			continue
 		}
