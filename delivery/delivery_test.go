@@ -303,6 +303,22 @@ func TestSplunk(t *testing.T) {
 	}
 }
 
+// TestSplunkURLs: the event and ack endpoints of a HEC URL, with and
+// without a base path.
+func TestSplunkURLs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, event, ack string }{
+		{"https://splunk.example.com:8088", "https://splunk.example.com:8088/services/collector/event", "https://splunk.example.com:8088/services/collector/ack"},
+		{"https://proxy.example.com/splunk/", "https://proxy.example.com/splunk/services/collector/event", "https://proxy.example.com/splunk/services/collector/ack"},
+		{"https://h.example.com/services/collector/event/1.0", "https://h.example.com/services/collector/event/1.0", "https://h.example.com/services/collector/ack"},
+	} {
+		event := delivery.SplunkEventURL(c.in)
+		if ack := delivery.SplunkAckURL(event); event != c.event || ack != c.ack {
+			t.Errorf("%s: event %s, ack %s; want %s, %s", c.in, event, ack, c.event, c.ack)
+		}
+	}
+}
+
 // TestFaults: every destination, through 500s, 429 with Retry-After, a
 // receiver that is down for a while and a slow one, ends with every
 // event delivered in order, and shows the error while it lasts.

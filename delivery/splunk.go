@@ -54,6 +54,18 @@ func SplunkEventURL(raw string) string {
 	return u.String()
 }
 
+// SplunkAckURL is the acknowledgement endpoint beside an event endpoint,
+// under the same base path (a HEC behind a proxy may have one).
+func SplunkAckURL(eventURL string) string {
+	u, err := url.Parse(eventURL)
+	if err != nil {
+		return eventURL
+	}
+	base, _, _ := strings.Cut(u.Path, "/services/collector")
+	u.Path = base + "/services/collector/ack"
+	return u.String()
+}
+
 // NewSplunk returns the destination of a Splunk stream.
 func NewSplunk(client *http.Client, s *trail.Stream) *Splunk {
 	c := s.Config
@@ -170,8 +182,7 @@ func (d *Splunk) Send(ctx context.Context, events []*trail.Event) (int, error) {
 // waitAck polls the ack endpoint until the batch is indexed, or fails
 // after AckTimeout so that the batch is sent again.
 func (d *Splunk) waitAck(ctx context.Context, id int64) error {
-	u, _ := url.Parse(d.URL)
-	u.Path = "/services/collector/ack"
+	ackURL := SplunkAckURL(d.URL)
 	deadline := d.Now().Add(d.AckTimeout)
 	body := []byte(fmt.Sprintf(`{"acks":[%d]}`, id))
 	for {
@@ -182,7 +193,7 @@ func (d *Splunk) waitAck(ctx context.Context, id int64) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		status, rh, rb, err := post(ctx, d.Client, u.String(), d.header(), body)
+		status, rh, rb, err := post(ctx, d.Client, ackURL, d.header(), body)
 		if err != nil {
 			return err
 		}
