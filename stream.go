@@ -229,9 +229,7 @@ type StreamService interface {
 // type, secrets as MaskedSecret (GenericHttps headers by name).
 func (s *Stream) Masked() map[string]any {
 	c := s.Config
-	values := map[string]any{"site": c.Site, "service": c.Service, "source": c.Source, "tags": c.Tags, "hostname": c.Hostname,
-		"url": c.URL, "index": c.Index, "sourcetype": c.SourceType, "bucket": c.Bucket, "region": c.Region, "prefix": c.Prefix,
-		"access_key_id": c.AccessKeyID, "hmac_access_id": c.HMACAccessID, "endpoint": c.Endpoint, "format": c.Format}
+	values := s.StringFields()
 	out := map[string]any{}
 	for _, f := range StreamFields[s.Type] {
 		switch {
@@ -250,12 +248,22 @@ func (s *Stream) Masked() map[string]any {
 				out[f.Name] = MaskedSecret
 			}
 		default:
-			if v := values[f.Name]; v != "" {
+			if v := *values[f.Name]; v != "" {
 				out[f.Name] = v
 			}
 		}
 	}
 	return out
+}
+
+// StringFields returns the string fields of the stream's config and
+// secrets by their names in the API, as pointers into the stream.
+func (s *Stream) StringFields() map[string]*string {
+	c, sec := &s.Config, &s.Secrets
+	return map[string]*string{"site": &c.Site, "service": &c.Service, "source": &c.Source, "tags": &c.Tags, "hostname": &c.Hostname,
+		"url": &c.URL, "index": &c.Index, "sourcetype": &c.SourceType, "bucket": &c.Bucket, "region": &c.Region, "prefix": &c.Prefix,
+		"access_key_id": &c.AccessKeyID, "hmac_access_id": &c.HMACAccessID, "endpoint": &c.Endpoint, "format": &c.Format,
+		"api_key": &sec.APIKey, "token": &sec.Token, "secret_access_key": &sec.SecretAccessKey, "hmac_secret": &sec.HMACSecret, "secret": &sec.Secret}
 }
 
 // headerNames lists the GenericHttps header names kept beside the
@@ -318,12 +326,12 @@ func (s *Stream) Validate(allowHTTP bool) []Problem {
 		return ps
 	}
 	c, sec := s.Config, s.Secrets
-	values := map[string]string{"site": c.Site, "service": c.Service, "source": c.Source, "tags": c.Tags, "hostname": c.Hostname,
-		"url": c.URL, "index": c.Index, "sourcetype": c.SourceType, "bucket": c.Bucket, "region": c.Region, "prefix": c.Prefix,
-		"access_key_id": c.AccessKeyID, "hmac_access_id": c.HMACAccessID, "endpoint": c.Endpoint, "format": c.Format,
-		"api_key": sec.APIKey, "token": sec.Token, "secret_access_key": sec.SecretAccessKey, "hmac_secret": sec.HMACSecret, "secret": sec.Secret}
+	values := s.StringFields()
 	for _, f := range fields {
-		v := values[f.Name]
+		var v string
+		if p := values[f.Name]; p != nil {
+			v = *p
+		}
 		if f.Required && v == "" {
 			add("/config/"+f.Name, "is required for a %s stream", s.Type)
 		}

@@ -53,10 +53,7 @@ var streamIDs = ident.NewGenerator()
 func applyConfig(st *trail.Stream, raw map[string]json.RawMessage) error {
 	fields := trail.StreamFields[st.Type]
 	c, sec := &st.Config, &st.Secrets
-	strs := map[string]*string{"site": &c.Site, "service": &c.Service, "source": &c.Source, "tags": &c.Tags, "hostname": &c.Hostname,
-		"url": &c.URL, "index": &c.Index, "sourcetype": &c.SourceType, "bucket": &c.Bucket, "region": &c.Region, "prefix": &c.Prefix,
-		"access_key_id": &c.AccessKeyID, "hmac_access_id": &c.HMACAccessID, "endpoint": &c.Endpoint, "format": &c.Format,
-		"api_key": &sec.APIKey, "token": &sec.Token, "secret_access_key": &sec.SecretAccessKey, "hmac_secret": &sec.HMACSecret, "secret": &sec.Secret}
+	strs := st.StringFields()
 	names := make([]string, 0, len(raw))
 	for name := range raw {
 		names = append(names, name)
