@@ -364,7 +364,6 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 		}
 	}
 	setup()
-	var next chan fetched // a page being read ahead
 	attempt := 0
 	batch := 0
 	retried := false
@@ -437,28 +436,15 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 		if batch > 0 {
 			limit = min(limit, batch)
 		}
-		// The page may have been read while the previous batch was being
-		// sent (prefetch); else it is read now.
-		var fr fetched
-		if next != nil {
-			fr = <-next
-			next = nil
-		}
-		// A page read ahead that came back empty is read again: events
-		// may have come since, and their wake-up was before this loop
-		// took the events channel above.
-		if fr.after != st.Cursor-1 || fr.limit != limit || fr.err != nil || fr.page == nil || len(fr.page.Events) == 0 {
-			fr = h.fetch(ctx, st.Cursor-1, limit)
-		}
-		page, cur := fr.page, fr.cur
+		page, cur, err := h.fetch(ctx, st.Cursor-1, limit)
 		switch {
-		case trail.ErrorCode(fr.err) == trail.ENOTFOUND:
+		case trail.ErrorCode(err) == trail.ENOTFOUND:
 			return true
-		case fr.err != nil:
+		case err != nil:
 			if ctx.Err() != nil {
 				return true
 			}
-			w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", fr.err)
+			w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", err)
 			if !wait(time.Second, nil) {
 				return true
 			}
@@ -502,12 +488,7 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 			h.fail(ctx, f, time.Now().Add(d))
 			continue
 		}
-		last := page.Events[n-1].Index
-		// Read the next page while the cursor is recorded, and while the
-		// next batch is sent.
-		next = make(chan fetched, 1)
-		go func() { next <- h.fetch(ctx, last, limit) }()
-		if !h.record(ctx, last+1, n) {
+		if !h.record(ctx, page.Events[n-1].Index+1, n) {
 			return true
 		}
 		attempt, retried = 0, false
@@ -518,29 +499,18 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 	}
 }
 
-// fetched is a page of a stream's events from after on, and the stream as
-// stored when it was read: the stream's pause, replay or change through
-// the API (on any node) takes effect before the next batch is sent, not at
-// the next renewal.
-type fetched struct {
-	after int64
-	limit int
-	page  *trail.EventPage
-	cur   *trail.Stream
-	err   error
-}
-
 // fetch reads a page of the stream's events after the index, and the
-// stream. It only reads: the delivery loop and a read-ahead may call it
-// at once.
-func (h *holding) fetch(ctx context.Context, after int64, limit int) fetched {
-	f := fetched{after: after, limit: limit}
-	f.page, f.err = h.w.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: h.claim.OrganizationID, After: &after,
+// stream as stored then: a pause, a replay or a change through the API (on
+// any node) takes effect before the next batch is sent, not at the next
+// renewal.
+func (h *holding) fetch(ctx context.Context, after int64, limit int) (*trail.EventPage, *trail.Stream, error) {
+	page, err := h.w.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: h.claim.OrganizationID, After: &after,
 		Ascending: true, Raw: true, Limit: limit})
-	if f.err == nil {
-		f.cur, f.err = h.w.Streams.FindStreamByID(ctx, h.claim.OrganizationID, h.claim.ID)
+	if err != nil {
+		return nil, nil, err
 	}
-	return f
+	cur, err := h.w.Streams.FindStreamByID(ctx, h.claim.OrganizationID, h.claim.ID)
+	return page, cur, err
 }
 
 // fail records a failed delivery; the stream retries at retryAt.

@@ -28,7 +28,6 @@ type benchReceiver struct {
 	srv      *httptest.Server
 	mu       sync.Mutex // mu guards arrived
 	arrived  map[int64]time.Time
-	count    atomic.Int64
 	requests atomic.Int64
 }
 
@@ -55,7 +54,6 @@ func newBenchReceiver() *benchReceiver {
 			}
 		}
 		r.mu.Unlock()
-		r.count.Add(int64(len(idx)))
 		r.requests.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))

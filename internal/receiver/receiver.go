@@ -53,13 +53,11 @@ type Base struct {
 	delay    time.Duration
 	down     bool
 	handler  http.Handler
-	notify   chan struct{}
 }
 
 // start serves h on a loopback listener, over TLS when tls is set.
 func (b *Base) start(h http.Handler, tls bool) {
 	b.handler, b.tls = h, tls
-	b.notify = make(chan struct{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("receiver: listen: %v", err))
@@ -173,19 +171,10 @@ func (b *Base) Events() []Event {
 	return append([]Event(nil), b.events...)
 }
 
-// Changed returns a channel closed when events next arrive.
-func (b *Base) Changed() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.notify
-}
-
 func (b *Base) add(evs []Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.events = append(b.events, evs...)
-	close(b.notify)
-	b.notify = make(chan struct{})
 }
 
 // Indexes returns the distinct indexes received, sorted, and how many
