@@ -166,6 +166,28 @@ type EventService interface {
 	FindEvents(ctx context.Context, filter EventFilter) (*EventPage, error)
 }
 
+// EventCounter counts events for the histogram of the web UI (SPEC §9).
+type EventCounter interface {
+	// CountEvents counts the events matching f (its cursors and limit
+	// ignored) in buckets of width bucket from f.RangeStart to
+	// f.RangeEnd, which must both be set: element i counts the events that
+	// occurred in [start + i·bucket, start + (i+1)·bucket).
+	CountEvents(ctx context.Context, f EventFilter, bucket time.Duration) ([]int64, error)
+}
+
+// Buckets returns how many buckets of width bucket cover [start, end),
+// or an error when the period or the width cannot make a histogram.
+func Buckets(f EventFilter, bucket time.Duration) (int, error) {
+	if f.RangeStart == nil || f.RangeEnd == nil || !f.RangeEnd.After(*f.RangeStart) || bucket <= 0 {
+		return 0, Errorf(EINVALID, "A histogram needs a period (range_start before range_end) and a bucket width.")
+	}
+	n := (f.RangeEnd.Sub(*f.RangeStart) + bucket - 1) / bucket
+	if n > 10000 {
+		return 0, Errorf(EINVALID, "A histogram has at most 10,000 buckets.")
+	}
+	return int(n), nil
+}
+
 // Normalize applies the defaults of SPEC §3: version 1 and UTC times.
 func (in *EventInput) Normalize() {
 	if in.Version == 0 {

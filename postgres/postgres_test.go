@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/postgres"
@@ -24,6 +26,8 @@ func TestConformance_SmallWindows(t *testing.T) {
 
 func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 	db := postgres.NewDB(pgtest.URL(t))
+	var offset atomic.Int64
+	db.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	if configure != nil {
 		configure(db)
 	}
@@ -32,6 +36,8 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 	}
 	t.Cleanup(func() { db.Close() })
 	return storetest.Services{
+		Portal:        postgres.NewPortalService(db),
+		Advance:       func(d time.Duration) { offset.Add(int64(d)) },
 		Events:        postgres.NewEventService(db),
 		Organizations: postgres.NewOrganizationService(db),
 		Schemas:       postgres.NewSchemaService(db),

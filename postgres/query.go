@@ -482,3 +482,33 @@ func dedupe(vals []string) []string {
 	}
 	return out
 }
+
+// CountEvents counts the matching events in buckets of their period. The
+// period drives through events_org_day, which includes occurred_at.
+func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
+	n, err := trail.Buckets(f, bucket)
+	if err != nil {
+		return nil, err
+	}
+	start, end := f.RangeStart.UnixNano(), f.RangeEnd.UnixNano()
+	f.After, f.Before = nil, nil
+	q := &eventQuery{f: f}
+	sel := "SELECT (e.occurred_at - " + q.arg(start) + ") / " + q.arg(int64(bucket)) + ", count(*) FROM events e WHERE "
+	conds := append(q.conds(""), "e.occurred_day BETWEEN "+q.arg(start/dayNanos)+" AND "+q.arg((end-1)/dayNanos))
+	rows, err := s.db.pool.Query(ctx, sel+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("count events: %w", err)
+	}
+	defer rows.Close()
+	counts := make([]int64, n)
+	for rows.Next() {
+		var b, c int64
+		if err := rows.Scan(&b, &c); err != nil {
+			return nil, fmt.Errorf("count events: %w", err)
+		}
+		if b >= 0 && b < int64(n) {
+			counts[b] = c
+		}
+	}
+	return counts, rows.Err()
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/sqlite"
@@ -14,11 +16,15 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Services {
 		db := sqlite.NewDB(filepath.Join(t.TempDir(), "trail.db"))
+		var offset atomic.Int64
+		db.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 		if err := db.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return storetest.Services{
+			Portal:        sqlite.NewPortalService(db),
+			Advance:       func(d time.Duration) { offset.Add(int64(d)) },
 			Events:        sqlite.NewEventService(db),
 			Organizations: sqlite.NewOrganizationService(db),
 			Schemas:       sqlite.NewSchemaService(db),

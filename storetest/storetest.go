@@ -30,6 +30,9 @@ type Services struct {
 	Logs          trail.LogStore           // optional, as Idempotency
 	Exports       trail.ExportService      // optional, as Idempotency
 	Streams       trail.StreamService      // optional, as Idempotency
+	Portal        trail.PortalService      // optional, as Idempotency
+	// Advance, if set, moves the services' clock on by d (links expire).
+	Advance func(d time.Duration)
 }
 
 // Run runs the whole suite. newServices must return services on a fresh
@@ -72,6 +75,15 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 		}
 		testStreams(t, s)
 	})
+	t.Run("Portal", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Portal == nil || s.Advance == nil {
+			t.Skip("this implementation has no portal service")
+		}
+		testPortal(t, s)
+	})
+	t.Run("CountEvents", func(t *testing.T) { t.Parallel(); testCountEvents(t, newServices(t)) })
 	t.Run("StreamDelivery", func(t *testing.T) {
 		t.Parallel()
 		s := newServices(t)

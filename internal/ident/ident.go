@@ -54,3 +54,13 @@ func Claim() string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// Token returns a new random secret with the given prefix and 52
+// characters (260 bits), for links and sessions.
+func Token(prefix string) string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + secretEncoding.EncodeToString(b[:])
+}
