@@ -20,6 +20,7 @@ import (
 	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/tlog"
+	"github.com/trail-audit/trail/ui"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -44,6 +45,7 @@ type testServer struct {
 	// StreamWorker delivers the server's log streams; private
 	// destinations and plain http are allowed.
 	StreamWorker *delivery.Worker
+	Portal       trail.PortalService
 }
 
 // serverFunc starts a test server on one driver.
@@ -73,28 +75,33 @@ type driverServices struct {
 	logs        trail.LogStore
 	exports     trail.ExportService
 	streams     trail.StreamService
+	portal      trail.PortalService
 }
 
-func openDriver(t *testing.T, driver string) driverServices {
+// openDriver opens a fresh database whose clock runs clock ahead of the
+// real one (portal links expire by it).
+func openDriver(t *testing.T, driver string, clock *atomic.Int64) driverServices {
 	t.Helper()
 	ctx := context.Background()
 	switch driver {
 	case "sqlite":
 		db := sqlite.NewDB(filepath.Join(t.TempDir(), "trail.db"))
+		db.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
 		if err := db.Open(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
-			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db), sqlite.NewStreamService(db)}
+			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db), sqlite.NewStreamService(db), sqlite.NewPortalService(db)}
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(t))
+		db.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
 		if err := db.Open(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
-			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db), postgres.NewStreamService(db)}
+			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db), postgres.NewStreamService(db), postgres.NewPortalService(db)}
 	}
 	t.Fatalf("unknown driver %q", driver)
 	return driverServices{}
@@ -103,8 +110,9 @@ func openDriver(t *testing.T, driver string) driverServices {
 func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	d := openDriver(t, driver)
-	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys, Logs: d.logs, Exports: d.exports, Clock: &atomic.Int64{}}
+	clock := &atomic.Int64{}
+	d := openDriver(t, driver, clock)
+	ts := &testServer{Events: d.events, Orgs: d.orgs, Keys: d.keys, Logs: d.logs, Exports: d.exports, Clock: clock, Portal: d.portal}
 	schemas := d.schemas
 	if err := ts.Keys.CreateAPIKey(ctx, &trail.APIKey{Name: "admin", Permissions: []trail.Permission{trail.PermAdmin}, Secret: adminSecret}); err != nil {
 		t.Fatal(err)
@@ -149,6 +157,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 		Client: delivery.NewClient(delivery.ClientOptions{AllowPrivate: true})}
 	s.Streams, s.SealStream, s.OpenStream, s.TestStream = d.streams, box.SealStream, box.OpenStream, sw.Test
 	s.AllowPlainHTTP = true
+	s.Portal, s.UI = d.portal, ui.Dist
 	s.CheckDestination = func(host string) error { return delivery.CheckHost(host, true) }
 	s.StreamsChanged, s.EventsAppended = sw.Changed, sw.Wake
 	ts.StreamWorker = sw

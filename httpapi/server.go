@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -96,6 +97,15 @@ type Server struct {
 	// EventsAppended, if set, is told when events were accepted (to wake
 	// the stream workers).
 	EventsAppended func()
+
+	// Portal stores portal links and sessions (SPEC §9); UI is the built
+	// web UI (ui.Dist). Without both, no UI is served.
+	Portal trail.PortalService
+	UI     fs.FS
+
+	uiOnce      sync.Once
+	uiTemplates *uiTemplates
+	uiErr       error
 
 	ln      net.Listener
 	srv     *http.Server
@@ -226,6 +236,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api_keys/me", "", false, s.handleGetOwnAPIKey},
 		{"GET", "/api_keys/{id}", trail.PermKeys, false, s.handleGetAPIKey},
 		{"DELETE", "/api_keys/{id}", trail.PermKeys, false, s.handleRevokeAPIKey},
+		{"POST", "/portal/generate_link", trail.PermPortal, false, s.handleGenerateLink},
 		{"GET", "/healthz", "", true, s.handleHealthz},
 		{"GET", "/readyz", "", true, s.handleReadyz},
 		{"GET", "/metrics", "", true, s.handleMetrics},
@@ -238,6 +249,7 @@ func (s *Server) routes() http.Handler {
 	for _, rt := range s.routeTable() {
 		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	s.mountUI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, trail.Errorf(trail.ENOTFOUND, "No such endpoint: %s %s.", r.Method, r.URL.Path))
 	})

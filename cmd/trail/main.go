@@ -57,6 +57,7 @@ Commands:
 	keys      create, list and revoke API keys on the database directly
 	export    export a period of an organization's log to CSV or NDJSON, through the API
 	verify    verify an NDJSON file of events against a signed checkpoint, offline
+	portal    print a link that opens an organization's audit log in a browser
 	fsck      recompute every organization's tree from the database and check it
 	purge     purge the events past their organization's retention, once
 	bench     start a server on a temporary directory and measure it
@@ -79,6 +80,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runMigrate(ctx, rest)
 	case "keys":
 		return m.runKeys(ctx, rest)
+	case "portal":
+		return m.runPortal(ctx, rest)
 	case "bench":
 		return m.runBench(ctx, rest)
 	case "export":

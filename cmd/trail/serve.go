@@ -26,6 +26,7 @@ import (
 	"github.com/trail-audit/trail/internal/secretbox"
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/tlog"
+	"github.com/trail-audit/trail/ui"
 )
 
 // ShutdownTimeout bounds a graceful shutdown.
@@ -195,6 +196,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h.AllowPlainHTTP = s.AllowPrivate
 	h.CheckDestination = func(host string) error { return delivery.CheckHost(host, s.AllowPrivate) }
 	h.StreamsChanged, h.EventsAppended = s.Streams.Changed, s.Streams.Wake
+	h.Portal, h.UI = db.Portal, ui.Dist
 	s.Exports.OnFinish = h.Metrics.ObserveExport
 	h.Ready = func(ctx context.Context) error {
 		_, err := orgs.FindOrganizationByID(ctx, trail.SystemOrganizationID)
@@ -236,6 +238,15 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
 	if s.Demo {
+		base := s.PublicURL
+		if base == "" {
+			base = h.URL()
+		}
+		link, err := portalLink(ctx, db.Portal, base, &trail.PortalLink{OrganizationID: trail.DemoOrganizationID, Intent: trail.IntentAuditLogs,
+			Role: trail.RoleOwner, User: trail.PortalUser{ID: "user_demo_owner", Email: "owner@demo.example", Name: "Demo Owner"}})
+		if err != nil {
+			return fmt.Errorf("demo portal link: %w", err)
+		}
 		hint := "export TRAIL_ADMIN_KEY=<your admin key>"
 		switch {
 		case generated != "":
@@ -263,7 +274,13 @@ Stream it to a SIEM (Datadog, Splunk, S3, GCS or a signed HTTPS endpoint; docs/S
 
 Its log is signed: docs/VERIFYING.md shows how to check it with trail verify.
 
-`, trail.DemoOrganizationID, hint, h.URL())
+Open its audit log in a browser, as an owner of %[1]s (the link works once, within 5 minutes):
+
+  %[4]s
+
+Another link: go run ./cmd/trail portal --org %[1]s --role owner --url %[5]s (or POST /portal/generate_link).
+
+`, trail.DemoOrganizationID, hint, h.URL(), link, base)
 	}
 	return nil
 }

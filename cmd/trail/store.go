@@ -28,6 +28,7 @@ type store struct {
 	Logs          trail.LogStore
 	Exports       trail.ExportService
 	Streams       trail.StreamService
+	Portal        trail.PortalService
 	// Name says which database this is, for logs: a file, or a URL
 	// without its password.
 	Name string
@@ -84,7 +85,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 		Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db),
 		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
 		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db), Exports: sqlite.NewExportService(db),
-		Streams: sqlite.NewStreamService(db),
+		Streams: sqlite.NewStreamService(db), Portal: sqlite.NewPortalService(db),
 		Name:    path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
@@ -101,7 +102,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 		Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db),
 		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
 		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db), Exports: postgres.NewExportService(db),
-		Streams: postgres.NewStreamService(db),
+		Streams: postgres.NewStreamService(db), Portal: postgres.NewPortalService(db),
 		Name:    redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,

@@ -1,0 +1,230 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
+)
+
+// --- one event ---
+
+type uiEventData struct {
+	Event    *trail.Event
+	Back     string // the log with the filters the event was opened from
+	Raw      string // the stored JSON, indented
+	Metadata []uiKV
+	Verify   uiVerification
+	ID       string
+}
+
+type uiKV struct{ Key, Value string }
+
+// uiVerification is an event's verification status: checked here as
+// `trail verify --subset` checks it, against the latest checkpoint.
+type uiVerification struct {
+	State      string // verified, pending, failed
+	Detail     string
+	TreeSize   int64
+	KeyName    string
+	Checkpoint string
+}
+
+func sortedKV(md trail.Metadata) []uiKV {
+	out := make([]uiKV, 0, len(md))
+	for k, v := range md {
+		val, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			val = string(b)
+		}
+		out = append(out, uiKV{k, val})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func (s *Server) uiEvent(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	id := r.PathValue("id")
+	ev, err := s.Events.FindEventByID(r.Context(), u.OrganizationID, id)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	back := parseUIFilter(r.URL.Query())
+	back.Before, back.After = "", ""
+	d := &uiEventData{Event: ev, Back: back.URL(), ID: id, Metadata: sortedKV(ev.Metadata)}
+	if !ev.Purged {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, []byte(ev.Raw), "", "  ") == nil {
+			d.Raw = pretty.String()
+		} else {
+			b, _ := json.MarshalIndent(ev, "", "  ")
+			d.Raw = string(b)
+		}
+	}
+	d.Verify = s.verifyEvent(r, ev)
+	s.render(w, r, http.StatusOK, "event", &uiPage{Title: ev.Action + " · event", Nav: "log", Session: u, Data: d})
+}
+
+// eventLine is the event with its proof, as GET /audit_logs/events/{id}
+// returns it: one line for trail verify --subset.
+func eventLine(ev *trail.Event, proof *eventProof) ([]byte, error) {
+	if ev.Purged {
+		return json.Marshal(purgedEvent{ID: ev.ID, Index: ev.Index, Purged: true, LeafHash: ev.PurgedLeafHash, Proof: proof})
+	}
+	return json.Marshal(eventWithProof{Event: ev, Proof: proof})
+}
+
+func (s *Server) verifyEvent(r *http.Request, ev *trail.Event) uiVerification {
+	v := uiVerification{KeyName: strings.SplitN(s.Proofs.VerifierKey(), "+", 2)[0]}
+	proof, err := s.proveEvent(r, ev)
+	if err != nil {
+		s.Logger.Error("ui: prove event", "err", err, "request_id", r.Context().Value(requestIDKey))
+		v.State, v.Detail = "unverified", "The proof could not be loaded: try again in a moment."
+		return v
+	}
+	if proof == nil {
+		v.State, v.Detail = "pending", "No signed checkpoint covers this event yet: checkpoints are signed about every second. Reload the page in a moment."
+		return v
+	}
+	v.TreeSize, v.Checkpoint = proof.TreeSize, proof.Checkpoint
+	line, err := eventLine(ev, proof)
+	if err == nil {
+		_, err = tlog.VerifyOptions{Key: s.Proofs.VerifierKey(), Checkpoint: []byte(proof.Checkpoint), Subset: true}.Verify(bytes.NewReader(line))
+	}
+	if err != nil {
+		v.State, v.Detail = "failed", "Verification failed: "+err.Error()
+		return v
+	}
+	v.State = "verified"
+	v.Detail = "This event's contents hash to a leaf that the inclusion proof places at index " + strconv.FormatInt(ev.Index, 10) +
+		" of the tree of the latest signed checkpoint (" + formatCount(proof.TreeSize) + " events), and the checkpoint's signature checks with the log's verifier key."
+	if ev.Purged {
+		v.Detail = "Retention removed this event's contents; its leaf hash, kept in the tree, is included in the latest signed checkpoint (" +
+			formatCount(proof.TreeSize) + " events)."
+	}
+	return v
+}
+
+// uiEventProof downloads the event with its proof, for trail verify.
+func (s *Server) uiEventProof(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	ev, err := s.Events.FindEventByID(r.Context(), u.OrganizationID, r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	proof, err := s.proveEvent(r, ev)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	line, err := eventLine(ev, proof)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+ev.ID+`.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(line, '\n'))
+}
+
+func (s *Server) uiCheckpointFile(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	cp, err := s.Proofs.LatestCheckpoint(r.Context(), u.OrganizationID)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="checkpoint.txt"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(cp.Note))
+}
+
+func (s *Server) uiLogKeyFile(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="log.key"`)
+	w.Write([]byte(s.Proofs.VerifierKey() + "\n"))
+}
+
+// --- exports ---
+
+type uiExportData struct {
+	Export   *trail.Export
+	Expected int64 // the events the page counted, for the progress bar
+	Percent  int
+	Download string
+	Back     string
+	Verify   bool
+}
+
+func (s *Server) uiCreateExport(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	f := parseUIFilter(r.PostForm)
+	f.Before, f.After = "", ""
+	ef, _, err := s.eventFilter(u, f)
+	if err != nil {
+		s.renderMessage(w, r, u, http.StatusBadRequest, "Export refused", err.Error())
+		return
+	}
+	ex := &trail.Export{OrganizationID: u.OrganizationID, Format: r.PostFormValue("format"), Gzip: r.PostFormValue("gzip") == "on"}
+	if ex.Format != trail.ExportCSV && ex.Format != trail.ExportNDJSON {
+		s.renderMessage(w, r, u, http.StatusBadRequest, "Export refused", "Choose CSV or NDJSON.")
+		return
+	}
+	// An export needs its period closed: an open end is now, an open
+	// start the beginning of the log.
+	now := s.Now().UTC()
+	if ef.RangeStart == nil {
+		ef.RangeStart = &minQueryTime
+	}
+	if ef.RangeEnd == nil {
+		end := now.Truncate(time.Minute).Add(time.Minute)
+		ef.RangeEnd = &end
+	}
+	ef.Limit, ef.Before, ef.After = 0, nil, nil
+	ex.Filter = ef
+	if err := s.Exports.CreateExport(u.withCaller(r), ex); err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	if s.ExportCreated != nil {
+		s.ExportCreated()
+	}
+	v := url.Values{"back": {f.URL()}}
+	if n, err := strconv.ParseInt(r.PostFormValue("expected"), 10, 64); err == nil && n >= 0 {
+		v.Set("of", strconv.FormatInt(n, 10))
+	}
+	http.Redirect(w, r, "/ui/exports/"+url.PathEscape(ex.ID)+"?"+v.Encode(), http.StatusSeeOther)
+}
+
+func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	ex, err := s.Exports.FindExportByID(r.Context(), u.OrganizationID, r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	d := &uiExportData{Export: ex, Back: "/ui/", Verify: ex.Format == trail.ExportNDJSON}
+	if b := r.URL.Query().Get("back"); strings.HasPrefix(b, "/ui/") && !strings.HasPrefix(b, "//") {
+		d.Back = b
+	}
+	if n, err := strconv.ParseInt(r.URL.Query().Get("of"), 10, 64); err == nil && n > 0 {
+		d.Expected = n
+		d.Percent = int(min(100, ex.Rows*100/n))
+	}
+	page := &uiPage{Title: "Export", Nav: "log", Session: u, Data: d}
+	switch ex.State {
+	case trail.ExportPending:
+		page.Refresh = "1"
+	case trail.ExportReady:
+		d.Download, _ = s.exportURL(r, ex)
+	}
+	s.render(w, r, http.StatusOK, "export", page)
+}

@@ -1,0 +1,428 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/trail-audit/trail"
+)
+
+// --- settings ---
+
+type uiSettingsData struct {
+	RetentionDays int
+	Checkpoint    *trail.Checkpoint
+	VerifierKey   string
+	Streams       []*trail.Stream
+	Types         []string
+	MaxStreams    int
+	BaseURL       string
+	OrgID         string
+	Test          *uiTestResult
+}
+
+type uiTestResult struct {
+	Stream  string
+	Success bool
+	Error   string
+}
+
+// uiDone are the messages a change's redirect may show (a fixed list, so
+// a link cannot make the page say something else).
+var uiDone = map[string]string{
+	"created": "The log stream was created: it starts with the events from now on.",
+	"updated": "The log stream was saved.",
+	"paused":  "The log stream is paused: events wait until you resume it.",
+	"resumed": "The log stream was resumed: delivery goes on from where it stopped.",
+	"deleted": "The log stream was deleted.",
+}
+
+func (s *Server) uiSettings(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	page := &uiPage{Title: "Settings", Nav: "settings", Session: u, Flash: uiDone[r.URL.Query().Get("done")]}
+	d, err := s.settingsData(r, u)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	page.Data = d
+	s.render(w, r, http.StatusOK, "settings", page)
+}
+
+func (s *Server) settingsData(r *http.Request, u *uiSession) (*uiSettingsData, error) {
+	d := &uiSettingsData{RetentionDays: u.org.RetentionDays, VerifierKey: s.Proofs.VerifierKey(), Types: trail.StreamTypes,
+		MaxStreams: trail.MaxStreams, BaseURL: s.baseURL(r), OrgID: u.OrganizationID}
+	cp, err := s.Proofs.LatestCheckpoint(r.Context(), u.OrganizationID)
+	if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
+		return nil, err
+	}
+	d.Checkpoint = cp
+	if s.Streams != nil {
+		if d.Streams, _, err = s.Streams.FindStreams(r.Context(), u.OrganizationID, trail.ListFilter{Limit: trail.MaxStreams}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// --- log streams, through the API's own handlers ---
+
+// apiRecorder keeps the response of an API handler called for a page.
+type apiRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (a *apiRecorder) Header() http.Header { return a.header }
+func (a *apiRecorder) WriteHeader(code int) {
+	if a.status == 0 {
+		a.status = code
+	}
+}
+func (a *apiRecorder) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	return a.body.Write(b)
+}
+
+// callAPI runs an API handler for the session, as its key and with its
+// person as the caller, so that a form is checked and recorded exactly as
+// the same request to the API would be.
+func (s *Server) callAPI(r *http.Request, u *uiSession, h func(http.ResponseWriter, *http.Request, *trail.APIKey), id string, body any) (int, []byte) {
+	var data []byte
+	if body != nil {
+		data, _ = json.Marshal(body)
+	}
+	req := r.Clone(u.withCaller(r))
+	req.URL = &url.URL{Path: r.URL.Path}
+	req.Body = io.NopCloser(bytes.NewReader(data))
+	req.ContentLength = int64(len(data))
+	req.Header.Set("Content-Type", "application/json")
+	if id != "" {
+		req.SetPathValue("id", id)
+	}
+	rec := &apiRecorder{header: http.Header{}}
+	h(rec, req, u.key)
+	return rec.status, rec.body.Bytes()
+}
+
+// uiField is one field of a stream's form.
+type uiField struct {
+	Name, Label, Kind, Value, Hint, Error string
+	Required, Secret, Set, Checked        bool
+	Options                               []string
+}
+
+type uiStreamForm struct {
+	Stream    *trail.Stream // nil when new
+	Type      string
+	Types     []string
+	Name      string
+	NameError string
+	Fields    []uiField
+	Errors    []string
+	Secret    string // a generated signing secret, shown once
+}
+
+var fieldLabels = map[string]string{
+	"site": "Datadog site", "api_key": "API key", "service": "Service", "source": "Source", "tags": "Tags", "hostname": "Host name",
+	"url": "URL", "token": "HEC token", "index": "Index", "sourcetype": "Source type", "ack": "Wait for indexer acknowledgement",
+	"bucket": "Bucket", "region": "Region", "prefix": "Key prefix", "access_key_id": "Access key ID", "secret_access_key": "Secret access key",
+	"hmac_access_id": "HMAC access ID", "hmac_secret": "HMAC secret", "endpoint": "Endpoint", "format": "Format",
+	"secret": "Signing secret", "headers": "Extra headers",
+}
+
+var fieldHints = map[string]string{
+	"url":      "https:// address of the receiver.",
+	"tags":     "Datadog tags, k:v,k:v.",
+	"endpoint": "Only for an S3-compatible store other than AWS: its https:// address.",
+	"prefix":   "Objects are written under this prefix, then YYYY/MM/DD/HH/.",
+	"secret":   "whsec_… for Standard Webhooks signatures. Leave empty to have one generated.",
+	"headers":  "One per line, Name: value (e.g. Authorization: Bearer …). Kept secret.",
+	"format":   "json: one array a request; ndjson: one event a line.",
+	"ack":      "Splunk HEC indexer acknowledgement: an event counts as delivered once indexed.",
+}
+
+// streamForm is the form of a stream type, filled from a stream (edit)
+// or from a posted form (after an error).
+func streamForm(typ string, st *trail.Stream, posted url.Values) *uiStreamForm {
+	f := &uiStreamForm{Stream: st, Type: typ, Types: trail.StreamTypes}
+	var masked map[string]any
+	if st != nil {
+		f.Name, masked = st.Name, st.Masked()
+	}
+	if posted != nil {
+		f.Name = posted.Get("name")
+	}
+	for _, sf := range trail.StreamFields[typ] {
+		fl := uiField{Name: sf.Name, Label: fieldLabels[sf.Name], Required: sf.Required, Secret: sf.Secret, Hint: fieldHints[sf.Name], Kind: "text"}
+		switch {
+		case sf.Name == "ack":
+			fl.Kind = "checkbox"
+		case sf.Name == "headers":
+			fl.Kind = "textarea"
+		case sf.Name == "site":
+			fl.Kind, fl.Options = "select", trail.DatadogSites
+		case sf.Name == "format":
+			fl.Kind, fl.Options = "select", []string{"json", "ndjson"}
+		case sf.Secret:
+			fl.Kind = "password"
+		case sf.Name == "url" || sf.Name == "endpoint":
+			fl.Kind = "url"
+		}
+		if v, ok := masked[sf.Name]; ok && v != nil {
+			switch v := v.(type) {
+			case bool:
+				fl.Checked = v
+			case string:
+				if sf.Secret {
+					fl.Set = v != ""
+				} else {
+					fl.Value = v
+				}
+			case map[string]string:
+				fl.Set = len(v) > 0
+				fl.Value = headerLines(v)
+			case map[string]any:
+				fl.Set = len(v) > 0
+				m := map[string]string{}
+				for k, hv := range v {
+					m[k] = fmt.Sprint(hv)
+				}
+				fl.Value = headerLines(m)
+			}
+		}
+		if posted != nil {
+			switch fl.Kind {
+			case "checkbox":
+				fl.Checked = posted.Get(sf.Name) == "on"
+			case "password":
+				// A secret typed in is not sent back to the browser.
+			default:
+				fl.Value = posted.Get(sf.Name)
+			}
+		}
+		f.Fields = append(f.Fields, fl)
+	}
+	return f
+}
+
+func headerLines(h map[string]string) string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\n", k, h[k])
+	}
+	return b.String()
+}
+
+// formConfig is the config of a posted stream form as the API takes it.
+// A secret left empty on an existing stream keeps its value.
+func formConfig(typ string, st *trail.Stream, form url.Values) (map[string]any, error) {
+	config := map[string]any{}
+	for _, sf := range trail.StreamFields[typ] {
+		v := strings.TrimSpace(form.Get(sf.Name))
+		switch {
+		case sf.Name == "ack":
+			config[sf.Name] = form.Get(sf.Name) == "on"
+		case sf.Name == "headers":
+			h := map[string]string{}
+			for line := range strings.SplitSeq(form.Get(sf.Name), "\n") {
+				line = strings.TrimSpace(line)
+				if line == "" {
+					continue
+				}
+				k, hv, ok := strings.Cut(line, ":")
+				if !ok || strings.TrimSpace(k) == "" {
+					return nil, fmt.Errorf("Extra headers: %q is not Name: value", line)
+				}
+				h[strings.TrimSpace(k)] = strings.TrimSpace(hv)
+			}
+			config[sf.Name] = h
+		case sf.Secret && v == "" && st != nil && slices.Contains(st.SecretFields, sf.Name):
+			config[sf.Name] = trail.MaskedSecret
+		default:
+			config[sf.Name] = v
+		}
+	}
+	return config, nil
+}
+
+// applyAPIErrors puts an API error on the form: on the field it names,
+// or at the top.
+func applyAPIErrors(f *uiStreamForm, body []byte) {
+	var e struct {
+		Message string `json:"message"`
+		Errors  []struct {
+			Code         string `json:"code"`
+			Field        string `json:"field"`
+			InstancePath string `json:"instancePath"`
+			Message      string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		f.Errors = append(f.Errors, "The stream could not be saved.")
+		return
+	}
+	placed := false
+	for _, fe := range e.Errors {
+		name := fe.Field
+		if name == "" {
+			name = strings.ReplaceAll(strings.TrimPrefix(fe.InstancePath, "/"), "/", ".")
+		}
+		msg := fe.Message
+		if msg == "" {
+			msg = strings.ReplaceAll(fe.Code, "_", " ")
+		}
+		name = strings.TrimPrefix(name, "config.")
+		if name == "name" {
+			f.NameError, placed = msg, true
+			continue
+		}
+		base, _, _ := strings.Cut(name, ".")
+		for i := range f.Fields {
+			if f.Fields[i].Name == base {
+				f.Fields[i].Error, placed = msg, true
+			}
+		}
+	}
+	if !placed || len(e.Errors) == 0 {
+		f.Errors = append(f.Errors, e.Message)
+	} else {
+		f.Errors = append(f.Errors, "The stream was not saved: see the fields marked below.")
+	}
+}
+
+func (s *Server) uiNewStream(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	typ := r.URL.Query().Get("type")
+	var f *uiStreamForm
+	if _, ok := trail.StreamFields[typ]; ok {
+		f = streamForm(typ, nil, nil)
+	} else {
+		f = &uiStreamForm{Types: trail.StreamTypes}
+	}
+	s.render(w, r, http.StatusOK, "stream", &uiPage{Title: "New log stream", Nav: "settings", Session: u, Data: f})
+}
+
+func (s *Server) uiCreateStream(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	typ := r.PostFormValue("type")
+	if _, ok := trail.StreamFields[typ]; !ok {
+		s.renderMessage(w, r, u, http.StatusBadRequest, "Unknown stream type", "Choose one of "+strings.Join(trail.StreamTypes, ", ")+".")
+		return
+	}
+	f := streamForm(typ, nil, r.PostForm)
+	page := &uiPage{Title: "New log stream", Nav: "settings", Session: u, Data: f}
+	config, err := formConfig(typ, nil, r.PostForm)
+	if err != nil {
+		f.Errors = append(f.Errors, err.Error())
+		s.render(w, r, http.StatusBadRequest, "stream", page)
+		return
+	}
+	status, body := s.callAPI(r, u, s.handleCreateStream, "", map[string]any{
+		"organization_id": u.OrganizationID, "type": typ, "name": r.PostFormValue("name"), "config": config})
+	if status != http.StatusCreated {
+		applyAPIErrors(f, body)
+		s.render(w, r, status, "stream", page)
+		return
+	}
+	var created StreamResponse
+	json.Unmarshal(body, &created)
+	if secret, _ := created.Config["secret"].(string); typ == trail.StreamHTTPS && secret != "" && secret != trail.MaskedSecret {
+		// Generated here: this page is the only time it is shown.
+		st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, created.ID)
+		if err != nil {
+			s.uiFail(w, r, u, err)
+			return
+		}
+		page.Data, page.Title = &uiStreamForm{Stream: st, Type: typ, Secret: secret}, "Log stream created"
+		page.Flash = uiDone["created"]
+		s.render(w, r, http.StatusCreated, "created", page)
+		return
+	}
+	http.Redirect(w, r, "/ui/settings?done=created", http.StatusSeeOther)
+}
+
+func (s *Server) uiEditStream(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "stream", &uiPage{Title: "Edit " + st.Name, Nav: "settings", Session: u, Data: streamForm(st.Type, st, nil)})
+}
+
+func (s *Server) uiUpdateStream(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	f := streamForm(st.Type, st, r.PostForm)
+	page := &uiPage{Title: "Edit " + st.Name, Nav: "settings", Session: u, Data: f}
+	config, err := formConfig(st.Type, st, r.PostForm)
+	if err != nil {
+		f.Errors = append(f.Errors, err.Error())
+		s.render(w, r, http.StatusBadRequest, "stream", page)
+		return
+	}
+	status, body := s.callAPI(r, u, s.handleUpdateStream, st.ID, map[string]any{"name": r.PostFormValue("name"), "config": config})
+	if status != http.StatusOK {
+		applyAPIErrors(f, body)
+		s.render(w, r, status, "stream", page)
+		return
+	}
+	http.Redirect(w, r, "/ui/settings?done=updated", http.StatusSeeOther)
+}
+
+// uiStreamOp is a stream's test, pause, resume or delete button.
+func (s *Server) uiStreamOp(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	id, op := r.PathValue("id"), r.PathValue("op")
+	handlers := map[string]func(http.ResponseWriter, *http.Request, *trail.APIKey){
+		"test": s.handleTestStream, "pause": s.handlePauseStream, "resume": s.handleResumeStream, "delete": s.handleDeleteStream}
+	h, ok := handlers[op]
+	if !ok {
+		s.renderMessage(w, r, u, http.StatusNotFound, "Page not found", "There is no such page in Trail's audit log.")
+		return
+	}
+	status, body := s.callAPI(r, u, h, id, nil)
+	if status >= 300 {
+		var e errorBody
+		json.Unmarshal(body, &e)
+		if status >= 500 {
+			s.Logger.Error("ui: stream "+op, "status", status, "message", e.Message, "request_id", r.Context().Value(requestIDKey))
+		}
+		s.renderMessage(w, r, u, status, "The stream was not changed", e.Message)
+		return
+	}
+	if op != "test" {
+		done := map[string]string{"pause": "paused", "resume": "resumed", "delete": "deleted"}[op]
+		http.Redirect(w, r, "/ui/settings?done="+done, http.StatusSeeOther)
+		return
+	}
+	var res TestResult
+	json.Unmarshal(body, &res)
+	d, err := s.settingsData(r, u)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	name := id
+	for _, st := range d.Streams {
+		if st.ID == id {
+			name = st.Name
+		}
+	}
+	d.Test = &uiTestResult{Stream: name, Success: res.Success, Error: res.Error}
+	s.render(w, r, http.StatusOK, "settings", &uiPage{Title: "Settings", Nav: "settings", Session: u, Data: d})
+}
