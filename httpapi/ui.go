@@ -467,8 +467,8 @@ type uiEventsData struct {
 	Older    string
 	Newest   string
 	Hist     *uiHistogram
-	Query    string // the filter's query string, for links that keep it
-	RangeAll string // the page with the same filters over all time
+	Query    template.URL // "?" and the filter's query string, for links that keep it
+	RangeAll string       // the page with the same filters over all time
 	Chips    []uiPreset
 }
 
@@ -480,7 +480,10 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		http.Redirect(w, r, pageURL("/ui/", f.values(true)), http.StatusSeeOther)
 		return
 	}
-	d := &uiEventsData{F: f, Query: f.values(false).Encode()}
+	d := &uiEventsData{F: f}
+	if q := f.values(false).Encode(); q != "" {
+		d.Query = template.URL("?" + q) // url.Values.Encode escapes every value
+	}
 	for _, p := range uiPresets {
 		g := f
 		g.From, g.To, g.Range, g.Before, g.After = "", "", p.Key, "", ""
