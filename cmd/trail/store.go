@@ -86,7 +86,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
 		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db), Exports: sqlite.NewExportService(db),
 		Streams: sqlite.NewStreamService(db), Portal: sqlite.NewPortalService(db),
-		Name:    path, SchemaVersion: sqlite.SchemaVersion(),
+		Name: path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
 	}, nil
@@ -103,7 +103,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
 		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db), Exports: postgres.NewExportService(db),
 		Streams: postgres.NewStreamService(db), Portal: postgres.NewPortalService(db),
-		Name:    redactURL(u), SchemaVersion: postgres.SchemaVersion(),
+		Name: redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
 	}, nil
