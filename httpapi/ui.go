@@ -159,6 +159,7 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"GET", "/ui/events/{id}/proof.json", false, s.uiEventProof},
 		{"POST", "/ui/exports", false, s.uiCreateExport},
 		{"GET", "/ui/exports/{id}", false, s.uiExport},
+		{"GET", "/ui/exports/{id}/checkpoint.txt", false, s.uiExportCheckpoint},
 		{"GET", "/ui/settings", false, s.uiSettings},
 		{"GET", "/ui/checkpoint.txt", false, s.uiCheckpointFile},
 		{"GET", "/ui/log.key", false, s.uiLogKeyFile},

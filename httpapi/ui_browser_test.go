@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/tlog"
 )
 
 // newBrowser starts headless Chromium (Debian's chromium) for a test. It
@@ -179,6 +181,18 @@ func follow(t *testing.T, ctx context.Context, action chromedp.Action[chromedp.V
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitFile waits for one download matching pattern in dir.
+func waitFile(t *testing.T, dir, pattern string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if matches, _ := filepath.Glob(filepath.Join(dir, pattern)); len(matches) == 1 {
+			return matches[0]
+		}
+	}
+	t.Fatalf("no download %s", pattern)
+	return ""
 }
 
 // into runs an action that returns a value and keeps the value in dst.
@@ -410,17 +424,7 @@ func TestUI_Browser(t *testing.T) {
 			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)))
 			screenshot(t, ctx, "export")
 			run(t, ctx, chromedp.Click(chromedp.CSS(`#download`)))
-			var file string
-			for deadline := time.Now().Add(20 * time.Second); file == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				matches, _ := filepath.Glob(filepath.Join(dir, "*.csv"))
-				if len(matches) == 1 {
-					file = matches[0]
-				}
-			}
-			if file == "" {
-				t.Fatal("no CSV downloaded")
-			}
-			f, err := os.Open(file)
+			f, err := os.Open(waitFile(t, dir, "*.csv"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +447,32 @@ func TestUI_Browser(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("the CSV holds other events")
 			}
-			if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionExportCreated}, "actor_ids": {"user_owner"}})); n != 1 {
+			// NDJSON, gzipped: the file and the checkpoint it was written
+			// against verify as trail verify checks them.
+			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
+				chromedp.SetValue(chromedp.CSS(`#format`), "ndjson"), chromedp.Click(chromedp.CSS(`input[name="gzip"]`)))
+			follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export these events"]`)))
+			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)), chromedp.Click(chromedp.CSS(`#download`)),
+				chromedp.Click(chromedp.CSS(`#export-checkpoint`)))
+			ndjson, checkpoint := waitFile(t, dir, "*.ndjson.gz"), waitFile(t, dir, "*.checkpoint")
+			data, err := os.ReadFile(checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gz, err := os.Open(ndjson)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gz.Close()
+			zr, err := gzip.NewReader(gz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tlog.VerifyOptions{Key: ts.VKey, Checkpoint: data, Subset: true}.Verify(zr)
+			if err != nil || res.Lines != len(want) || res.Proven != len(want) {
+				t.Fatalf("verify the NDJSON export: %+v, %v", res, err)
+			}
+			if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionExportCreated}, "actor_ids": {"user_owner"}})); n != 2 {
 				t.Fatalf("%d audit_log_export.created events by the owner", n)
 			}
 		})

@@ -164,6 +164,9 @@ type uiExportData struct {
 	Download string
 	Back     string
 	Verify   bool
+	// Subset: the export has content filters, so its lines are some
+	// events of the log and verify each by its proof.
+	Subset bool
 }
 
 func (s *Server) uiCreateExport(w http.ResponseWriter, r *http.Request, u *uiSession) {
@@ -211,7 +214,8 @@ func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		s.uiFail(w, r, u, err)
 		return
 	}
-	d := &uiExportData{Export: ex, Back: "/ui/", Verify: ex.Format == trail.ExportNDJSON}
+	d := &uiExportData{Export: ex, Back: "/ui/", Verify: ex.Format == trail.ExportNDJSON && ex.Checkpoint != nil,
+		Subset: ex.Filter.HasContentFilter()}
 	if b := r.URL.Query().Get("back"); strings.HasPrefix(b, "/ui/") && !strings.HasPrefix(b, "//") {
 		d.Back = b
 	}
@@ -227,4 +231,22 @@ func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		d.Download, _ = s.exportURL(r, ex)
 	}
 	s.render(w, r, http.StatusOK, "export", page)
+}
+
+// uiExportCheckpoint downloads the checkpoint an export was written
+// against: an NDJSON export verifies against it.
+func (s *Server) uiExportCheckpoint(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	ex, err := s.Exports.FindExportByID(r.Context(), u.OrganizationID, r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	if ex.Checkpoint == nil {
+		s.renderMessage(w, r, u, http.StatusNotFound, "No checkpoint yet", "This export has no checkpoint until its file is written.")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+ex.FileName()+`.checkpoint"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(ex.Checkpoint.Note))
 }
