@@ -9,9 +9,11 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -477,7 +479,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	f := parseUIFilter(r.URL.Query())
 	// A form sends its empty fields too: send the browser to the short
 	// URL of the same view, which is the one to bookmark or share.
-	if clean := f.values(true).Encode(); r.URL.RawQuery != "" && clean != r.URL.RawQuery {
+	if clean := f.values(true); r.URL.RawQuery != "" && !maps.EqualFunc(clean, r.URL.Query(), slices.Equal) {
 		http.Redirect(w, r, pageURL("/ui/", f.values(true)), http.StatusSeeOther)
 		return
 	}
