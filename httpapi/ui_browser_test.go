@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/receiver"
@@ -552,6 +553,32 @@ func TestUI_Browser(t *testing.T) {
 				if n := len(ts.apiIDs(t, org, url.Values{"actions": {a}, "actor_ids": {"user_owner"}})); n != 1 {
 					t.Errorf("%d %s events by the owner", n, a)
 				}
+			}
+		})
+
+		t.Run("keyboard", func(t *testing.T) {
+			// The first Tab reaches the skip link, which moves the focus
+			// to the content; a filter typed and Enter applies it; Tab
+			// reaches the rows' links.
+			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)), chromedp.KeyEvent(kb.Tab))
+			var focused string
+			run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.className + ':' + document.activeElement.textContent`)))
+			if focused != "skip:Skip to content" {
+				t.Fatalf("the first Tab focuses %q", focused)
+			}
+			run(t, ctx, chromedp.KeyEvent(kb.Enter))
+			run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.id`)))
+			if focused != "main" {
+				t.Fatalf("the skip link focuses %q", focused)
+			}
+			follow(t, ctx, chromedp.SendKeys(chromedp.CSS(`#actor`), "user_3"+kb.Enter))
+			if loc := location(t, ctx); loc.Query().Get("actor_ids") != "user_3" {
+				t.Fatalf("Enter in the actor field led to %s", loc)
+			}
+			var reach bool
+			run(t, ctx, into(&reach, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('tr[data-event-id] a, a[rel], button, input, select')).every(e => e.tabIndex >= 0)`)))
+			if !reach {
+				t.Fatal("a link or control is out of the Tab order")
 			}
 		})
 
