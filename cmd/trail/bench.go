@@ -74,7 +74,7 @@ func (t benchTarget) label() string {
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", "Start `trail serve` on a temporary directory and measure it over HTTP.")
 	var c benchConfig
-	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query, export, streams")
+	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query, export, streams, ui")
 	fs.IntVar(&c.streamEvents, "stream-events", 200_000, "events pre-loaded for the throughput of the streams scenario")
 	fs.IntVar(&c.streamRate, "stream-rate", 1000, "events a second of the streams scenario's latency measurement")
 	fs.IntVar(&c.lagRate, "lag-rate", 10000, "events a second of the lag scenario, which measures the time from acceptance to being in a signed checkpoint")
@@ -123,7 +123,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 				return fmt.Errorf("--drivers: unknown driver %q", driver)
 			}
 			counts := []int{1}
-			if driver == "postgres" && sc != "query" && sc != "export" && sc != "streams" {
+			if driver == "postgres" && sc != "query" && sc != "export" && sc != "streams" && sc != "ui" {
 				counts = nodeCounts
 			}
 			for _, nodes := range counts {
@@ -141,6 +141,8 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 					err = m.benchExport(ctx, self, c, driver)
 				case "streams":
 					err = m.benchStreams(ctx, self, c, driver)
+				case "ui":
+					err = m.benchUI(ctx, self, c, driver)
 				default:
 					err = fmt.Errorf("unknown scenario %q", sc)
 				}
