@@ -169,19 +169,24 @@ type EventService interface {
 // EventCounter counts events for the histogram of the web UI (SPEC §9).
 type EventCounter interface {
 	// CountEvents counts the events matching f (its cursors and limit
-	// ignored) in buckets of width bucket from f.RangeStart to
-	// f.RangeEnd, which must both be set: element i counts the events that
-	// occurred in [start + i·bucket, start + (i+1)·bucket).
+	// ignored) that occurred from f.RangeStart to f.RangeEnd, which must
+	// both be set, in buckets of width bucket aligned on the Unix epoch:
+	// element i counts the events of [b+i·bucket, b+(i+1)·bucket) within
+	// the period, where b is f.RangeStart truncated to a multiple of
+	// bucket. The first and the last bucket may be partly outside the
+	// period; only what lies within counts.
 	CountEvents(ctx context.Context, f EventFilter, bucket time.Duration) ([]int64, error)
 }
 
-// Buckets returns how many buckets of width bucket cover [start, end),
-// or an error when the period or the width cannot make a histogram.
+// Buckets returns how many buckets of width bucket the period of f
+// touches (EventCounter), or an error when the period or the width cannot
+// make a histogram.
 func Buckets(f EventFilter, bucket time.Duration) (int, error) {
-	if f.RangeStart == nil || f.RangeEnd == nil || !f.RangeEnd.After(*f.RangeStart) || bucket <= 0 {
-		return 0, Errorf(EINVALID, "A histogram needs a period (range_start before range_end) and a bucket width.")
+	if f.RangeStart == nil || f.RangeEnd == nil || !f.RangeEnd.After(*f.RangeStart) || bucket <= 0 || f.RangeStart.Before(time.Unix(0, 0)) {
+		return 0, Errorf(EINVALID, "A histogram needs a period after 1970 (range_start before range_end) and a bucket width.")
 	}
-	n := (f.RangeEnd.Sub(*f.RangeStart) + bucket - 1) / bucket
+	w := int64(bucket)
+	n := (f.RangeEnd.UnixNano()-1)/w - f.RangeStart.UnixNano()/w + 1
 	if n > 10000 {
 		return 0, Errorf(EINVALID, "A histogram has at most 10,000 buckets.")
 	}

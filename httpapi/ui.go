@@ -692,9 +692,15 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 		h.Max = max(h.Max, c)
 	}
 	h.Width = len(counts) * 10
+	// Buckets are aligned on the epoch (whole hours, days); the first and
+	// the last may be cut by the period.
+	b0 := period[0].UnixNano() / int64(width.d) * int64(width.d)
 	for i, c := range counts {
-		from := period[0].Add(time.Duration(i) * width.d)
+		from := time.Unix(0, b0).UTC().Add(time.Duration(i) * width.d)
 		to := from.Add(width.d)
+		if from.Before(period[0]) {
+			from = period[0]
+		}
 		if to.After(period[1]) {
 			to = period[1]
 		}

@@ -201,7 +201,8 @@ type appender struct {
 	seen  map[dedupeKey]trail.AppendResult
 
 	newActions map[[2]string]bool
-	events     [][]any // rows of events, in the order of eventColumns
+	counts     map[countKey]int64 // events by hour and action, for event_counts
+	events     [][]any            // rows of events, in the order of eventColumns
 	targets    [][]any // rows of event_targets, in the order of targetColumns
 	idem       struct {
 		org, eventID []string
@@ -216,6 +217,15 @@ var eventColumns = []string{"organization_id", "idx", "received_at", "id", "acti
 var targetColumns = []string{"organization_id", "target_id", "target_type", "idx", "received_at"}
 
 type orgHead struct{ next, stored int64 }
+
+// countKey is a row of event_counts.
+type countKey struct {
+	org, action string
+	hour        int64
+}
+
+// hourNanos is one hour in the unit of occurred_at, event_counts' unit.
+const hourNanos = int64(time.Hour)
 
 type dedupeKey struct {
 	org  string
@@ -314,6 +324,10 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 			a.targets = append(a.targets, []any{orgID, t.ID, t.Type, ev.Index, a.now})
 		}
 		ns := ev.OccurredAt.UnixNano()
+		if a.counts == nil {
+			a.counts = map[countKey]int64{}
+		}
+		a.counts[countKey{orgID, ev.Action, ns / hourNanos}]++
 		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
 		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,
 			ns, int32(ns / dayNanos), ids, types, r.search[i], string(data), leaf[:]})
@@ -351,6 +365,16 @@ func (a *appender) flush(ctx context.Context) error {
 			orgs, actions = append(orgs, k[0]), append(actions, k[1])
 		}
 		b.Queue(`INSERT INTO org_actions (organization_id, action) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, orgs, actions)
+	}
+	if len(a.counts) > 0 {
+		var orgs, actions []string
+		var hours, ns []int64
+		for k, n := range a.counts {
+			orgs, actions, hours, ns = append(orgs, k.org), append(actions, k.action), append(hours, k.hour), append(ns, n)
+		}
+		b.Queue(`INSERT INTO event_counts (organization_id, hour, action, n) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
+			ON CONFLICT (organization_id, hour, action) DO UPDATE SET n = event_counts.n + excluded.n`, orgs, hours, actions, ns)
+		clear(a.counts)
 	}
 	var ids []string
 	var nexts []int64

@@ -443,24 +443,34 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 				return res, err
 			}
 			// One statement: the rows go, their targets go, their ids
-			// are kept.
-			tag, err := conn.Exec(ctx, `WITH d AS (
+			// are kept, the hourly counts lose them.
+			var n int64
+			err := conn.QueryRow(ctx, `WITH d AS (
 					DELETE FROM events WHERE (organization_id, idx, received_at) IN (
 						SELECT organization_id, idx, received_at FROM events
 						WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 LIMIT $5)
-					RETURNING organization_id, idx, id, occurred_at, received_at, target_ids),
+					RETURNING organization_id, idx, id, action, occurred_at, received_at, target_ids),
 				t AS (
 					DELETE FROM event_targets et USING (SELECT organization_id, idx, received_at, unnest(target_ids) AS target_id FROM d) x
-					WHERE et.organization_id = x.organization_id AND et.target_id = x.target_id AND et.idx = x.idx AND et.received_at = x.received_at)
-				INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM d ON CONFLICT DO NOTHING`,
-				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch)
+					WHERE et.organization_id = x.organization_id AND et.target_id = x.target_id AND et.idx = x.idx AND et.received_at = x.received_at),
+				c AS (
+					UPDATE event_counts ec SET n = ec.n - x.n
+					FROM (SELECT organization_id, occurred_at / 3600000000000 AS hour, action, count(*) AS n FROM d GROUP BY 1, 2, 3) x
+					WHERE ec.organization_id = x.organization_id AND ec.hour = x.hour AND ec.action = x.action),
+				p AS (
+					INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM d ON CONFLICT DO NOTHING)
+				SELECT count(*) FROM d`,
+				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch).Scan(&n)
 			if err != nil {
 				return res, fmt.Errorf("purge %s: %w", o.id, err)
 			}
-			res.Events += tag.RowsAffected()
-			if tag.RowsAffected() < batch {
+			res.Events += n
+			if n < batch {
 				break
 			}
+		}
+		if _, err := conn.Exec(ctx, `DELETE FROM event_counts WHERE organization_id = $1 AND hour <= $2 AND n <= 0`, o.id, cutoff/hourNanos); err != nil {
+			return res, fmt.Errorf("purge %s: counts: %w", o.id, err)
 		}
 	}
 	if partErr != nil {
@@ -523,11 +533,23 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 				s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", evs)
 				continue
 			}
-			tag, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM %s ON CONFLICT DO NOTHING`, pgx.Identifier{evs}.Sanitize()))
+			// The ids are kept and the hourly counts lose the events in
+			// one statement; a run that stops before the drop does it
+			// again for the ids not kept yet only.
+			var n int64
+			err := conn.QueryRow(ctx, fmt.Sprintf(`WITH ins AS (
+					INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM %[1]s
+					ON CONFLICT DO NOTHING RETURNING organization_id, idx),
+				c AS (
+					UPDATE event_counts ec SET n = ec.n - x.n
+					FROM (SELECT e.organization_id, e.occurred_at / 3600000000000 AS hour, e.action, count(*) AS n
+						FROM %[1]s e JOIN ins ON ins.organization_id = e.organization_id AND ins.idx = e.idx GROUP BY 1, 2, 3) x
+					WHERE ec.organization_id = x.organization_id AND ec.hour = x.hour AND ec.action = x.action)
+				SELECT count(*) FROM ins`, pgx.Identifier{evs}.Sanitize())).Scan(&n)
 			if err != nil {
 				return fmt.Errorf("keep ids of %s: %w", evs, err)
 			}
-			res.Events += tag.RowsAffected()
+			res.Events += n
 		}
 		for _, table := range partitioned {
 			p := table + "_p" + month

@@ -483,32 +483,77 @@ func dedupe(vals []string) []string {
 	return out
 }
 
-// CountEvents counts the matching events in buckets of their period. The
-// period drives through events_org_day, which includes occurred_at.
+// CountEvents counts the matching events in buckets aligned on the Unix
+// epoch. With no filter but actions and buckets of whole hours, the hours
+// within the period are summed from event_counts and only the period's
+// partial first and last hours are counted from the events; otherwise the
+// events are counted (a target id through event_targets).
 func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
 	n, err := trail.Buckets(f, bucket)
 	if err != nil {
 		return nil, err
 	}
+	w := int64(bucket)
 	start, end := f.RangeStart.UnixNano(), f.RangeEnd.UnixNano()
+	b0 := start / w
+	counts := make([]int64, n)
 	f.After, f.Before = nil, nil
-	q := &eventQuery{f: f}
-	sel := "SELECT (e.occurred_at - " + q.arg(start) + ") / " + q.arg(int64(bucket)) + ", count(*) FROM events e WHERE "
-	conds := append(q.conds(""), "e.occurred_day BETWEEN "+q.arg(start/dayNanos)+" AND "+q.arg((end-1)/dayNanos))
-	rows, err := s.db.pool.Query(ctx, sel+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...)
+	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
-	defer rows.Close()
-	counts := make([]int64, n)
-	for rows.Next() {
-		var b, c int64
-		if err := rows.Scan(&b, &c); err != nil {
-			return nil, fmt.Errorf("count events: %w", err)
+	defer tx.Rollback(context.Background())
+	sum := func(query string, args ...any) error {
+		rows, err := tx.Query(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("count events: %w", err)
 		}
-		if b >= 0 && b < int64(n) {
-			counts[b] = c
+		defer rows.Close()
+		for rows.Next() {
+			var b, c int64
+			if err := rows.Scan(&b, &c); err != nil {
+				return fmt.Errorf("count events: %w", err)
+			}
+			if i := b - b0; i >= 0 && i < int64(n) {
+				counts[i] += c
+			}
 		}
+		return rows.Err()
 	}
-	return counts, rows.Err()
+	events := func(from, to int64) error {
+		if from >= to {
+			return nil
+		}
+		g := f
+		fromT, toT := time.Unix(0, from).UTC(), time.Unix(0, to).UTC()
+		g.RangeStart, g.RangeEnd = &fromT, &toT
+		q := &eventQuery{f: g}
+		sel := "SELECT e.occurred_at / " + q.arg(w) + ", count(*) FROM events e WHERE "
+		conds := append(q.conds("target_ids"), "e.occurred_day BETWEEN "+q.arg(int32(from/dayNanos))+" AND "+q.arg(int32((to-1)/dayNanos)))
+		if len(f.TargetIDs) > 0 {
+			conds = append(conds, "(e.organization_id, e.idx) IN (SELECT x.organization_id, x.idx FROM event_targets x WHERE x.organization_id = "+
+				q.arg(f.OrganizationID)+" AND x.target_id = ANY("+q.arg(f.TargetIDs)+"::text[]))")
+		}
+		return sum(sel+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...)
+	}
+	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
+	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && strings.TrimSpace(f.Query) == ""
+	if w%hourNanos != 0 || !onlyActions || h0 >= h1 {
+		if err := events(start, end); err != nil {
+			return nil, err
+		}
+		return counts, nil
+	}
+	if err := events(start, h0*hourNanos); err != nil {
+		return nil, err
+	}
+	if err := events(h1*hourNanos, end); err != nil {
+		return nil, err
+	}
+	q := &eventQuery{f: trail.EventFilter{OrganizationID: f.OrganizationID, Actions: f.Actions}}
+	conds := append(q.conds(""), "e.hour >= "+q.arg(h0), "e.hour < "+q.arg(h1))
+	if err := sum("SELECT e.hour / "+q.arg(w/hourNanos)+", sum(e.n)::bigint FROM event_counts e WHERE "+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...); err != nil {
+		return nil, err
+	}
+	return counts, nil
 }

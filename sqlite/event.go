@@ -166,6 +166,13 @@ type appender struct {
 	targets    []any // 4 values a row
 	fts        []any // 2 values a row
 	idem       []any // 5 values a row
+	counts     map[countKey]int64
+}
+
+// countKey is a row of event_counts.
+type countKey struct {
+	org, action string
+	hour        int64
 }
 
 type orgHead struct{ next, stored int64 }
@@ -176,7 +183,8 @@ type dedupeKey struct {
 }
 
 func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
-	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{}}
+	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{},
+		counts: map[countKey]int64{}}
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&a.nextSeq); err != nil {
 		return nil, err
 	}
@@ -230,6 +238,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
 		a.fts = append(a.fts, seq, r.search[i])
+		a.counts[countKey{orgID, ev.Action, ev.OccurredAt.UnixNano() / hourNanos}]++
 		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[keys[i]] = r
@@ -289,6 +298,17 @@ func (a *appender) flush(ctx context.Context) error {
 	if err := a.insert(ctx, `INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem,
 		` ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`); err != nil {
 		return fmt.Errorf("insert idempotency keys: %w", err)
+	}
+	if len(a.counts) > 0 {
+		rows := make([]any, 0, 4*len(a.counts))
+		for k, n := range a.counts {
+			rows = append(rows, k.org, k.hour, k.action, n)
+		}
+		if err := a.insert(ctx, `INSERT INTO event_counts (organization_id, hour, action, n) VALUES `, 4, rows,
+			` ON CONFLICT (organization_id, hour, action) DO UPDATE SET n = n + excluded.n`); err != nil {
+			return fmt.Errorf("count events: %w", err)
+		}
+		clear(a.counts)
 	}
 	for org, h := range a.heads {
 		if h.next == h.stored {

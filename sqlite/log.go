@@ -441,7 +441,7 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSiz
 	}
 	type victim struct {
 		seq, idx, occurred int64
-		id                 string
+		id, action         string
 		targets            []string
 	}
 	var victims []victim
@@ -460,6 +460,7 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSiz
 		for _, t := range ev.Targets {
 			v.targets = append(v.targets, t.ID)
 		}
+		v.action = ev.Action
 		victims = append(victims, v)
 	}
 	rows.Close()
@@ -480,6 +481,18 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSiz
 			if _, err := tx.ExecContext(ctx, `DELETE FROM event_targets WHERE organization_id = ? AND target_id = ? AND seq = ?`, orgID, target, v.seq); err != nil {
 				return 0, err
 			}
+		}
+	}
+	counts := map[countKey]int64{}
+	for _, v := range victims {
+		counts[countKey{orgID, v.action, v.occurred / hourNanos}]++
+	}
+	for k, n := range counts {
+		if _, err := tx.ExecContext(ctx, `UPDATE event_counts SET n = n - ? WHERE organization_id = ? AND hour = ? AND action = ?`, n, k.org, k.hour, k.action); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM event_counts WHERE organization_id = ? AND hour = ? AND action = ? AND n <= 0`, k.org, k.hour, k.action); err != nil {
+			return 0, err
 		}
 	}
 	return len(victims), tx.Commit()

@@ -527,36 +527,86 @@ func dedupe(vals []string) []string {
 	return out
 }
 
-// CountEvents counts the matching events in buckets of their period. The
-// period drives through events_org_day (which holds occurred_at, so that
-// counting without other filters reads the index only).
+// hourNanos is one hour in the unit of occurred_at, event_counts' unit.
+const hourNanos = int64(time.Hour)
+
+// CountEvents counts the matching events in buckets aligned on the Unix
+// epoch. With no filter but actions and buckets of whole hours, the hours
+// within the period are summed from event_counts and only the period's
+// partial first and last hours are counted from the events; otherwise the
+// events are counted, the period driving through events_org_day (which
+// holds occurred_at) unless an actor, a target id or words select fewer.
 func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
 	n, err := trail.Buckets(f, bucket)
 	if err != nil {
 		return nil, err
 	}
+	w := int64(bucket)
 	start, end := f.RangeStart.UnixNano(), f.RangeEnd.UnixNano()
-	q := &eventQuery{f: f}
-	conds := append([]cond{
-		{"e.organization_id = ?", []any{f.OrganizationID}},
-		{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{start / dayNanos, (end - 1) / dayNanos}},
-	}, q.conds("")...)
-	where, args := joinConds(conds)
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT (e.occurred_at - ?) / ?, COUNT(*) FROM events e WHERE `+where+` GROUP BY 1`,
-		append([]any{start, int64(bucket)}, args...)...)
+	b0 := start / w
+	counts := make([]int64, n)
+	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
-	defer rows.Close()
-	counts := make([]int64, n)
-	for rows.Next() {
-		var b, c int64
-		if err := rows.Scan(&b, &c); err != nil {
-			return nil, fmt.Errorf("count events: %w", err)
+	defer tx.Rollback()
+	sum := func(query string, args ...any) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("count events: %w", err)
 		}
-		if b >= 0 && b < int64(n) {
-			counts[b] = c
+		defer rows.Close()
+		for rows.Next() {
+			var b, c int64
+			if err := rows.Scan(&b, &c); err != nil {
+				return fmt.Errorf("count events: %w", err)
+			}
+			if i := b - b0; i >= 0 && i < int64(n) {
+				counts[i] += c
+			}
 		}
+		return rows.Err()
 	}
-	return counts, rows.Err()
+	selective := len(f.ActorIDs)+len(f.TargetIDs) > 0 || ftsQuery(f.Query) != ""
+	events := func(from, to int64) error {
+		if from >= to {
+			return nil
+		}
+		g := f
+		g.RangeStart, g.RangeEnd = ptrTime(time.Unix(0, from)), ptrTime(time.Unix(0, to))
+		q := &eventQuery{f: g}
+		conds := []cond{{"e.organization_id = ?", []any{f.OrganizationID}}}
+		if !selective {
+			conds = append(conds, cond{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}})
+		}
+		if len(f.TargetIDs) > 0 {
+			c := inCond("x.target_id", f.TargetIDs)
+			conds = append(conds, cond{"e.seq IN (SELECT x.seq FROM event_targets x WHERE x.organization_id = ? AND " + c.sql + ")",
+				append([]any{f.OrganizationID}, c.args...)})
+		}
+		where, args := joinConds(append(conds, q.conds("target_ids")...))
+		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM events e WHERE `+where+` GROUP BY 1`, append([]any{w}, args...)...)
+	}
+	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
+	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && ftsQuery(f.Query) == ""
+	if w%hourNanos != 0 || !onlyActions || h0 >= h1 {
+		if err := events(start, end); err != nil {
+			return nil, err
+		}
+		return counts, nil
+	}
+	if err := events(start, h0*hourNanos); err != nil {
+		return nil, err
+	}
+	if err := events(h1*hourNanos, end); err != nil {
+		return nil, err
+	}
+	q := &eventQuery{f: trail.EventFilter{Actions: f.Actions}}
+	where, args := joinConds(append([]cond{{"e.organization_id = ? AND e.hour >= ? AND e.hour < ?", []any{f.OrganizationID, h0, h1}}}, q.conds("")...))
+	if err := sum(`SELECT e.hour / ?, SUM(e.n) FROM event_counts e WHERE `+where+` GROUP BY 1`, append([]any{w / hourNanos}, args...)...); err != nil {
+		return nil, err
+	}
+	return counts, nil
 }
+
+func ptrTime(t time.Time) *time.Time { return &t }

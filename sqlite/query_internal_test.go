@@ -111,3 +111,60 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("a recent event must still be a duplicate: %+v %v", res, err)
 	}
 }
+
+// TestCountEvents_ReadsHourlyCounts: hours within the period come from
+// event_counts, which appends keep equal to the events (a change of the
+// table shows in the counts; the partial first hour does not read it).
+func TestCountEvents_ReadsHourlyCounts(t *testing.T) {
+	ctx := context.Background()
+	db := NewDB(filepath.Join(t.TempDir(), "trail.db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_c", Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)
+	var ins []*trail.EventInput
+	for i := 0; i < 300; i++ {
+		ins = append(ins, &trail.EventInput{Action: []string{"a.b", "a.c", "d.e"}[i%3], OccurredAt: base.Add(time.Duration(i*7) * time.Minute),
+			Actor: trail.Actor{ID: "u", Type: "user"}, Context: trail.EventContext{Location: "x"}, Metadata: trail.Metadata{"i": i}})
+	}
+	svc := NewEventService(db)
+	for i := 0; i < len(ins); i += 70 {
+		if _, err := svc.AppendEvents(ctx, "org_c", ins[i:min(i+70, len(ins))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var diff int
+	if err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+		SELECT organization_id, occurred_at / 3600000000000 AS hour, action, COUNT(*) AS n FROM events GROUP BY 1, 2, 3
+		EXCEPT SELECT organization_id, hour, action, n FROM event_counts)`).Scan(&diff); err != nil || diff != 0 {
+		t.Fatalf("event_counts differs from the events in %d rows (%v)", diff, err)
+	}
+	start, end := base.Add(30*time.Minute), base.Add(30*time.Hour)
+	f := trail.EventFilter{OrganizationID: "org_c", RangeStart: &start, RangeEnd: &end, Actions: []string{"a.*"}}
+	before, err := svc.CountEvents(ctx, f, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := base.Add(5*time.Hour).UnixNano() / hourNanos
+	if _, err := db.writer.ExecContext(ctx, `UPDATE event_counts SET n = n + 1000 WHERE organization_id = 'org_c' AND hour IN (?, ?) AND action = 'a.b'`,
+		hour, base.UnixNano()/hourNanos); err != nil {
+		t.Fatal(err)
+	}
+	after, err := svc.CountEvents(ctx, f, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range before {
+		want := before[i]
+		if i == 5 {
+			want += 1000
+		}
+		if after[i] != want {
+			t.Fatalf("bucket %d: %d, want %d (before %v, after %v)", i, after[i], want, before, after)
+		}
+	}
+}

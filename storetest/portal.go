@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,72 +125,108 @@ func testPortal(t *testing.T, s Services) {
 	}
 }
 
+// wantCounts groups the events FindEvents returns for f's filters and
+// period into CountEvents' buckets: the reference the counts must equal.
+func wantCounts(t *testing.T, s Services, f trail.EventFilter, bucket time.Duration) []int64 {
+	t.Helper()
+	n, err := trail.Buckets(f, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := int64(bucket)
+	b0 := f.RangeStart.UnixNano() / w
+	want := make([]int64, n)
+	f.Limit = 1000
+	for _, ev := range allEvents(t, s, f) {
+		want[ev.OccurredAt.UnixNano()/w-b0]++
+	}
+	return want
+}
+
+func checkCounts(t *testing.T, s Services, name string, f trail.EventFilter, bucket time.Duration) int64 {
+	t.Helper()
+	got, err := s.Events.(trail.EventCounter).CountEvents(context.Background(), f, bucket)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	want := wantCounts(t, s, f, bucket)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: counts\n%v\nwant\n%v", name, got, want)
+	}
+	var total int64
+	for _, c := range got {
+		total += c
+	}
+	return total
+}
+
 // testCountEvents: the histogram's counts are those of the events that
-// match, bucket by bucket, for the filters of the UI.
+// FindEvents returns, bucket by bucket, for the filters of the UI, in
+// minutes (counted from the events) and in hours and days (summed from
+// hourly counts kept as events are appended, with the partial first and
+// last hours counted from the events).
 func testCountEvents(t *testing.T, s Services) {
-	counter, ok := s.Events.(trail.EventCounter)
-	if !ok {
+	if _, ok := s.Events.(trail.EventCounter); !ok {
 		t.Skip("this implementation does not count events")
 	}
-	ctx := context.Background()
 	org := mustOrg(t, s, "Counts")
 	other := mustOrg(t, s, "Other")
+	// 400 events over the 39 hours after baseTime - 40 h, 3 to 9 minutes
+	// apart, and the same in another organization.
 	var ins []*trail.EventInput
-	for n := range 120 {
-		ins = append(ins, NewEvent(n))
+	at := baseTime.Add(-40 * time.Hour)
+	for n := range 400 {
+		in := NewEvent(n)
+		at = at.Add(time.Duration(17+n*7%37) * time.Minute / 6)
+		in.OccurredAt = at
+		ins = append(ins, in)
 	}
-	mustAppend(t, s, org.ID, ins...)
-	mustAppend(t, s, other.ID, ins[:50]...)
+	for i := 0; i < len(ins); i += 100 {
+		mustAppend(t, s, org.ID, ins[i:i+100]...)
+	}
+	mustAppend(t, s, other.ID, ins[:150]...)
 
-	start := baseTime.Add(-1000 * time.Second)
-	end := baseTime.Add(-880 * time.Second)
-	for _, tc := range []struct {
-		name   string
-		f      trail.EventFilter
-		bucket time.Duration
-		match  func(in *trail.EventInput) bool
+	for _, period := range []struct {
+		name       string
+		start, end time.Time
 	}{
-		{"all", trail.EventFilter{}, 10 * time.Second, func(*trail.EventInput) bool { return true }},
-		{"uneven buckets", trail.EventFilter{}, 7 * time.Second, func(*trail.EventInput) bool { return true }},
-		{"action", trail.EventFilter{Actions: []string{"alert_route.updated"}}, 10 * time.Second,
-			func(in *trail.EventInput) bool { return in.Action == "alert_route.updated" }},
-		{"action prefix", trail.EventFilter{Actions: []string{"alert_route.*"}}, 30 * time.Second,
-			func(in *trail.EventInput) bool { return strings.HasPrefix(in.Action, "alert_route.") }},
-		{"actor", trail.EventFilter{ActorIDs: []string{"user_3"}}, 10 * time.Second,
-			func(in *trail.EventInput) bool { return in.Actor.ID == "user_3" }},
-		{"target", trail.EventFilter{TargetIDs: []string{"team_1"}, TargetTypes: []string{"team"}}, 10 * time.Second,
-			func(in *trail.EventInput) bool { return in.Targets[1].ID == "team_1" }},
-		{"words", trail.EventFilter{Query: "w3"}, 20 * time.Second,
-			func(in *trail.EventInput) bool { return in.Metadata["word"] == "w3" }},
-		{"nothing", trail.EventFilter{ActorIDs: []string{"nobody"}}, 10 * time.Second,
-			func(*trail.EventInput) bool { return false }},
+		{"whole hours", baseTime.Add(-41 * time.Hour), baseTime},
+		{"ragged", baseTime.Add(-39*time.Hour - 17*time.Minute - 3*time.Second), baseTime.Add(-2*time.Hour - 41*time.Minute)},
+		{"within an hour", baseTime.Add(-20*time.Hour - 50*time.Minute), baseTime.Add(-20*time.Hour - 5*time.Minute)},
 	} {
-		f := tc.f
-		f.OrganizationID = org.ID
-		s, e := start.Add(5*time.Second), end
-		f.RangeStart, f.RangeEnd = &s, &e
-		got, err := counter.CountEvents(ctx, f, tc.bucket)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		n := int((e.Sub(s) + tc.bucket - 1) / tc.bucket)
-		want := make([]int64, n)
-		for _, in := range ins {
-			at := in.OccurredAt
-			if !at.Before(s) && at.Before(e) && tc.match(in) {
-				want[int(at.Sub(s)/tc.bucket)]++
-			}
-		}
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d buckets, want %d", tc.name, len(got), len(want))
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("%s: counts %v, want %v", tc.name, got, want)
+		for _, tc := range []struct {
+			name   string
+			f      trail.EventFilter
+			bucket time.Duration
+		}{
+			{"all by 5 minutes", trail.EventFilter{}, 5 * time.Minute},
+			{"all by 29 seconds", trail.EventFilter{}, 29 * time.Second},
+			{"all by hour", trail.EventFilter{}, time.Hour},
+			{"all by 3 hours", trail.EventFilter{}, 3 * time.Hour},
+			{"all by day", trail.EventFilter{}, 24 * time.Hour},
+			{"action by hour", trail.EventFilter{Actions: []string{"alert_route.updated"}}, time.Hour},
+			{"actions by 6 hours", trail.EventFilter{Actions: []string{"alert_route.*", "user.role_granted"}}, 6 * time.Hour},
+			{"action by 15 minutes", trail.EventFilter{Actions: []string{"escalation_path.updated"}}, 15 * time.Minute},
+			{"actor by hour", trail.EventFilter{ActorIDs: []string{"user_3"}}, time.Hour},
+			{"actor name and action", trail.EventFilter{ActorNames: []string{"Person 2"}, Actions: []string{"alert_route.*"}}, time.Hour},
+			{"actor type", trail.EventFilter{ActorTypes: []string{"api_key"}}, 3 * time.Hour},
+			{"target id", trail.EventFilter{TargetIDs: []string{"team_1", "route_4"}}, time.Hour},
+			{"target type and id", trail.EventFilter{TargetIDs: []string{"team_1"}, TargetTypes: []string{"team"}}, 6 * time.Hour},
+			{"target type", trail.EventFilter{TargetTypes: []string{"alert_route"}}, time.Hour},
+			{"words", trail.EventFilter{Query: "w3"}, time.Hour},
+			{"words and action", trail.EventFilter{Query: "w3", Actions: []string{"user.role_granted"}}, 20 * time.Minute},
+			{"nothing", trail.EventFilter{ActorIDs: []string{"nobody"}}, time.Hour},
+		} {
+			f := tc.f
+			f.OrganizationID = org.ID
+			f.RangeStart, f.RangeEnd = ptr(period.start), ptr(period.end)
+			total := checkCounts(t, s, period.name+", "+tc.name, f, tc.bucket)
+			if tc.name == "all by hour" && period.name == "whole hours" && total != 400 {
+				t.Fatalf("%d events counted in all, want 400", total)
 			}
 		}
 	}
-	if _, err := counter.CountEvents(ctx, trail.EventFilter{OrganizationID: org.ID}, time.Second); trail.ErrorCode(err) != trail.EINVALID {
+	if _, err := s.Events.(trail.EventCounter).CountEvents(context.Background(), trail.EventFilter{OrganizationID: org.ID}, time.Second); trail.ErrorCode(err) != trail.EINVALID {
 		t.Fatalf("without a period: %v", err)
 	}
 }
