@@ -203,7 +203,7 @@ type appender struct {
 	newActions map[[2]string]bool
 	counts     map[countKey]int64 // events by hour and action, for event_counts
 	events     [][]any            // rows of events, in the order of eventColumns
-	targets    [][]any // rows of event_targets, in the order of targetColumns
+	targets    [][]any            // rows of event_targets, in the order of targetColumns
 	idem       struct {
 		org, eventID []string
 		hash         [][]byte
