@@ -126,8 +126,9 @@ func rowIDs(t *testing.T, ctx context.Context) []string {
 	return ids
 }
 
-// screenshot saves the page as docs/screenshots/NAME.png when
-// TRAIL_SCREENSHOTS names the directory.
+// screenshot saves the whole page as NAME.jpg (or the phone's screen as
+// NAME.png) in the directory TRAIL_SCREENSHOTS names, when it is set: the
+// screenshots in docs/screenshots are made so.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("TRAIL_SCREENSHOTS")
 	if dir == "" {
@@ -136,10 +137,13 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	var buf []byte
 	if strings.HasSuffix(name, "-phone") {
 		run(t, ctx, into(&buf, chromedp.CaptureScreenshot()))
-	} else {
-		run(t, ctx, into(&buf, chromedp.FullScreenshot(100)))
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+	run(t, ctx, into(&buf, chromedp.FullScreenshot(85))) // JPEG
+	if err := os.WriteFile(filepath.Join(dir, name+".jpg"), buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -230,7 +234,10 @@ func TestUI_Browser(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
 		ts := newTestServer(t)
 		ctx := newBrowser(t)
-		org := ts.mustOrg(t, "org_acme")
+		org := "org_acme"
+		if err := ts.Orgs.CreateOrganization(context.Background(), &trail.Organization{ID: org, Name: "Acme Corp"}); err != nil {
+			t.Fatal(err)
+		}
 		uiEvents(t, ts, org)
 
 		t.Run("link", func(t *testing.T) {
@@ -486,6 +493,7 @@ func TestUI_Browser(t *testing.T) {
 			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="New log stream"]`)))
 			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="GenericHttps"]`)))
 			checkLabels(t, ctx, "stream form")
+			screenshot(t, ctx, "stream-new")
 			// An error is shown at its field, and nothing is created.
 			run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-name`), "SIEM"), chromedp.SetValue(chromedp.CSS(`#f-url`), "not a url"))
 			follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-url`)))
