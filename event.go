@@ -182,12 +182,13 @@ type EventCounter interface {
 // touches (EventCounter), or an error when the period or the width cannot
 // make a histogram.
 func Buckets(f EventFilter, bucket time.Duration) (int, error) {
-	if f.RangeStart == nil || f.RangeEnd == nil || !f.RangeEnd.After(*f.RangeStart) || bucket <= 0 || f.RangeStart.Before(time.Unix(0, 0)) {
-		return 0, Errorf(EINVALID, "A histogram needs a period after 1970 (range_start before range_end) and a bucket width.")
+	if f.RangeStart == nil || f.RangeEnd == nil || !f.RangeEnd.After(*f.RangeStart) || bucket <= 0 ||
+		f.RangeStart.Before(time.Unix(0, 0)) || f.RangeEnd.After(time.Unix(0, math.MaxInt64)) {
+		return 0, Errorf(EINVALID, "A histogram needs a period between 1970 and 2262 (range_start before range_end) and a bucket width.")
 	}
 	w := int64(bucket)
 	n := (f.RangeEnd.UnixNano()-1)/w - f.RangeStart.UnixNano()/w + 1
-	if n > 10000 {
+	if n <= 0 || n > 10000 {
 		return 0, Errorf(EINVALID, "A histogram has at most 10,000 buckets.")
 	}
 	return int(n), nil

@@ -201,16 +201,15 @@ func (s *Server) session(r *http.Request) (*uiSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.Organizations.FindOrganizationByID(r.Context(), sess.OrganizationID)
-	if err != nil {
-		return nil, err
-	}
-	u := &uiSession{PortalSession: sess, secret: c.Value, org: org}
+	u := &uiSession{PortalSession: sess, secret: c.Value}
 	// The session acts through the API's handlers as a key of its
 	// organization with what owners and admins may do.
 	u.key = &trail.APIKey{ID: sess.ID, Name: "portal session", OrganizationID: sess.OrganizationID}
 	if sess.CanView() {
 		u.key.Permissions = []trail.Permission{trail.PermEventsRead, trail.PermExports, trail.PermStreams}
+	}
+	if u.org, err = s.org(r.Context(), u.key, sess.OrganizationID); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -349,10 +349,14 @@ func pageURL(base string, v url.Values) string {
 	return base + "?" + v.Encode()
 }
 
-// parseUITime reads a From or To value: a datetime-local (UTC) or a date.
+// parseUITime reads a From or To value: a datetime-local (UTC) or a
+// date, from 1970 to 2261 (what the stored times hold).
 func parseUITime(s string) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02", time.RFC3339Nano} {
 		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() < 1970 || t.Year() > 2261 {
+				return time.Time{}, errors.New("out of range")
+			}
 			return t.UTC(), nil
 		}
 	}
@@ -374,7 +378,7 @@ func (f uiFilter) period(now time.Time, retentionDays int) (start, end *time.Tim
 			}
 			t, perr := parseUITime(v)
 			if perr != nil {
-				return nil, nil, hist, fmt.Errorf("%s: %q is not a date and time (YYYY-MM-DDTHH:MM, UTC)", []string{"From", "Until"}[i], v)
+				return nil, nil, hist, fmt.Errorf("%s: %q is not a date and time from 1970 to 2261 (YYYY-MM-DDTHH:MM, UTC)", []string{"From", "Until"}[i], v)
 			}
 			if i == 0 {
 				start, hist[0] = &t, t
@@ -561,8 +565,8 @@ func filterChips(f uiFilter) []uiPreset {
 	add("Actor", f.Actor, func(g *uiFilter) { g.Actor = "" })
 	add("Target type", f.TargetType, func(g *uiFilter) { g.TargetType = "" })
 	add("Target ID", f.TargetID, func(g *uiFilter) { g.TargetID = "" })
-	add("From", f.From, func(g *uiFilter) { g.From = ""; g.fixRange() })
-	add("Until", f.To, func(g *uiFilter) { g.To = ""; g.fixRange() })
+	add("From", strings.Replace(f.From, "T", " ", 1), func(g *uiFilter) { g.From = ""; g.fixRange() })
+	add("Until", strings.Replace(f.To, "T", " ", 1), func(g *uiFilter) { g.To = ""; g.fixRange() })
 	return chips
 }
 

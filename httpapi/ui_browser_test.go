@@ -43,7 +43,7 @@ func newBrowser(t *testing.T) context.Context {
 		t.Skip("no chromium on PATH; set TRAIL_REQUIRE_BROWSER=1 to fail instead")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-dev-shm-usage", true))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
@@ -126,24 +126,18 @@ func rowIDs(t *testing.T, ctx context.Context) []string {
 	return ids
 }
 
-// screenshot saves the whole page as NAME.jpg (or the phone's screen as
-// NAME.png) in the directory TRAIL_SCREENSHOTS names, when it is set: the
-// screenshots in docs/screenshots are made so.
+// screenshot saves what the screen shows as NAME.png in the directory
+// TRAIL_SCREENSHOTS names, when it is set: docs/screenshots are made so.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("TRAIL_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	var buf []byte
-	if strings.HasSuffix(name, "-phone") {
-		run(t, ctx, into(&buf, chromedp.CaptureScreenshot()))
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
 	}
-	run(t, ctx, into(&buf, chromedp.FullScreenshot(85))) // JPEG
-	if err := os.WriteFile(filepath.Join(dir, name+".jpg"), buf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -599,7 +593,7 @@ func TestUI_Browser(t *testing.T) {
 				t.Error("the audit log scrolls sideways at 390 px")
 			}
 			screenshot(t, ctx, "audit-log-phone")
-			run(t, ctx, chromedp.EmulateViewport(1280, 900))
+			run(t, ctx, chromedp.EmulateViewport(1280, 1000))
 		})
 
 		t.Run("member", func(t *testing.T) {

@@ -337,7 +337,10 @@ func (s *Server) uiCreateStream(w http.ResponseWriter, r *http.Request, u *uiSes
 		return
 	}
 	var created StreamResponse
-	json.Unmarshal(body, &created)
+	if err := json.Unmarshal(body, &created); err != nil {
+		s.uiFail(w, r, u, fmt.Errorf("read the created stream: %w", err))
+		return
+	}
 	if secret, _ := created.Config["secret"].(string); typ == trail.StreamHTTPS && secret != "" && secret != trail.MaskedSecret {
 		// Generated here: this page is the only time it is shown.
 		st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, created.ID)

@@ -245,6 +245,7 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	if exists {
 		t.Fatal("events_p203001 still exists")
 	}
+	checkEventCounts(t, db)
 	ev, err := events.FindEventByID(ctx, "org_old", res[0].ID)
 	if err != nil || !ev.Purged || ev.Index != 1 || len(ev.PurgedLeafHash) != 32 {
 		t.Fatalf("event of a dropped partition: %+v %v", ev, err)
@@ -280,5 +281,21 @@ func TestPurge_DropsPartitions(t *testing.T) {
 		if exists {
 			t.Fatalf("%s still exists", name)
 		}
+	}
+}
+
+// checkEventCounts fails unless event_counts holds, for every hour and
+// action with events, exactly their number (rows of 0 left by purges
+// aside).
+func checkEventCounts(t *testing.T, db *DB) {
+	t.Helper()
+	var diff int
+	if err := db.pool.QueryRow(context.Background(), `SELECT count(*) FROM (
+		(SELECT organization_id, occurred_at / 3600000000000 AS hour, action, count(*) AS n FROM events GROUP BY 1, 2, 3
+		 EXCEPT SELECT organization_id, hour, action, n FROM event_counts)
+		UNION ALL
+		(SELECT organization_id, hour, action, n FROM event_counts WHERE n <> 0
+		 EXCEPT SELECT organization_id, occurred_at / 3600000000000, action, count(*) FROM events GROUP BY 1, 2, 3)) x`).Scan(&diff); err != nil || diff != 0 {
+		t.Fatalf("event_counts differs from the events in %d rows (%v)", diff, err)
 	}
 }

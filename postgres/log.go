@@ -453,12 +453,17 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 				t AS (
 					DELETE FROM event_targets et USING (SELECT organization_id, idx, received_at, unnest(target_ids) AS target_id FROM d) x
 					WHERE et.organization_id = x.organization_id AND et.target_id = x.target_id AND et.idx = x.idx AND et.received_at = x.received_at),
-				c AS (
-					UPDATE event_counts ec SET n = ec.n - x.n
-					FROM (SELECT organization_id, occurred_at / 3600000000000 AS hour, action, count(*) AS n FROM d GROUP BY 1, 2, 3) x
-					WHERE ec.organization_id = x.organization_id AND ec.hour = x.hour AND ec.action = x.action),
 				p AS (
-					INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM d ON CONFLICT DO NOTHING)
+					INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM d ON CONFLICT DO NOTHING
+					RETURNING organization_id, idx),
+				c AS (
+					-- Only the events whose ids are kept now: a partition
+					-- whose ids were kept (and counts taken) by a drop that
+					-- then failed is not counted twice.
+					UPDATE event_counts ec SET n = ec.n - x.n
+					FROM (SELECT d.organization_id, d.occurred_at / 3600000000000 AS hour, d.action, count(*) AS n
+						FROM d JOIN p ON p.organization_id = d.organization_id AND p.idx = d.idx GROUP BY 1, 2, 3) x
+					WHERE ec.organization_id = x.organization_id AND ec.hour = x.hour AND ec.action = x.action)
 				SELECT count(*) FROM d`,
 				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch).Scan(&n)
 			if err != nil {

@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,13 +118,40 @@ func testPortal(t *testing.T, s Services) {
 	if _, err := s.Portal.FindPortalSession(ctx, "session-secret-1"); trail.ErrorCode(err) != trail.EUNAUTHORIZED {
 		t.Fatalf("session after twelve hours: %v", err)
 	}
-	// A new link still works (and clears the rows that are over).
+	// A new link still works, and clears the rows that are over: the
+	// expired link is then unknown rather than expired.
 	fresh := newLink(org.ID, trail.RoleOwner)
 	if _, err := s.Portal.OpenPortalLink(ctx, fresh.Token, "session-secret-5"); err != nil {
 		t.Fatalf("fresh link: %v", err)
 	}
-	if _, err := s.Portal.OpenPortalLink(ctx, l.Token, "session-secret-6"); trail.ErrorCode(err) != trail.ENOTFOUND {
+	if _, err := s.Portal.OpenPortalLink(ctx, expired.Token, "session-secret-6"); trail.ErrorCode(err) != trail.ENOTFOUND ||
+		!strings.Contains(trail.ErrorMessage(err), "not valid") {
 		t.Fatalf("a link over and cleared: %v", err)
+	}
+
+	// Eight browsers open one link at once: one session, one event.
+	race := newLink(other.ID, trail.RoleOwner)
+	before = len(allEvents(t, s, trail.EventFilter{OrganizationID: other.ID}))
+	var wg sync.WaitGroup
+	var opened atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Portal.OpenPortalLink(ctx, race.Token, fmt.Sprintf("race-%d", i))
+			if err == nil {
+				opened.Add(1)
+			} else if trail.ErrorCode(err) != trail.ENOTFOUND {
+				t.Errorf("racing open: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := opened.Load(); n != 1 {
+		t.Fatalf("%d racing opens succeeded, want 1", n)
+	}
+	if got := len(allEvents(t, s, trail.EventFilter{OrganizationID: other.ID})); got != before+1 {
+		t.Fatalf("racing opens recorded %d events", got-before)
 	}
 }
 
