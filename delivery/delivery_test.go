@@ -333,23 +333,23 @@ func TestFaults(t *testing.T) {
 		URL() string
 		Close()
 	}
-	kinds := map[string]func() (rcv, *x509.Certificate, *trail.Stream){
-		"GenericHttps": func() (rcv, *x509.Certificate, *trail.Stream) {
+	kinds := map[string]func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream){
+		"GenericHttps": func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream) {
 			r := receiver.NewWebhook(true, nil)
 			return r, r.Server.Certificate(), &trail.Stream{Type: trail.StreamHTTPS, Config: trail.StreamConfig{URL: r.URL()}, Secrets: trail.StreamSecrets{Secret: trail.NewWebhookSecret()}}
 		},
-		"Datadog": func() (rcv, *x509.Certificate, *trail.Stream) {
+		"Datadog": func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream) {
 			r := receiver.NewDatadog(true, "k")
 			return r, r.Server.Certificate(), &trail.Stream{Type: trail.StreamDatadog, Config: trail.StreamConfig{Site: "datadoghq.com", URL: r.URL()}, Secrets: trail.StreamSecrets{APIKey: "k"}}
 		},
-		"Splunk": func() (rcv, *x509.Certificate, *trail.Stream) {
+		"Splunk": func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream) {
 			r := receiver.NewSplunk(true, false, "t")
 			return r, r.Server.Certificate(), &trail.Stream{Type: trail.StreamSplunk, Config: trail.StreamConfig{URL: r.URL()}, Secrets: trail.StreamSecrets{Token: "t"}}
 		},
 	}
 	// The buckets: versitygw behind a proxy that injects the faults.
-	bucket := func(typ string) func() (rcv, *x509.Certificate, *trail.Stream) {
-		return func() (rcv, *x509.Certificate, *trail.Stream) {
+	bucket := func(typ string) func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream) {
+		return func(t *testing.T) (rcv, *x509.Certificate, *trail.Stream) {
 			endpoint := startVersitygw(t)
 			admin := s3Client(endpoint, gwAccess, gwSecret)
 			if _, err := admin.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("faults")}); err != nil {
@@ -369,7 +369,7 @@ func TestFaults(t *testing.T) {
 	for name, mk := range kinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, cert, st := mk()
+			r, cert, st := mk(t)
 			defer r.Close()
 			var certs []*x509.Certificate
 			if cert != nil {
