@@ -174,8 +174,7 @@ func parseExportBody(raw map[string]json.RawMessage, key *trail.APIKey) (*trail.
 			return nil, &trail.Error{Code: trail.EINVALIDRANGE, Message: "Invalid date range",
 				Problems: []trail.Problem{{Path: "/" + field, Message: msg}}}
 		}
-		return nil, &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("Invalid field %s: %s.", field, msg),
-			Problems: []trail.Problem{{Path: "/" + field, Message: msg}}}
+		return nil, invalidField(field, msg)
 	}
 	f.Limit = 0
 	ex.OrganizationID, ex.Filter = f.OrganizationID, f

@@ -138,7 +138,7 @@ func (s *Server) handleOpenPortal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
 	secret := ident.Token("ts_")
 	ctx := trail.NewContextWithCaller(r.Context(), &trail.Caller{
-		Context: trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)},
+		Context: requestContext(r),
 	})
 	sess, err := s.Portal.OpenPortalLink(ctx, r.PathValue("token"), secret)
 	if err != nil {
@@ -219,6 +219,6 @@ func (s *Server) session(r *http.Request) (*uiSession, error) {
 func (u *uiSession) withCaller(r *http.Request) context.Context {
 	return trail.NewContextWithCaller(r.Context(), &trail.Caller{
 		Actor:   u.Actor(),
-		Context: trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)},
+		Context: requestContext(r),
 	})
 }

@@ -347,7 +347,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		ctx := trail.NewContextWithCaller(r.Context(), &trail.Caller{
 			Actor:   trail.Actor{ID: key.ID, Type: "api_key", Name: key.Name},
-			Context: trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)},
+			Context: requestContext(r),
 		})
 		if replayable[name] && s.Idempotency != nil && r.Header.Get("Idempotency-Key") != "" {
 			s.serveIdempotent(sw, r.WithContext(ctx), key, rt)
@@ -424,6 +424,12 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// requestContext is where a request came from, as its audit events
+// record it.
+func requestContext(r *http.Request) trail.EventContext {
+	return trail.EventContext{Location: clientIP(r), UserAgent: truncate(r.UserAgent(), trail.MaxUserAgentLength)}
 }
 
 func truncate(s string, n int) string {

@@ -679,7 +679,7 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 	}
 	h.BucketLabel = width.label
 	f.RangeStart, f.RangeEnd = &period[0], &period[1]
-	ctx, cancel := contextWithTimeout(r, HistogramTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), HistogramTimeout)
 	defer cancel()
 	counts, err := counter.CountEvents(ctx, f, width.d)
 	if err != nil {
@@ -748,8 +748,4 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
 }

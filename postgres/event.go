@@ -234,7 +234,7 @@ type dedupeKey struct {
 
 func (db *DB) newAppender(tx pgx.Tx) *appender {
 	return &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{},
-		seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{}}
+		seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{}, counts: map[countKey]int64{}}
 }
 
 // lockHeads locks the head rows of the organizations, in id order so that
@@ -324,9 +324,6 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 			a.targets = append(a.targets, []any{orgID, t.ID, t.Type, ev.Index, a.now})
 		}
 		ns := ev.OccurredAt.UnixNano()
-		if a.counts == nil {
-			a.counts = map[countKey]int64{}
-		}
 		a.counts[countKey{orgID, ev.Action, ns / hourNanos}]++
 		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
 		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,

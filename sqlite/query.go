@@ -573,7 +573,8 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 			return nil
 		}
 		g := f
-		g.RangeStart, g.RangeEnd = ptrTime(time.Unix(0, from)), ptrTime(time.Unix(0, to))
+		fromT, toT := time.Unix(0, from), time.Unix(0, to)
+		g.RangeStart, g.RangeEnd = &fromT, &toT
 		q := &eventQuery{f: g}
 		conds := []cond{{"e.organization_id = ?", []any{f.OrganizationID}}}
 		if !selective {
@@ -608,5 +609,3 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	}
 	return counts, nil
 }
-
-func ptrTime(t time.Time) *time.Time { return &t }
