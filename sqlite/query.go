@@ -534,8 +534,9 @@ const hourNanos = int64(time.Hour)
 // epoch. With no filter but actions and buckets of whole hours, the hours
 // within the period are summed from event_counts and only the period's
 // partial first and last hours are counted from the events; otherwise the
-// events are counted, the period driving through events_org_day (which
-// holds occurred_at) unless an actor, a target id or words select fewer.
+// events are counted, driven by the target ids, actors or words when the
+// filter has them (as FindEvents) and else by the period's days in
+// events_org_day (which holds occurred_at).
 func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
 	n, err := trail.Buckets(f, bucket)
 	if err != nil {
@@ -567,7 +568,6 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 		}
 		return rows.Err()
 	}
-	selective := len(f.ActorIDs)+len(f.TargetIDs) > 0 || ftsQuery(f.Query) != ""
 	events := func(from, to int64) error {
 		if from >= to {
 			return nil
@@ -576,17 +576,33 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 		fromT, toT := time.Unix(0, from), time.Unix(0, to)
 		g.RangeStart, g.RangeEnd = &fromT, &toT
 		q := &eventQuery{f: g}
-		conds := []cond{{"e.organization_id = ?", []any{f.OrganizationID}}}
-		if !selective {
-			conds = append(conds, cond{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}})
-		}
-		if len(f.TargetIDs) > 0 {
+		// The driver is chosen as FindEvents chooses it, named so that
+		// the planner cannot prefer a scan of the organization with the
+		// few selected seqs as a condition on each row: the events of the
+		// target ids, of the actors, of the words, or else of the period's
+		// days.
+		var table, driver string
+		var conds []cond
+		switch fq := ftsQuery(f.Query); {
+		case len(f.TargetIDs) > 0:
 			c := inCond("x.target_id", f.TargetIDs)
-			conds = append(conds, cond{"e.seq IN (SELECT x.seq FROM event_targets x WHERE x.organization_id = ? AND " + c.sql + ")",
-				append([]any{f.OrganizationID}, c.args...)})
+			table, driver = "events e", "target_ids"
+			conds = []cond{{"+e.organization_id = ?", []any{f.OrganizationID}},
+				{"e.seq IN (SELECT x.seq FROM event_targets x WHERE x.organization_id = ? AND " + c.sql + ")", append([]any{f.OrganizationID}, c.args...)}}
+		case len(f.ActorIDs) > 0:
+			table, driver = "events e INDEXED BY events_org_actor", "actor_ids"
+			conds = []cond{{"e.organization_id = ?", []any{f.OrganizationID}}, inCond("e.actor_id", f.ActorIDs)}
+		case fq != "":
+			table, driver = "events e", "q"
+			conds = []cond{{"+e.organization_id = ?", []any{f.OrganizationID}},
+				{"e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", []any{fq}}}
+		default:
+			table = "events e INDEXED BY events_org_day"
+			conds = []cond{{"e.organization_id = ?", []any{f.OrganizationID}},
+				{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}}}
 		}
-		where, args := joinConds(append(conds, q.conds("target_ids")...))
-		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM events e WHERE `+where+` GROUP BY 1`, append([]any{w}, args...)...)
+		where, args := joinConds(append(conds, q.conds(driver)...))
+		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM `+table+` WHERE `+where+` GROUP BY 1`, append([]any{w}, args...)...)
 	}
 	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
 	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && ftsQuery(f.Query) == ""
