@@ -36,6 +36,8 @@ type Observer interface {
 	StreamFailed(s *trail.Stream, state string)
 	StreamRetried(s *trail.Stream)
 	StreamLag(s *trail.Stream)
+	// StreamDeleted: the stream is gone; its series may be dropped.
+	StreamDeleted(s *trail.Stream)
 }
 
 // Worker delivers the streams it claims. Every node runs one; a stream
@@ -330,6 +332,9 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 			return
 		case code == trail.ENOTFOUND:
 			w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.claim.ID)
+			if w.Observer != nil {
+				w.Observer.StreamDeleted(h.claim)
+			}
 			cancel()
 			return
 		case code == trail.ECONFLICT:

@@ -119,6 +119,16 @@ func (m *Metrics) StreamLag(s *trail.Stream) {
 	m.streamLag.WithLabelValues(s.ID, s.Type).Set(float64(s.Lag))
 }
 
+// StreamDeleted drops the series of a deleted stream, so that /metrics
+// does not report it until the next restart.
+func (m *Metrics) StreamDeleted(s *trail.Stream) {
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.streamEvents, m.streamFailures, m.streamRetries, m.streamLag} {
+		v.DeletePartialMatch(prometheus.Labels{"stream": s.ID})
+	}
+}
+
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())

@@ -358,4 +358,12 @@ func TestStreams_Metrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	// A deleted stream's series go when its delivery stops.
+	if r := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	waitUntil(t, "the deleted stream's series dropped", func() bool {
+		m = string(ts.do(t, "GET", "/metrics", "", nil).Body)
+		return !strings.Contains(m, `stream="`+id+`"`)
+	})
 }

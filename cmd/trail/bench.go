@@ -512,7 +512,7 @@ func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, 
 	if driver == "postgres" {
 		// A database in steady state has its statistics and visibility
 		// map up to date (autovacuum's work); a freshly loaded one not yet.
-		if err := benchExec(ctx, target.url, `VACUUM (ANALYZE) events, event_targets`); err != nil {
+		if err := benchExec(ctx, target.url, `VACUUM (ANALYZE) events, event_targets, event_counts`); err != nil {
 			return nil, target, base, span, cleanup, fmt.Errorf("vacuum: %w", err)
 		}
 	}
