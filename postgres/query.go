@@ -39,7 +39,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 	if f.Raw && f.Ascending && f.Before == nil && len(f.TargetIDs)+len(f.TargetTypes)+len(f.ActorIDs)+len(f.Actions) == 0 && strings.TrimSpace(f.Query) == "" {
 		return s.rawScan(ctx, f)
 	}
-	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.db.beginQuery(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}
@@ -183,6 +183,26 @@ type eventQuery struct {
 	args         []any
 	// unindexedSearch writes q's condition so that no index serves it.
 	unindexedSearch bool
+	// unindexedAction does the same for the event types.
+	unindexedAction bool
+}
+
+// beginQuery begins the read-only REPEATABLE READ transaction of a query
+// whose statements are planned for their own parameters: a filter's plan
+// depends on its values (a rare word is read through the search index, a
+// common one is not), and the generic plan that PostgreSQL would switch to
+// after a statement's fifth run cannot know them (measured: a word over 30
+// days counted in 503 ms by the generic plan, 69 ms by its own).
+func (db *DB) beginQuery(ctx context.Context) (pgx.Tx, error) {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
+	return tx, nil
 }
 
 // arg adds a parameter and returns its placeholder.
@@ -201,16 +221,20 @@ func (q *eventQuery) conds(driver string) []string {
 		cs = append(cs, "e.idx "+op+" "+q.arg(*q.cursor))
 	}
 	if len(f.Actions) > 0 && driver != "actions" {
+		action := "e.action"
+		if q.unindexedAction {
+			action = "(e.action || '')"
+		}
 		var ors, exact []string
 		for _, a := range f.Actions {
 			if p, ok := strings.CutSuffix(a, ".*"); ok {
-				ors = append(ors, "(e.action >= "+q.arg(p+".")+" AND e.action < "+q.arg(p+"/")+")") // '/' follows '.'
+				ors = append(ors, "("+action+" >= "+q.arg(p+".")+" AND "+action+" < "+q.arg(p+"/")+")") // '/' follows '.'
 			} else {
 				exact = append(exact, a)
 			}
 		}
 		if len(exact) > 0 {
-			ors = append(ors, "e.action = ANY("+q.arg(exact)+"::text[])")
+			ors = append(ors, action+" = ANY("+q.arg(exact)+"::text[])")
 		}
 		cs = append(cs, "("+strings.Join(ors, " OR ")+")")
 	}
@@ -498,7 +522,7 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	b0 := start / w
 	counts := make([]int64, n)
 	f.After, f.Before = nil, nil
-	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.db.beginQuery(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
@@ -520,16 +544,31 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 		}
 		return rows.Err()
 	}
-	events := func(from, to int64) error {
+	// events counts the events from from to to. edge: the ragged end of a
+	// range (under an hour) with only event types as filters. Its events
+	// are found in events_org_day, which holds occurred_at (an index-only
+	// scan of one day), and only they are read for their type; left to
+	// itself, the planner would read the types' events of all time
+	// through events_org_action, or every event of the day (measured at
+	// 10 M events: 5.5 s and 454 ms for half an hour, against 32 ms).
+	events := func(from, to int64, edge bool) error {
 		if from >= to {
 			return nil
 		}
 		g := f
 		fromT, toT := time.Unix(0, from).UTC(), time.Unix(0, to).UTC()
 		g.RangeStart, g.RangeEnd = &fromT, &toT
-		q := &eventQuery{f: g}
+		edge = edge && len(f.Actions) > 0
+		q := &eventQuery{f: g, unindexedAction: edge}
 		sel := "SELECT e.occurred_at / " + q.arg(w) + ", count(*) FROM events e WHERE "
-		conds := append(q.conds("target_ids"), "e.occurred_day BETWEEN "+q.arg(int32(from/dayNanos))+" AND "+q.arg(int32((to-1)/dayNanos)))
+		conds := q.conds("target_ids")
+		days := q.arg(int32(from/dayNanos)) + " AND " + q.arg(int32((to-1)/dayNanos))
+		if edge {
+			conds = append(conds, "e.idx = ANY(ARRAY(SELECT d.idx FROM events d WHERE d.organization_id = "+q.arg(f.OrganizationID)+
+				" AND d.occurred_day BETWEEN "+days+" AND d.occurred_at >= "+q.arg(from)+" AND d.occurred_at < "+q.arg(to)+"))")
+		} else {
+			conds = append(conds, "e.occurred_day BETWEEN "+days)
+		}
 		if len(f.TargetIDs) > 0 {
 			conds = append(conds, "(e.organization_id, e.idx) IN (SELECT x.organization_id, x.idx FROM event_targets x WHERE x.organization_id = "+
 				q.arg(f.OrganizationID)+" AND x.target_id = ANY("+q.arg(f.TargetIDs)+"::text[]))")
@@ -539,15 +578,15 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
 	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && strings.TrimSpace(f.Query) == ""
 	if w%hourNanos != 0 || !onlyActions || h0 >= h1 {
-		if err := events(start, end); err != nil {
+		if err := events(start, end, false); err != nil {
 			return nil, err
 		}
 		return counts, nil
 	}
-	if err := events(start, h0*hourNanos); err != nil {
+	if err := events(start, h0*hourNanos, true); err != nil {
 		return nil, err
 	}
-	if err := events(h1*hourNanos, end); err != nil {
+	if err := events(h1*hourNanos, end, true); err != nil {
 		return nil, err
 	}
 	q := &eventQuery{f: trail.EventFilter{OrganizationID: f.OrganizationID, Actions: f.Actions}}
