@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.warmup, "warmup", 60, "untimed queries per filter before the timed ones, so that the database's working set is cached (raise it when another database on the machine ran just before)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "keep the query scenario's SQLite database here and reuse it (default: a temporary directory)")
 	fs.StringVar(&c.drivers, "drivers", "", "comma list of sqlite and postgres: each scenario runs on each, side by side (default sqlite, or sqlite,postgres with --database-url)")
-	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL server for the postgres driver (default "+benchPostgresURL+"); ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query and its keys in $TMPDIR/trail_bench_query")
+	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL server for the postgres driver (default "+benchPostgresURL+"); ingest runs in a fresh schema, the query scenario keeps its events in schema trail_bench_query and its keys in $TMPDIR/trail_bench_query-<hash of the URL>")
 	fs.StringVar(&c.exportFormats, "export-formats", "csv,csv.gz,ndjson", "comma list of csv, csv.gz and ndjson: the files of the export scenario")
 	fs.StringVar(&c.nodes, "nodes", "1", "comma list of node counts for the postgres ingest scenarios (e.g. 1,2)")
 	if err := m.parse(fs, args); err != nil {
@@ -487,8 +488,9 @@ func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, 
 	dir := c.dataDir
 	if dir == "" && driver == "postgres" {
 		// The schema is kept for the next run, and with it the
-		// checkpoints signed with this directory's key: keep the key.
-		dir = filepath.Join(os.TempDir(), "trail_bench_query")
+		// checkpoints signed with this directory's key: keep the key,
+		// one directory for each server and database.
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("trail_bench_query-%x", sha256.Sum256([]byte(c.databaseURL)))[:len("trail_bench_query-")+12])
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "trail-bench")
