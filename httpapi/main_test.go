@@ -1,11 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,7 +121,14 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	v := jsonschema.NewValidator(schemas)
 	s := httpapi.NewServer()
 	s.Addr = "127.0.0.1:0"
-	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The server's log is shown when the test fails (and only then).
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s.Events, s.Organizations, s.Schemas, s.APIKeys = ts.Events, ts.Orgs, schemas, ts.Keys
 	s.Validator = v
 	s.Idempotency = d.idempotency
@@ -186,4 +194,22 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 		s.Close(ctx)
 	})
 	return ts
+}
+
+// lockedBuffer is a log's buffer that goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,8 +55,17 @@ func TestStreams_API(t *testing.T) {
 		ts := newTestServer(t)
 		org := ts.mustOrg(t, "org_streams")
 		other := ts.mustOrg(t, "org_other")
-		var verify func([]byte, http.Header) error
-		rcv := receiver.NewWebhook(false, func(b []byte, h http.Header) error { return verify(b, h) })
+		// The secret is known once the stream exists, and the stream may
+		// deliver before that: until then the receiver refuses (and the
+		// stream retries).
+		var verify atomic.Pointer[standardwebhooks.Webhook]
+		rcv := receiver.NewWebhook(false, func(b []byte, h http.Header) error {
+			wh := verify.Load()
+			if wh == nil {
+				return errors.New("no secret yet")
+			}
+			return wh.Verify(b, h)
+		})
 		defer rcv.Close()
 
 		// Create: the generated secret is shown once, then masked.
@@ -74,7 +85,7 @@ func TestStreams_API(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verify = wh.Verify
+		verify.Store(wh)
 		id := st["id"].(string)
 		got := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil)
 		if got.Status != 200 || strings.Contains(string(got.Body), secret) || strings.Contains(string(got.Body), "siem-token") ||
@@ -121,11 +132,13 @@ func TestStreams_API(t *testing.T) {
 		}
 
 		// Update: the name and format change, the masked secret stays.
+		// Counted before the update: its own event may arrive before the
+		// response does.
+		n := len(rcv.Events())
 		u := ts.do(t, "PATCH", "/audit_logs/streams/"+id, adminSecret, map[string]any{"name": "Renamed", "config": map[string]any{"format": "ndjson", "secret": trail.MaskedSecret}})
 		if u.Status != 200 || u.JSON(t)["name"] != "Renamed" || u.JSON(t)["config"].(map[string]any)["format"] != "ndjson" {
 			t.Fatalf("update: %d %s", u.Status, u.Body)
 		}
-		n := len(rcv.Events())
 		ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
 		waitUntil(t, "delivery after the update (the same secret verifies)", func() bool { return len(rcv.Events()) >= n+2 })
 
