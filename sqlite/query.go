@@ -579,27 +579,22 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 		// The driver is chosen as FindEvents chooses it, named so that
 		// the planner cannot prefer a scan of the organization with the
 		// few selected seqs as a condition on each row: the events of the
-		// target ids, of the actors, of the words, or else of the period's
-		// days.
-		var table, driver string
-		var conds []cond
-		switch fq := ftsQuery(f.Query); {
+		// target ids, of the actors, of the words (the last two through
+		// their own conditions in q.conds), or else of the period's days.
+		table, driver := "events e INDEXED BY events_org_day", ""
+		conds := []cond{{"e.organization_id = ?", []any{f.OrganizationID}}}
+		switch {
 		case len(f.TargetIDs) > 0:
 			c := inCond("x.target_id", f.TargetIDs)
 			table, driver = "events e", "target_ids"
 			conds = []cond{{"+e.organization_id = ?", []any{f.OrganizationID}},
 				{"e.seq IN (SELECT x.seq FROM event_targets x WHERE x.organization_id = ? AND " + c.sql + ")", append([]any{f.OrganizationID}, c.args...)}}
 		case len(f.ActorIDs) > 0:
-			table, driver = "events e INDEXED BY events_org_actor", "actor_ids"
-			conds = []cond{{"e.organization_id = ?", []any{f.OrganizationID}}, inCond("e.actor_id", f.ActorIDs)}
-		case fq != "":
-			table, driver = "events e", "q"
-			conds = []cond{{"+e.organization_id = ?", []any{f.OrganizationID}},
-				{"e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", []any{fq}}}
+			table = "events e INDEXED BY events_org_actor"
+		case ftsQuery(f.Query) != "":
+			table, conds[0].sql = "events e", "+e.organization_id = ?"
 		default:
-			table = "events e INDEXED BY events_org_day"
-			conds = []cond{{"e.organization_id = ?", []any{f.OrganizationID}},
-				{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}}}
+			conds = append(conds, cond{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}})
 		}
 		where, args := joinConds(append(conds, q.conds(driver)...))
 		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM `+table+` WHERE `+where+` GROUP BY 1`, append([]any{w}, args...)...)

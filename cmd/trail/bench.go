@@ -490,7 +490,8 @@ func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, 
 		// The schema is kept for the next run, and with it the
 		// checkpoints signed with this directory's key: keep the key,
 		// one directory for each server and database.
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("trail_bench_query-%x", sha256.Sum256([]byte(c.databaseURL)))[:len("trail_bench_query-")+12])
+		sum := sha256.Sum256([]byte(c.databaseURL))
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("trail_bench_query-%x", sum[:6]))
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "trail-bench")
