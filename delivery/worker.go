@@ -331,10 +331,7 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 		case ctx.Err() != nil:
 			return
 		case code == trail.ENOTFOUND:
-			w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.claim.ID)
-			if w.Observer != nil {
-				w.Observer.StreamDeleted(h.claim)
-			}
+			h.deleted()
 			cancel()
 			return
 		case code == trail.ECONFLICT:
@@ -352,6 +349,15 @@ func (h *holding) renewLoop(ctx context.Context, cancel context.CancelFunc) {
 			continue
 		}
 		every = w.Lease / 3
+	}
+}
+
+// deleted ends the holding of a stream that was deleted, as the renewal or
+// the delivery loop finds it (either may be first; both may).
+func (h *holding) deleted() {
+	h.w.Logger.Info("log stream deleted; stopping its delivery", "stream", h.claim.ID)
+	if h.w.Observer != nil {
+		h.w.Observer.StreamDeleted(h.claim)
 	}
 }
 
@@ -444,6 +450,7 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 		page, cur, err := h.fetch(ctx, st.Cursor-1, limit)
 		switch {
 		case trail.ErrorCode(err) == trail.ENOTFOUND:
+			h.deleted()
 			return true
 		case err != nil:
 			if ctx.Err() != nil {
