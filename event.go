@@ -32,6 +32,12 @@ const (
 	IdempotencyWindow     = 24 * time.Hour
 	DefaultRetentionDays  = 365
 	MaxRetentionDays      = 3650
+
+	// MaxSafeInteger is the largest magnitude a metadata number may have:
+	// 2^53−1, the largest integer an IEEE double, and so the leaf hash's
+	// RFC 8785 form, holds exactly (I-JSON, RFC 7493 §2.2). Beyond it a
+	// number's last digits would be stored but not hashed.
+	MaxSafeInteger = 1<<53 - 1
 )
 
 // Metadata holds flat key/value pairs. Values are string, json.Number or bool.
@@ -200,7 +206,42 @@ func (in *EventInput) Normalize() {
 		in.Version = 1
 	}
 	in.OccurredAt = in.OccurredAt.UTC()
+	canonicalNumbers(in.Actor.Metadata)
+	for i := range in.Targets {
+		canonicalNumbers(in.Targets[i].Metadata)
+	}
+	canonicalNumbers(in.Metadata)
 }
+
+// canonicalNumbers rewrites each number of md that Validate accepts in
+// the form its leaf hash covers (RFC 8785: 1.0 and 1e0 are stored as 1),
+// so that the stored document and the leaf hash say the same (SPEC §3).
+// Numbers Validate refuses are left as sent, for its message.
+func canonicalNumbers(md Metadata) {
+	for k, v := range md {
+		if n, ok := v.(json.Number); ok {
+			if f, ok := safeNumber(n); ok {
+				md[k] = json.Number(appendCanonicalNumber(nil, f))
+			}
+		}
+	}
+}
+
+// safeNumber returns the value of a JSON number literal, and whether it is
+// one that Validate accepts: finite, and at most MaxSafeInteger in
+// magnitude.
+func safeNumber(n json.Number) (float64, bool) {
+	// ParseFloat also takes "NaN", "Inf" and hex floats, which are not
+	// JSON numbers.
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !json.Valid([]byte(n)) {
+		return 0, false
+	}
+	return f, math.Abs(f) <= MaxSafeInteger
+}
+
+// unsafeNumber is the problem of a number beyond MaxSafeInteger.
+const unsafeNumber = "must be a number from -9007199254740991 to 9007199254740991 (2^53-1, I-JSON, RFC 7493): a larger one loses digits in the leaf hash; send it as a string"
 
 // Validate checks the rules of SPEC §3 that need no schema and returns one
 // problem per broken rule, with JSON pointers into the event. now is the
@@ -249,8 +290,8 @@ func (in *EventInput) Validate(now time.Time, retentionDays int) []Problem {
 	if utf8.RuneCountInString(in.Context.UserAgent) > MaxUserAgentLength {
 		add("/context/user_agent", "must be at most %d characters", MaxUserAgentLength)
 	}
-	noNUL(&ps, "/context/location", in.Context.Location)
-	noNUL(&ps, "/context/user_agent", in.Context.UserAgent)
+	validText(&ps, "/context/location", in.Context.Location)
+	validText(&ps, "/context/user_agent", in.Context.UserAgent)
 	ValidateMetadata(&ps, "/metadata", in.Metadata)
 	return ps
 }
@@ -272,19 +313,27 @@ func validateParty(ps *[]Problem, path, id, typ, name string, md Metadata) {
 	if utf8.RuneCountInString(name) > MaxNameLength {
 		add("/name", fmt.Sprintf("must be at most %d characters", MaxNameLength))
 	}
-	noNUL(ps, path+"/id", id)
-	noNUL(ps, path+"/type", typ)
-	noNUL(ps, path+"/name", name)
+	validText(ps, path+"/id", id)
+	validText(ps, path+"/type", typ)
+	validText(ps, path+"/name", name)
 	ValidateMetadata(ps, path+"/metadata", md)
 }
 
-// noNUL refuses the NUL character (U+0000): no database text column can
-// hold it, so neither driver accepts it.
-func noNUL(ps *[]Problem, path, s string) {
-	if strings.IndexByte(s, 0) >= 0 {
+// validText refuses text that would not be stored as it was sent:
+// invalid UTF-8 (which includes a surrogate code point encoded on its
+// own), which JSON readers turn into U+FFFD, and the NUL character
+// (U+0000), which no database text column holds (SPEC §3).
+func validText(ps *[]Problem, path, s string) {
+	if !utf8.ValidString(s) {
+		*ps = append(*ps, Problem{Path: path, Message: InvalidTextMessage})
+	} else if strings.IndexByte(s, 0) >= 0 {
 		*ps = append(*ps, Problem{Path: path, Message: "must not contain the NUL character (U+0000)"})
 	}
 }
+
+// InvalidTextMessage is the problem of a string that is not valid UTF-8
+// text: invalid bytes, or a lone surrogate such as "\ud800".
+const InvalidTextMessage = "must be valid UTF-8 text: no invalid bytes and no lone surrogates (such as \\ud800)"
 
 // ValidateMetadata appends the problems of one metadata object to ps.
 func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
@@ -302,21 +351,33 @@ func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
 		}
 		switch v := v.(type) {
 		case string:
+			validText(ps, p, v)
 			if utf8.RuneCountInString(v) > MaxMetadataValueChars {
 				*ps = append(*ps, Problem{Path: p, Message: fmt.Sprintf("must be at most %d characters", MaxMetadataValueChars)})
 			}
 		case json.Number:
-			// ParseFloat also takes "NaN", "Inf" and hex floats, which are
-			// not JSON numbers.
-			if f, err := strconv.ParseFloat(string(v), 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !json.Valid([]byte(v)) {
-				*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
+			if _, ok := safeNumber(v); !ok {
+				if f, err := strconv.ParseFloat(string(v), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) && json.Valid([]byte(v)) {
+					*ps = append(*ps, Problem{Path: p, Message: unsafeNumber})
+				} else {
+					*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
+				}
 			}
 		case float64:
 			if math.IsInf(v, 0) || math.IsNaN(v) {
 				*ps = append(*ps, Problem{Path: p, Message: "must be a finite number"})
+			} else if math.Abs(v) > MaxSafeInteger {
+				*ps = append(*ps, Problem{Path: p, Message: unsafeNumber})
 			}
 		case bool:
-		case int, int64:
+		case int:
+			if v > MaxSafeInteger || v < -MaxSafeInteger {
+				*ps = append(*ps, Problem{Path: p, Message: unsafeNumber})
+			}
+		case int64:
+			if v > MaxSafeInteger || v < -MaxSafeInteger {
+				*ps = append(*ps, Problem{Path: p, Message: unsafeNumber})
+			}
 		default:
 			*ps = append(*ps, Problem{Path: p, Message: "must be a string, a number or a boolean"})
 		}

@@ -65,6 +65,14 @@ func TestEventInput_Validate(t *testing.T) {
 		{"MetadataValue500Runes", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": strings.Repeat("é", 500)} }, ""},
 		{"MetadataValue501Runes", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": strings.Repeat("é", 501)} }, "/metadata/k"},
 		{"MetadataFloat", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": []int{1}} }, "/metadata/k"},
+		{"MetadataMaxSafe", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": int64(1<<53 - 1)} }, ""},
+		{"MetadataInt64Unsafe", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": int64(1<<53 + 1)} }, "/metadata/k"},
+		{"MetadataNumberUnsafe", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": json.Number("-9007199254740993")} }, "/metadata/k"},
+		{"MetadataFloatUnsafe", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": 1e16} }, "/metadata/k"},
+		{"ActorNameInvalidUTF8", func(e *trail.EventInput) { e.Actor.Name = "Ann \xff" }, "/actor/name"},
+		{"TargetIDSurrogate", func(e *trail.EventInput) { e.Targets[0].ID = "t\xed\xa0\x80" }, "/targets/0/id"},
+		{"LocationInvalidUTF8", func(e *trail.EventInput) { e.Context.Location = "\xc3" }, "/context/location"},
+		{"MetadataValueInvalidUTF8", func(e *trail.EventInput) { e.Metadata = trail.Metadata{"k": "\xfe"} }, "/metadata/k"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +175,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestValidateMetadata_Numbers(t *testing.T) {
 	for v, ok := range map[any]bool{
 		json.Number("12.5"): true, json.Number("-3e2"): true, 7: true, 1.5: true,
+		json.Number("9007199254740991"): true, json.Number("9007199254740993"): false, json.Number("1e300"): false,
 		json.Number("NaN"): false, json.Number("Inf"): false, json.Number("0x1p4"): false, json.Number("1e999"): false,
 		math.NaN(): false, math.Inf(1): false,
 	} {

@@ -66,6 +66,7 @@ func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json
 			Problems: []trail.Problem{{Path: "", Message: "must be a JSON object"}}}
 	}
 	in, ps := decodeEvent(m)
+	ps = append(textProblems(raw), ps...)
 	in.Normalize()
 	ps = mergeProblems(ps, in.Validate(s.Now(), org.RetentionDays))
 	if len(ps) == 0 && s.Validator != nil {

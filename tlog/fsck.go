@@ -37,7 +37,17 @@ type FsckResult struct {
 	Events      int64
 	TreeSize    int64
 	Checkpoints int
+	// Warnings name what is not wrong but is weaker than it should be, at
+	// most MaxFsckWarnings of them: stored numbers that are not in the
+	// RFC 8785 form the leaf hash covers (events stored before Trail
+	// refused and canonicalized them), whose digits beyond it could be
+	// changed undetected. NonCanonical counts those events.
+	Warnings     []string
+	NonCanonical int64
 }
+
+// MaxFsckWarnings bounds the warnings Fsck lists for one organization.
+const MaxFsckWarnings = 10
 
 // Fsck recomputes an organization's tree from its stored events and
 // compares it with what is stored and signed (SPEC §6): each row's
@@ -168,6 +178,12 @@ func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID s
 			}
 			if computed != row.LeafHash {
 				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
+			}
+			if path, number := NonCanonicalNumber(row.Data); path != "" {
+				res.NonCanonical++
+				if len(res.Warnings) < MaxFsckWarnings {
+					res.Warnings = append(res.Warnings, fmt.Sprintf("event index %d (id %s): the number %s at %s is not in the canonical form its leaf hash covers: digits beyond it could be changed undetected", row.Index, row.ID, number, path))
+				}
 			}
 		}
 		if row.Index < treeSize {

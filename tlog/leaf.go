@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/gowebpki/jcs"
 	"github.com/trail-audit/trail"
@@ -84,4 +85,44 @@ func parseObject(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errors.New("not one JSON object: something follows it")
 	}
 	return members, nil
+}
+
+// NonCanonicalNumber returns the JSON pointer and the text of the first
+// number of a stored event's document that is not written as RFC 8785
+// writes it ("" when every number is): the leaf hash covers the number's
+// canonical form only, so other digits of it could be changed undetected.
+// Trail stores every number in canonical form (SPEC §3); events stored
+// before it did may hold others.
+func NonCanonicalNumber(data []byte) (path, number string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return "", ""
+	}
+	var walk func(p string, v any) bool
+	walk = func(p string, v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if walk(p+"/"+trail.EscapePointer(k), e) {
+					return true
+				}
+			}
+		case []any:
+			for i, e := range v {
+				if walk(p+"/"+strconv.Itoa(i), e) {
+					return true
+				}
+			}
+		case json.Number:
+			if c, err := jcs.Transform([]byte(v)); err != nil || string(c) != string(v) {
+				path, number = p, string(v)
+				return true
+			}
+		}
+		return false
+	}
+	walk("", v)
+	return path, number
 }

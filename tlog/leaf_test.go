@@ -50,6 +50,11 @@ func TestLeafHash(t *testing.T) {
 		enc := in.Encode()
 		id, org := fmt.Sprintf("01JD%022d", i), "org_test"
 		data := enc.StoredJSON(id, org, int64(i), received)
+		if len(in.Validate(received, 0)) == 0 {
+			if p, n := tlog.NonCanonicalNumber(data); p != "" {
+				t.Fatalf("event %d: an accepted number %s at %s is stored in another form than its leaf hash covers\n%s", i, n, p, data)
+			}
+		}
 		want, err := tlog.LeafHashJSON(data)
 		if err != nil {
 			t.Fatal(err)
@@ -74,6 +79,22 @@ func TestLeafHash(t *testing.T) {
 		ev.Context.Location += "x"
 		if ev.LeafHash() == want {
 			t.Fatal("a changed location kept the leaf hash")
+		}
+	}
+}
+
+// TestNonCanonicalNumber: fsck's warning finds numbers stored in another
+// form than RFC 8785 writes them, wherever they are.
+func TestNonCanonicalNumber(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"metadata":{"a":1,"b":0.5,"c":-3,"d":1e-7,"e":1e+21}}`:       "",
+		`{"metadata":{"a":1.0}}`:                                       "/metadata/a",
+		`{"actor":{"metadata":{"x":1E3}}}`:                             "/actor/metadata/x",
+		`{"targets":[{"id":"t"},{"metadata":{"n":9007199254740993}}]}`: "/targets/1/metadata/n",
+		`{"metadata":{"a/b":-0}}`:                                      "/metadata/a~1b",
+	} {
+		if got, _ := tlog.NonCanonicalNumber([]byte(doc)); got != want {
+			t.Errorf("%s: %q, want %q", doc, got, want)
 		}
 	}
 }

@@ -193,6 +193,14 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 		default:
 			fmt.Fprintf(m.Stdout, "ok   %s: %d events, tree size %d, %d checkpoints verified\n", id, res.Events, res.TreeSize, res.Checkpoints)
 		}
+		if res != nil {
+			for _, w := range res.Warnings {
+				fmt.Fprintf(m.Stdout, "warn %s: %s\n", id, w)
+			}
+			if n := res.NonCanonical - int64(len(res.Warnings)); n > 0 {
+				fmt.Fprintf(m.Stdout, "warn %s: %d more event(s) with numbers not in canonical form\n", id, n)
+			}
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(m.Stderr, "fsck: %d of %d organizations have a log that does not verify\n", failed, len(orgs))
