@@ -93,7 +93,7 @@ func TestCreateEvent_Text(t *testing.T) {
 		}
 
 		t.Run("OK", func(t *testing.T) {
-			r := ts.do(t, "POST", "/audit_logs/events", adminSecret, body(`"Ann \ud83d\ude00"`, `"\ufffd literal ` + "\xef\xbf\xbd" + `"`, `"k"`, `"é \u00e9"`))
+			r := ts.do(t, "POST", "/audit_logs/events", adminSecret, body(`"Ann \ud83d\ude00"`, `"\ufffd literal `+"\xef\xbf\xbd"+`"`, `"k"`, `"é \u00e9"`))
 			if r.Status != 200 {
 				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
