@@ -128,12 +128,30 @@ type LogStore interface {
 	// (a gap or an index beyond the head shows as such to fn).
 	ScanLog(ctx context.Context, orgID string, from int64, fn func(*LogRow) error) error
 
-	// PurgeExpired removes the contents of the events that are older than
-	// their organization's retention (by occurred_at) and are in a
-	// checkpoint, keeping their id, index and leaf hash, so that every
-	// checkpoint and proof stays valid (SPEC §6). Several nodes may run
-	// it at once.
-	PurgeExpired(ctx context.Context, now time.Time) (*PurgeResult, error)
+	// RetentionLogs returns the organizations whose tree has events,
+	// with their retention, for the purge.
+	RetentionLogs(ctx context.Context) ([]LogRetention, error)
+
+	// CheckpointAtOrBefore returns the organization's newest checkpoint
+	// created at or before t; ENOTFOUND if there is none.
+	CheckpointAtOrBefore(ctx context.Context, orgID string, t time.Time) (*Checkpoint, error)
+
+	// Purgeable reports whether an event within the bound has contents
+	// to purge.
+	Purgeable(ctx context.Context, b PurgeBound) (bool, error)
+
+	// PurgeExpired removes the contents of the events within the bounds
+	// (at most one a organization), keeping their id, index and leaf
+	// hash, so that every checkpoint and proof stays valid (SPEC §6). The
+	// rules of what may go are the caller's (tlog.Purger); a driver may
+	// remove the rows of a whole period at once (PostgreSQL partitions)
+	// only when each of them is within its organization's bound. Several
+	// nodes may run it at once.
+	PurgeExpired(ctx context.Context, bounds []PurgeBound) (*PurgeResult, error)
+
+	// CountPurged counts the organization's purged events below index
+	// below.
+	CountPurged(ctx context.Context, orgID string, below int64) (int64, error)
 
 	// FindPurgedEvents returns up to f.Limit events whose contents
 	// retention removed, in index order, with their ID and Index (and
@@ -145,6 +163,13 @@ type LogStore interface {
 	// stored (the first writer's).
 	Setting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) (string, error)
+}
+
+// LogRetention is an organization's retention, for the purge.
+type LogRetention struct {
+	OrganizationID string
+	RetentionDays  int
+	TreeSize       int64
 }
 
 // PurgeResult says what a purge removed.

@@ -173,14 +173,17 @@ func ndjsonLine(b []byte, raw string, treeSize int64, hashes [][]byte) []byte {
 }
 
 // purgedLine appends the line of a purged event: id, index, its leaf hash
-// and its proof (SPEC §6).
-func purgedLine(b []byte, ev *trail.Event, leaf []byte, treeSize int64, hashes [][]byte) []byte {
+// and its proof (SPEC §6), and the purge evidence (JSON) when given.
+func purgedLine(b []byte, ev *trail.Event, leaf []byte, treeSize int64, hashes [][]byte, evidence []byte) []byte {
 	id, _ := json.Marshal(ev.ID)
 	b = append(append(b, `{"id":`...), id...)
 	b = strconv.AppendInt(append(b, `,"index":`...), ev.Index, 10)
 	b = append(b, `,"purged":true,"leaf_hash":"`...)
 	b = base64.StdEncoding.AppendEncode(b, leaf)
 	b = appendProof(append(b, `","proof":`...), treeSize, hashes)
+	if evidence != nil {
+		b = append(append(b, `,"purge_evidence":`...), evidence...)
+	}
 	return append(b, '}', '\n')
 }
 

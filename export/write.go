@@ -3,6 +3,7 @@ package export
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,19 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 			return 0, 0, err
 		}
 	}
+	var evidence []byte
+	if ex.Format == trail.ExportNDJSON && !ex.Filter.HasContentFilter() {
+		// Beside the purged events, what shows their purge was Trail's.
+		e, err := tlog.FindPurgeEvidence(ctx, src.Events, src.Logs, ex.OrganizationID, ex.Checkpoint.Size)
+		if err != nil {
+			return 0, 0, fmt.Errorf("purge evidence: %w", err)
+		}
+		if e != nil {
+			if evidence, err = json.Marshal(e); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
 	workers := min(MaxWorkers, max(1, runtime.GOMAXPROCS(0)))
 	budget := semaphore.NewWeighted(MaxBytesInFlight)
 	pages := make(chan *page, workers)   // read, to convert
@@ -123,6 +137,7 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 		go func() {
 			defer wg.Done()
 			conv := newConverter(src, ex)
+			conv.evidence = evidence
 			for p := range pages {
 				p.out, p.rows, p.err = conv.convert(ctx, p.events)
 				p.events = nil
@@ -264,10 +279,11 @@ func readPages(ctx context.Context, src Source, ex *trail.Export, fn func([]*tra
 // converter turns pages into file bytes; each converter goroutine has its
 // own, with its own prover cache.
 type converter struct {
-	ex     *trail.Export
-	csv    *csvRows
-	prover *tlog.BatchProver
-	buf    []byte
+	ex       *trail.Export
+	csv      *csvRows
+	prover   *tlog.BatchProver
+	evidence []byte // the purge evidence (JSON), for the first purged line of each page
+	buf      []byte
 }
 
 func newConverter(src Source, ex *trail.Export) *converter {
@@ -297,6 +313,7 @@ func (c *converter) convert(ctx context.Context, evs []*trail.Event) ([]byte, in
 	}
 	size := c.ex.Checkpoint.Size
 	b := c.buf[:0]
+	evidence := c.evidence
 	for _, ev := range evs {
 		hashes, err := c.prover.Prove(ctx, ev.Index)
 		if err != nil {
@@ -307,7 +324,8 @@ func (c *converter) convert(ctx context.Context, evs []*trail.Event) ([]byte, in
 			if err != nil {
 				return nil, 0, fmt.Errorf("leaf of index %d: %w", ev.Index, err)
 			}
-			b = purgedLine(b, ev, leaf, size, hashes)
+			b = purgedLine(b, ev, leaf, size, hashes, evidence)
+			evidence = nil
 		} else {
 			b = ndjsonLine(b, ev.Raw, size, hashes)
 		}

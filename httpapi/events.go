@@ -463,7 +463,14 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, key *tra
 	}
 	switch {
 	case ev.Purged:
-		writeJSON(w, http.StatusOK, purgedEvent{ID: ev.ID, Index: ev.Index, Purged: true, LeafHash: ev.PurgedLeafHash, Proof: proof})
+		pe := purgedEvent{ID: ev.ID, Index: ev.Index, Purged: true, LeafHash: ev.PurgedLeafHash, Proof: proof}
+		if s.PurgeEvidence != nil && proof != nil {
+			if pe.Evidence, err = s.PurgeEvidence(r.Context(), ev.OrganizationID, proof.TreeSize); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, pe)
 	case s.Proofs == nil:
 		writeJSON(w, http.StatusOK, ev)
 	default:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
 )
 
 // eventProof is the proof that GET /audit_logs/events/{id} adds to an
@@ -25,6 +26,8 @@ type purgedEvent struct {
 	Purged   bool        `json:"purged"`
 	LeafHash []byte      `json:"leaf_hash"`
 	Proof    *eventProof `json:"proof"`
+	// Evidence is what shows its purge was Trail's (SPEC §6).
+	Evidence *tlog.PurgeEvidence `json:"purge_evidence,omitempty"`
 }
 
 type eventWithProof struct {

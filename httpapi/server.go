@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/tlog"
 )
 
 // Defaults of the HTTP server.
@@ -65,6 +66,9 @@ type Server struct {
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: replay of non-event POSTs
 	Proofs        trail.ProofService       // checkpoints and proofs (SPEC §6)
+	// PurgeEvidence, if set, gives the evidence a purged event reads with
+	// (tlog.FindPurgeEvidence).
+	PurgeEvidence func(ctx context.Context, orgID string, treeSize int64) (*tlog.PurgeEvidence, error)
 	Exports       trail.ExportService
 	Validator     EventValidator
 

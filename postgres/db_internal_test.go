@@ -195,9 +195,24 @@ func TestSearchVector(t *testing.T) {
 func TestPurge_DropsPartitions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	now := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+	// The first purge, a month before, records in org_system that purges
+	// keep evidence: org_system's partition of December 2029 keeps that
+	// record for ever.
+	now := time.Date(2029, 12, 10, 12, 0, 0, 0, time.UTC)
 	db := openAt(t, &now)
 	events, orgs, logs := NewEventService(db), NewOrganizationService(db), NewLogStore(db)
+	skey, _, _ := note.GenerateKey(rand.Reader, "trail.test")
+	keys, err := tlog.ParseKeys(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := keys.VerifierKey
+	ig := &tlog.Integrator{Store: logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: db.Now}
+	purger := &tlog.Purger{Store: logs, Events: events, Key: vkey, Now: db.Now}
+	if _, err := purger.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
 	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_old", Name: "old"}); err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +226,13 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skey, vkey, _ := note.GenerateKey(rand.Reader, "trail.test")
-	signer, _ := note.NewSigner(skey)
-	ig := &tlog.Integrator{Store: logs, Signer: signer, Origin: "trail.test", Now: db.Now}
+	// Not in a checkpoint: the partition is kept.
+	if r, err := purger.Purge(ctx); err != nil || r.Partitions != 0 || r.Events != 0 {
+		t.Fatalf("purge before integration: %+v %v", r, err)
+	}
+	if _, err := ig.Integrate(ctx); err != nil { // signed in January 2030
+		t.Fatal(err)
+	}
 	// Thirteen months on, with events of this month too.
 	now = time.Date(2031, 2, 15, 12, 0, 0, 0, time.UTC)
 	in := storetest.NewEvent(9999)
@@ -221,23 +240,23 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	if _, err := events.AppendEvents(ctx, "org_old", []*trail.EventInput{in}); err != nil {
 		t.Fatal(err)
 	}
-	// Not in a checkpoint: the partition is kept.
-	if r, err := logs.PurgeExpired(ctx, now); err != nil || r.Partitions != 0 || r.Events != 0 {
-		t.Fatalf("purge before integration: %+v %v", r, err)
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
 	}
+	r, err := purger.Purge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Partitions != 1 || r.Events != 601 { // with organization.created
+		t.Fatalf("purge: %+v, want the January 2030 partition (601 events)", r)
+	}
+	// The record of the purge, and the checkpoint that covers it.
 	if _, err := ig.Integrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cp, err := logs.LatestCheckpoint(ctx, "org_old")
 	if err != nil {
 		t.Fatal(err)
-	}
-	r, err := logs.PurgeExpired(ctx, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Partitions != 1 || r.Events != 601 { // with organization.created
-		t.Fatalf("purge: %+v, want the January 2030 partition (601 events)", r)
 	}
 	for _, p := range append(partitions(t, db, "events"), partitions(t, db, "event_targets")...) {
 		if strings.HasSuffix(p, "_p203001") {
@@ -263,24 +282,27 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	} else if err := proof.VerifyInclusion(rfc6962.DefaultHasher, 1, uint64(cp.Size), ev.PurgedLeafHash, p.Hashes, cp.Root[:]); err != nil {
 		t.Fatal(err)
 	}
-	// The event of this month is kept.
-	page, err := events.FindEvents(ctx, trail.EventFilter{OrganizationID: "org_old", Limit: 10})
-	if err != nil || len(page.Events) != 1 || page.Events[0].Index != 601 {
+	// The event of this month is kept, and the record of the purge.
+	page, err := events.FindEvents(ctx, trail.EventFilter{OrganizationID: "org_old", Limit: 10, Ascending: true})
+	if err != nil || len(page.Events) != 2 || page.Events[0].Index != 601 || page.Events[1].Action != trail.ActionEventsPurged {
 		t.Fatalf("events after the purge: %v %v", page, err)
 	}
 
 	// A run interrupted between detaching a partition and dropping it
-	// left events_p203002 detached; the next run finishes it, and drops
-	// March 2030 too.
+	// left events_p203002 detached; the next run finishes it. December
+	// 2029's partition holds a record org_system keeps: it stays.
 	if _, err := db.pool.Exec(ctx, `ALTER TABLE events DETACH PARTITION events_p203002`); err != nil {
 		t.Fatal(err)
 	}
 	now = time.Date(2031, 4, 10, 0, 0, 0, 0, time.UTC)
-	r, err = logs.PurgeExpired(ctx, now)
-	if err != nil || r.Partitions != 2 {
+	r, err = purger.Purge(ctx)
+	if err != nil || r.Partitions != 1 {
 		t.Fatalf("purge after an interrupted run: %+v %v", r, err)
 	}
-	for _, name := range []string{"events_p203002", "event_targets_p203002", "events_p203003", "event_targets_p203003"} {
+	if db.pool.QueryRow(ctx, `SELECT to_regclass('events_p202912') IS NOT NULL`).Scan(&exists); !exists {
+		t.Fatal("the partition that holds org_system's record of purge evidence was dropped")
+	}
+	for _, name := range []string{"events_p203002", "event_targets_p203002"} {
 		db.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists)
 		if exists {
 			t.Fatalf("%s still exists", name)

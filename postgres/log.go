@@ -387,14 +387,75 @@ func (s *LogStore) tileLeaf(ctx context.Context, orgID string, index int64) ([]b
 	return tiles[0].Hashes[off : off+trail.HashSize], nil
 }
 
-// PurgeExpired removes the contents of events past their organization's
-// retention. Whole monthly partitions go when every organization's
-// retention has passed for all of their events (their ids and indexes
-// copied to purged_events first; their leaf hashes are in the tiles);
-// the events of organizations with a shorter retention go row by row.
-// Only events inside a checkpoint are purged. One node purges at a time.
-func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.PurgeResult, error) {
+// RetentionLogs returns the organizations whose tree has events.
+func (s *LogStore) RetentionLogs(ctx context.Context) ([]trail.LogRetention, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT o.id, o.retention_days, t.tree_size FROM organizations o
+		JOIN log_trees t ON t.organization_id = o.id WHERE t.tree_size > 0 ORDER BY o.id`)
+	if err != nil {
+		return nil, fmt.Errorf("retention logs: %w", err)
+	}
+	defer rows.Close()
+	var out []trail.LogRetention
+	for rows.Next() {
+		var o trail.LogRetention
+		if err := rows.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// CheckpointAtOrBefore returns the newest checkpoint created in t's second
+// or before.
+func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t time.Time) (*trail.Checkpoint, error) {
+	cp, err := scanCheckpoint(s.db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
+		WHERE organization_id = $1 AND created_at < $2 ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, t.Truncate(time.Second).Add(time.Second)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
+	} else if err != nil {
+		return nil, fmt.Errorf("checkpoint before: %w", err)
+	}
+	return cp, nil
+}
+
+// Purgeable reports whether an event within the bound is still stored.
+func (s *LogStore) Purgeable(ctx context.Context, b trail.PurgeBound) (bool, error) {
+	cutoff := b.Cutoff.UnixNano()
+	var ok bool
+	if err := s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events
+		WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 AND action <> ALL ($5::text[]))`,
+		b.OrganizationID, int32(cutoff/dayNanos), cutoff, b.Below, keepList(b.Keep)).Scan(&ok); err != nil {
+		return false, fmt.Errorf("purgeable: %w", err)
+	}
+	return ok, nil
+}
+
+// keepList is a list for a text[] parameter: never nil (NULL).
+func keepList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// CountPurged counts the organization's purged events below an index.
+func (s *LogStore) CountPurged(ctx context.Context, orgID string, below int64) (int64, error) {
+	var n int64
+	if err := s.db.pool.QueryRow(ctx, `SELECT count(*) FROM purged_events WHERE organization_id = $1 AND idx < $2`, orgID, below).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count purged: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeExpired removes the contents of the events within the bounds:
+// whole monthly partitions whose every event is within its
+// organization's bound, then rows.
+func (s *LogStore) PurgeExpired(ctx context.Context, bounds []trail.PurgeBound) (*trail.PurgeResult, error) {
 	res := &trail.PurgeResult{}
+	if len(bounds) == 0 {
+		return res, nil
+	}
 	conn, err := s.db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -411,33 +472,10 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 
 	// Whole partitions first (their rows need no row purge); a failure
 	// there does not stop the row purge, and is returned after it.
-	partErr := s.dropExpiredPartitions(ctx, conn, now, res)
-	type org struct {
-		id       string
-		days     int
-		treeSize int64
-	}
-	var orgs []org
-	rows, err := conn.Query(ctx, `SELECT o.id, o.retention_days, t.tree_size FROM organizations o
-		JOIN log_trees t ON t.organization_id = o.id WHERE t.tree_size > 0`)
-	if err != nil {
-		return res, fmt.Errorf("purge: %w", err)
-	}
-	for rows.Next() {
-		var o org
-		if err := rows.Scan(&o.id, &o.days, &o.treeSize); err != nil {
-			rows.Close()
-			return res, err
-		}
-		orgs = append(orgs, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, err
-	}
+	partErr := s.dropExpiredPartitions(ctx, conn, bounds, res)
 	const batch = 5000
-	for _, o := range orgs {
-		cutoff := now.Add(-time.Duration(o.days) * 24 * time.Hour).UnixNano()
+	for _, b := range bounds {
+		cutoff := b.Cutoff.UnixNano()
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -448,7 +486,7 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 			err := conn.QueryRow(ctx, `WITH d AS (
 					DELETE FROM events WHERE (organization_id, idx, received_at) IN (
 						SELECT organization_id, idx, received_at FROM events
-						WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 LIMIT $5)
+						WHERE organization_id = $1 AND occurred_day <= $2 AND occurred_at < $3 AND idx < $4 AND action <> ALL ($6::text[]) LIMIT $5)
 					RETURNING organization_id, idx, id, action, occurred_at, received_at, target_ids),
 				t AS (
 					DELETE FROM event_targets et USING (SELECT organization_id, idx, received_at, unnest(target_ids) AS target_id FROM d) x
@@ -465,17 +503,17 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 						FROM d JOIN p ON p.organization_id = d.organization_id AND p.idx = d.idx GROUP BY 1, 2, 3) x
 					WHERE ec.organization_id = x.organization_id AND ec.hour = x.hour AND ec.action = x.action)
 				SELECT count(*) FROM d`,
-				o.id, int32(cutoff/dayNanos), cutoff, o.treeSize, batch).Scan(&n)
+				b.OrganizationID, int32(cutoff/dayNanos), cutoff, b.Below, batch, keepList(b.Keep)).Scan(&n)
 			if err != nil {
-				return res, fmt.Errorf("purge %s: %w", o.id, err)
+				return res, fmt.Errorf("purge %s: %w", b.OrganizationID, err)
 			}
 			res.Events += n
 			if n < batch {
 				break
 			}
 		}
-		if _, err := conn.Exec(ctx, `DELETE FROM event_counts WHERE organization_id = $1 AND hour <= $2 AND n <= 0`, o.id, cutoff/hourNanos); err != nil {
-			return res, fmt.Errorf("purge %s: counts: %w", o.id, err)
+		if _, err := conn.Exec(ctx, `DELETE FROM event_counts WHERE organization_id = $1 AND hour <= $2 AND n <= 0`, b.OrganizationID, cutoff/hourNanos); err != nil {
+			return res, fmt.Errorf("purge %s: counts: %w", b.OrganizationID, err)
 		}
 	}
 	if partErr != nil {
@@ -490,12 +528,24 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 // month ended before now − longest retention − MaxFutureSkew holds only
 // expired events. It also finishes what an interrupted run left: a
 // partition whose detach did not complete, or a detached one not dropped.
-func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn, now time.Time, res *trail.PurgeResult) error {
-	var longest int
-	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(retention_days), 0) FROM organizations`).Scan(&longest); err != nil {
-		return err
+func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn, bounds []trail.PurgeBound, res *trail.PurgeResult) error {
+	// A partition is a candidate when its month ended before the earliest
+	// cutoff less the future skew (an event's occurred_at is at most
+	// MaxFutureSkew after its received_at); it is dropped only when each
+	// of its events is within its organization's bound.
+	orgs, belows, cutoffs := make([]string, len(bounds)), make([]int64, len(bounds)), make([]int64, len(bounds))
+	var keepOrgs, keepActions []string
+	horizon := bounds[0].Cutoff
+	for i, b := range bounds {
+		orgs[i], belows[i], cutoffs[i] = b.OrganizationID, b.Below, b.Cutoff.UnixNano()
+		for _, a := range b.Keep {
+			keepOrgs, keepActions = append(keepOrgs, b.OrganizationID), append(keepActions, a)
+		}
+		if b.Cutoff.Before(horizon) {
+			horizon = b.Cutoff
+		}
 	}
-	horizon := now.Add(-time.Duration(longest)*24*time.Hour - trail.MaxFutureSkew)
+	horizon = horizon.Add(-trail.MaxFutureSkew)
 	// Every monthly table of either partitioned table, attached or not.
 	rows, err := conn.Query(ctx, `SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -526,16 +576,20 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 	for _, month := range slices.Sorted(maps.Keys(months)) {
 		evs := "events_p" + month
 		if _, ok := attached[evs]; ok {
-			// Only events inside a checkpoint: their leaf hashes are in
-			// the tiles. (A partition this old that is not is a stuck
-			// integrator; it is kept, and the next purge tries again.)
+			// Only when every event is within its organization's bound:
+			// below a timestamped checkpoint old enough, recorded in the
+			// organization's log (SPEC §6). (One that is not, of an
+			// organization with a longer retention or a stuck integrator,
+			// keeps the partition; its rows are purged one by one.)
 			var outside bool
-			if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e LEFT JOIN log_trees t ON t.organization_id = e.organization_id
-				WHERE e.idx >= COALESCE(t.tree_size, 0))`, pgx.Identifier{evs}.Sanitize())).Scan(&outside); err != nil {
+			if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s e
+				LEFT JOIN unnest($1::text[], $2::bigint[], $3::bigint[]) AS b(org, below, cutoff) ON b.org = e.organization_id
+				WHERE b.org IS NULL OR e.idx >= b.below OR e.occurred_at >= b.cutoff
+				OR (e.organization_id, e.action) IN (SELECT * FROM unnest($4::text[], $5::text[])))`, pgx.Identifier{evs}.Sanitize()),
+				orgs, belows, cutoffs, keepList(keepOrgs), keepList(keepActions)).Scan(&outside); err != nil {
 				return err
 			}
 			if outside {
-				s.db.logger().Warn("partition past retention holds events no checkpoint covers yet; kept", "partition", evs)
 				continue
 			}
 			// The ids are kept and the hourly counts lose the events in

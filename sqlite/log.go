@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -376,46 +377,85 @@ func (s *LogStore) purgedFrom(ctx context.Context, tx *sql.Tx, orgID string, fro
 	return out, nil
 }
 
-// PurgeExpired removes the contents of events past their organization's
-// retention: rows of events, targets and search text go, the id and index
-// go to purged_events, the leaf hash stays in the tree's tiles. Only
-// events inside a checkpoint are purged, so their leaf hashes are in the
-// tiles.
-func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.PurgeResult, error) {
-	res := &trail.PurgeResult{}
-	type org struct {
-		id       string
-		days     int
-		treeSize int64
-	}
-	var orgs []org
-	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0`)
+// RetentionLogs returns the organizations whose tree has events.
+func (s *LogStore) RetentionLogs(ctx context.Context) ([]trail.LogRetention, error) {
+	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0 ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("purge: %w", err)
+		return nil, fmt.Errorf("retention logs: %w", err)
 	}
+	defer rows.Close()
+	var out []trail.LogRetention
 	for rows.Next() {
-		var o org
-		if err := rows.Scan(&o.id, &o.days, &o.treeSize); err != nil {
-			rows.Close()
+		var o trail.LogRetention
+		if err := rows.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize); err != nil {
 			return nil, err
 		}
-		orgs = append(orgs, o)
+		out = append(out, o)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return out, rows.Err()
+}
+
+// CheckpointAtOrBefore returns the newest checkpoint created in t's second
+// or before.
+func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t time.Time) (*trail.Checkpoint, error) {
+	// created_at is RFC 3339 text without trailing zeros: within one
+	// second ".5Z" sorts before "Z", so "<= second" takes that second whole.
+	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
+		WHERE organization_id = ? AND created_at <= ? ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, formatTime(t.Truncate(time.Second))))
+	if err == sql.ErrNoRows {
+		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
+	} else if err != nil {
+		return nil, fmt.Errorf("checkpoint before: %w", err)
 	}
+	return cp, nil
+}
+
+// Purgeable reports whether an event within the bound is still stored.
+func (s *LogStore) Purgeable(ctx context.Context, b trail.PurgeBound) (bool, error) {
+	cutoff := b.Cutoff.UnixNano()
+	var one int
+	err := s.db.reader.QueryRowContext(ctx, `SELECT 1 FROM events
+		WHERE organization_id = ? AND occurred_at / 86400000000000 <= ? AND occurred_at < ? AND idx < ?
+		AND action NOT IN (SELECT value FROM json_each(?)) LIMIT 1`,
+		b.OrganizationID, cutoff/dayNanos, cutoff, b.Below, keepJSON(b.Keep)).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("purgeable: %w", err)
+	}
+	return true, nil
+}
+
+// keepJSON is a bound's Keep as a JSON array, for json_each.
+func keepJSON(keep []string) string {
+	b, _ := json.Marshal(append([]string{}, keep...))
+	return string(b)
+}
+
+// CountPurged counts the organization's purged events below an index.
+func (s *LogStore) CountPurged(ctx context.Context, orgID string, below int64) (int64, error) {
+	var n int64
+	if err := s.db.reader.QueryRowContext(ctx, `SELECT count(*) FROM purged_events WHERE organization_id = ? AND idx < ?`, orgID, below).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count purged: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeExpired removes the contents of the events within the bounds: rows
+// of events, targets and search text go, the id and index go to
+// purged_events, the leaf hash stays in the tree's tiles.
+func (s *LogStore) PurgeExpired(ctx context.Context, bounds []trail.PurgeBound) (*trail.PurgeResult, error) {
+	res := &trail.PurgeResult{}
 	const batch = 1000
-	for _, o := range orgs {
-		cutoff := now.Add(-time.Duration(o.days) * 24 * time.Hour).UnixNano()
+	for _, b := range bounds {
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			n, err := s.purgeBatch(ctx, o.id, cutoff, o.treeSize, batch)
+			n, err := s.purgeBatch(ctx, b.OrganizationID, b.Cutoff.UnixNano(), b.Below, keepJSON(b.Keep), batch)
 			res.Events += int64(n)
 			if err != nil {
-				return res, fmt.Errorf("purge %s: %w", o.id, err)
+				return res, fmt.Errorf("purge %s: %w", b.OrganizationID, err)
 			}
 			if n < batch {
 				break
@@ -427,15 +467,16 @@ func (s *LogStore) PurgeExpired(ctx context.Context, now time.Time) (*trail.Purg
 
 // purgeBatch purges up to limit expired events of one organization in one
 // transaction.
-func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, treeSize int64, limit int) (int, error) {
+func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, below int64, keep string, limit int) (int, error) {
 	tx, err := s.db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT seq, idx, id, occurred_at, data FROM events
-		WHERE organization_id = ? AND occurred_at / 86400000000000 <= ? AND occurred_at < ? AND idx < ? LIMIT ?`,
-		orgID, cutoff/dayNanos, cutoff, treeSize, limit)
+		WHERE organization_id = ? AND occurred_at / 86400000000000 <= ? AND occurred_at < ? AND idx < ?
+		AND action NOT IN (SELECT value FROM json_each(?)) LIMIT ?`,
+		orgID, cutoff/dayNanos, cutoff, below, keep, limit)
 	if err != nil {
 		return 0, err
 	}

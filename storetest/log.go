@@ -56,6 +56,20 @@ func newSigner(t testing.TB, name string) (note.Signer, string) {
 	return signer, vkey
 }
 
+// newKeys makes a signing key with its timestamper.
+func newKeys(t testing.TB, name string) *tlog.LogKeys {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := tlog.ParseKeys(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // allLeaves reads every event of the organization in index order and
 // returns its leaf hash computed from the event as the API returns it,
 // with a general RFC 8785 implementation.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +22,17 @@ import (
 // valid and fsck passes.
 func testPurge(t *testing.T, s Services) {
 	ctx := context.Background()
-	signer, vkey := newSigner(t, "trail.test")
-	ig := &tlog.Integrator{Store: s.Logs, Signer: signer, Origin: "trail.test"}
+	keys := newKeys(t, "trail.test")
+	vkey := keys.VerifierKey
+	now := time.Now().UTC()
+	// The integrator signs (and timestamps) its first checkpoints six
+	// days ago, its later ones now.
+	signedAt := now.Add(-6 * 24 * time.Hour)
+	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: func() time.Time { return signedAt }}
+	purgeAt := now
+	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey, Now: func() time.Time { return purgeAt }}
 	prover := &tlog.Prover{Store: s.Logs, Key: vkey}
 	org := mustOrg(t, s, "Retention")
-	now := time.Now().UTC()
 	// 300 events that occurred 10 days ago, then 100 of today.
 	var ins []*trail.EventInput
 	for i := 0; i < 400; i++ {
@@ -43,7 +51,7 @@ func testPurge(t *testing.T, s Services) {
 	before := allLeaves(t, s, org.ID)
 
 	// Not in a checkpoint yet: nothing is purged, whatever its age.
-	if r, err := s.Logs.PurgeExpired(ctx, now); err != nil || r.Events != 0 {
+	if r, err := purger.Purge(ctx); err != nil || r.Events != 0 {
 		t.Fatalf("purge before integration: %+v %v", r, err)
 	}
 	if _, err := ig.Integrate(ctx); err != nil {
@@ -53,17 +61,46 @@ func testPurge(t *testing.T, s Services) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Logs.PurgeExpired(ctx, now)
+	signedAt = now
+	// In a checkpoint signed less than the retention ago: nothing is
+	// purged, however old the events say they are.
+	purgeAt = now.Add(-2 * 24 * time.Hour)
+	if r, err := purger.Purge(ctx); err != nil || r.Events != 0 {
+		t.Fatalf("purge with a checkpoint of 4 days: %+v %v", r, err)
+	}
+	purgeAt = time.Now().UTC() // after the change of retention
+	r, err := purger.Purge(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Events != 300 {
 		t.Fatalf("purged %d events, want 300", r.Events)
 	}
-	// Again: nothing more.
-	if r, err := s.Logs.PurgeExpired(ctx, now); err != nil || r.Events != 0 {
+	// Again: nothing more, and no record of nothing.
+	if r, err := purger.Purge(ctx); err != nil || r.Events != 0 {
 		t.Fatalf("second purge: %+v %v", r, err)
 	}
+
+	t.Run("Record", func(t *testing.T) {
+		// The run is recorded in the organization's log, before what it
+		// purged was gone: under which retention, up to which time and
+		// index, on which checkpoint.
+		recs := allEvents(t, s, trail.EventFilter{OrganizationID: org.ID, Actions: []string{trail.ActionEventsPurged}})
+		if len(recs) != 1 || recs[0].Index != old.Size {
+			t.Fatalf("purge records %+v, want one at index %d", recs, old.Size)
+		}
+		rec, err := trail.ParsePurgeRecord(recs[0].OccurredAt, recs[0].Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.RetentionDays != 5 || rec.Below != old.Size || !rec.Cutoff.Equal(purgeAt.Add(-5*24*time.Hour)) ||
+			!rec.CheckpointTime.Equal(old.CreatedAt.Truncate(time.Second)) || recs[0].Actor.ID != trail.PurgeCaller.Actor.ID {
+			t.Fatalf("purge record %+v of %+v", rec, recs[0])
+		}
+		if ts, err := tlog.CheckpointTime([]byte(old.Note), vkey); err != nil || !ts.Equal(rec.CheckpointTime) {
+			t.Fatalf("the checkpoint's signed time %v %v", ts, err)
+		}
+	})
 
 	t.Run("Counts", func(t *testing.T) {
 		// The hourly counts lose the purged events with them.
@@ -116,8 +153,8 @@ func testPurge(t *testing.T, s Services) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Events) != 102 { // 100 recent + organization.created + audit_log_retention.updated
-			t.Fatalf("%d events listed after the purge, want 102", len(page.Events))
+		if len(page.Events) != 103 { // 100 recent + organization.created + audit_log_retention.updated + the purge's record
+			t.Fatalf("%d events listed after the purge, want 103", len(page.Events))
 		}
 		for _, q := range []trail.EventFilter{
 			{OrganizationID: org.ID, Query: "w3", Limit: 1000},
@@ -162,7 +199,7 @@ func testPurge(t *testing.T, s Services) {
 			t.Fatal(err)
 		}
 		latest, err := s.Logs.LatestCheckpoint(ctx, org.ID)
-		if err != nil || latest.Size != old.Size+1 {
+		if err != nil || latest.Size != old.Size+2 {
 			t.Fatalf("checkpoint after the purge: %+v %v", latest, err)
 		}
 		p, err := prover.ConsistencyProof(ctx, org.ID, old.Size, latest.Size)
@@ -179,8 +216,8 @@ func testPurge(t *testing.T, s Services) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Events != 403 {
-			t.Fatalf("fsck saw %d events, want 403 (purged ones included)", res.Events)
+		if res.Events != 404 {
+			t.Fatalf("fsck saw %d events, want 404 (purged ones included)", res.Events)
 		}
 	})
 	t.Run("Export", func(t *testing.T) {
@@ -226,4 +263,132 @@ func testPurge(t *testing.T, s Services) {
 			t.Fatalf("CSV of %d rows (%d lines), checkpoint of %d", done.Rows, n, done.Checkpoint.Size)
 		}
 	})
+}
+
+// testPurgeEvidence: a purged event is legitimate only with evidence
+// (SPEC §6). Contents removed without a purge record (as a purge by hand
+// in the database does) make fsck and verify fail naming the index; events
+// purged before purges kept evidence are recorded once, in org_system, and
+// accepted up to that count.
+func testPurgeEvidence(t *testing.T, s Services) {
+	ctx := context.Background()
+	keys := newKeys(t, "trail.test")
+	vkey := keys.VerifierKey
+	now := time.Now().UTC()
+	// Before this version: checkpoints without timestamps, a purge that
+	// recorded nothing.
+	oldIG := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Origin: "trail.test"}
+	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test"}
+	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey}
+	org := mustOrg(t, s, "Evidence")
+	var ins []*trail.EventInput
+	for i := 0; i < 40; i++ {
+		in := NewEvent(i)
+		if i < 30 {
+			in.OccurredAt = now.Add(-10*24*time.Hour - time.Duration(i)*time.Minute)
+		}
+		ins = append(ins, in)
+	}
+	mustAppend(t, s, org.ID, ins...)
+	if _, err := oldIG.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	legacyCP, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPurge := func(cutoff time.Time, below int64) int64 {
+		t.Helper()
+		r, err := s.Logs.PurgeExpired(ctx, []trail.PurgeBound{{OrganizationID: org.ID, Cutoff: cutoff, Below: below}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Events
+	}
+	if n := oldPurge(now.Add(-5*24*time.Hour), legacyCP.Size); n != 30 {
+		t.Fatalf("old purge: %d events", n)
+	}
+	fsck := func(legacy map[string]trail.LegacyPurges) error {
+		_, err := tlog.FsckOptions{Key: vkey, Origin: "trail.test", Legacy: legacy}.Fsck(ctx, s.Logs, org.ID)
+		return err
+	}
+	if err := fsck(nil); err == nil || !strings.Contains(err.Error(), "event index 1:") || !strings.Contains(err.Error(), "purged without evidence") {
+		t.Fatalf("fsck of events purged without evidence: %v", err)
+	}
+
+	// This version's first purge records them, once.
+	for range 2 {
+		if _, err := purger.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := allEvents(t, s, trail.EventFilter{OrganizationID: trail.SystemOrganizationID, Actions: []string{trail.ActionPurgeLegacy, trail.ActionPurgeEvidence}})
+	var mine, markers int
+	var mineAt, markerAt int64
+	for _, ev := range recs {
+		if ev.Action == trail.ActionPurgeEvidence {
+			markers, markerAt = markers+1, ev.Index
+		} else if l, err := trail.ParseLegacyPurges(ev); err == nil && l.OrganizationID == org.ID {
+			mine, mineAt = mine+1, ev.Index
+			if l.Below != legacyCP.Size || l.Events != 30 {
+				t.Fatalf("legacy record %+v", l)
+			}
+		}
+	}
+	if mine != 1 || markers != 1 || markerAt < mineAt {
+		t.Fatalf("org_system's records: %d of the organization, %d markers", mine, markers)
+	}
+	legacy, err := tlog.LoadLegacyPurges(ctx, s.Events)
+	if err != nil || legacy[org.ID].Events != 30 {
+		t.Fatalf("legacy purges %+v %v", legacy, err)
+	}
+	if err := fsck(legacy); err != nil {
+		t.Fatalf("fsck with the legacy record: %v", err)
+	}
+	if s.Exports != nil {
+		ex := &trail.Export{OrganizationID: org.ID, Format: trail.ExportNDJSON,
+			Filter: trail.EventFilter{RangeStart: ptr(now.Add(-30 * 24 * time.Hour)), RangeEnd: ptr(now.Add(time.Hour))}}
+		if err := s.Exports.CreateExport(ctx, ex); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ig.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := runExport(t, s, ex.ID)
+		file := readExport(t, s, done)
+		if vres, err := tlog.Verify(bytes.NewReader(file), []byte(done.Checkpoint.Note), vkey); err != nil || vres.Purged != 30 || !vres.Tree {
+			t.Fatalf("verify an export with legacy purges: %+v %v", vres, err)
+		}
+		// Without its evidence, the same file fails at its first purged
+		// event.
+		stripped := regexp.MustCompile(`,"purge_evidence":\{.*?"checkpoint":"[^"]*"\}\}`).ReplaceAll(file, nil)
+		if bytes.Equal(stripped, file) {
+			t.Fatal("no purge_evidence in the export")
+		}
+		if _, err := tlog.Verify(bytes.NewReader(stripped), []byte(done.Checkpoint.Note), vkey); err == nil || !strings.Contains(err.Error(), "(index 1,") {
+			t.Fatalf("verify without evidence: %v", err)
+		}
+	}
+
+	// A purge by hand now, of a fresh event: no record covers it, and the
+	// legacy count is spent.
+	if n := oldPurge(now.Add(time.Hour), legacyCP.Size); n != 11 { // and organization.created
+		t.Fatalf("purge by hand: %d events", n)
+	}
+	if err := fsck(legacy); err == nil || !strings.Contains(err.Error(), "41 events are purged") {
+		t.Fatalf("fsck after a purge by hand of fresh events: %v", err)
+	}
+	latest, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := oldPurge(now.Add(time.Hour), latest.Size); n == 0 {
+		t.Fatal("nothing purged by hand")
+	}
+	if err := fsck(legacy); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("event index %d:", legacyCP.Size)) || !strings.Contains(err.Error(), "purged without evidence") {
+		t.Fatalf("fsck after a purge by hand past the legacy records: %v", err)
+	}
 }

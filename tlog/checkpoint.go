@@ -1,7 +1,6 @@
 package tlog
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -27,9 +26,14 @@ func CheckpointText(origin string, size int64, root [trail.HashSize]byte) string
 	return origin + "\n" + strconv.FormatInt(size, 10) + "\n" + base64.StdEncoding.EncodeToString(root[:]) + "\n"
 }
 
-// Sign signs a checkpoint of an organization's tree.
-func Sign(signer note.Signer, prefix, orgID string, size int64, root [trail.HashSize]byte) (string, error) {
-	msg, err := note.Sign(&note.Note{Text: CheckpointText(Origin(prefix, orgID), size, root)}, signer)
+// Sign signs a checkpoint of an organization's tree, and with ts, when
+// not nil, the time beside it (see Timestamper).
+func Sign(signer note.Signer, ts *Timestamper, prefix, orgID string, size int64, root [trail.HashSize]byte) (string, error) {
+	signers := []note.Signer{signer}
+	if ts != nil {
+		signers = append(signers, ts)
+	}
+	msg, err := note.Sign(&note.Note{Text: CheckpointText(Origin(prefix, orgID), size, root)}, signers...)
 	if err != nil {
 		return "", fmt.Errorf("sign checkpoint: %w", err)
 	}
@@ -93,24 +97,51 @@ func ParseCheckpointText(text string) (*OpenedCheckpoint, error) {
 // creates one named name and writes it with mode 0600. It returns the
 // signer and the verifier key.
 func LoadOrCreateKey(path, name string) (note.Signer, string, error) {
+	k, err := LoadOrCreateKeys(path, name)
+	if err != nil {
+		return nil, "", err
+	}
+	return k.Signer, k.VerifierKey, nil
+}
+
+// LogKeys are what the signing key file gives: the checkpoints' signer,
+// the timestamper that signs the time beside them, and the verifier key
+// that checks both.
+type LogKeys struct {
+	Signer      note.Signer
+	Timestamper *Timestamper
+	VerifierKey string
+}
+
+// LoadOrCreateKeys is LoadOrCreateKey, with the timestamper of the key.
+func LoadOrCreateKeys(path, name string) (*LogKeys, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if data, err = createKeyFile(path, name); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	} else if err != nil {
-		return nil, "", fmt.Errorf("read signing key file: %w", err)
+		return nil, fmt.Errorf("read signing key file: %w", err)
 	}
-	skey := string(bytes.TrimSpace(data))
+	return ParseKeys(string(data))
+}
+
+// ParseKeys reads a note signer key (PRIVATE+KEY+name+hash+key).
+func ParseKeys(skey string) (*LogKeys, error) {
+	skey = strings.TrimSpace(skey)
 	signer, err := note.NewSigner(skey)
 	if err != nil {
-		return nil, "", fmt.Errorf("signing key file %s: %w", path, err)
+		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	vkey, err := verifierKey(skey)
 	if err != nil {
-		return nil, "", fmt.Errorf("signing key file %s: %w", path, err)
+		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	return signer, vkey, nil
+	ts, err := NewTimestamper(skey)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return &LogKeys{Signer: signer, Timestamper: ts, VerifierKey: vkey}, nil
 }
 
 // createKeyFile writes a new signing key to path, unless another process

@@ -56,6 +56,23 @@ const MaxFsckWarnings = 10
 // signature, origin and root. It returns the first problem as a
 // *FsckProblem.
 func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID string) (*FsckResult, error) {
+	return FsckOptions{Key: vkey, Origin: originPrefix}.Fsck(ctx, store, orgID)
+}
+
+// FsckOptions say what Fsck checks a log against.
+type FsckOptions struct {
+	Key    string // the verifier key
+	Origin string // the origin prefix
+	// Legacy holds, by organization, the first record of the events
+	// purged before purges kept evidence (LoadLegacyPurges): purged
+	// events that no purge record covers are accepted up to its count.
+	Legacy map[string]trail.LegacyPurges
+}
+
+// Fsck checks one organization's log (see the package's Fsck), and that
+// each purged event is covered by the evidence SPEC §6 asks for.
+func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID string) (*FsckResult, error) {
+	vkey, originPrefix := o.Key, o.Origin
 	res := &FsckResult{}
 	problem := func(index int64, id, format string, args ...any) error {
 		return &FsckProblem{OrganizationID: orgID, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
@@ -150,6 +167,7 @@ func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID s
 		return res, err
 	}
 	next := int64(0)
+	ev := newPurgeEvidence(orgID)
 	scanErr := store.ScanLog(ctx, orgID, 0, func(row *trail.LogRow) error {
 		if row.Index >= head.LogSize {
 			// An append committed since the head was read moved the head
@@ -171,13 +189,20 @@ func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID s
 			return problem(row.Index, row.ID, "%s", row.Mismatch)
 		}
 		leaf := row.LeafHash
-		if !row.Purged {
+		if row.Purged {
+			ev.purged(row.Index)
+		} else {
 			computed, err := LeafHashJSON(row.Data)
 			if err != nil {
 				return problem(row.Index, row.ID, "the stored document: %v", err)
 			}
 			if computed != row.LeafHash {
 				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
+			}
+			if row.Index < treeSize {
+				if err := ev.row(row); err != nil {
+					return err
+				}
 			}
 			if path, number := NonCanonicalNumber(row.Data); path != "" {
 				res.NonCanonical++
@@ -231,6 +256,9 @@ func Fsck(ctx context.Context, store trail.LogStore, vkey, originPrefix, orgID s
 	}
 	if want.err != nil {
 		return res, problem(-1, "", "%v", want.err)
+	}
+	if err := ev.check(ctx, store, vkey, o.Legacy[orgID]); err != nil {
+		return res, err
 	}
 	// The upper levels of the tree, as stored, against the recomputed.
 	var ids []trail.TileID

@@ -36,13 +36,16 @@ const (
 // checkpoints. Several integrators (one per node) may share a database:
 // LogStore.AddCheckpoint lets one of them win each step.
 type Integrator struct {
-	Store     trail.LogStore
-	Signer    note.Signer
-	Origin    string // origin prefix; an organization's origin is Origin/<id>
-	Interval  time.Duration
-	MaxLeaves int
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Store  trail.LogStore
+	Signer note.Signer
+	// Timestamper, if set, signs the time beside each checkpoint (SPEC
+	// §6), the time of Now; Trail always sets it.
+	Timestamper *Timestamper
+	Origin      string // origin prefix; an organization's origin is Origin/<id>
+	Interval    time.Duration
+	MaxLeaves   int
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// OnCheckpoint, if set, is called after each checkpoint this
 	// integrator stored.
 	OnCheckpoint func(orgID string, oldSize, newSize int64)
@@ -334,11 +337,21 @@ func (ig *Integrator) prepare(ctx context.Context, h trail.LogHead) (*step, erro
 	if err != nil {
 		return nil, err
 	}
-	note, err := Sign(ig.Signer, ig.Origin, orgID, end, root)
+	// The timestamp is the checkpoint's CreatedAt, in whole seconds: never
+	// after it, so that a checkpoint found by CreatedAt is at least as old
+	// by its signed time.
+	at := ig.now()
+	var ts *Timestamper
+	if ig.Timestamper != nil {
+		c := *ig.Timestamper
+		c.Now = func() time.Time { return at }
+		ts = &c
+	}
+	note, err := Sign(ig.Signer, ts, ig.Origin, orgID, end, root)
 	if err != nil {
 		return nil, err
 	}
-	cp := &trail.Checkpoint{OrganizationID: orgID, Size: end, Root: root, Note: note, CreatedAt: ig.now()}
+	cp := &trail.Checkpoint{OrganizationID: orgID, Size: end, Root: root, Note: note, CreatedAt: at}
 	return &step{CheckpointStep: trail.CheckpointStep{PrevSize: prev, Tiles: set.list(), Checkpoint: cp}, head: h, r: r}, nil
 }
 

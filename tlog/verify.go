@@ -55,7 +55,7 @@ type lineProof struct {
 }
 
 // purgedMembers are the members of a purged event's line, and no others.
-var purgedMembers = map[string]bool{"id": true, "index": true, "purged": true, "leaf_hash": true, "proof": true}
+var purgedMembers = map[string]bool{"id": true, "index": true, "purged": true, "leaf_hash": true, "proof": true, "purge_evidence": true}
 
 // Verify checks an NDJSON file of stored events (an export, or the events
 // of GET /audit_logs/events pages, one a line, as JSON) against a signed
@@ -137,6 +137,7 @@ func (o VerifyOptions) Verify(r io.Reader) (*VerifyResult, error) {
 	}
 	orgID := cp.OrganizationID()
 	tree := rangeFactory.NewEmptyRange(0)
+	var evidence evidenceCheck
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	n := 0
@@ -174,8 +175,16 @@ func (o VerifyOptions) Verify(r io.Reader) (*VerifyResult, error) {
 			}
 			for k := range members {
 				if !purgedMembers[k] {
-					return res, bad("a purged event's line holds %q: a purged event has only id, index, purged, leaf_hash and proof", k)
+					return res, bad("a purged event's line holds %q: a purged event has only id, index, purged, leaf_hash, proof and purge_evidence", k)
 				}
+			}
+			if e, ok := members["purge_evidence"]; ok {
+				if err := evidence.add(e, cp, o.Key); err != nil {
+					return res, bad("%v", err)
+				}
+			}
+			if err := evidence.covers(index); err != nil {
+				return res, bad("%v", err)
 			}
 			var h []byte
 			if err := json.Unmarshal(members["leaf_hash"], &h); err != nil || len(h) != trail.HashSize {

@@ -863,7 +863,7 @@ func (m *Main) integrateAll(ctx context.Context, sf storageFlags, db *store) err
 	if err != nil {
 		return err
 	}
-	ig := &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin}
+	ig := &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Timestamper: id.Timestamper, Origin: id.Origin}
 	start := time.Now()
 	var leaves int64
 	ig.OnCheckpoint = func(_ string, from, to int64) { leaves += to - from }

@@ -22,9 +22,10 @@ type logFlags struct {
 
 // logIdentity is the signing key and origin prefix the checkpoints use.
 type logIdentity struct {
-	Signer note.Signer
-	Key    string // verifier key
-	Origin string // origin prefix
+	Signer      note.Signer
+	Timestamper *tlog.Timestamper
+	Key         string // verifier key
+	Origin      string // origin prefix
 }
 
 // defaultOrigin derives an origin prefix from the listen address: the
@@ -74,10 +75,11 @@ func loadLogIdentity(ctx context.Context, lf *logFlags, dataDir, addr string, lo
 	if path == "" {
 		path = filepath.Join(dataDir, "log-signing.key")
 	}
-	signer, vkey, err := tlog.LoadOrCreateKey(path, origin)
+	keys, err := tlog.LoadOrCreateKeys(path, origin)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("signing key file %s: %w", path, err)
 	}
+	signer, vkey := keys.Signer, keys.VerifierKey
 	if got, err := logs.SetSetting(ctx, trail.SettingLogKey, vkey); err != nil {
 		return nil, err
 	} else if got != vkey {
@@ -88,5 +90,5 @@ func loadLogIdentity(ctx context.Context, lf *logFlags, dataDir, addr string, lo
 	} else if got != origin {
 		return nil, fmt.Errorf("--log-origin %q: this database's logs have the origin prefix %q, which cannot change (verifiers know the logs by it)", origin, got)
 	}
-	return &logIdentity{Signer: signer, Key: vkey, Origin: origin}, nil
+	return &logIdentity{Signer: signer, Timestamper: keys.Timestamper, Key: vkey, Origin: origin}, nil
 }

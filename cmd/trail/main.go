@@ -14,7 +14,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/trail-audit/trail/tlog"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=v1.2.3".
@@ -166,13 +167,19 @@ func (m *Main) runPurge(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("purge", "Purge the events past their organization's retention, once, as trail serve does\n"+
 		"every --purge-interval: their contents go, their ids, indexes and leaf hashes stay.")
 	var sf storageFlags
+	var lf logFlags
 	sf.register(fs)
+	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key whose verifier key checks the checkpoints' timestamps (default <data-dir>/log-signing.key)")
 	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	res, err := db.Logs.PurgeExpired(ctx, time.Now())
+	vkey, err := m.fsckKey(ctx, "", lf, sf, db.Logs)
+	if err != nil {
+		return err
+	}
+	res, err := (&tlog.Purger{Store: db.Logs, Events: db.Events, Key: vkey}).Purge(ctx)
 	if err != nil {
 		return err
 	}

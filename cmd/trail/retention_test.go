@@ -27,7 +27,11 @@ func TestRetention(t *testing.T) {
 func testRetention(t *testing.T, databaseURL string) {
 	dir := t.TempDir()
 	env := map[string]string{"TRAIL_DATA_DIR": dir, "TRAIL_DATABASE_URL": databaseURL}
-	s := openServer(t, dir, databaseURL)
+	// The checkpoints are signed, and timestamped, two days ago: a purge
+	// under a retention of one day may rely on them.
+	s := openServerWith(t, dir, databaseURL, func(s *Server) {
+		s.CheckpointClock = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	})
 	defer s.Close()
 	u := s.HTTP.URL()
 	const org = "org_retention"
@@ -76,11 +80,13 @@ func testRetention(t *testing.T, databaseURL string) {
 		t.Fatalf("event older than the retention: %d", code)
 	}
 	// Wait until every event is in a checkpoint, then purge.
-	cp := waitCheckpointText(t, u, org, 42)
+	waitCheckpointText(t, u, org, 42)
 	out, _, err := runMain(t, env, "purge")
 	if err != nil || !strings.Contains(out, "purged 30 events") {
 		t.Fatalf("trail purge: %v %s", err, out)
 	}
+	// The purge is recorded in the log (index 42) before anything goes.
+	cp := waitCheckpointText(t, u, org, 43)
 	code, purged := get(t, u+"/audit_logs/events/"+ids[3]+"?organization_id="+org, testAdminKey)
 	if code != 200 || purged["purged"] != true || purged["index"].(float64) != 4 || purged["id"] != ids[3] || purged["action"] != nil || purged["leaf_hash"] == nil {
 		t.Fatalf("purged event: %d %v", code, purged)
@@ -91,17 +97,21 @@ func testRetention(t *testing.T, databaseURL string) {
 	// The whole log as an auditor gets it: live events from the API,
 	// purged ones as they read, in index order.
 	var lines [][]byte
-	for i := 0; i < 42; i++ {
+	for i := 0; i < 43; i++ {
 		var id string
+		first := func(query string) string {
+			_, body := get(t, u+"/audit_logs/events?organization_id="+org+"&limit=1&"+query, testAdminKey)
+			return body["data"].([]any)[0].(map[string]any)["id"].(string)
+		}
 		switch {
 		case i == 0:
-			_, body := get(t, u+"/audit_logs/events?organization_id="+org+"&order=asc&limit=1", testAdminKey)
-			id = body["data"].([]any)[0].(map[string]any)["id"].(string)
+			id = first("order=asc")
 		case i <= 40:
 			id = ids[i-1]
+		case i == 41:
+			id = first("actions=audit_log_retention.updated")
 		default:
-			_, body := get(t, u+"/audit_logs/events?organization_id="+org+"&limit=1", testAdminKey)
-			id = body["data"].([]any)[0].(map[string]any)["id"].(string)
+			id = first("actions=audit_log_events.purged")
 		}
 		lines = append(lines, []byte(getText(t, u+"/audit_logs/events/"+id, testAdminKey)))
 	}
@@ -110,7 +120,7 @@ func testRetention(t *testing.T, databaseURL string) {
 	os.WriteFile(cpFile, []byte(cp), 0o600)
 	os.WriteFile(keyFile, []byte(getText(t, u+"/audit_logs/log_key", testAdminKey)), 0o600)
 	out, errOut, err := runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", cpFile, file)
-	if err != nil || !strings.Contains(out, "42 event(s)") || !strings.Contains(out, "30 purged") {
+	if err != nil || !strings.Contains(out, "43 event(s)") || !strings.Contains(out, "30 purged") {
 		t.Fatalf("verify after the purge: %v\n%s%s", err, out, errOut)
 	}
 	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {
@@ -125,7 +135,7 @@ func testRetention(t *testing.T, databaseURL string) {
 		t.Fatalf("trail export: %v\n%s", err, errOut)
 	}
 	out, errOut, err = runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
-	if err != nil || !strings.Contains(out, "43 event(s)") || !strings.Contains(out, "30 purged") || !strings.Contains(out, "whole log") {
+	if err != nil || !strings.Contains(out, "44 event(s)") || !strings.Contains(out, "30 purged") || !strings.Contains(out, "whole log") {
 		t.Fatalf("verify the export after the purge: %v\n%s%s", err, out, errOut)
 	}
 	csvFile := filepath.Join(dir, "export.csv")
@@ -133,7 +143,7 @@ func testRetention(t *testing.T, databaseURL string) {
 		t.Fatalf("trail export: %v\n%s", err, errOut)
 	}
 	b, _ := os.ReadFile(csvFile)
-	if n := strings.Count(string(b), "\n"); n != 1+14 { // header, 44 events of which 30 purged
+	if n := strings.Count(string(b), "\n"); n != 1+15 { // header, 45 events of which 30 purged
 		t.Fatalf("CSV after the purge: %d lines\n%s", n, b)
 	}
 }

@@ -54,6 +54,9 @@ type Server struct {
 	LogFormat          string
 	PprofAddr          string
 	AdminKey           string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
+	// CheckpointClock, if set, is the clock that signs the checkpoints'
+	// timestamps (tests sign them in the past); time.Now otherwise.
+	CheckpointClock func() time.Time
 
 	Logger     *slog.Logger
 	DB         *store
@@ -185,6 +188,9 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
+	h.PurgeEvidence = func(ctx context.Context, orgID string, treeSize int64) (*tlog.PurgeEvidence, error) {
+		return tlog.FindPurgeEvidence(ctx, events, db.Logs, orgID, treeSize)
+	}
 	h.Exports, h.ExportURLKey, h.PublicURL = db.Exports, urlKey, s.PublicURL
 	s.Exports = &export.Worker{Exports: db.Exports, Source: export.Source{Events: events, Logs: db.Logs}, Logger: s.Logger, TTL: s.ExportTTL}
 	h.ExportCreated = s.Exports.Wake
@@ -215,9 +221,10 @@ func (s *Server) Open(ctx context.Context) error {
 			s.Logger.Info("demo loaded", "organization", trail.DemoOrganizationID, "schemas", res.Schemas, "events", res.Events, "duration", time.Since(start).Round(time.Millisecond))
 		}
 	}
-	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger}
+	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Timestamper: id.Timestamper, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger,
+		Now: s.CheckpointClock}
 	s.Integrator.Start()
-	s.startPurge(db.Logs)
+	s.startPurge(&tlog.Purger{Store: db.Logs, Events: events, Key: id.Key})
 	s.Exports.Start()
 	s.Streams.Start()
 	if err := h.Open(); err != nil {
@@ -288,7 +295,7 @@ Another link: go run ./cmd/trail portal --org %[1]s --role owner --url %[5]s (or
 // startPurge purges the events past their retention at start and then
 // every PurgeInterval, in the background. A purge that fails is retried
 // at the next round: nothing is lost by waiting.
-func (s *Server) startPurge(logs trail.LogStore) {
+func (s *Server) startPurge(purger *tlog.Purger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopPurge, s.purgeDone = cancel, make(chan struct{})
 	interval := s.PurgeInterval
@@ -299,7 +306,7 @@ func (s *Server) startPurge(logs trail.LogStore) {
 		defer close(s.purgeDone)
 		for {
 			start := time.Now()
-			res, err := logs.PurgeExpired(ctx, time.Now())
+			res, err := purger.Purge(ctx)
 			switch {
 			case ctx.Err() != nil:
 				return

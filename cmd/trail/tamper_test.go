@@ -79,9 +79,19 @@ func TestFsck_Tamper(t *testing.T) {
 // checkpoints every 20 ms. The caller closes it.
 func openServer(t *testing.T, dir, databaseURL string) *Server {
 	t.Helper()
+	return openServerWith(t, dir, databaseURL, nil)
+}
+
+// openServerWith is openServer with set changing the server before it
+// opens.
+func openServerWith(t *testing.T, dir, databaseURL string, set func(*Server)) *Server {
+	t.Helper()
 	s := &Server{stderr: io.Discard, stdout: io.Discard}
 	s.dataDir, s.databaseURL, s.Addr, s.LogLevel, s.LogFormat = dir, databaseURL, "127.0.0.1:0", "warn", "text"
 	s.AdminKey, s.CheckpointInterval = testAdminKey, 20*time.Millisecond
+	if set != nil {
+		set(s)
+	}
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +129,8 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		t.Fatalf("fsck of an untouched log: %v\n%s", err, out)
 	}
 	// Each case is undone by restoring the organization's rows.
-	tables := []string{"events", "organizations", "checkpoints", "merkle_tiles"}
-	keyCol := map[string]string{"events": "organization_id", "organizations": "id", "checkpoints": "organization_id", "merkle_tiles": "organization_id"}
+	tables := []string{"events", "organizations", "checkpoints", "merkle_tiles", "purged_events"}
+	keyCol := map[string]string{"events": "organization_id", "organizations": "id", "checkpoints": "organization_id", "merkle_tiles": "organization_id", "purged_events": "organization_id"}
 	for _, tb := range tables {
 		if err := td.exec(fmt.Sprintf(`CREATE TABLE pristine_%s AS SELECT * FROM %s WHERE %s = '%s'`, tb, tb, keyCol[tb], tamperOrg)); err != nil {
 			t.Fatal(err)
@@ -170,6 +180,17 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 			`UPDATE organizations SET next_index = next_index + 1 WHERE id = '` + tamperOrg + `'`,
 		}, "event index 1500 "},
 		{"row appended behind Trail's back", []string{insertCopy(td.pg, 1499, 3001)}, "event index 3001 "},
+		// Issue 16: a fresh event "purged" by hand, as retention would: its
+		// id and index kept, its row gone. No purge record covers it.
+		{"fake purge", []string{
+			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
+			`DELETE FROM events WHERE ` + where,
+		}, "event index 1500: purged without evidence"},
+		{"fake purge record", []string{
+			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
+			`DELETE FROM events WHERE ` + where,
+			`UPDATE events SET action = 'audit_log_events.purged' WHERE ` + org + ` AND idx = 2000`,
+		}, "event index 2000 "},
 		{"tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 0 AND idx = 5`}, "event index 1280 "},
 		{"upper tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 1 AND idx = 0`}, "tile 1/0"},
 		{"checkpoint root", []string{`UPDATE checkpoints SET root = ` + randomHash + ` WHERE ` + org + ` AND tree_size = 3001`}, "checkpoint of tree size 3001"},

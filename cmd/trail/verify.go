@@ -180,9 +180,16 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 			f.After = list[len(list)-1].ID
 		}
 	}
+	// The events purged before purges kept evidence, as org_system's log
+	// records them (its own fsck checks that log).
+	legacy, err := tlog.LoadLegacyPurges(ctx, db.Events)
+	if err != nil {
+		return err
+	}
+	opts := tlog.FsckOptions{Key: vkey, Origin: origin, Legacy: legacy}
 	failed := 0
 	for _, id := range orgs {
-		res, err := tlog.Fsck(ctx, db.Logs, vkey, origin, id)
+		res, err := opts.Fsck(ctx, db.Logs, id)
 		var p *tlog.FsckProblem
 		switch {
 		case errors.As(err, &p):
