@@ -84,7 +84,10 @@ type Server struct {
 	// OpenStream opens them.
 	SealStream func(s *trail.Stream) error
 	OpenStream func(s *trail.Stream) error
-	// TestStream sends one event to a stream's destination now.
+	// TestStream sends one event to a stream's destination now. The
+	// message of an error with an IsPermanent method (a delivery.Failure)
+	// is shown to the tenant, so it must be classified (delivery.Classify);
+	// any other error is only logged.
 	TestStream func(ctx context.Context, s *trail.Stream, ev *trail.Event) error
 	// CheckDestination refuses a destination host on a private network
 	// unless the instance allows them.
