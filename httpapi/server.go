@@ -504,19 +504,20 @@ func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey) error {
 
 // statusOf maps error codes to HTTP statuses.
 var statusOf = map[string]int{
-	trail.EINVALID:       http.StatusBadRequest,
-	trail.EINVALIDEVENT:  http.StatusBadRequest,
-	trail.EINVALIDSCHEMA: http.StatusBadRequest,
-	trail.EINVALIDRANGE:  http.StatusBadRequest,
-	trail.EMALFORMED:     http.StatusUnprocessableEntity,
-	trail.EUNAUTHORIZED:  http.StatusUnauthorized,
-	trail.EFORBIDDEN:     http.StatusForbidden,
-	trail.ENOTFOUND:      http.StatusNotFound,
-	trail.ECONFLICT:      http.StatusConflict,
-	trail.ETOOLARGE:      http.StatusRequestEntityTooLarge,
-	trail.ERATELIMITED:   http.StatusTooManyRequests,
-	trail.EUNAVAILABLE:   http.StatusServiceUnavailable,
-	trail.EINTERNAL:      http.StatusInternalServerError,
+	trail.EINVALID:          http.StatusBadRequest,
+	trail.EINVALIDEVENT:     http.StatusBadRequest,
+	trail.EINVALIDSCHEMA:    http.StatusBadRequest,
+	trail.EINVALIDRANGE:     http.StatusBadRequest,
+	trail.ESCHEMATOOCOMPLEX: http.StatusBadRequest,
+	trail.EMALFORMED:        http.StatusUnprocessableEntity,
+	trail.EUNAUTHORIZED:     http.StatusUnauthorized,
+	trail.EFORBIDDEN:        http.StatusForbidden,
+	trail.ENOTFOUND:         http.StatusNotFound,
+	trail.ECONFLICT:         http.StatusConflict,
+	trail.ETOOLARGE:         http.StatusRequestEntityTooLarge,
+	trail.ERATELIMITED:      http.StatusTooManyRequests,
+	trail.EUNAVAILABLE:      http.StatusServiceUnavailable,
+	trail.EINTERNAL:         http.StatusInternalServerError,
 }
 
 // errorBody is the JSON of an error (SPEC §4). For 422 the errors are
