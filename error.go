@@ -7,19 +7,20 @@ import (
 
 // Client-safe error codes. The HTTP layer maps each to one status.
 const (
-	ECONFLICT      = "conflict"                            // 409
-	EINTERNAL      = "internal"                            // 500
-	EINVALID       = "invalid"                             // 400: a bad query parameter or request value
-	EINVALIDEVENT  = "invalid_audit_log_event"             // 400: an event that breaks the rules of SPEC §3 or its schema
-	EMALFORMED     = "validation_failed"                   // 422: a request that is not the expected JSON shape
-	ENOTFOUND      = "not_found"                           // 404
-	EFORBIDDEN     = "forbidden"                           // 403
-	EUNAUTHORIZED  = "unauthorized"                        // 401
-	ETOOLARGE      = "request_too_large"                   // 413
-	ERATELIMITED   = "rate_limit_exceeded"                 // 429
-	EUNAVAILABLE   = "unavailable"                         // 503
-	EINVALIDSCHEMA = "invalid_audit_log_schema"            // 400: a schema that is not a valid JSON Schema
-	EINVALIDRANGE  = "invalid_audit_log_export_range_date" // 400: an export's range_start or range_end (WorkOS's code)
+	ECONFLICT         = "conflict"                            // 409
+	EINTERNAL         = "internal"                            // 500
+	EINVALID          = "invalid"                             // 400: a bad query parameter or request value
+	EINVALIDEVENT     = "invalid_audit_log_event"             // 400: an event that breaks the rules of SPEC §3 or its schema
+	EMALFORMED        = "validation_failed"                   // 422: a request that is not the expected JSON shape
+	ENOTFOUND         = "not_found"                           // 404
+	EFORBIDDEN        = "forbidden"                           // 403
+	EUNAUTHORIZED     = "unauthorized"                        // 401
+	ETOOLARGE         = "request_too_large"                   // 413
+	ERATELIMITED      = "rate_limit_exceeded"                 // 429
+	EUNAVAILABLE      = "unavailable"                         // 503
+	EINVALIDSCHEMA    = "invalid_audit_log_schema"            // 400: a schema that is not a valid JSON Schema
+	EINVALIDRANGE     = "invalid_audit_log_export_range_date" // 400: an export's range_start or range_end (WorkOS's code)
+	ESCHEMATOOCOMPLEX = "schema_too_complex"                  // 400: a schema over MaxSchemaBytes or MaxSchemaDepth, or too slow to compile
 )
 
 // Problem is one reason a value was rejected. Path is a JSON pointer into

@@ -6,6 +6,20 @@ import (
 	"time"
 )
 
+// Limits of a schema version (SPEC §5), checked on the raw JSON before
+// anything is compiled: a JSON Schema's cost to compile grows with its
+// size and nesting, and a few kilobytes nested thousands deep took
+// minutes.
+const (
+	// MaxSchemaBytes is the most bytes the JSON Schema documents of one
+	// version (targets', actor's and event metadata schemas) may have
+	// together.
+	MaxSchemaBytes = 64 << 10
+	// MaxSchemaDepth is the deepest nesting of JSON objects and arrays in
+	// one JSON Schema document: {} is 1 deep, {"items":{}} 2.
+	MaxSchemaDepth = 32
+)
+
 // Schema is one immutable version of an action's schema (SPEC §5). The
 // metadata fields hold JSON Schema (Draft 2020-12) documents.
 type Schema struct {

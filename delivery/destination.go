@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -38,10 +37,29 @@ type Failure struct {
 	TooLarge bool
 	// RetryAfter is the wait the receiver asked for, if it did.
 	RetryAfter time.Duration
-	Message    string
+	// Message is what the tenant sees (last_error, a test's result): a
+	// classified message (see Classify) or the receiver's own answer,
+	// never the text of a transport error.
+	Message string
+	// Err, if set, is the error behind the failure, for the server's log
+	// only.
+	Err error
 }
 
+// Error returns the tenant's message.
 func (f *Failure) Error() string { return f.Message }
+
+// Unwrap returns the error behind the failure.
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Detail is the failure for the server's log: its message and the error
+// behind it.
+func (f *Failure) Detail() string {
+	if f.Err != nil && f.Err.Error() != f.Message {
+		return f.Message + ": " + f.Err.Error()
+	}
+	return f.Message
+}
 
 // IsPermanent reports whether the failure puts a stream in state invalid.
 func (f *Failure) IsPermanent() bool { return f.Permanent }
@@ -51,14 +69,14 @@ func failuref(format string, args ...any) *Failure {
 	return &Failure{Message: fmt.Sprintf(format, args...)}
 }
 
-// asFailure turns any error into a Failure: a transport error is
-// retryable.
+// asFailure turns any error into a Failure with a classified message: a
+// transport error is retryable.
 func asFailure(err error) *Failure {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
 	}
-	return &Failure{Message: err.Error()}
+	return &Failure{Message: Classify(err), Err: err}
 }
 
 // eventJSON returns the event as streams carry it: the stored JSON, as
@@ -108,16 +126,16 @@ func post(ctx context.Context, client *http.Client, url string, header http.Head
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, &Failure{Permanent: true, Message: fmt.Sprintf("request: %v", err)}
+		return 0, nil, nil, &Failure{Permanent: true, Message: "the destination's URL is not valid", Err: err}
 	}
 	req.Header = header
 	req.Header.Set("User-Agent", "Trail log streams")
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return 0, nil, nil, failuref("no answer within %s", RequestTimeout)
+			return 0, nil, nil, &Failure{Message: fmt.Sprintf("no answer within %s", RequestTimeout), Err: err}
 		}
-		return 0, nil, nil, failuref("%v", err)
+		return 0, nil, nil, asFailure(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -162,14 +180,4 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// snippet is the start of a response body for an error message: one
-// line, printable, at most 300 characters.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "")), " ")
-	if utf8.RuneCountInString(s) > 300 {
-		s = string([]rune(s)[:300]) + "…"
-	}
-	return s
 }

@@ -43,7 +43,7 @@ func NewHTTPS(client *http.Client, s *trail.Stream) (*HTTPS, error) {
 		Secret: s.Secrets.Secret, Headers: s.Secrets.Headers, Now: time.Now}
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(d.Secret, "whsec_"))
 	if err != nil || !strings.HasPrefix(d.Secret, "whsec_") {
-		return nil, fmt.Errorf("the stream's secret is not a whsec_ secret")
+		return nil, &Failure{Permanent: true, Message: "the stream's secret is not a whsec_ secret"}
 	}
 	d.key = key
 	return d, nil

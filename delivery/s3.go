@@ -101,7 +101,7 @@ func (d *Bucket) Send(ctx context.Context, events []*trail.Event) (int, error) {
 	}
 	received, err := receivedAt(&d.p, events[0])
 	if err != nil {
-		return 0, &Failure{Permanent: true, Message: err.Error()}
+		return 0, &Failure{Permanent: true, Message: "an event's received_at could not be read", Err: err}
 	}
 	body := make([]byte, 0, bodySize(events, 1, ObjectMaxBytes))
 	n := 0
@@ -150,26 +150,34 @@ func s3Failure(err error, key string) error {
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
 	}
+	// The tenant sees the status and the store's own error code and
+	// message, or the kind of a transport error (Classify); the SDK's
+	// text (the request, the resolver's address) goes to the log only.
 	var api smithy.APIError
-	code, msg := "", err.Error()
+	code, msg := "", ""
 	if errors.As(err, &api) {
 		code = api.ErrorCode()
-		msg = fmt.Sprintf("%s: %s", code, api.ErrorMessage())
+		msg = snippet([]byte(code + ": " + api.ErrorMessage()))
 	}
 	var wait time.Duration
-	if status != 0 {
+	switch {
+	case status != 0 && msg != "":
 		msg = fmt.Sprintf("HTTP %d: %s", status, msg)
-		if re.Response != nil {
-			wait = retryAfter(re.Response.Header, time.Now())
-		}
+	case status != 0:
+		msg = fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	case msg == "":
+		msg = Classify(err)
+	}
+	if status != 0 && re.Response != nil {
+		wait = retryAfter(re.Response.Header, time.Now())
 	}
 	switch {
 	case status == http.StatusPreconditionFailed || code == "PreconditionFailed":
 		return nil
 	case permanentS3[code], status == http.StatusForbidden, status == http.StatusUnauthorized, status == http.StatusNotFound:
-		return &Failure{Permanent: true, Message: msg}
+		return &Failure{Permanent: true, Message: msg, Err: err}
 	case status == http.StatusRequestEntityTooLarge || code == "EntityTooLarge":
-		return &Failure{TooLarge: true, Message: msg}
+		return &Failure{TooLarge: true, Message: msg, Err: err}
 	}
-	return &Failure{Message: msg + " (object " + key + ")", RetryAfter: wait}
+	return &Failure{Message: msg + " (object " + key + ")", RetryAfter: wait, Err: err}
 }

@@ -116,7 +116,7 @@ func (d *Splunk) failure(status int, h http.Header, body []byte) *Failure {
 	f := httpFailure(status, h, body, d.Now())
 	var r hecReply
 	if json.Unmarshal(body, &r) == nil && r.Code != nil {
-		f.Message = fmt.Sprintf("HTTP %d: HEC code %d: %s", status, *r.Code, r.Text)
+		f.Message = fmt.Sprintf("HTTP %d: HEC code %d: %s", status, *r.Code, snippet([]byte(r.Text)))
 		if splunkRetryable[*r.Code] {
 			f.Permanent = false
 		}
@@ -204,7 +204,7 @@ func (d *Splunk) waitAck(ctx context.Context, id int64) error {
 			Acks map[string]bool `json:"acks"`
 		}
 		if err := json.Unmarshal(rb, &r); err != nil {
-			return failuref("ack answer: %v", err)
+			return &Failure{Message: "HTTP 200: the acknowledgement answer is not JSON: " + snippet(rb), Err: err}
 		}
 		if r.Acks[strconv.FormatInt(id, 10)] {
 			return nil

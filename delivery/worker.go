@@ -225,25 +225,37 @@ func (w *Worker) Destination(s *trail.Stream) (Destination, error) {
 	case trail.StreamHTTPS:
 		return NewHTTPS(w.Client, s)
 	}
-	return nil, fmt.Errorf("unknown stream type %q", s.Type)
+	return nil, &Failure{Permanent: true, Message: fmt.Sprintf("unknown stream type %q", s.Type)}
+}
+
+// openFailure is the failure of a stream whose secrets do not open under
+// this server's key.
+func openFailure(err error) *Failure {
+	return &Failure{Permanent: true, Message: "the stream's secrets do not open: not sealed with this secret key, or altered", Err: err}
 }
 
 // Test sends one test event to the stream's destination now, whatever
 // its state, and returns the destination's answer. The cursor does not
-// move.
+// move. A failure is a *Failure whose Error is fit for the tenant
+// (Classify); the full error is logged.
 func (w *Worker) Test(ctx context.Context, s *trail.Stream, ev *trail.Event) error {
 	w.mu.Lock()
 	w.init()
 	w.mu.Unlock()
+	var f *Failure
 	if err := w.Open(s); err != nil {
-		return &Failure{Permanent: true, Message: err.Error()}
+		f = openFailure(err)
+	} else if d, err := w.Destination(s); err != nil {
+		f = asFailure(err)
+		f.Permanent = true
+	} else if _, err := d.Send(ctx, []*trail.Event{ev}); err != nil {
+		f = asFailure(err)
 	}
-	d, err := w.Destination(s)
-	if err != nil {
-		return &Failure{Permanent: true, Message: err.Error()}
+	if f == nil {
+		return nil
 	}
-	_, err = d.Send(ctx, []*trail.Event{ev})
-	return err
+	w.Logger.Warn("log stream test failed", "stream", s.ID, "organization", s.OrganizationID, "type", s.Type, "err", f.Detail())
+	return f
 }
 
 // backoff is the wait after the attempt-th failure in a row: BaseBackoff
@@ -369,8 +381,10 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 	var dest Destination
 	var destErr error
 	setup := func() {
-		dest, destErr = nil, w.Open(st)
-		if destErr == nil {
+		dest, destErr = nil, nil
+		if err := w.Open(st); err != nil {
+			destErr = openFailure(err)
+		} else {
 			dest, destErr = w.Destination(st)
 		}
 	}
@@ -424,7 +438,9 @@ func (h *holding) deliver(ctx context.Context) (release bool) {
 			// open, its config is broken): recorded, then tried again
 			// after the longest backoff or a change.
 			if st.RetryAt == nil || !time.Now().Before(*st.RetryAt) {
-				h.fail(ctx, &Failure{Permanent: true, Message: destErr.Error()}, time.Now().Add(trail.MaxStreamBackoff))
+				f := asFailure(destErr)
+				f.Permanent = true
+				h.fail(ctx, f, time.Now().Add(trail.MaxStreamBackoff))
 				setup()
 			}
 			if st.RetryAt != nil {
@@ -535,7 +551,9 @@ func (h *holding) fail(ctx context.Context, f *Failure, retryAt time.Time) {
 	if w.Observer != nil {
 		w.Observer.StreamFailed(st, state)
 	}
-	w.Logger.Warn("log stream delivery failed", "stream", st.ID, "type", st.Type, "state", state, "err", f.Message, "retry_at", retryAt.UTC().Format(time.RFC3339))
+	// The tenant sees f.Message (last_error); the log has the details.
+	w.Logger.Warn("log stream delivery failed", "stream", st.ID, "organization", st.OrganizationID, "type", st.Type, "state", state,
+		"err", f.Detail(), "retry_at", retryAt.UTC().Format(time.RFC3339))
 	err := w.Streams.RecordStreamFailure(ctx, st, state, f.Message, retryAt)
 	if err != nil && ctx.Err() == nil {
 		w.Logger.Warn("record log stream failure", "stream", st.ID, "err", err)

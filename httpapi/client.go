@@ -108,7 +108,7 @@ func decodeError(resp *http.Response) error {
 	json.Unmarshal(body.Errors, &e.Problems)
 	if e.Code == "" {
 		for code, status := range statusOf {
-			if status == resp.StatusCode && code != trail.EINVALIDEVENT && code != trail.EINVALIDSCHEMA && code != trail.EINVALIDRANGE {
+			if status == resp.StatusCode && code != trail.EINVALIDEVENT && code != trail.EINVALIDSCHEMA && code != trail.EINVALIDRANGE && code != trail.ESCHEMATOOCOMPLEX {
 				e.Code = code
 			}
 		}

@@ -132,7 +132,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	s.Events, s.Organizations, s.Schemas, s.APIKeys = ts.Events, ts.Orgs, schemas, ts.Keys
 	s.Validator = v
 	s.Idempotency = d.idempotency
-	s.CheckSchema = jsonschema.Check
+	s.CheckSchema = v.Check
 	s.SchemaCreated = v.Forget
 	s.RateLimit = 0
 	skey, vkey, err := note.GenerateKey(rand.Reader, "trail.test")

@@ -136,9 +136,10 @@ func toSchemaJSON(s *trail.Schema) schemaJSON {
 	return schemaJSON{Object: "audit_log_schema", Version: s.Version, Targets: s.Targets, Actor: s.Actor, Metadata: s.Metadata, CreatedAt: s.CreatedAt}
 }
 
-// SchemaChecker reports the problems of a new schema; set by cmd/trail to
-// the JSON Schema compiler.
-type SchemaChecker func(*trail.Schema) []trail.Problem
+// SchemaChecker refuses a new schema with a *trail.Error naming its
+// problems (EINVALIDSCHEMA, ESCHEMATOOCOMPLEX, EUNAVAILABLE); set by
+// cmd/trail to the JSON Schema validator's Check.
+type SchemaChecker func(*trail.Schema) error
 
 func (s *Server) handleCreateSchema(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
 	if key.OrganizationID != "" {
@@ -165,8 +166,8 @@ func (s *Server) handleCreateSchema(w http.ResponseWriter, r *http.Request, key 
 	}
 	sc := &trail.Schema{Action: action, Targets: body.Targets, Actor: body.Actor, Metadata: body.Metadata}
 	if s.CheckSchema != nil {
-		if ps := s.CheckSchema(sc); len(ps) > 0 {
-			s.writeError(w, r, &trail.Error{Code: trail.EINVALIDSCHEMA, Message: "Invalid Audit Log schema.", Problems: ps})
+		if err := s.CheckSchema(sc); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 	}

@@ -88,7 +88,10 @@ type Server struct {
 	// OpenStream opens them.
 	SealStream func(s *trail.Stream) error
 	OpenStream func(s *trail.Stream) error
-	// TestStream sends one event to a stream's destination now.
+	// TestStream sends one event to a stream's destination now. The
+	// message of an error with an IsPermanent method (a delivery.Failure)
+	// is shown to the tenant, so it must be classified (delivery.Classify);
+	// any other error is only logged.
 	TestStream func(ctx context.Context, s *trail.Stream, ev *trail.Event) error
 	// CheckDestination refuses a destination host on a private network
 	// unless the instance allows them.
@@ -505,19 +508,20 @@ func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey) error {
 
 // statusOf maps error codes to HTTP statuses.
 var statusOf = map[string]int{
-	trail.EINVALID:       http.StatusBadRequest,
-	trail.EINVALIDEVENT:  http.StatusBadRequest,
-	trail.EINVALIDSCHEMA: http.StatusBadRequest,
-	trail.EINVALIDRANGE:  http.StatusBadRequest,
-	trail.EMALFORMED:     http.StatusUnprocessableEntity,
-	trail.EUNAUTHORIZED:  http.StatusUnauthorized,
-	trail.EFORBIDDEN:     http.StatusForbidden,
-	trail.ENOTFOUND:      http.StatusNotFound,
-	trail.ECONFLICT:      http.StatusConflict,
-	trail.ETOOLARGE:      http.StatusRequestEntityTooLarge,
-	trail.ERATELIMITED:   http.StatusTooManyRequests,
-	trail.EUNAVAILABLE:   http.StatusServiceUnavailable,
-	trail.EINTERNAL:      http.StatusInternalServerError,
+	trail.EINVALID:          http.StatusBadRequest,
+	trail.EINVALIDEVENT:     http.StatusBadRequest,
+	trail.EINVALIDSCHEMA:    http.StatusBadRequest,
+	trail.EINVALIDRANGE:     http.StatusBadRequest,
+	trail.ESCHEMATOOCOMPLEX: http.StatusBadRequest,
+	trail.EMALFORMED:        http.StatusUnprocessableEntity,
+	trail.EUNAUTHORIZED:     http.StatusUnauthorized,
+	trail.EFORBIDDEN:        http.StatusForbidden,
+	trail.ENOTFOUND:         http.StatusNotFound,
+	trail.ECONFLICT:         http.StatusConflict,
+	trail.ETOOLARGE:         http.StatusRequestEntityTooLarge,
+	trail.ERATELIMITED:      http.StatusTooManyRequests,
+	trail.EUNAVAILABLE:      http.StatusServiceUnavailable,
+	trail.EINTERNAL:         http.StatusInternalServerError,
 }
 
 // errorBody is the JSON of an error (SPEC §4). For 422 the errors are

@@ -471,9 +471,18 @@ func (s *Server) handleTestStream(w http.ResponseWriter, r *http.Request, key *t
 	ev := testEvent(st, now, trail.CallerFromContext(r.Context()))
 	res := TestResult{Object: "log_stream_test", EventID: ev.ID}
 	if err := s.TestStream(r.Context(), st, ev); err != nil {
-		res.Error = err.Error()
-		var p interface{ IsPermanent() bool }
-		res.Permanent = errors.As(err, &p) && p.IsPermanent()
+		// A delivery failure's message is classified for the tenant
+		// (delivery.Classify); any other error's text stays in the log.
+		var p interface {
+			error
+			IsPermanent() bool
+		}
+		if errors.As(err, &p) {
+			res.Error, res.Permanent = p.Error(), p.IsPermanent()
+		} else {
+			res.Error = "the test event could not be sent (the server's log has the details)"
+			s.Logger.Warn("log stream test failed", "stream", st.ID, "organization", st.OrganizationID, "err", err)
+		}
 	} else {
 		res.Success = true
 	}

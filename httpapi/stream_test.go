@@ -332,6 +332,17 @@ func TestStreams_PrivateDestinations(t *testing.T) {
 		{"GenericHttps", map[string]any{"url": "https://localhost/hook"}, "/config/url"},
 		{"GenericHttps", map[string]any{"url": "http://siem.example.com/hook"}, "/config/url"},
 		{"Splunk", map[string]any{"url": "https://10.0.0.5:8088", "token": "t"}, "/config/url"},
+		// Zoned, mapped and numeric forms of loopback and metadata addresses.
+		{"GenericHttps", map[string]any{"url": "https://[::1%25lo]:41999/"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://[fe80::1%25eth0]/hook"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://[fd00:ec2::254]/latest"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://[::ffff:127.0.0.1]/hook"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://[::]/hook"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://2130706433/hook"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://0x7f.1/hook"}, "/config/url"},
+		{"GenericHttps", map[string]any{"url": "https://localhost./hook"}, "/config/url"},
+		{"Datadog", map[string]any{"site": "datadoghq.com", "api_key": "k", "url": "https://[::1%25lo]:8443"}, "/config/url"},
+		{"S3", map[string]any{"bucket": "b-1", "region": "us-east-1", "access_key_id": "a", "secret_access_key": "s", "endpoint": "https://[::1%25lo]:9000"}, "/config/endpoint"},
 		{"S3", map[string]any{"bucket": "b-1", "region": "us-east-1", "access_key_id": "a", "secret_access_key": "s", "endpoint": "https://192.168.1.20:9000"}, "/config/endpoint"},
 	} {
 		r := ts.do(t, "POST", "/audit_logs/streams", adminSecret, map[string]any{"organization_id": org, "type": c.typ, "name": "x", "config": c.cfg})
@@ -343,6 +354,11 @@ func TestStreams_PrivateDestinations(t *testing.T) {
 		"config": map[string]any{"url": "https://siem.example.com/hook"}})
 	if r.Status != 201 {
 		t.Fatalf("a public destination: %d %s", r.Status, r.Body)
+	}
+	// Nor may an update point it at a zoned loopback address.
+	u := ts.do(t, "PATCH", "/audit_logs/streams/"+r.JSON(t)["id"].(string), adminSecret, map[string]any{"config": map[string]any{"url": "https://[::1%25lo]:41999/"}})
+	if u.Status != 400 || !slices.Contains(errorFields(t, u.JSON(t)), "/config/url") {
+		t.Errorf("update to a zoned loopback address: %d %s", u.Status, u.Body)
 	}
 }
 

@@ -28,12 +28,16 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ps := jsonschema.Check(&tt.schema)
+			err := jsonschema.NewValidator(nil).Check(&tt.schema)
+			ps := trail.ErrorProblems(err)
 			if tt.path == "" {
-				if len(ps) > 0 {
-					t.Fatalf("problems %v", ps)
+				if err != nil {
+					t.Fatalf("problems %v", err)
 				}
 				return
+			}
+			if code := trail.ErrorCode(err); code != trail.EINVALIDSCHEMA {
+				t.Fatalf("code %q, want %q", code, trail.EINVALIDSCHEMA)
 			}
 			if len(ps) == 0 || ps[0].Path != tt.path {
 				t.Fatalf("problems %v, want %s", ps, tt.path)

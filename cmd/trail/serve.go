@@ -194,7 +194,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Exports, h.ExportURLKey, h.PublicURL = db.Exports, urlKey, s.PublicURL
 	s.Exports = &export.Worker{Exports: db.Exports, Source: export.Source{Events: events, Logs: db.Logs}, Logger: s.Logger, TTL: s.ExportTTL}
 	h.ExportCreated = s.Exports.Wake
-	h.Validator, h.CheckSchema, h.SchemaCreated = validator, jsonschema.Check, validator.Forget
+	h.Validator, h.CheckSchema, h.SchemaCreated = validator, validator.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()
 	s.Streams = &delivery.Worker{Streams: db.Streams, Events: events, Open: box.OpenStream, Client: client, Logger: s.Logger, Observer: h.Metrics,
 		Lease: s.StreamLease, Node: node}
