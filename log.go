@@ -77,6 +77,64 @@ type LogRow struct {
 	LeafHash [HashSize]byte
 	Purged   bool   // the contents were removed by retention; Data is nil
 	Mismatch string // "" when every derived column agrees with Data
+
+	// What the secondary indexes that read paths rely on hold for the
+	// event, read in the scan's snapshot when LogScan.Indexes is set, for
+	// fsck to compare with Data (SPEC §6); unset for a purged event.
+	//
+	// Targets are the event's rows in the target index (ID and Type).
+	Targets []Target
+	// Search compares the event's entry in the full-text index with the
+	// words of text (SearchText of the document), as the driver's engine
+	// splits them: "" when it holds exactly those, else SearchMissing,
+	// SearchExtra or SearchDifferent.
+	Search func(text string) (string, error)
+}
+
+// What LogRow.Search finds.
+const (
+	SearchMissing   = "missing"   // words of the document are not in the index
+	SearchExtra     = "extra"     // the index holds words the document does not
+	SearchDifferent = "different" // both
+)
+
+// LogIndexes is what an organization's secondary indexes hold as a
+// whole, read in the snapshot of a ScanLog, for fsck (SPEC §6).
+type LogIndexes struct {
+	// Counts are the hourly counts the histogram sums (event_counts),
+	// rows of 0 left out.
+	Counts map[HourAction]int64
+	// Days counts the events by the day of their occurred_at, as the
+	// by-day index that periods are read by holds them (days since 1970).
+	Days map[int64]int64
+	// Actions is the organization's actions catalogue, which expands
+	// action prefixes (org_actions).
+	Actions []string
+	// OrphanTargets counts rows of the target index whose event is not
+	// in the log (or was purged).
+	OrphanTargets int64
+}
+
+// HourAction keys an hourly count: occurred_at in whole UTC hours since
+// 1970, and the action.
+type HourAction struct {
+	Hour   int64
+	Action string
+}
+
+// LogScan says what ScanLog reads.
+type LogScan struct {
+	From int64 // the first index
+	// Row is called for each event row, in index order.
+	Row func(*LogRow) error
+	// Indexes, when set, asks for the secondary indexes too: each row
+	// comes with its Targets and Search, and Indexes is called after the
+	// last row with what the organization's indexes hold as a whole.
+	Indexes func(*LogIndexes) error
+	// Thorough asks Search to compare every word where the driver's
+	// quick check compares less (SQLite: that the entry holds as many
+	// tokens as the text, not which), at a higher cost.
+	Thorough bool
 }
 
 // LogStore keeps the trees, tiles and checkpoints of the organizations'
@@ -123,10 +181,11 @@ type LogStore interface {
 	// after, in size order.
 	FindCheckpoints(ctx context.Context, orgID string, after int64, limit int) ([]*Checkpoint, error)
 
-	// ScanLog calls fn for each event row of the organization from index
-	// from on, in index order, including rows that do not fit the log
-	// (a gap or an index beyond the head shows as such to fn).
-	ScanLog(ctx context.Context, orgID string, from int64, fn func(*LogRow) error) error
+	// ScanLog calls scan.Row for each event row of the organization from
+	// index scan.From on, in index order, including rows that do not fit
+	// the log (a gap or an index beyond the head shows as such), all in
+	// one read snapshot that takes no write lock (Trail may be serving).
+	ScanLog(ctx context.Context, orgID string, scan LogScan) error
 
 	// RetentionLogs returns the organizations whose tree has events,
 	// with their retention, for the purge.

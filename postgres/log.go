@@ -296,7 +296,8 @@ func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int6
 // ScanLog calls fn for each event row of the organization from index from
 // on, in index order, checking each row's columns against its document.
 // Purged events come in their place, with the leaf hash kept in the tree.
-func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
+func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan) error {
+	from, fn := scan.From, scan.Row
 	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err
@@ -337,40 +338,185 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 		}
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name,
-			occurred_at, occurred_day, target_ids, target_types, search, data, leaf_hash
-		FROM events WHERE organization_id = $1 AND idx >= $2 ORDER BY idx`, orgID, from)
+	// Pages of rows, each read whole before the next statement (one
+	// connection runs one at a time), all in the transaction's snapshot.
+	const pageSize = 1000
+	type eventRow struct {
+		row                                   *trail.LogRow
+		org, action, actorID, actorType, name string
+		data                                  string
+		received                              time.Time
+		occurred                              int64
+		day                                   int32
+		targetIDs, targetTypes                []string
+		search                                pgtype.TSVector
+		leaf                                  []byte
+	}
+	ix := &trail.LogIndexes{Counts: map[trail.HourAction]int64{}, Days: map[int64]int64{}}
+	last := from - 1
+	for {
+		rows, err := tx.Query(ctx, `SELECT organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name,
+				occurred_at, occurred_day, target_ids, target_types, search, data, leaf_hash
+			FROM events WHERE organization_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, orgID, last, pageSize)
+		if err != nil {
+			return fmt.Errorf("scan log: %w", err)
+		}
+		var page []*eventRow
+		for rows.Next() {
+			e := &eventRow{row: &trail.LogRow{}}
+			if err := rows.Scan(&e.org, &e.row.Index, &e.received, &e.row.ID, &e.action, &e.actorID, &e.actorType, &e.name,
+				&e.occurred, &e.day, &e.targetIDs, &e.targetTypes, &e.search, &e.data, &e.leaf); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		var targets map[int64][]trail.Target
+		if scan.Indexes != nil {
+			if targets, err = s.targetRows(ctx, tx, orgID, page[0].row.Index, page[len(page)-1].row.Index); err != nil {
+				return err
+			}
+		}
+		for _, e := range page {
+			row := e.row
+			if err := emitPurged(row.Index); err != nil {
+				return err
+			}
+			row.Data = []byte(e.data)
+			copy(row.LeafHash[:], e.leaf)
+			row.Mismatch = rowMismatch(e.org, row, e.received, e.action, e.actorID, e.actorType, e.name, e.occurred, e.day, e.targetIDs, e.targetTypes, e.data, e.leaf)
+			if targets != nil {
+				row.Targets = targets[row.Index]
+				delete(targets, row.Index)
+				stored := e.search
+				row.Search = func(text string) (string, error) { return compareLexemes(stored, text), nil }
+			}
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		for _, ts := range targets {
+			ix.OrphanTargets += int64(len(ts)) // rows of an index that is no event
+		}
+		last = page[len(page)-1].row.Index
+		if len(page) < pageSize {
+			break
+		}
+	}
+	if err := emitPurged(math.MaxInt64); err != nil {
+		return err
+	}
+	if scan.Indexes == nil {
+		return nil
+	}
+	// Target rows before the first index read or after the last.
+	var outside int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM event_targets WHERE organization_id = $1 AND (idx < $2 OR idx > $3)`, orgID, from, last).Scan(&outside); err != nil {
+		return fmt.Errorf("read target rows: %w", err)
+	}
+	ix.OrphanTargets += outside
+	if err := collect(ctx, tx, func(r pgx.Rows) error {
+		var k trail.HourAction
+		var n int64
+		if err := r.Scan(&k.Hour, &k.Action, &n); err != nil {
+			return err
+		}
+		ix.Counts[k] += n
+		return nil
+	}, `SELECT hour, action, n FROM event_counts WHERE organization_id = $1 AND n <> 0`, orgID); err != nil {
+		return fmt.Errorf("read hourly counts: %w", err)
+	}
+	if err := collect(ctx, tx, func(r pgx.Rows) error {
+		var day int32
+		var n int64
+		if err := r.Scan(&day, &n); err != nil {
+			return err
+		}
+		ix.Days[int64(day)] = n
+		return nil
+	}, `SELECT occurred_day, count(*) FROM events WHERE organization_id = $1 GROUP BY occurred_day`, orgID); err != nil {
+		return fmt.Errorf("read the by-day index: %w", err)
+	}
+	if err := collect(ctx, tx, func(r pgx.Rows) error {
+		var a string
+		if err := r.Scan(&a); err != nil {
+			return err
+		}
+		ix.Actions = append(ix.Actions, a)
+		return nil
+	}, `SELECT action FROM org_actions WHERE organization_id = $1`, orgID); err != nil {
+		return fmt.Errorf("read the actions catalogue: %w", err)
+	}
+	return scan.Indexes(ix)
+}
+
+// targetRows reads the rows of event_targets of events [lo, hi], by index.
+func (s *LogStore) targetRows(ctx context.Context, tx pgx.Tx, orgID string, lo, hi int64) (map[int64][]trail.Target, error) {
+	out := map[int64][]trail.Target{}
+	err := collect(ctx, tx, func(r pgx.Rows) error {
+		var idx int64
+		var t trail.Target
+		if err := r.Scan(&idx, &t.ID, &t.Type); err != nil {
+			return err
+		}
+		out[idx] = append(out[idx], t)
+		return nil
+	}, `SELECT idx, target_id, target_type FROM event_targets WHERE organization_id = $1 AND idx >= $2 AND idx <= $3`, orgID, lo, hi)
 	if err != nil {
-		return fmt.Errorf("scan log: %w", err)
+		return nil, fmt.Errorf("read target rows: %w", err)
+	}
+	return out, nil
+}
+
+// collect calls fn for each row of a query in the transaction.
+func collect(ctx context.Context, tx pgx.Tx, fn func(pgx.Rows) error, q string, args ...any) error {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var org, action, actorID, actorType, actorName, data string
-		var received time.Time
-		var occurred int64
-		var day int32
-		var targetIDs, targetTypes []string
-		var search pgtype.TSVector
-		var leaf []byte
-		row := &trail.LogRow{}
-		if err := rows.Scan(&org, &row.Index, &received, &row.ID, &action, &actorID, &actorType, &actorName,
-			&occurred, &day, &targetIDs, &targetTypes, &search, &data, &leaf); err != nil {
-			return err
-		}
-		if err := emitPurged(row.Index); err != nil {
-			return err
-		}
-		row.Data = []byte(data)
-		copy(row.LeafHash[:], leaf)
-		row.Mismatch = rowMismatch(org, row, received, action, actorID, actorType, actorName, occurred, day, targetIDs, targetTypes, search, data, leaf)
-		if err := fn(row); err != nil {
+		if err := fn(rows); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	return rows.Err()
+}
+
+// compareLexemes compares a stored search vector with the words of text
+// as the driver makes them (searchWords, searchVector).
+func compareLexemes(stored pgtype.TSVector, text string) string {
+	want := map[string]bool{}
+	for _, l := range searchVector(searchWords(text)).Lexemes {
+		want[l.Word] = true
 	}
-	return emitPurged(math.MaxInt64)
+	got := map[string]bool{}
+	for _, l := range stored.Lexemes {
+		got[l.Word] = true
+	}
+	missing, extra := false, false
+	for w := range want {
+		missing = missing || !got[w]
+	}
+	for w := range got {
+		extra = extra || !want[w]
+	}
+	switch {
+	case missing && extra:
+		return trail.SearchDifferent
+	case missing:
+		return trail.SearchMissing
+	case extra:
+		return trail.SearchExtra
+	}
+	return ""
 }
 
 // tileLeaf returns the leaf hash at index from the level-0 tile, or nil
@@ -649,7 +795,7 @@ func detachPartition(ctx context.Context, conn *pgxpool.Conn, table, p string) e
 // rowMismatch compares the columns of an event row with what they were
 // derived from: its document.
 func rowMismatch(org string, row *trail.LogRow, received time.Time, action, actorID, actorType, actorName string,
-	occurred int64, day int32, targetIDs, targetTypes []string, search pgtype.TSVector, data string, leaf []byte) string {
+	occurred int64, day int32, targetIDs, targetTypes []string, data string, leaf []byte) string {
 	var problems []string
 	if len(leaf) != trail.HashSize {
 		problems = append(problems, "leaf_hash is not a SHA-256 hash")
@@ -673,24 +819,12 @@ func rowMismatch(org string, row *trail.LogRow, received time.Time, action, acto
 		{"actor_name", actorName, ev.Actor.Name}, {"occurred_at", occurred, ns}, {"occurred_day", day, int32(ns / dayNanos)},
 		{"target_ids", strings.Join(targetIDs, "\x00"), strings.Join(ids, "\x00")},
 		{"target_types", strings.Join(targetTypes, "\x00"), strings.Join(types, "\x00")},
-		{"search", lexemes(search), lexemes(searchVector(searchWords(trail.SearchText(ev))))},
 	} {
 		if c.got != c.want {
 			problems = append(problems, fmt.Sprintf("column %s (%v) differs from the document's (%v)", c.name, c.got, c.want))
 		}
 	}
 	return strings.Join(problems, "; ")
-}
-
-// lexemes lists a search vector's words (not their positions, which follow
-// the order of metadata keys, which is not kept).
-func lexemes(v pgtype.TSVector) string {
-	words := make([]string, len(v.Lexemes))
-	for i, l := range v.Lexemes {
-		words[i] = l.Word
-	}
-	slices.Sort(words)
-	return strings.Join(words, " ")
 }
 
 // FindPurgedEvents returns purged events of an index range, and of a

@@ -264,17 +264,21 @@ func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int6
 	return out, rows.Err()
 }
 
-// ScanLog calls fn for each event row of the organization from index from
-// on, in index order, checking each row's columns against its document.
-// Purged events come in their place, with the leaf hash kept in the tree.
-func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn func(*trail.LogRow) error) error {
+// ScanLog calls scan.Row for each event row of the organization from
+// scan.From on, in index order, checking each row's columns against its
+// document. Purged events come in their place, with the leaf hash kept in
+// the tree. With scan.Indexes, each row comes with its target rows and a
+// check of its full-text entry, and the organization's counts, days and
+// actions follow.
+func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan) error {
 	// One read transaction: a purge that moves rows to purged_events
-	// meanwhile is seen before or after, never half.
+	// meanwhile is seen before or after, never half; so are the indexes.
 	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	from, fn := scan.From, scan.Row
 	purged, err := s.purgedFrom(ctx, tx, orgID, from)
 	if err != nil {
 		return err
@@ -287,6 +291,19 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			purged = purged[1:]
 		}
 		return nil
+	}
+	var targets *targetRows
+	var search *searchCheck
+	if scan.Indexes != nil {
+		if targets, err = newTargetRows(ctx, tx, orgID); err != nil {
+			return err
+		}
+		defer targets.close()
+		if search, err = newSearchCheck(ctx, tx); err != nil {
+			return err
+		}
+		search.thorough = scan.Thorough
+		defer search.close()
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash
 		FROM events WHERE organization_id = ? AND idx >= ? ORDER BY idx`, orgID, from)
@@ -333,6 +350,12 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 			}
 		}
 		row.Mismatch = strings.Join(problems, "; ")
+		if targets != nil {
+			if row.Targets, err = targets.of(seq); err != nil {
+				return err
+			}
+			row.Search = func(text string) (string, error) { return search.check(ctx, seq, text) }
+		}
 		if err := fn(row); err != nil {
 			return err
 		}
@@ -340,8 +363,133 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, from int64, fn fun
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return emitPurged(math.MaxInt64)
+	if err := emitPurged(math.MaxInt64); err != nil {
+		return err
+	}
+	if scan.Indexes == nil {
+		return nil
+	}
+	ix := &trail.LogIndexes{Counts: map[trail.HourAction]int64{}, Days: map[int64]int64{}}
+	if ix.OrphanTargets, err = targets.rest(); err != nil {
+		return err
+	}
+	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
+		var k trail.HourAction
+		var n int64
+		if err := r.Scan(&k.Hour, &k.Action, &n); err != nil {
+			return err
+		}
+		ix.Counts[k] += n
+		return nil
+	}, `SELECT hour, action, n FROM event_counts WHERE organization_id = ? AND n <> 0`, orgID); err != nil {
+		return fmt.Errorf("read hourly counts: %w", err)
+	}
+	// The by-day index itself, which periods are read by.
+	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
+		var day, n int64
+		if err := r.Scan(&day, &n); err != nil {
+			return err
+		}
+		ix.Days[day] = n
+		return nil
+	}, `SELECT occurred_at / 86400000000000, count(*) FROM events INDEXED BY events_org_day
+		WHERE organization_id = ? GROUP BY occurred_at / 86400000000000`, orgID); err != nil {
+		return fmt.Errorf("read the by-day index: %w", err)
+	}
+	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
+		var a string
+		if err := r.Scan(&a); err != nil {
+			return err
+		}
+		ix.Actions = append(ix.Actions, a)
+		return nil
+	}, `SELECT action FROM org_actions WHERE organization_id = ?`, orgID); err != nil {
+		return fmt.Errorf("read the actions catalogue: %w", err)
+	}
+	return scan.Indexes(ix)
 }
+
+// scanRows calls fn for each row of a query in the transaction.
+func scanRows(ctx context.Context, tx *sql.Tx, fn func(*sql.Rows) error, q string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// targetRows reads an organization's rows of event_targets in seq order,
+// beside its events (whose seqs grow with their indexes).
+type targetRows struct {
+	rows    *sql.Rows
+	next    *targetRow // read, not yet taken
+	orphans int64
+}
+
+type targetRow struct {
+	seq      int64
+	id, kind string
+}
+
+func newTargetRows(ctx context.Context, tx *sql.Tx, orgID string) (*targetRows, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, target_id, target_type FROM event_targets WHERE organization_id = ? ORDER BY seq`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("read target rows: %w", err)
+	}
+	return &targetRows{rows: rows}, nil
+}
+
+func (t *targetRows) peek() (*targetRow, error) {
+	if t.next == nil && t.rows.Next() {
+		r := &targetRow{}
+		if err := t.rows.Scan(&r.seq, &r.id, &r.kind); err != nil {
+			return nil, err
+		}
+		t.next = r
+	}
+	if t.next == nil {
+		return nil, t.rows.Err()
+	}
+	return t.next, nil
+}
+
+// of returns the rows of the event seq; rows of smaller seqs passed by
+// belong to no event read.
+func (t *targetRows) of(seq int64) ([]trail.Target, error) {
+	var out []trail.Target
+	for {
+		r, err := t.peek()
+		if err != nil || r == nil || r.seq > seq {
+			return out, err
+		}
+		if r.seq < seq {
+			t.orphans++
+		} else {
+			out = append(out, trail.Target{ID: r.id, Type: r.kind})
+		}
+		t.next = nil
+	}
+}
+
+// rest counts the rows left: they belong to no event read.
+func (t *targetRows) rest() (int64, error) {
+	for {
+		r, err := t.peek()
+		if err != nil || r == nil {
+			return t.orphans, err
+		}
+		t.orphans++
+		t.next = nil
+	}
+}
+
+func (t *targetRows) close() { t.rows.Close() }
 
 // purgedFrom returns the organization's purged events from index from
 // on, with their leaf hashes from the tiles.

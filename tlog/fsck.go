@@ -17,6 +17,8 @@ type FsckProblem struct {
 	Index          int64 // -1 when no single event is to blame
 	ID             string
 	Reason         string
+
+	indexes bool // found in the secondary indexes: checked again before it is reported
 }
 
 func (p *FsckProblem) Error() string {
@@ -28,9 +30,6 @@ func (p *FsckProblem) Error() string {
 	}
 	return fmt.Sprintf("%s: event index %d: %s", p.OrganizationID, p.Index, p.Reason)
 }
-
-// errStopScan ends a scan at rows appended since fsck started.
-var errStopScan = errors.New("stop")
 
 // FsckResult sums up a checked log.
 type FsckResult struct {
@@ -44,6 +43,8 @@ type FsckResult struct {
 	// changed undetected. NonCanonical counts those events.
 	Warnings     []string
 	NonCanonical int64
+	// Indexes is what the check of the secondary indexes found.
+	Indexes IndexReport
 }
 
 // MaxFsckWarnings bounds the warnings Fsck lists for one organization.
@@ -67,11 +68,28 @@ type FsckOptions struct {
 	// purged before purges kept evidence (LoadLegacyPurges): purged
 	// events that no purge record covers are accepted up to its count.
 	Legacy map[string]trail.LegacyPurges
+	// Thorough compares every word of each event's full-text entry, where
+	// the quick check compares how many there are (SQLite; PostgreSQL
+	// always compares the words).
+	Thorough bool
 }
 
-// Fsck checks one organization's log (see the package's Fsck), and that
-// each purged event is covered by the evidence SPEC §6 asks for.
+// Fsck checks one organization's log (see the package's Fsck), that each
+// purged event is covered by the evidence SPEC §6 asks for, and that every
+// secondary index a read path relies on agrees with the documents. It
+// reads each log in one snapshot and takes no write lock, so it may run
+// while Trail serves; what it finds in the indexes is checked again, in a
+// new snapshot, before it is reported.
 func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID string) (*FsckResult, error) {
+	res, err := o.fsck(ctx, store, orgID)
+	var p *FsckProblem
+	if errors.As(err, &p) && p.indexes {
+		return o.fsck(ctx, store, orgID)
+	}
+	return res, err
+}
+
+func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID string) (*FsckResult, error) {
 	vkey, originPrefix := o.Key, o.Origin
 	res := &FsckResult{}
 	problem := func(index int64, id, format string, args ...any) error {
@@ -168,11 +186,13 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 	}
 	next := int64(0)
 	ev := newPurgeEvidence(orgID)
-	scanErr := store.ScanLog(ctx, orgID, 0, func(row *trail.LogRow) error {
+	ix := newIndexCheck()
+	scanErr := store.ScanLog(ctx, orgID, trail.LogScan{Indexes: ix.finish, Thorough: o.Thorough, Row: func(row *trail.LogRow) error {
 		if row.Index >= head.LogSize {
 			// An append committed since the head was read moved the head
 			// with it; a row beyond the head as it is now was not put
-			// there by Trail.
+			// there by Trail. The scan goes on through the snapshot's
+			// rows, for the indexes (the tree is checked up to treeSize).
 			now, err := store.LogHead(ctx, orgID)
 			if err != nil {
 				return err
@@ -180,7 +200,7 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 			if row.Index >= now.LogSize {
 				return problem(row.Index, row.ID, "a row beyond the log's head (%d events): inserted behind Trail's back", now.LogSize)
 			}
-			return errStopScan
+			head = now
 		}
 		if row.Index != next {
 			return problem(next, "", "missing: the next row has index %d", row.Index)
@@ -198,6 +218,9 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 			}
 			if computed != row.LeafHash {
 				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
+			}
+			if err := ix.row(row); err != nil {
+				return err
 			}
 			if row.Index < treeSize {
 				if err := ev.row(row); err != nil {
@@ -241,11 +264,11 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 		next++
 		res.Events++
 		return nil
-	})
+	}})
 	var p *FsckProblem
 	if errors.As(scanErr, &p) {
 		return res, p
-	} else if scanErr != nil && scanErr != errStopScan {
+	} else if scanErr != nil {
 		return res, scanErr
 	}
 	if next < head.LogSize {
@@ -259,6 +282,14 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 	}
 	if err := ev.check(ctx, store, vkey, o.Legacy[orgID]); err != nil {
 		return res, err
+	}
+	res.Indexes = ix.report
+	if ix.report.Bad() {
+		reason := "the secondary indexes do not match the documents (" + ix.report.String() + ")"
+		if ix.report.First != "" {
+			reason += ": " + ix.report.First
+		}
+		return res, &FsckProblem{OrganizationID: orgID, Index: ix.report.FirstIndex, ID: ix.report.FirstID, Reason: reason, indexes: true}
 	}
 	// The upper levels of the tree, as stored, against the recomputed.
 	var ids []trail.TileID

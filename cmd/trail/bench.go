@@ -76,7 +76,7 @@ func (t benchTarget) label() string {
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", "Start `trail serve` on a temporary directory and measure it over HTTP.")
 	var c benchConfig
-	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query, export, streams, ui")
+	fs.StringVar(&c.scenarios, "scenarios", "single,batch,lag,query", "comma list of single, batch, lag, query, export, streams, ui, fsck")
 	fs.IntVar(&c.streamEvents, "stream-events", 200_000, "events pre-loaded for the throughput of the streams scenario")
 	fs.IntVar(&c.streamRate, "stream-rate", 1000, "events a second of the streams scenario's latency measurement")
 	fs.IntVar(&c.lagRate, "lag-rate", 10000, "events a second of the lag scenario, which measures the time from acceptance to being in a signed checkpoint")
@@ -125,7 +125,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 				return fmt.Errorf("--drivers: unknown driver %q", driver)
 			}
 			counts := []int{1}
-			if driver == "postgres" && sc != "query" && sc != "export" && sc != "streams" && sc != "ui" {
+			if driver == "postgres" && sc != "query" && sc != "export" && sc != "streams" && sc != "ui" && sc != "fsck" {
 				counts = nodeCounts
 			}
 			for _, nodes := range counts {
@@ -145,6 +145,8 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 					err = m.benchStreams(ctx, self, c, driver)
 				case "ui":
 					err = m.benchUI(ctx, self, c, driver)
+				case "fsck":
+					err = m.benchFsck(ctx, self, c, driver)
 				default:
 					err = fmt.Errorf("unknown scenario %q", sc)
 				}
@@ -532,6 +534,35 @@ func (m *Main) preloadedServer(ctx context.Context, self string, c benchConfig, 
 	rm := cleanup
 	cleanup = func() { srv.stop(); rm() }
 	return srv, target, base, span, cleanup, nil
+}
+
+// benchFsck times trail fsck of the query scenario's organization, while
+// its server serves (idle): the quick check and --thorough.
+func (m *Main) benchFsck(ctx context.Context, self string, c benchConfig, driver string) error {
+	_, target, _, _, cleanup, err := m.preloadedServer(ctx, self, c, driver)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	for _, thorough := range []bool{false, true} {
+		args := []string{"fsck", "--data-dir", target.dir, "--org", benchQueryOrg}
+		if target.url != "" {
+			args = append(args, "--database-url", target.url)
+		}
+		mode := "quick"
+		if thorough {
+			args, mode = append(args, "--thorough"), "thorough"
+		}
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, self, args...).CombinedOutput()
+		took := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("fsck: %v\n%s", err, out)
+		}
+		fmt.Fprintf(m.Stdout, "fsck %-8s %-9s %d events: %s (%.0f events/s)\n  %s", driver, mode, c.queryEvents, took.Round(time.Millisecond),
+			float64(c.queryEvents)/took.Seconds(), out)
+	}
+	return nil
 }
 
 func (m *Main) benchQuery(ctx context.Context, self string, c benchConfig, driver string) error {

@@ -129,8 +129,9 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		t.Fatalf("fsck of an untouched log: %v\n%s", err, out)
 	}
 	// Each case is undone by restoring the organization's rows.
-	tables := []string{"events", "organizations", "checkpoints", "merkle_tiles", "purged_events"}
-	keyCol := map[string]string{"events": "organization_id", "organizations": "id", "checkpoints": "organization_id", "merkle_tiles": "organization_id", "purged_events": "organization_id"}
+	tables := []string{"events", "organizations", "checkpoints", "merkle_tiles", "purged_events", "event_targets", "event_counts", "org_actions"}
+	keyCol := map[string]string{"events": "organization_id", "organizations": "id", "checkpoints": "organization_id", "merkle_tiles": "organization_id",
+		"purged_events": "organization_id", "event_targets": "organization_id", "event_counts": "organization_id", "org_actions": "organization_id"}
 	for _, tb := range tables {
 		if err := td.exec(fmt.Sprintf(`CREATE TABLE pristine_%s AS SELECT * FROM %s WHERE %s = '%s'`, tb, tb, keyCol[tb], tamperOrg)); err != nil {
 			t.Fatal(err)
@@ -197,6 +198,22 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		{"latest checkpoint deleted", []string{`DELETE FROM checkpoints WHERE ` + org + ` AND tree_size = 3001`}, "no checkpoint of that size"},
 		{"checkpoint signature", []string{`UPDATE checkpoints SET note = replace(note, '` + "\n3001\n" + `', '` + "\n3000\n" + `') WHERE ` + org + ` AND tree_size = 3001`}, "checkpoint of tree size 3001"},
 	}
+	// Issue 16: the secondary indexes that read paths rely on.
+	targetOf1500 := `seq = (SELECT seq FROM events WHERE ` + where + `)`
+	if td.pg {
+		targetOf1500 = `idx = 1500`
+	}
+	cases = append(cases, []struct {
+		name  string
+		edits []string
+		want  string
+	}{
+		{"target row deleted", []string{`DELETE FROM event_targets WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
+		{"target row retargeted", []string{`UPDATE event_targets SET target_id = 'sched_1' WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
+		{"hourly counts", []string{`UPDATE event_counts SET n = n - 1 WHERE ` + org}, "hourly counts: "},
+		{"hourly count of another action", []string{`UPDATE event_counts SET action = 'schedule.deleted' WHERE ` + org + ` AND action = 'schedule.updated'`}, "hourly counts: "},
+		{"actions catalogue", []string{`DELETE FROM org_actions WHERE ` + org + ` AND action = 'schedule.updated'`}, `the action "schedule.updated" is not in the actions catalogue`},
+	}...)
 	if td.pg {
 		cases = append(cases, []struct {
 			name  string
@@ -215,6 +232,11 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 			edits []string
 			want  string
 		}{"seq", []string{`UPDATE events SET seq = seq + 100000000 WHERE ` + where}, "event index 1501 "})
+		cases = append(cases, struct {
+			name  string
+			edits []string
+			want  string
+		}{"full-text row deleted", []string{`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`}, "event index 1500 (id "})
 	}
 	for _, c := range cases {
 		for _, q := range c.edits {
@@ -227,8 +249,40 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 			t.Errorf("%s: fsck did not name %q: %v\n%s", c.name, c.want, err, out)
 		}
 		restore()
+		if !td.pg && strings.HasPrefix(c.name, "full-text") {
+			restoreSearch(t, td, where)
+		}
 		if out, err := fsck(); err != nil {
 			t.Fatalf("after undoing %s: %v\n%s", c.name, err, out)
+		}
+	}
+	if !td.pg {
+		// A full-text entry replaced by another with as many words: the
+		// quick check counts them, --thorough matches each.
+		data, err := td.query(`SELECT data FROM events WHERE ` + where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev trail.Event
+		d := json.NewDecoder(strings.NewReader(data))
+		d.UseNumber()
+		if err := d.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(trail.SearchText(&ev), "schedule.updated", "schedule.deleted", 1)
+		if err := td.exec(`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := td.exec(`INSERT INTO events_fts (rowid, body) SELECT seq, '` + strings.ReplaceAll(text, "'", "''") + `' FROM events WHERE ` + where); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runMain(t, env, "fsck", "--org", tamperOrg, "--thorough")
+		if err == nil || !strings.Contains(out, "event index 1500 (id ") || !strings.Contains(out, "full-text entries: ") {
+			t.Errorf("fsck --thorough of a replaced full-text entry: %v\n%s", err, out)
+		}
+		restoreSearch(t, td, where)
+		if out, _, err := runMain(t, env, "fsck", "--org", tamperOrg, "--thorough"); err != nil {
+			t.Fatalf("fsck --thorough of an untouched log: %v\n%s", err, out)
 		}
 	}
 
@@ -261,6 +315,28 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		t.Errorf("a row changed with its leaf hash: %v\n%s", err, out)
 	}
 	restore()
+}
+
+// restoreSearch writes the full-text entry of the event where selects as
+// Trail wrote it: the words of its document.
+func restoreSearch(t *testing.T, td *tamperDB, where string) {
+	t.Helper()
+	data, err := td.query(`SELECT data FROM events WHERE ` + where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev trail.Event
+	d := json.NewDecoder(strings.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.exec(`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.exec(`INSERT INTO events_fts (rowid, body) SELECT seq, '` + strings.ReplaceAll(trail.SearchText(&ev), "'", "''") + `' FROM events WHERE ` + where); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // insertCopy copies event from (its columns as they are) to index to.

@@ -148,6 +148,7 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key whose verifier key checks the checkpoints (default <data-dir>/log-signing.key)")
 	fs.StringVar(&key, "key", "", "check the checkpoints with this verifier key (or a file holding it) instead of the signing key's")
 	fs.StringVar(&org, "org", "", "check only this organization")
+	thorough := fs.Bool("thorough", false, "compare every word of each event's full-text entry (SQLite: slower; by default it compares how many there are)")
 	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := tlog.FsckOptions{Key: vkey, Origin: origin, Legacy: legacy}
+	opts := tlog.FsckOptions{Key: vkey, Origin: origin, Legacy: legacy, Thorough: *thorough}
 	failed := 0
 	for _, id := range orgs {
 		res, err := opts.Fsck(ctx, db.Logs, id)
@@ -198,7 +199,7 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 		case err != nil:
 			return fmt.Errorf("%s: %w", id, err)
 		default:
-			fmt.Fprintf(m.Stdout, "ok   %s: %d events, tree size %d, %d checkpoints verified\n", id, res.Events, res.TreeSize, res.Checkpoints)
+			fmt.Fprintf(m.Stdout, "ok   %s: %d events, tree size %d, %d checkpoints verified, indexes agree\n", id, res.Events, res.TreeSize, res.Checkpoints)
 		}
 		if res != nil {
 			for _, w := range res.Warnings {
