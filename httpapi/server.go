@@ -66,6 +66,11 @@ type Server struct {
 	APIKeys       trail.APIKeyService
 	Idempotency   trail.IdempotencyService // optional: replay of non-event POSTs
 	Proofs        trail.ProofService       // checkpoints and proofs (SPEC §6)
+	// Unavailable, if set, reports whether an error that is no
+	// trail.Error is the database failing for a while (full, unreachable,
+	// restarting): such a request gets a 503 with Retry-After instead of a
+	// 500, and its client retries (SPEC §4). The driver knows its errors.
+	Unavailable func(error) bool
 	// PurgeEvidence, if set, gives the evidence a purged event reads with
 	// (tlog.FindPurgeEvidence).
 	PurgeEvidence func(ctx context.Context, orgID string, treeSize int64) (*tlog.PurgeEvidence, error)
@@ -506,6 +511,10 @@ func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey) error {
 	return nil
 }
 
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503 for a
+// database that is full, unreachable or restarting.
+const UnavailableRetryAfter = 2
+
 // statusOf maps error codes to HTTP statuses.
 var statusOf = map[string]int{
 	trail.EINVALID:          http.StatusBadRequest,
@@ -560,6 +569,11 @@ func errorJSON(err error) (int, errorBody) {
 
 // writeError writes err as JSON. Internal details are logged, never sent.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if trail.ErrorCode(err) == trail.EINTERNAL && s.Unavailable != nil && s.Unavailable(err) {
+		s.Logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
+		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
+		err = trail.Errorf(trail.EUNAVAILABLE, "The database is unavailable for now (full, unreachable or restarting): nothing of this request was stored; retry.")
+	}
 	status, body := errorJSON(err)
 	if status == http.StatusInternalServerError {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))

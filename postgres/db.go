@@ -5,11 +5,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -470,4 +473,32 @@ func (db *DB) markActions(pairs [][2]string) {
 		}
 		m[p[1]] = true
 	}
+}
+
+// Unavailable reports whether err is the database being out of reach for
+// a while rather than a mistake: no connection (refused, reset, closed),
+// the server shutting down, starting or out of connections, or a failover.
+// A request that meets one is a 503 with Retry-After (nothing it carried
+// was committed, or pgx would have said so), and the same request later
+// may succeed: the pool reconnects by itself.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin or crash shutdown, cannot connect now
+			pe.Code == "53300", // too many connections
+			pe.Code == "25006": // read only transaction: a standby after a failover
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "conn closed")
 }

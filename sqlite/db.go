@@ -516,3 +516,21 @@ func placeholders(n int) string {
 	}
 	return strings.Repeat("?, ", n-1) + "?"
 }
+
+// Unavailable reports whether err is the database failing for a while
+// rather than a mistake: the disk or file is full, the file cannot be
+// written or read (I/O), or it is busy. A request that meets one is a 503
+// with Retry-After (nothing it carried was made durable), and the same
+// request later may succeed.
+func Unavailable(err error) bool {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code of an extended one
+	case sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED,
+		sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
+}

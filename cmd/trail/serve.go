@@ -188,6 +188,7 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
+	h.Unavailable = db.Unavailable
 	h.PurgeEvidence = func(ctx context.Context, orgID string, treeSize int64) (*tlog.PurgeEvidence, error) {
 		return tlog.FindPurgeEvidence(ctx, events, db.Logs, orgID, treeSize)
 	}

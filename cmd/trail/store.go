@@ -38,6 +38,9 @@ type store struct {
 	SetOnCommit func(func(events, requests int, d time.Duration))
 	// Close closes the database.
 	Close func() error
+	// Unavailable reports whether an error is the database failing for a
+	// while (the driver's errors).
+	Unavailable func(error) bool
 }
 
 // storageFlags are the flags every command that opens the database takes.
@@ -89,6 +92,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 		Name: path, SchemaVersion: sqlite.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
+		Unavailable: sqlite.Unavailable,
 	}, nil
 }
 
@@ -106,6 +110,7 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 		Name: redactURL(u), SchemaVersion: postgres.SchemaVersion(),
 		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
 		Close:       db.Close,
+		Unavailable: postgres.Unavailable,
 	}, nil
 }
 
