@@ -21,8 +21,13 @@ type searchCheck struct {
 	match, docsize *sql.Stmt // in the scan's transaction
 	mem            *sql.DB   // the scratch table's database
 	conn           *sql.Conn
-	ins, size, del *sql.Stmt // on the scratch table
+	ins, size      *sql.Stmt // on the scratch table
+	rowid          int64     // the scratch row of the next text
 }
+
+// scratchRows is how many texts the scratch table holds before it is
+// emptied.
+const scratchRows = 4096
 
 func newSearchCheck(ctx context.Context, tx *sql.Tx) (*searchCheck, error) {
 	c := &searchCheck{}
@@ -46,13 +51,18 @@ func newSearchCheck(ctx context.Context, tx *sql.Tx) (*searchCheck, error) {
 		c.close()
 		return nil, fmt.Errorf("full-text check: %w", err)
 	}
+	// One transaction for the whole check, never committed: the scratch
+	// rows are tokenized, counted and thrown away.
+	if _, err := c.conn.ExecContext(ctx, `BEGIN`); err != nil {
+		c.close()
+		return nil, err
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		q    string
 	}{
-		{&c.ins, `INSERT INTO scratch (rowid, body) VALUES (1, ?)`},
-		{&c.size, `SELECT sz FROM scratch_docsize WHERE id = 1`},
-		{&c.del, `DELETE FROM scratch WHERE rowid = 1`},
+		{&c.ins, `INSERT INTO scratch (rowid, body) VALUES (?, ?)`},
+		{&c.size, `SELECT sz FROM scratch_docsize WHERE id = ?`},
 	} {
 		if *p.stmt, err = c.conn.PrepareContext(ctx, p.q); err != nil {
 			c.close()
@@ -63,7 +73,7 @@ func newSearchCheck(ctx context.Context, tx *sql.Tx) (*searchCheck, error) {
 }
 
 func (c *searchCheck) close() {
-	for _, s := range []*sql.Stmt{c.ins, c.size, c.del} {
+	for _, s := range []*sql.Stmt{c.ins, c.size} {
 		if s != nil {
 			s.Close()
 		}
@@ -117,14 +127,18 @@ func (c *searchCheck) check(ctx context.Context, seq int64, text string) (string
 
 // tokens returns how many tokens FTS5 makes of text.
 func (c *searchCheck) tokens(ctx context.Context, text string) (int64, error) {
-	if _, err := c.ins.ExecContext(ctx, text); err != nil {
+	c.rowid++
+	if c.rowid > scratchRows {
+		if _, err := c.conn.ExecContext(ctx, `INSERT INTO scratch (scratch) VALUES ('delete-all')`); err != nil {
+			return 0, err
+		}
+		c.rowid = 1
+	}
+	if _, err := c.ins.ExecContext(ctx, c.rowid, text); err != nil {
 		return 0, err
 	}
 	var sz []byte
-	if err := c.size.QueryRowContext(ctx).Scan(&sz); err != nil {
-		return 0, err
-	}
-	if _, err := c.del.ExecContext(ctx); err != nil {
+	if err := c.size.QueryRowContext(ctx, c.rowid).Scan(&sz); err != nil {
 		return 0, err
 	}
 	return fts5Varint(sz), nil

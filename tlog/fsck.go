@@ -219,7 +219,11 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 			if computed != row.LeafHash {
 				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
 			}
-			if err := ix.row(row); err != nil {
+			doc, err := decodeRow(row)
+			if err != nil {
+				return problem(row.Index, row.ID, "the stored document: %v", err)
+			}
+			if err := ix.row(row, doc); err != nil {
 				return err
 			}
 			if row.Index < treeSize {
@@ -227,7 +231,7 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 					return err
 				}
 			}
-			if path, number := NonCanonicalNumber(row.Data); path != "" {
+			if path, number := nonCanonicalNumber(doc); path != "" {
 				res.NonCanonical++
 				if len(res.Warnings) < MaxFsckWarnings {
 					res.Warnings = append(res.Warnings, fmt.Sprintf("event index %d (id %s): the number %s at %s is not in the canonical form its leaf hash covers: digits beyond it could be changed undetected", row.Index, row.ID, number, path))

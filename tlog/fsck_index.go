@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gowebpki/jcs"
+
 	"github.com/trail-audit/trail"
 )
 
@@ -81,14 +83,19 @@ func (c *indexCheck) firstBad(row *trail.LogRow, how string) {
 	}
 }
 
-// row checks a stored (not purged) event's entries.
-func (c *indexCheck) row(row *trail.LogRow) error {
+// decodeRow decodes a stored event's document, numbers kept as written.
+func decodeRow(row *trail.LogRow) (*trail.Event, error) {
 	var ev trail.Event
 	dec := json.NewDecoder(bytes.NewReader(row.Data))
 	dec.UseNumber()
 	if err := dec.Decode(&ev); err != nil {
-		return nil // the leaf hash check has named it
+		return nil, err
 	}
+	return &ev, nil
+}
+
+// row checks a stored (not purged) event's entries; ev is its document.
+func (c *indexCheck) row(row *trail.LogRow, ev *trail.Event) error {
 	ns := ev.OccurredAt.UnixNano()
 	c.counts[trail.HourAction{Hour: ns / int64(time.Hour), Action: ev.Action}]++
 	c.days[ns/int64(24*time.Hour)]++
@@ -125,7 +132,7 @@ func (c *indexCheck) row(row *trail.LogRow) error {
 	if row.Search == nil {
 		return nil
 	}
-	switch how, err := row.Search(trail.SearchText(&ev)); {
+	switch how, err := row.Search(trail.SearchText(ev)); {
 	case err != nil:
 		return err
 	case how == trail.SearchMissing:
@@ -183,4 +190,30 @@ func compare[K comparable](m *Mismatches, want, got map[K]int64) {
 			m.Extra++
 		}
 	}
+}
+
+// nonCanonicalNumber is NonCanonicalNumber of a decoded document: numbers
+// are only in metadata.
+func nonCanonicalNumber(ev *trail.Event) (path, number string) {
+	check := func(p string, md trail.Metadata) bool {
+		for _, k := range slices.Sorted(maps.Keys(md)) {
+			if n, ok := md[k].(json.Number); ok {
+				if c, err := jcs.Transform([]byte(n)); err != nil || string(c) != string(n) {
+					path, number = p+"/"+trail.EscapePointer(k), string(n)
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if check("/actor/metadata", ev.Actor.Metadata) {
+		return path, number
+	}
+	for i, t := range ev.Targets {
+		if check(fmt.Sprintf("/targets/%d/metadata", i), t.Metadata) {
+			return path, number
+		}
+	}
+	check("/metadata", ev.Metadata)
+	return path, number
 }

@@ -284,6 +284,19 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		if out, _, err := runMain(t, env, "fsck", "--org", tamperOrg, "--thorough"); err != nil {
 			t.Fatalf("fsck --thorough of an untouched log: %v\n%s", err, out)
 		}
+
+		// A number stored as an older Trail stored it (1500.0, not 1500):
+		// the leaf hash holds (RFC 8785 writes both as 1500), fsck warns.
+		if err := td.exec(`UPDATE events SET data = replace(data, '"n":1499}', '"n":1499.0}') WHERE ` + where); err != nil {
+			t.Fatal(err)
+		}
+		restoreSearch(t, td, where)
+		out, _, err = runMain(t, env, "fsck", "--org", tamperOrg)
+		if err != nil || !strings.Contains(out, "warn "+tamperOrg+": event index 1500 (id ") || !strings.Contains(out, "the number 1499.0 at /metadata/n") {
+			t.Errorf("fsck of a number not in canonical form: %v\n%s", err, out)
+		}
+		restore()
+		restoreSearch(t, td, where)
 	}
 
 	// An editor who recomputes the leaf hash of the row it changes: the
