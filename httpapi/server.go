@@ -79,7 +79,8 @@ type Server struct {
 	// export worker).
 	ExportCreated func()
 	// PublicURL is the base URL clients reach Trail at, for the links it
-	// hands out (default: the scheme and Host of the request).
+	// hands out (default: http:// and the listen address; never a
+	// request's Host or forwarded headers, see BaseURL).
 	PublicURL string
 
 	// Streams stores log streams (SPEC §10); the fields below serve them.

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -86,7 +88,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.CheckpointInterval, "checkpoint-interval", tlog.DefaultInterval, "how often new events are signed into checkpoints")
 	fs.DurationVar(&s.PurgeInterval, "purge-interval", DefaultPurgeInterval, "how often events past their retention are purged (at start, then at this interval)")
 	fs.DurationVar(&s.ExportTTL, "export-ttl", trail.DefaultExportTTL, "how long a ready export's file is kept")
-	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the download links it hands out (default: the request's host)")
+	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the links it hands out (portal, export downloads); default: http:// and the listen address, never a request's Host")
 	fs.StringVar(&s.SecretKeyFile, "secret-key-file", "", "key that encrypts log stream secrets (created at first start; default <data-dir>/secret.key); every node of a database needs the same")
 	fs.BoolVar(&s.AllowPrivate, "allow-private-destinations", false, "let log streams deliver to private and loopback addresses (and plain http URLs)")
 	fs.StringVar(&s.DestinationCAFile, "destination-ca-file", "", "PEM certificates of authorities trusted for log stream destinations, besides the system's")
@@ -148,6 +150,9 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	if s.AdminKey != "" && (len(s.AdminKey) < 32 || !strings.HasPrefix(s.AdminKey, "sk_")) {
 		return errors.New("TRAIL_ADMIN_KEY must start with sk_ and have at least 32 characters")
+	}
+	if err := checkPublicURL(s.PublicURL); err != nil {
+		return err
 	}
 	db, err := s.openDB(ctx, s.Logger)
 	if err != nil {
@@ -243,12 +248,15 @@ func (s *Server) Open(ctx context.Context) error {
 		go s.pprof.Serve(ln)
 		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
+	if s.PublicURL == "" && wildcardAddr(s.Addr) {
+		msg := fmt.Sprintf("--addr %s is a wildcard address and --public-url is unset: portal and export links will point at %s, "+
+			"which clients cannot reach; set --public-url to the URL they use", s.Addr, h.BaseURL())
+		s.Logger.Warn("links point at a wildcard address", "addr", s.Addr, "public_url", h.BaseURL())
+		fmt.Fprintf(s.stderr, "\nWARNING: %s.\n\n", msg)
+	}
+	s.Logger.Info("trail serving", "url", h.URL(), "public_url", h.BaseURL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
 	if s.Demo {
-		base := s.PublicURL
-		if base == "" {
-			base = h.URL()
-		}
+		base := h.BaseURL()
 		link, err := portalLink(ctx, db.Portal, base, &trail.PortalLink{OrganizationID: trail.DemoOrganizationID, Intent: trail.IntentAuditLogs,
 			Role: trail.RoleOwner, User: trail.PortalUser{ID: "user_demo_owner", Email: "owner@demo.example", Name: "Demo Owner"}})
 		if err != nil {
@@ -290,6 +298,35 @@ Another link: go run ./cmd/trail portal --org %[1]s --role owner --url %[5]s (or
 `, trail.DemoOrganizationID, hint, h.URL(), link, base)
 	}
 	return nil
+}
+
+// checkPublicURL refuses a --public-url links could not be built on: it
+// must be an absolute http or https URL with a host and nothing after
+// its path.
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--public-url %q: want an absolute http:// or https:// URL such as https://trail.example.com", v)
+	}
+	return nil
+}
+
+// wildcardAddr reports whether a listen address accepts connections on
+// every interface (0.0.0.0, ::, or no host as in :8080): a link built on
+// it names no address a client can use.
+func wildcardAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
 }
 
 // startPurge purges the events past their retention at start and then
