@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/jsonschema"
 )
@@ -69,6 +70,61 @@ func TestLinks_NeverFromRequestHeaders(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestMetrics_NeedAnInstanceKey: /metrics names every tenant's log
+// streams, so it needs an instance-wide key with the metrics permission
+// (issue 16, point 9).
+func TestMetrics_NeedAnInstanceKey(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t)
+		org := ts.mustOrg(t, "org_metrics_keys")
+		for _, tc := range []struct {
+			name   string
+			key    string
+			status int
+		}{
+			{"NoKey", "", 401},
+			{"UnknownKey", "sk_unknown_0123456789abcdefghijklmnopqrstu", 401},
+			{"WithoutMetrics", ts.mustKey(t, "", trail.PermEventsRead, trail.PermStreams, trail.PermKeys), 403},
+			{"Metrics", ts.mustKey(t, "", trail.PermMetrics), 200},
+			{"Admin", adminSecret, 200},
+			{"OrganizationAdmin", ts.mustKey(t, org, trail.PermAdmin), 403},
+			{"OrganizationStreams", ts.mustKey(t, org, trail.PermStreams, trail.PermEventsRead), 403},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := ts.do(t, "GET", "/metrics", tc.key, nil)
+				if r.Status != tc.status {
+					t.Fatalf("%d %s, want %d", r.Status, r.Body, tc.status)
+				}
+				isText := strings.Contains(string(r.Body), "# TYPE trail_http_requests_total counter")
+				if isText != (tc.status == 200) {
+					t.Fatalf("Prometheus text served %v with status %d: %.200s", isText, r.Status, r.Body)
+				}
+				if tc.status != 200 && r.Header.Get("Content-Type") != "application/json" {
+					t.Fatalf("a refusal is a JSON error: %q", r.Header.Get("Content-Type"))
+				}
+			})
+		}
+		// An organization's key cannot hold the permission at all, through
+		// the API or directly on the database.
+		r := ts.do(t, "POST", "/api_keys", adminSecret, map[string]any{"name": "m", "organization_id": org, "permissions": []string{"metrics"}})
+		if r.Status != 400 || !strings.Contains(string(r.Body), "instance-wide") {
+			t.Fatalf("an organization's key with metrics: %d %s", r.Status, r.Body)
+		}
+		k := &trail.APIKey{Name: "m", OrganizationID: org, Permissions: []trail.Permission{trail.PermMetrics}}
+		if err := ts.Keys.CreateAPIKey(t.Context(), k); trail.ErrorCode(err) != trail.EINVALID {
+			t.Fatalf("an organization's key with metrics on the database: %v", err)
+		}
+		r = ts.do(t, "POST", "/api_keys", adminSecret, map[string]any{"name": "m", "permissions": []string{"metrics"}})
+		if r.Status != 201 {
+			t.Fatalf("an instance key with metrics: %d %s", r.Status, r.Body)
+		}
+		if r := ts.do(t, "GET", "/metrics", r.JSON(t)["secret"].(string), nil); r.Status != 200 {
+			t.Fatalf("the new metrics key: %d", r.Status)
 		}
 	})
 }

@@ -247,7 +247,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/portal/generate_link", trail.PermPortal, false, s.handleGenerateLink},
 		{"GET", "/healthz", "", true, s.handleHealthz},
 		{"GET", "/readyz", "", true, s.handleReadyz},
-		{"GET", "/metrics", "", true, s.handleMetrics},
+		{"GET", "/metrics", trail.PermMetrics, false, s.handleMetrics},
 		{"GET", "/openapi.json", "", true, s.handleOpenAPI},
 	}
 }

@@ -55,6 +55,7 @@ type Server struct {
 	LogLevel           string
 	LogFormat          string
 	PprofAddr          string
+	MetricsAddr        string
 	AdminKey           string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
 	// CheckpointClock, if set, is the clock that signs the checkpoints'
 	// timestamps (tests sign them in the past); time.Now otherwise.
@@ -69,6 +70,8 @@ type Server struct {
 	stderr     io.Writer
 	stdout     io.Writer
 	pprof      *http.Server
+	metrics    *http.Server
+	metricsURL string
 	stopPurge  context.CancelFunc
 	purgeDone  chan struct{}
 }
@@ -99,6 +102,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.DemoEvents, "demo-events", demo.DefaultEvents, "events in the demo history")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&s.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) without an API key on this address, the operator's own listener, e.g. 127.0.0.1:9090; off by default (the API's /metrics needs a key with the metrics permission)")
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 }
 
@@ -253,6 +257,19 @@ func (s *Server) Open(ctx context.Context) error {
 			"which clients cannot reach; set --public-url to the URL they use", s.Addr, h.BaseURL())
 		s.Logger.Warn("links point at a wildcard address", "addr", s.Addr, "public_url", h.BaseURL())
 		fmt.Fprintf(s.stderr, "\nWARNING: %s.\n\n", msg)
+	}
+	if s.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.Metrics.Handler())
+		ln, err := net.Listen("tcp", s.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
+		go s.metrics.Serve(ln)
+		s.metricsURL = "http://" + ln.Addr().String() + "/metrics"
+		s.Logger.Info("metrics served without a key", "url", s.metricsURL)
 	}
 	s.Logger.Info("trail serving", "url", h.URL(), "public_url", h.BaseURL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
 	if s.Demo {
@@ -512,6 +529,10 @@ func (s *Server) Close() error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.metrics != nil {
+		errs = append(errs, s.metrics.Shutdown(ctx))
+		s.metrics = nil
 	}
 	if s.stopPurge != nil {
 		s.stopPurge()
