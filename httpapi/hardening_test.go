@@ -128,3 +128,35 @@ func TestMetrics_NeedAnInstanceKey(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthorization_SchemeCaseInsensitive: RFC 9110 makes the scheme
+// case-insensitive and allows one or more spaces after it (issue 16,
+// point 10a).
+func TestAuthorization_SchemeCaseInsensitive(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t)
+		for _, tc := range []struct {
+			header string
+			status int
+		}{
+			{"Bearer " + adminSecret, 200},
+			{"bearer " + adminSecret, 200},
+			{"BEARER " + adminSecret, 200},
+			{"bEaReR " + adminSecret, 200},
+			{"Bearer   " + adminSecret, 200},
+			{"Bearer", 401},
+			{"Bearer ", 401},
+			{"Bearer" + adminSecret, 401},
+			{"Basic " + adminSecret, 401},
+			{"Bearers " + adminSecret, 401},
+			{adminSecret, 401},
+			{"Bearer\t" + adminSecret, 401},
+		} {
+			r := ts.do(t, "GET", "/api_keys/me", "", nil, "Authorization", tc.header)
+			if r.Status != tc.status {
+				t.Errorf("Authorization: %q: %d %s, want %d", strings.Replace(tc.header, adminSecret, "sk_…", 1), r.Status, r.Body, tc.status)
+			}
+		}
+	})
+}

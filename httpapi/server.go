@@ -449,12 +449,13 @@ func truncate(s string, n int) string {
 }
 
 func (s *Server) authenticate(r *http.Request) (*trail.APIKey, error) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+	// RFC 9110 §11.4: the scheme is case-insensitive and one or more
+	// spaces separate it from the credentials.
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimLeft(secret, " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, trail.Errorf(trail.EUNAUTHORIZED, "Missing API key: send Authorization: Bearer sk_….")
 	}
-	secret := h[len(prefix):]
 	sum := sha256.Sum256([]byte(secret))
 	now := s.Now()
 	s.mu.Lock()
