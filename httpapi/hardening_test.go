@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/jsonschema"
 )
@@ -156,6 +157,42 @@ func TestAuthorization_SchemeCaseInsensitive(t *testing.T) {
 			r := ts.do(t, "GET", "/api_keys/me", "", nil, "Authorization", tc.header)
 			if r.Status != tc.status {
 				t.Errorf("Authorization: %q: %d %s, want %d", strings.Replace(tc.header, adminSecret, "sk_…", 1), r.Status, r.Body, tc.status)
+			}
+		}
+	})
+}
+
+// TestExports_CSVGuardsBlankThenFormula: a cell whose first non-blank
+// character starts a formula is guarded in a real export (issue 16, point
+// 10d).
+func TestExports_CSVGuardsBlankThenFormula(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t)
+		org := ts.mustOrg(t, "org_csv_guard")
+		ev := validEvent()
+		ev["actor"] = map[string]any{"id": "  @SUM(A1)", "type": "user", "name": " =1+1"}
+		ev["targets"] = []any{map[string]any{"id": "\u00a0+1", "type": "team", "name": "a=b"}}
+		ev["context"] = map[string]any{"location": "\u200b=HYPERLINK(\"http://x\")", "user_agent": "\t=cmd"}
+		if r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev}); r.Status != 200 {
+			t.Fatalf("event: %d %s", r.Status, r.Body)
+		}
+		_, file := ts.exportFile(t, adminSecret, map[string]any{"organization_id": org, "actions": []string{"alert_route.updated"},
+			"range_start": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "range_end": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		rows := readCSV(t, file)
+		if len(rows) != 1 {
+			t.Fatalf("%d rows:\n%s", len(rows), file)
+		}
+		col := map[string]int{}
+		for i, c := range export.Columns {
+			col[c] = i
+		}
+		for name, want := range map[string]string{
+			"actor_id": "'  @SUM(A1)", "actor_name": "' =1+1", "target_ids": "'\u00a0+1", "target_names": "a=b",
+			"location": "'\u200b=HYPERLINK(\"http://x\")", "user_agent": "'\t=cmd",
+		} {
+			if got := rows[0][col[name]]; got != want {
+				t.Errorf("%s: %q, want %q", name, got, want)
 			}
 		}
 	})
