@@ -1,14 +1,19 @@
 package httpapi_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
+	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/jsonschema"
 )
 
@@ -195,5 +200,117 @@ func TestExports_CSVGuardsBlankThenFormula(t *testing.T) {
 				t.Errorf("%s: %q, want %q", name, got, want)
 			}
 		}
+	})
+}
+
+// TestStreams_UpdatedListsOnlyRealChanges: log_stream.updated lists what
+// really changed; a secret sent back masked keeps the stored one and is
+// no change, a PATCH that changes nothing records nothing, and a new
+// secret is listed by name only (issue 16, point 10b).
+func TestStreams_UpdatedListsOnlyRealChanges(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t)
+		org := ts.mustOrg(t, "org_stream_changes")
+		var verify atomic.Pointer[standardwebhooks.Webhook]
+		rcv := receiver.NewWebhook(false, func(b []byte, h http.Header) error {
+			if wh := verify.Load(); wh != nil {
+				return wh.Verify(b, h)
+			}
+			return errors.New("no secret yet")
+		})
+		defer rcv.Close()
+		r := ts.do(t, "POST", "/audit_logs/streams", adminSecret, map[string]any{"organization_id": org, "type": "GenericHttps", "name": "hook",
+			"config": map[string]any{"url": rcv.URL(), "headers": map[string]string{"Authorization": "Bearer siem-token", "X-Team": "sec"}}})
+		if r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		id := r.JSON(t)["id"].(string)
+		secret := r.JSON(t)["config"].(map[string]any)["secret"].(string)
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verify.Store(wh)
+		// The stream as GET reads it, sent back whole.
+		asRead := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil).JSON(t)
+		readBack := map[string]any{"name": asRead["name"], "config": asRead["config"]}
+		updates := func() []map[string]any {
+			t.Helper()
+			r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&actions=log_stream.updated&limit=100", adminSecret, nil)
+			if r.Status != 200 {
+				t.Fatalf("events: %d %s", r.Status, r.Body)
+			}
+			var out []map[string]any
+			for _, e := range r.JSON(t)["data"].([]any) {
+				out = append(out, e.(map[string]any))
+			}
+			return out
+		}
+		delivers := func(what string) {
+			t.Helper()
+			if r := ts.do(t, "POST", "/audit_logs/streams/"+id+"/test", adminSecret, nil); r.Status != 200 || r.JSON(t)["success"] != true {
+				t.Fatalf("%s: the receiver no longer verifies the stream's signature: %d %s", what, r.Status, r.Body)
+			}
+		}
+		generation := func() int64 {
+			st, err := ts.Streams.FindStreamByID(t.Context(), org, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Generation
+		}
+
+		t.Run("NothingChanged", func(t *testing.T) {
+			g := generation()
+			for _, body := range []map[string]any{readBack, {"config": map[string]any{"secret": trail.MaskedSecret}}, {}} {
+				r := ts.do(t, "PATCH", "/audit_logs/streams/"+id, adminSecret, body)
+				if r.Status != 200 || r.JSON(t)["name"] != "hook" {
+					t.Fatalf("PATCH %v: %d %s", body, r.Status, r.Body)
+				}
+			}
+			if u := updates(); len(u) != 0 {
+				t.Fatalf("a PATCH that changed nothing recorded %v", u)
+			}
+			if g2 := generation(); g2 != g {
+				t.Fatalf("a PATCH that changed nothing touched the stream: generation %d → %d", g, g2)
+			}
+			delivers("the masked secret sent back")
+		})
+		t.Run("MaskedSecretWithARealChange", func(t *testing.T) {
+			body := map[string]any{"name": "renamed", "config": map[string]any{"url": rcv.URL(), "format": "json", "secret": trail.MaskedSecret,
+				"headers": map[string]string{"Authorization": trail.MaskedSecret, "X-Team": trail.MaskedSecret}}}
+			if r := ts.do(t, "PATCH", "/audit_logs/streams/"+id, adminSecret, body); r.Status != 200 {
+				t.Fatalf("PATCH: %d %s", r.Status, r.Body)
+			}
+			u := updates()
+			if len(u) != 1 || u[0]["metadata"].(map[string]any)["changed"] != "name" {
+				t.Fatalf("want one log_stream.updated listing name only: %v", u)
+			}
+			delivers("the masked secret sent back with a new name")
+		})
+		t.Run("NewSecret", func(t *testing.T) {
+			fresh := trail.NewWebhookSecret()
+			body := map[string]any{"config": map[string]any{"secret": fresh, "headers": map[string]string{"Authorization": trail.MaskedSecret, "X-Team": "ops"}}}
+			if r := ts.do(t, "PATCH", "/audit_logs/streams/"+id, adminSecret, body); r.Status != 200 {
+				t.Fatalf("PATCH: %d %s", r.Status, r.Body)
+			}
+			u := updates()
+			if len(u) != 2 || u[0]["metadata"].(map[string]any)["changed"] != "headers,secret" {
+				t.Fatalf("want a second log_stream.updated listing headers,secret: %v", u)
+			}
+			r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&limit=100", adminSecret, nil)
+			for _, leaked := range []string{fresh, fresh[6:], secret[6:], "siem-token", "ops"} {
+				if strings.Contains(string(r.Body), leaked) {
+					t.Fatalf("the log holds a secret value %q", leaked)
+				}
+			}
+			wh, err := standardwebhooks.NewWebhook(fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verify.Store(wh)
+			delivers("the new secret")
+		})
 	})
 }
