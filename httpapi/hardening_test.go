@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -313,4 +314,85 @@ func TestStreams_UpdatedListsOnlyRealChanges(t *testing.T) {
 			delivers("the new secret")
 		})
 	})
+}
+
+// TestRateLimit_PerOrganization: sibling keys of one organization, each
+// under its own limit, share the organization's budget; instance-wide
+// keys draw from the budget of the organization the query or path
+// names; another organization is unaffected (issue 16, point 10c).
+func TestRateLimit_PerOrganization(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t, func(s *httpapi.Server, _ *jsonschema.Validator) { s.RateLimit, s.OrgRateLimit = 5, 8 })
+		org, other := ts.mustOrg(t, "org_budget"), ts.mustOrg(t, "org_budget_other")
+		a := ts.mustKey(t, org, trail.PermEventsRead, trail.PermKeys)
+		// A sibling minted by a: its own per-key budget, not its own
+		// organization budget.
+		r := ts.do(t, "POST", "/api_keys", a, map[string]any{"name": "sibling", "permissions": []string{"events:read"}})
+		if r.Status != 201 {
+			t.Fatalf("mint a sibling: %d %s", r.Status, r.Body)
+		}
+		b := r.JSON(t)["secret"].(string)
+		list := "/audit_logs/events?organization_id=" + org + "&limit=1"
+		// a has spent 1 of the organization's 8; 4 more from a, 3 from b.
+		for i := range 4 {
+			if r := ts.do(t, "GET", list, a, nil); r.Status != 200 {
+				t.Fatalf("a's request %d: %d %s", i+2, r.Status, r.Body)
+			}
+		}
+		for i := range 3 {
+			if r := ts.do(t, "GET", list, b, nil); r.Status != 200 {
+				t.Fatalf("b's request %d: %d %s", i+1, r.Status, r.Body)
+			}
+		}
+		// b is under its own limit (3 of 5) but the organization is not.
+		r = ts.do(t, "GET", list, b, nil)
+		if r.Status != 429 || r.Header.Get("Retry-After") == "" || r.JSON(t)["code"] != trail.ERATELIMITED {
+			t.Fatalf("over the organization's budget: %d %v %s", r.Status, r.Header, r.Body)
+		}
+		if n, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || n < 1 || n > 60 {
+			t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+		}
+		// An instance-wide key acting on the organization shares its
+		// budget; acting on none, or on another, it does not.
+		wide := ts.mustKey(t, "", trail.PermEventsRead, trail.PermOrganizations)
+		if r := ts.do(t, "GET", list, wide, nil); r.Status != 429 {
+			t.Fatalf("an instance key naming the organization in the query: %d", r.Status)
+		}
+		if r := ts.do(t, "GET", "/organizations/"+org, wide, nil); r.Status != 429 {
+			t.Fatalf("an instance key naming the organization in the path: %d", r.Status)
+		}
+		if r := ts.do(t, "GET", "/organizations?limit=1", wide, nil); r.Status != 200 {
+			t.Fatalf("an instance key naming no organization: %d %s", r.Status, r.Body)
+		}
+		// Another organization is unaffected.
+		c := ts.mustKey(t, other, trail.PermEventsRead)
+		if r := ts.do(t, "GET", "/audit_logs/events?organization_id="+other+"&limit=1", c, nil); r.Status != 200 {
+			t.Fatalf("another organization's key: %d %s", r.Status, r.Body)
+		}
+		if r := ts.do(t, "GET", "/audit_logs/events?organization_id="+other+"&limit=1", wide, nil); r.Status != 200 {
+			t.Fatalf("an instance key on another organization: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestRateLimit_RefusedRequestCostsNothing: a request the organization's
+// budget refuses takes no token from the key's own budget.
+func TestRateLimit_RefusedRequestCostsNothing(t *testing.T) {
+	t.Parallel()
+	ts := newServerOn(t, "sqlite", func(s *httpapi.Server, _ *jsonschema.Validator) { s.RateLimit, s.OrgRateLimit = 3, 2 })
+	org, other := ts.mustOrg(t, "org_cost"), ts.mustOrg(t, "org_cost_other")
+	wide := ts.mustKey(t, "", trail.PermEventsRead)
+	for i, want := range []int{200, 200, 429, 429, 429} {
+		if r := ts.do(t, "GET", "/audit_logs/events?organization_id="+org+"&limit=1", wide, nil); r.Status != want {
+			t.Fatalf("request %d on %s: %d, want %d", i+1, org, r.Status, want)
+		}
+	}
+	// 2 of the key's 3 spent: one more, on another organization.
+	if r := ts.do(t, "GET", "/audit_logs/events?organization_id="+other+"&limit=1", wide, nil); r.Status != 200 {
+		t.Fatalf("the key's last token: %d %s", r.Status, r.Body)
+	}
+	if r := ts.do(t, "GET", "/audit_logs/events?organization_id="+other+"&limit=1", wide, nil); r.Status != 429 {
+		t.Fatalf("past the key's own budget: %d", r.Status)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -95,6 +96,39 @@ func TestKeysUsage_ListsEveryPermission(t *testing.T) {
 	for _, p := range trail.AllPermissions {
 		if !listed[string(p)] {
 			t.Errorf("trail keys -h does not list %s", p)
+		}
+	}
+}
+
+// TestServe_OrgRateLimitFlag: --org-rate-limit (TRAIL_ORG_RATE_LIMIT)
+// defaults to the --rate-limit value; 0 turns it off.
+func TestServe_OrgRateLimitFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{nil, nil, 6000},
+		{nil, []string{"--rate-limit", "120"}, 120},
+		{map[string]string{"TRAIL_ORG_RATE_LIMIT": "30"}, []string{"--rate-limit", "120"}, 30},
+		{nil, []string{"--org-rate-limit", "0"}, 0},
+	} {
+		m := &Main{Stderr: io.Discard, Stdout: io.Discard, Getenv: func(k string) string { return tc.env[k] }}
+		s := m.newServer()
+		fs := m.newFlagSet("serve", "")
+		s.register(fs)
+		if err := m.parse(fs, tc.args); err != nil {
+			t.Fatal(err)
+		}
+		s.dataDir, s.Addr, s.LogLevel, s.LogFormat, s.AdminKey = t.TempDir(), "127.0.0.1:0", "warn", "text", testAdminKey
+		err := s.Open(context.Background())
+		if err == nil && s.HTTP.OrgRateLimit != tc.want {
+			err = fmt.Errorf("OrgRateLimit %d, want %d", s.HTTP.OrgRateLimit, tc.want)
+		}
+		s.Close()
+		if err != nil {
+			t.Errorf("%v %v: %v", tc.env, tc.args, err)
 		}
 	}
 }

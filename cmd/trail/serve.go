@@ -49,6 +49,7 @@ type Server struct {
 	StreamLease        time.Duration
 	Addr               string
 	RateLimit          int
+	OrgRateLimit       int
 	RequireSchemas     bool
 	Demo               bool
 	DemoEvents         int
@@ -97,6 +98,7 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.DestinationCAFile, "destination-ca-file", "", "PEM certificates of authorities trusted for log stream destinations, besides the system's")
 	fs.DurationVar(&s.StreamLease, "stream-lease", trail.StreamLease, "how long a node holds a log stream without renewing; another node takes a dead node's streams over after it")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
+	fs.IntVar(&s.OrgRateLimit, "org-rate-limit", -1, "requests a minute per organization, one budget shared by every key acting on it, on top of each key's own (-1: the --rate-limit value; 0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
 	fs.IntVar(&s.DemoEvents, "demo-events", demo.DefaultEvents, "events in the demo history")
@@ -194,6 +196,10 @@ func (s *Server) Open(ctx context.Context) error {
 
 	h := httpapi.NewServer()
 	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
+	h.OrgRateLimit = s.OrgRateLimit
+	if h.OrgRateLimit < 0 {
+		h.OrgRateLimit = s.RateLimit
+	}
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
