@@ -20,15 +20,39 @@ const (
 	PermOrganizations Permission = "organizations"
 	PermKeys          Permission = "keys"
 	PermPortal        Permission = "portal"
-	PermAdmin         Permission = "admin"
+	// PermMetrics reads the instance's Prometheus metrics (GET /metrics),
+	// which name every tenant's log streams: only an instance-wide key
+	// may hold it.
+	PermMetrics Permission = "metrics"
+	PermAdmin   Permission = "admin"
 )
 
 // AllPermissions lists every permission.
 var AllPermissions = []Permission{PermEventsWrite, PermEventsRead, PermSchemasWrite, PermExports,
-	PermStreams, PermOrganizations, PermKeys, PermPortal, PermAdmin}
+	PermStreams, PermOrganizations, PermKeys, PermPortal, PermMetrics, PermAdmin}
 
 // ValidPermission reports whether p is a known permission.
 func ValidPermission(p Permission) bool { return slices.Contains(AllPermissions, p) }
+
+// InstancePermission reports whether only an instance-wide key may hold
+// p: what it grants spans every organization.
+func InstancePermission(p Permission) bool { return p == PermMetrics }
+
+// ValidatePermissions returns EINVALID when the key holds an unknown
+// permission, or an organization's key holds an instance permission.
+// (An organization's admin key holds no instance permission: CanInstance
+// is false for it.)
+func (k *APIKey) ValidatePermissions() error {
+	for _, p := range k.Permissions {
+		switch {
+		case !ValidPermission(p):
+			return Errorf(EINVALID, "Unknown permission %q.", p)
+		case k.OrganizationID != "" && InstancePermission(p):
+			return Errorf(EINVALID, "The %s permission is instance-wide: an organization's key cannot hold it.", p)
+		}
+	}
+	return nil
+}
 
 // APIKey is a secret with permissions, instance-wide (OrganizationID "") or
 // scoped to one organization.
@@ -56,6 +80,12 @@ func JoinPermissions(ps []Permission) string {
 // Can reports whether the key holds permission p.
 func (k *APIKey) Can(p Permission) bool {
 	return slices.Contains(k.Permissions, PermAdmin) || slices.Contains(k.Permissions, p)
+}
+
+// CanInstance reports whether the key holds an instance permission p
+// (InstancePermission): only an instance-wide key can, admin included.
+func (k *APIKey) CanInstance(p Permission) bool {
+	return k.OrganizationID == "" && k.Can(p)
 }
 
 // CanAct reports whether the key may act on the given organization.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -254,6 +255,35 @@ func (s *Stream) Masked() map[string]any {
 		}
 	}
 	return out
+}
+
+// ChangedFields lists, sorted, the API names of what differs between
+// before and s: "name" and the config fields of the stream's type,
+// secrets compared in the clear (both must be opened). A secret sent back
+// masked kept its value, so it is no change; a new secret is one, by name
+// only.
+func (s *Stream) ChangedFields(before *Stream) []string {
+	changed := []string{}
+	if s.Name != before.Name {
+		changed = append(changed, "name")
+	}
+	now, was := s.StringFields(), before.StringFields()
+	for _, f := range StreamFields[s.Type] {
+		var same bool
+		switch f.Name {
+		case "ack":
+			same = s.Config.Ack == before.Config.Ack
+		case "headers":
+			same = maps.Equal(s.Secrets.Headers, before.Secrets.Headers)
+		default:
+			same = *now[f.Name] == *was[f.Name]
+		}
+		if !same {
+			changed = append(changed, f.Name)
+		}
+	}
+	sort.Strings(changed)
+	return changed
 }
 
 // StringFields returns the string fields of the stream's config and

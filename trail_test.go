@@ -186,3 +186,41 @@ func TestValidateMetadata_Numbers(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIKey_ValidatePermissions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		org   string
+		perms []trail.Permission
+		ok    bool
+	}{
+		{"", []trail.Permission{trail.PermMetrics}, true},
+		{"", []trail.Permission{trail.PermAdmin, trail.PermMetrics}, true},
+		{"org_a", []trail.Permission{trail.PermAdmin}, true},
+		{"org_a", []trail.Permission{trail.PermEventsRead, trail.PermMetrics}, false},
+		{"", []trail.Permission{"metrics:read"}, false},
+		{"org_a", []trail.Permission{"root"}, false},
+	} {
+		k := &trail.APIKey{OrganizationID: tc.org, Permissions: tc.perms}
+		if err := k.ValidatePermissions(); (err == nil) != tc.ok || err != nil && trail.ErrorCode(err) != trail.EINVALID {
+			t.Errorf("%q %v: %v", tc.org, tc.perms, err)
+		}
+	}
+}
+
+func TestAPIKey_CanInstance(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		k    trail.APIKey
+		want bool
+	}{
+		{trail.APIKey{Permissions: []trail.Permission{trail.PermAdmin}}, true},
+		{trail.APIKey{Permissions: []trail.Permission{trail.PermMetrics}}, true},
+		{trail.APIKey{Permissions: []trail.Permission{trail.PermStreams, trail.PermKeys}}, false},
+		{trail.APIKey{OrganizationID: "org_a", Permissions: []trail.Permission{trail.PermAdmin}}, false},
+	} {
+		if got := tc.k.CanInstance(trail.PermMetrics); got != tc.want {
+			t.Errorf("%+v: CanInstance(metrics) = %v", tc.k, got)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -19,16 +21,28 @@ import (
 var Columns = []string{"id", "index", "occurred_at", "received_at", "action", "version", "actor_type",
 	"actor_id", "actor_name", "target_types", "target_ids", "target_names", "location", "user_agent", "metadata"}
 
-// EscapeCell guards a CSV cell against formula injection: a cell that
-// starts with =, +, -, @, a tab or a carriage return gets a leading '
-// (OWASP's advice), so that a spreadsheet shows it as text.
+// EscapeCell guards a CSV cell against formula injection (SPEC §8): a
+// cell that starts with a tab or a carriage return, or whose first
+// non-blank character is =, +, - or @ (or their full-width forms, which
+// some spreadsheets read as the same), gets a leading ' (OWASP's advice),
+// so that a spreadsheet shows it as text. Blank is any Unicode white space
+// (space, tab, CR, LF, no-break space…), control or format character
+// (zero-width space, byte order mark…): spreadsheets skip them before
+// they look for a formula.
 func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
+	for i, r := range s {
+		switch r {
+		case '\t', '\r':
+			if i == 0 {
+				return "'" + s
+			}
+			continue
+		case '=', '+', '-', '@', '\uff1d', '\uff0b', '\uff0d', '\uff20':
+			return "'" + s
+		}
+		if r == utf8.RuneError || !(unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+			return s
+		}
 	}
 	return s
 }

@@ -12,15 +12,33 @@ import (
 
 func TestEscapeCell(t *testing.T) {
 	for in, want := range map[string]string{
-		"":             "",
-		"plain":        "plain",
-		"=1+2":         "'=1+2",
-		"+33 1":        "'+33 1",
-		"-5":           "'-5",
-		"@SUM(A1)":     "'@SUM(A1)",
-		"\tx":          "'\tx",
-		"\rx":          "'\rx",
-		" =1":          " =1", // only the first character counts
+		"":         "",
+		"plain":    "plain",
+		"=1+2":     "'=1+2",
+		"+33 1":    "'+33 1",
+		"-5":       "'-5",
+		"@SUM(A1)": "'@SUM(A1)",
+		"\tx":      "'\tx",
+		"\rx":      "'\rx",
+		// The first non-blank character counts (issue 16, point 10d).
+		" =1+1":        "' =1+1",
+		"\t=cmd":       "'\t=cmd",
+		"  @SUM(A1)":   "'  @SUM(A1)",
+		"\u00a0+1":     "'\u00a0+1",
+		"\n-2":         "'\n-2",
+		"\r\n=1":       "'\r\n=1",
+		"\u200b=1":     "'\u200b=1",
+		"\ufeff@x":     "'\ufeff@x",
+		"\u3000=1":     "'\u3000=1",
+		"\x01=1":       "'\x01=1",
+		" \t":          " \t", // blank only: no formula follows
+		"-":            "'-",
+		"=":            "'=",
+		"\uff1d1+1":    "'\uff1d1+1",
+		"   ":          "   ",
+		" a=b":         " a=b",
+		" 日本":          " 日本",
+		"\xff=1":       "\xff=1", // invalid UTF-8 is no blank
 		"a=b":          "a=b",
 		"'already":     "'already",
 		"日本=":          "日本=",

@@ -60,7 +60,7 @@ func (s *Server) toExportJSON(r *http.Request, ex *trail.Export) ExportResponse 
 		Targets: f.TargetTypes, Query: f.Query, Rows: ex.Rows, Bytes: ex.Bytes}
 	switch ex.State {
 	case trail.ExportReady:
-		u, expires := s.exportURL(r, ex)
+		u, expires := s.exportURL(ex)
 		j.URL, j.URLExpires, j.FileName = &u, &expires, ex.FileName()
 		if cp := ex.Checkpoint; cp != nil {
 			j.TreeSize, j.Checkpoint = &cp.Size, &cp.Note
@@ -72,26 +72,33 @@ func (s *Server) toExportJSON(r *http.Request, ex *trail.Export) ExportResponse 
 	return j
 }
 
-// baseURL is where clients reach this server: PublicURL, or the request's
-// own host.
-func (s *Server) baseURL(r *http.Request) string {
+// BaseURL is the base of every link the server hands out (portal links,
+// export downloads): PublicURL, or http:// and the address the server
+// listens on. It is never built from a request: Host, X-Forwarded-Host and
+// Forwarded are the client's to choose, and a link built from them would
+// send a tenant's browser, and the link's secret, wherever the client
+// said.
+func (s *Server) BaseURL() string {
 	if s.PublicURL != "" {
 		return strings.TrimSuffix(s.PublicURL, "/")
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return s.URL()
 }
 
 // exportURL returns a download link of a ready export, valid for
 // ExportURLTTL: it carries its expiry and an HMAC of both, so it needs no
 // API key and cannot be altered or extended.
-func (s *Server) exportURL(r *http.Request, ex *trail.Export) (string, time.Time) {
+func (s *Server) exportURL(ex *trail.Export) (string, time.Time) {
+	path, expires := s.exportPath(ex)
+	return s.BaseURL() + path, expires
+}
+
+// exportPath is exportURL without its base: the web UI links to it
+// relatively, on the origin the browser already uses.
+func (s *Server) exportPath(ex *trail.Export) (string, time.Time) {
 	expires := s.Now().Add(trail.ExportURLTTL).Truncate(time.Second).UTC()
 	q := url.Values{"expires": {strconv.FormatInt(expires.Unix(), 10)}, "signature": {s.exportSignature(ex.ID, expires.Unix())}}
-	return s.baseURL(r) + "/audit_logs/exports/" + url.PathEscape(ex.ID) + "/download?" + q.Encode(), expires
+	return "/audit_logs/exports/" + url.PathEscape(ex.ID) + "/download?" + q.Encode(), expires
 }
 
 func (s *Server) exportSignature(id string, expires int64) string {

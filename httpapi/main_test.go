@@ -134,7 +134,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	s.Idempotency = d.idempotency
 	s.CheckSchema = v.Check
 	s.SchemaCreated = v.Forget
-	s.RateLimit = 0
+	s.RateLimit, s.OrgRateLimit = 0, 0
 	skey, vkey, err := note.GenerateKey(rand.Reader, "trail.test")
 	if err != nil {
 		t.Fatal(err)

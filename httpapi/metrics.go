@@ -157,6 +157,19 @@ func (m *Metrics) ObserveCommit(events, requests int, d time.Duration) {
 	m.commitDuration.Observe(d.Seconds())
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ *trail.APIKey) {
+// Handler serves the metrics in the Prometheus text format, to anyone: it
+// is for the operator's own listener (--metrics-addr). The API's
+// GET /metrics asks for a key.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// handleMetrics is GET /metrics on the public listener: the series name
+// every tenant's log streams, so an organization's key is refused (403,
+// even an admin one) and an instance-wide key needs the metrics
+// permission.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
+	if !key.CanInstance(trail.PermMetrics) {
+		s.writeError(w, r, trail.Errorf(trail.EFORBIDDEN, "Instance metrics need an instance-wide key with the metrics permission."))
+		return
+	}
 	s.Metrics.handler.ServeHTTP(w, r)
 }

@@ -121,7 +121,7 @@ func (s *Server) handleGenerateLink(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, portalLinkJSON{Link: s.baseURL(r) + "/portal/" + l.Token})
+	writeJSON(w, http.StatusCreated, portalLinkJSON{Link: s.BaseURL() + "/portal/" + l.Token})
 }
 
 // invalidField is a 400 naming one field of the body.

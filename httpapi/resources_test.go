@@ -413,7 +413,7 @@ func TestOperations(t *testing.T) {
 		}
 		org := ts.mustOrg(t, "org_ops")
 		ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
-		r := ts.do(t, "GET", "/metrics", "", nil)
+		r := ts.do(t, "GET", "/metrics", adminSecret, nil)
 		for _, m := range []string{"trail_http_requests_total", "trail_http_request_duration_seconds_bucket", `trail_events_ingested_total{outcome="stored"} 1`,
 			"trail_commit_batch_events_bucket", "trail_commit_duration_seconds", "go_goroutines"} {
 			if !strings.Contains(string(r.Body), m) {

@@ -50,9 +50,13 @@ type Server struct {
 	Addr string
 	// RateLimit is each key's default requests a minute; 0 turns it off.
 	RateLimit int
-	Logger    *slog.Logger
-	Metrics   *Metrics
-	Now       func() time.Time
+	// OrgRateLimit is each organization's requests a minute, one budget
+	// shared by every key acting on it, on top of each key's own; 0 turns
+	// it off. See orgOf for the organization a request counts against.
+	OrgRateLimit int
+	Logger       *slog.Logger
+	Metrics      *Metrics
+	Now          func() time.Time
 	// Ready reports whether the server can take traffic (/readyz).
 	Ready func(ctx context.Context) error
 	// SchemaCreated, if set, is told of each new schema version.
@@ -84,7 +88,8 @@ type Server struct {
 	// export worker).
 	ExportCreated func()
 	// PublicURL is the base URL clients reach Trail at, for the links it
-	// hands out (default: the scheme and Host of the request).
+	// hands out (default: http:// and the listen address; never a
+	// request's Host or forwarded headers, see BaseURL).
 	PublicURL string
 
 	// Streams stores log streams (SPEC §10); the fields below serve them.
@@ -123,10 +128,11 @@ type Server struct {
 	srv     *http.Server
 	handler http.Handler
 
-	mu       sync.Mutex // mu guards authCache, limiters and orgCache
-	auth     map[[32]byte]authEntry
-	limiters map[string]*rate.Limiter
-	orgs     map[string]orgEntry
+	mu          sync.Mutex // mu guards auth, limiters, orgLimiters and orgs
+	auth        map[[32]byte]authEntry
+	limiters    map[string]*rate.Limiter
+	orgLimiters map[string]*rate.Limiter
+	orgs        map[string]orgEntry
 }
 
 type authEntry struct {
@@ -142,13 +148,15 @@ type orgEntry struct {
 // NewServer returns a Server with defaults. It does no I/O.
 func NewServer() *Server {
 	s := &Server{
-		Addr:      "127.0.0.1:8080",
-		RateLimit: DefaultRateLimit,
-		Logger:    slog.Default(),
-		Now:       time.Now,
-		auth:      map[[32]byte]authEntry{},
-		limiters:  map[string]*rate.Limiter{},
-		orgs:      map[string]orgEntry{},
+		Addr:         "127.0.0.1:8080",
+		RateLimit:    DefaultRateLimit,
+		OrgRateLimit: DefaultRateLimit,
+		Logger:       slog.Default(),
+		Now:          time.Now,
+		auth:         map[[32]byte]authEntry{},
+		limiters:     map[string]*rate.Limiter{},
+		orgLimiters:  map[string]*rate.Limiter{},
+		orgs:         map[string]orgEntry{},
 	}
 	return s
 }
@@ -251,7 +259,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/portal/generate_link", trail.PermPortal, false, s.handleGenerateLink},
 		{"GET", "/healthz", "", true, s.handleHealthz},
 		{"GET", "/readyz", "", true, s.handleReadyz},
-		{"GET", "/metrics", "", true, s.handleMetrics},
+		{"GET", "/metrics", trail.PermMetrics, false, s.handleMetrics},
 		{"GET", "/openapi.json", "", true, s.handleOpenAPI},
 	}
 }
@@ -349,7 +357,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, err)
 			return
 		}
-		if err := s.allow(sw, key); err != nil {
+		if err := s.allow(sw, key, s.orgOf(r, rt, key)); err != nil {
 			s.writeError(sw, r, err)
 			return
 		}
@@ -453,12 +461,13 @@ func truncate(s string, n int) string {
 }
 
 func (s *Server) authenticate(r *http.Request) (*trail.APIKey, error) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+	// RFC 9110 §11.4: the scheme is case-insensitive and one or more
+	// spaces separate it from the credentials.
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimLeft(secret, " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, trail.Errorf(trail.EUNAUTHORIZED, "Missing API key: send Authorization: Bearer sk_….")
 	}
-	secret := h[len(prefix):]
 	sum := sha256.Sum256([]byte(secret))
 	now := s.Now()
 	s.mu.Lock()
@@ -486,29 +495,74 @@ func (s *Server) forgetKeys() {
 	s.mu.Unlock()
 }
 
-// allow applies the key's rate limit.
-func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey) error {
+// orgOf is the organization whose budget (OrgRateLimit) a request
+// draws from: an organization's key's own; for an instance-wide key, the
+// organization named in the query (organization_id) or the path
+// (/organizations/{id}…), or none. Bodies are not read for it: that would
+// decode every body, up to a 5 MiB batch, twice.
+func (s *Server) orgOf(r *http.Request, rt route, key *trail.APIKey) string {
+	if key.OrganizationID != "" {
+		return key.OrganizationID
+	}
+	if id := r.URL.Query().Get("organization_id"); id != "" {
+		return id
+	}
+	if strings.HasPrefix(rt.pattern, "/organizations/{id}") {
+		return r.PathValue("id")
+	}
+	return ""
+}
+
+// allow applies the key's rate limit and, when the request acts on an
+// organization, that organization's. A request refused by either takes
+// nothing from the other.
+func (s *Server) allow(w http.ResponseWriter, key *trail.APIKey, orgID string) error {
 	limit := s.RateLimit
 	if key.RateLimit != nil {
 		limit = *key.RateLimit
 	}
+	now := s.Now()
+	s.mu.Lock()
+	kl := limiterLocked(s.limiters, key.ID, limit)
+	var ol *rate.Limiter
+	if orgID != "" {
+		ol = limiterLocked(s.orgLimiters, orgID, s.OrgRateLimit)
+	}
+	s.mu.Unlock()
+	var reserved []*rate.Reservation
+	for _, l := range []*rate.Limiter{kl, ol} {
+		if l == nil {
+			continue
+		}
+		res := l.ReserveN(now, 1)
+		reserved = append(reserved, res)
+		if d := res.DelayFrom(now); d > 0 {
+			for _, r := range reserved {
+				r.CancelAt(now)
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			return trail.Errorf(trail.ERATELIMITED, "Too many requests.")
+		}
+	}
+	return nil
+}
+
+// limiterLocked returns the limiter of id in m for limit requests a
+// minute (nil when limit is 0 or less), made or remade when the limit
+// changed. The caller holds s.mu.
+func limiterLocked(m map[string]*rate.Limiter, id string, limit int) *rate.Limiter {
 	if limit <= 0 {
 		return nil
 	}
-	s.mu.Lock()
-	l, ok := s.limiters[key.ID]
+	l, ok := m[id]
 	if !ok || l.Burst() != limit {
+		if len(m) > 100000 {
+			clear(m)
+		}
 		l = rate.NewLimiter(rate.Limit(float64(limit)/60), limit)
-		s.limiters[key.ID] = l
+		m[id] = l
 	}
-	s.mu.Unlock()
-	res := l.ReserveN(s.Now(), 1)
-	if d := res.DelayFrom(s.Now()); d > 0 {
-		res.CancelAt(s.Now())
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-		return trail.Errorf(trail.ERATELIMITED, "Too many requests.")
-	}
-	return nil
+	return l
 }
 
 // UnavailableRetryAfter is the Retry-After, in seconds, of a 503 for a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -262,6 +263,11 @@ func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request, key *tr
 	writeJSON(w, http.StatusOK, toStreamJSON(st))
 }
 
+// errUnchanged is returned by a change's Apply when it would change
+// nothing: the transaction is rolled back, no event is recorded, and the
+// stream is answered as it is.
+var errUnchanged = errors.New("the stream is unchanged")
+
 // changeStream applies a change to the stream in the path and writes the
 // stream as it then is.
 func (s *Server) changeStream(w http.ResponseWriter, r *http.Request, key *trail.APIKey, action string, md trail.Metadata, apply func(*trail.Stream) error) {
@@ -276,6 +282,14 @@ func (s *Server) changeStream(w http.ResponseWriter, r *http.Request, key *trail
 		Apply: apply,
 		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, action, now, md) },
 	})
+	if errors.Is(err, errUnchanged) {
+		// Nothing to record: the stream as it is.
+		st, err = s.findStream(r, key)
+		if err == nil {
+			writeJSON(w, http.StatusOK, toStreamJSON(st))
+			return
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -312,19 +326,17 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, key 
 			return
 		}
 	}
-	changed := []string{}
-	if name != nil {
-		changed = append(changed, "name")
-	}
-	for f := range config {
-		changed = append(changed, f)
-	}
-	slices.Sort(changed)
-	md := trail.Metadata{"changed": strings.Join(changed, ",")}
+	// The event lists what really changed, compared in the transaction
+	// with the stream as stored: a field sent back as it reads (a secret
+	// masked) is no change. A PATCH that changes nothing records nothing
+	// and leaves the stream as it is (errUnchanged).
+	md := trail.Metadata{}
 	s.changeStream(w, r, key, trail.ActionStreamUpdated, md, func(st *trail.Stream) error {
 		if err := s.openForUpdate(st); err != nil {
 			return err
 		}
+		before := *st
+		before.Secrets.Headers = maps.Clone(st.Secrets.Headers)
 		if name != nil {
 			st.Name = strings.TrimSpace(*name)
 		}
@@ -334,6 +346,11 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, key 
 		if err := s.validateStream(st); err != nil {
 			return err
 		}
+		changed := st.ChangedFields(&before)
+		if len(changed) == 0 {
+			return errUnchanged
+		}
+		md["changed"] = strings.Join(changed, ",")
 		if st.State != trail.StreamInactive {
 			st.State = trail.StreamActive // retried at once: the change may have fixed it
 		}

@@ -377,7 +377,7 @@ func TestStreams_Metrics(t *testing.T) {
 	waitUntil(t, "2 events", func() bool { return len(rcv.Events()) >= 2 })
 	var m string
 	waitUntil(t, "the metrics", func() bool {
-		m = string(ts.do(t, "GET", "/metrics", "", nil).Body)
+		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return strings.Contains(m, `trail_stream_delivered_events_total{stream="`+id+`",type="GenericHttps"} 2`) &&
 			strings.Contains(m, `trail_stream_lag_events{stream="`+id+`",type="GenericHttps"} 0`)
 	})
@@ -392,7 +392,7 @@ func TestStreams_Metrics(t *testing.T) {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	waitUntil(t, "the deleted stream's series dropped", func() bool {
-		m = string(ts.do(t, "GET", "/metrics", "", nil).Body)
+		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return !strings.Contains(m, `stream="`+id+`"`)
 	})
 }

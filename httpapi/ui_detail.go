@@ -228,7 +228,7 @@ func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	case trail.ExportPending:
 		page.Refresh = "1"
 	case trail.ExportReady:
-		d.Download, _ = s.exportURL(r, ex)
+		d.Download, _ = s.exportPath(ex)
 	}
 	s.render(w, r, http.StatusOK, "export", page)
 }

@@ -56,7 +56,7 @@ func (s *Server) uiSettings(w http.ResponseWriter, r *http.Request, u *uiSession
 
 func (s *Server) settingsData(r *http.Request, u *uiSession) (*uiSettingsData, error) {
 	d := &uiSettingsData{RetentionDays: u.org.RetentionDays, VerifierKey: s.Proofs.VerifierKey(), Types: trail.StreamTypes,
-		MaxStreams: trail.MaxStreams, BaseURL: s.baseURL(r), OrgID: u.OrganizationID}
+		MaxStreams: trail.MaxStreams, BaseURL: s.BaseURL(), OrgID: u.OrganizationID}
 	cp, err := s.Proofs.LatestCheckpoint(r.Context(), u.OrganizationID)
 	if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
 		return nil, err

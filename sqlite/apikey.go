@@ -36,10 +36,8 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, k *trail.APIKey) error
 	if len(k.Secret) < 32 || !strings.HasPrefix(k.Secret, "sk_") {
 		return trail.Errorf(trail.EINVALID, "An API key secret must start with sk_ and have at least 32 characters.")
 	}
-	for _, p := range k.Permissions {
-		if !trail.ValidPermission(p) {
-			return trail.Errorf(trail.EINVALID, "Unknown permission %q.", p)
-		}
+	if err := k.ValidatePermissions(); err != nil {
+		return err
 	}
 	perms, _ := json.Marshal(k.Permissions)
 	hash := sha256.Sum256([]byte(k.Secret))

@@ -19,7 +19,7 @@ Usage:
 	trail keys revoke KEY_ID
 
 Permissions: events:write, events:read, schemas:write, exports, streams,
-organizations, keys, portal, admin.
+organizations, keys, portal, metrics (instance-wide keys only), admin.
 `
 
 func (m *Main) runKeys(ctx context.Context, args []string) error {

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -47,12 +49,14 @@ type Server struct {
 	StreamLease        time.Duration
 	Addr               string
 	RateLimit          int
+	OrgRateLimit       int
 	RequireSchemas     bool
 	Demo               bool
 	DemoEvents         int
 	LogLevel           string
 	LogFormat          string
 	PprofAddr          string
+	MetricsAddr        string
 	AdminKey           string // from TRAIL_ADMIN_KEY only: secrets stay out of argv
 	// CheckpointClock, if set, is the clock that signs the checkpoints'
 	// timestamps (tests sign them in the past); time.Now otherwise.
@@ -67,6 +71,8 @@ type Server struct {
 	stderr     io.Writer
 	stdout     io.Writer
 	pprof      *http.Server
+	metrics    *http.Server
+	metricsURL string
 	stopPurge  context.CancelFunc
 	purgeDone  chan struct{}
 }
@@ -86,17 +92,19 @@ func (s *Server) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.CheckpointInterval, "checkpoint-interval", tlog.DefaultInterval, "how often new events are signed into checkpoints")
 	fs.DurationVar(&s.PurgeInterval, "purge-interval", DefaultPurgeInterval, "how often events past their retention are purged (at start, then at this interval)")
 	fs.DurationVar(&s.ExportTTL, "export-ttl", trail.DefaultExportTTL, "how long a ready export's file is kept")
-	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the download links it hands out (default: the request's host)")
+	fs.StringVar(&s.PublicURL, "public-url", "", "base URL clients reach Trail at, for the links it hands out (portal, export downloads); default: http:// and the listen address, never a request's Host")
 	fs.StringVar(&s.SecretKeyFile, "secret-key-file", "", "key that encrypts log stream secrets (created at first start; default <data-dir>/secret.key); every node of a database needs the same")
 	fs.BoolVar(&s.AllowPrivate, "allow-private-destinations", false, "let log streams deliver to private and loopback addresses (and plain http URLs)")
 	fs.StringVar(&s.DestinationCAFile, "destination-ca-file", "", "PEM certificates of authorities trusted for log stream destinations, besides the system's")
 	fs.DurationVar(&s.StreamLease, "stream-lease", trail.StreamLease, "how long a node holds a log stream without renewing; another node takes a dead node's streams over after it")
 	fs.IntVar(&s.RateLimit, "rate-limit", httpapi.DefaultRateLimit, "requests a minute per API key (0: no limit)")
+	fs.IntVar(&s.OrgRateLimit, "org-rate-limit", -1, "requests a minute per organization, one budget shared by every key acting on it, on top of each key's own (-1: the --rate-limit value; 0: no limit)")
 	fs.BoolVar(&s.RequireSchemas, "require-schemas", false, "reject events of actions without a schema")
 	fs.BoolVar(&s.Demo, "demo", false, "create org_demo with the demo catalogue's schemas and events")
 	fs.IntVar(&s.DemoEvents, "demo-events", demo.DefaultEvents, "events in the demo history")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&s.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) without an API key on this address, the operator's own listener, e.g. 127.0.0.1:9090; off by default (the API's /metrics needs a key with the metrics permission)")
 	fs.StringVar(&s.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 }
 
@@ -149,6 +157,9 @@ func (s *Server) Open(ctx context.Context) error {
 	if s.AdminKey != "" && (len(s.AdminKey) < 32 || !strings.HasPrefix(s.AdminKey, "sk_")) {
 		return errors.New("TRAIL_ADMIN_KEY must start with sk_ and have at least 32 characters")
 	}
+	if err := checkPublicURL(s.PublicURL); err != nil {
+		return err
+	}
 	db, err := s.openDB(ctx, s.Logger)
 	if err != nil {
 		return err
@@ -185,6 +196,10 @@ func (s *Server) Open(ctx context.Context) error {
 
 	h := httpapi.NewServer()
 	h.Addr, h.RateLimit, h.Logger = s.Addr, s.RateLimit, s.Logger
+	h.OrgRateLimit = s.OrgRateLimit
+	if h.OrgRateLimit < 0 {
+		h.OrgRateLimit = s.RateLimit
+	}
 	h.Events, h.Organizations, h.Schemas, h.APIKeys = events, orgs, schemas, keys
 	h.Idempotency = db.Idempotency
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
@@ -244,12 +259,28 @@ func (s *Server) Open(ctx context.Context) error {
 		go s.pprof.Serve(ln)
 		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	s.Logger.Info("trail serving", "url", h.URL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
-	if s.Demo {
-		base := s.PublicURL
-		if base == "" {
-			base = h.URL()
+	if s.PublicURL == "" && wildcardAddr(s.Addr) {
+		msg := fmt.Sprintf("--addr %s is a wildcard address and --public-url is unset: portal and export links will point at %s, "+
+			"which clients cannot reach; set --public-url to the URL they use", s.Addr, h.BaseURL())
+		s.Logger.Warn("links point at a wildcard address", "addr", s.Addr, "public_url", h.BaseURL())
+		fmt.Fprintf(s.stderr, "\nWARNING: %s.\n\n", msg)
+	}
+	if s.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.Metrics.Handler())
+		ln, err := net.Listen("tcp", s.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
 		}
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
+		go s.metrics.Serve(ln)
+		s.metricsURL = "http://" + ln.Addr().String() + "/metrics"
+		s.Logger.Info("metrics served without a key", "url", s.metricsURL)
+	}
+	s.Logger.Info("trail serving", "url", h.URL(), "public_url", h.BaseURL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
+	if s.Demo {
+		base := h.BaseURL()
 		link, err := portalLink(ctx, db.Portal, base, &trail.PortalLink{OrganizationID: trail.DemoOrganizationID, Intent: trail.IntentAuditLogs,
 			Role: trail.RoleOwner, User: trail.PortalUser{ID: "user_demo_owner", Email: "owner@demo.example", Name: "Demo Owner"}})
 		if err != nil {
@@ -291,6 +322,35 @@ Another link: go run ./cmd/trail portal --org %[1]s --role owner --url %[5]s (or
 `, trail.DemoOrganizationID, hint, h.URL(), link, base)
 	}
 	return nil
+}
+
+// checkPublicURL refuses a --public-url links could not be built on: it
+// must be an absolute http or https URL with a host and nothing after
+// its path.
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--public-url %q: want an absolute http:// or https:// URL such as https://trail.example.com", v)
+	}
+	return nil
+}
+
+// wildcardAddr reports whether a listen address accepts connections on
+// every interface (0.0.0.0, ::, or no host as in :8080): a link built on
+// it names no address a client can use.
+func wildcardAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
 }
 
 // startPurge purges the events past their retention at start and then
@@ -476,6 +536,10 @@ func (s *Server) Close() error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.metrics != nil {
+		errs = append(errs, s.metrics.Shutdown(ctx))
+		s.metrics = nil
 	}
 	if s.stopPurge != nil {
 		s.stopPurge()
