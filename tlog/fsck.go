@@ -187,8 +187,12 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 	next := int64(0)
 	ev := newPurgeEvidence(orgID)
 	ix := newIndexCheck()
+	// Rows up to the head read before the scan's snapshot are all in it;
+	// rows beyond are ones appended since, checked against the head as it
+	// is when they are met.
+	bound := head.LogSize
 	scanErr := store.ScanLog(ctx, orgID, trail.LogScan{Indexes: ix.finish, Thorough: o.Thorough, Row: func(row *trail.LogRow) error {
-		if row.Index >= head.LogSize {
+		if row.Index >= bound {
 			// An append committed since the head was read moved the head
 			// with it; a row beyond the head as it is now was not put
 			// there by Trail. The scan goes on through the snapshot's
@@ -200,7 +204,7 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 			if row.Index >= now.LogSize {
 				return problem(row.Index, row.ID, "a row beyond the log's head (%d events): inserted behind Trail's back", now.LogSize)
 			}
-			head = now
+			bound = now.LogSize
 		}
 		if row.Index != next {
 			return problem(next, "", "missing: the next row has index %d", row.Index)
