@@ -371,7 +371,7 @@ func ValidateMetadata(ps *[]Problem, path string, md Metadata) {
 			}
 		case bool:
 		case int:
-			if v > MaxSafeInteger || v < -MaxSafeInteger {
+			if int64(v) > MaxSafeInteger || int64(v) < -MaxSafeInteger {
 				*ps = append(*ps, Problem{Path: p, Message: unsafeNumber})
 			}
 		case int64:

@@ -29,6 +29,26 @@ const (
 	ActionPurgeEvidence = "audit_log_purge.evidence_started"
 )
 
+// ReservedAction reports whether action names one of Trail's own events
+// that the evidence of purges rests on (a purge record, a change of
+// retention, the records of events purged before purges kept evidence):
+// clients may not send events of these actions (SPEC §3), so that fsck
+// and verify never take a client's event for Trail's.
+func ReservedAction(action string) bool {
+	switch action {
+	case ActionEventsPurged, ActionPurgeLegacy, ActionPurgeEvidence, ActionRetentionUpdated:
+		return true
+	}
+	return false
+}
+
+// RecordSkew bounds how much later than the signed timestamp of the first
+// checkpoint that covers it an own record may say it occurred: the
+// timestamp is in whole seconds, and the checkpoint is signed after the
+// record is written. A record that says a later time was not written when
+// it claims (it could otherwise claim a later cutoff, and purge more).
+const RecordSkew = 2 * time.Second
+
 // PurgeCaller is the caller of a purge's own events.
 var PurgeCaller = &Caller{
 	Actor:   Actor{ID: "trail-retention", Type: "system", Name: "retention purge"},

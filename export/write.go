@@ -35,6 +35,7 @@ const (
 type Source struct {
 	Events trail.EventService
 	Logs   trail.LogStore
+	Key    string // the logs' verifier key, to choose purge evidence that holds (optional)
 }
 
 // Progress receives the rows and bytes written so far.
@@ -83,7 +84,7 @@ func Write(ctx context.Context, w io.Writer, src Source, ex *trail.Export, progr
 	var evidence []byte
 	if ex.Format == trail.ExportNDJSON && !ex.Filter.HasContentFilter() {
 		// Beside the purged events, what shows their purge was Trail's.
-		e, err := tlog.FindPurgeEvidence(ctx, src.Events, src.Logs, ex.OrganizationID, ex.Checkpoint.Size)
+		e, err := tlog.FindPurgeEvidence(ctx, src.Events, src.Logs, src.Key, ex.OrganizationID, ex.Checkpoint.Size)
 		if err != nil {
 			return 0, 0, fmt.Errorf("purge evidence: %w", err)
 		}

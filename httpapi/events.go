@@ -67,6 +67,9 @@ func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json
 	}
 	in, ps := decodeEvent(m)
 	ps = append(textProblems(raw), ps...)
+	if trail.ReservedAction(in.Action) {
+		ps = append(ps, trail.Problem{Path: "/action", Message: "is reserved for Trail's own audit events"})
+	}
 	in.Normalize()
 	ps = mergeProblems(ps, in.Validate(s.Now(), org.RetentionDays))
 	if len(ps) == 0 && s.Validator != nil {

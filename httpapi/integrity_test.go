@@ -141,3 +141,27 @@ func TestCreateEvent_Text(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateEvent_ReservedActions: the actions of Trail's own events that
+// purge evidence rests on are refused from clients, so that no client's
+// event is taken for Trail's.
+func TestCreateEvent_ReservedActions(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		t.Parallel()
+		ts := newTestServer(t)
+		org := ts.mustOrg(t, "org_reserved")
+		for _, action := range []string{trail.ActionEventsPurged, trail.ActionRetentionUpdated, trail.ActionPurgeLegacy, trail.ActionPurgeEvidence} {
+			ev := validEvent()
+			ev["action"] = action
+			r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev})
+			if r.Status != 400 || !slices.Contains(problemPaths(t, r.JSON(t)), "/action") || !strings.Contains(string(r.Body), "reserved") {
+				t.Fatalf("%s: %d %s", action, r.Status, r.Body)
+			}
+		}
+		ev := validEvent()
+		ev["action"] = "audit_log_events.viewed"
+		if r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev}); r.Status != 200 {
+			t.Fatalf("an action of the same prefix: %d %s", r.Status, r.Body)
+		}
+	})
+}

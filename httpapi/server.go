@@ -626,7 +626,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if trail.ErrorCode(err) == trail.EINTERNAL && s.Unavailable != nil && s.Unavailable(err) {
 		s.Logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
 		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
-		err = trail.Errorf(trail.EUNAVAILABLE, "The database is unavailable for now (full, unreachable or restarting): nothing of this request was stored; retry.")
+		err = trail.Errorf(trail.EUNAVAILABLE, "The database is unavailable for now (full, unreachable or restarting): retry. The request was not acknowledged; with an Idempotency-Key its retry stores nothing twice.")
 	}
 	status, body := errorJSON(err)
 	if status == http.StatusInternalServerError {

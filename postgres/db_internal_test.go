@@ -208,7 +208,8 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	}
 	vkey := keys.VerifierKey
 	ig := &tlog.Integrator{Store: logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: db.Now}
-	purger := &tlog.Purger{Store: logs, Events: events, Key: vkey, Now: db.Now}
+	purger := &tlog.Purger{Store: logs, Events: events, Key: vkey, Now: db.Now,
+		Await: func(ctx context.Context, _ string, _ int64) error { _, err := ig.Integrate(ctx); return err }}
 	if _, err := purger.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}

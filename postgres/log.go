@@ -380,7 +380,9 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 		}
 		var targets map[int64][]trail.Target
 		if scan.Indexes != nil {
-			if targets, err = s.targetRows(ctx, tx, orgID, page[0].row.Index, page[len(page)-1].row.Index); err != nil {
+			// From just after the previous page: target rows between two
+			// events (of none) are counted too.
+			if targets, err = s.targetRows(ctx, tx, orgID, last+1, page[len(page)-1].row.Index); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,8 @@ func testPurge(t *testing.T, s Services) {
 	signedAt := now.Add(-6 * 24 * time.Hour)
 	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: func() time.Time { return signedAt }}
 	purgeAt := now
-	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey, Now: func() time.Time { return purgeAt }}
+	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey, Now: func() time.Time { return purgeAt },
+		Await: func(ctx context.Context, _ string, _ int64) error { _, err := ig.Integrate(ctx); return err }}
 	prover := &tlog.Prover{Store: s.Logs, Key: vkey}
 	org := mustOrg(t, s, "Retention")
 	// 300 events that occurred 10 days ago, then 100 of today.
@@ -279,7 +280,8 @@ func testPurgeEvidence(t *testing.T, s Services) {
 	// recorded nothing.
 	oldIG := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Origin: "trail.test"}
 	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test"}
-	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey}
+	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey,
+		Await: func(ctx context.Context, _ string, _ int64) error { _, err := ig.Integrate(ctx); return err }}
 	org := mustOrg(t, s, "Evidence")
 	var ins []*trail.EventInput
 	for i := 0; i < 40; i++ {
@@ -341,7 +343,7 @@ func testPurgeEvidence(t *testing.T, s Services) {
 	if mine != 1 || markers != 1 || markerAt < mineAt {
 		t.Fatalf("org_system's records: %d of the organization, %d markers", mine, markers)
 	}
-	legacy, err := tlog.LoadLegacyPurges(ctx, s.Events)
+	legacy, err := tlog.LoadLegacyPurges(ctx, s.Events, s.Logs, vkey)
 	if err != nil || legacy[org.ID].Events != 30 {
 		t.Fatalf("legacy purges %+v %v", legacy, err)
 	}
@@ -390,5 +392,59 @@ func testPurgeEvidence(t *testing.T, s Services) {
 	}
 	if err := fsck(legacy); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("event index %d:", legacyCP.Size)) || !strings.Contains(err.Error(), "purged without evidence") {
 		t.Fatalf("fsck after a purge by hand past the legacy records: %v", err)
+	}
+
+	// A purge record appended behind Trail's back, dated a year ahead (the
+	// database's clock too), which would cover those events: the first
+	// checkpoint that covers it was signed now, so it authorizes nothing.
+	if s.Advance == nil {
+		return
+	}
+	s.Advance(366 * 24 * time.Hour)
+	forgedAt := time.Now().UTC().Add(366 * 24 * time.Hour)
+	rec := trail.PurgeRecord{RetentionDays: trail.DefaultRetentionDays, Cutoff: forgedAt.Add(-trail.RetentionPeriod(trail.DefaultRetentionDays)),
+		Below: latest.Size, CheckpointTime: latest.CreatedAt.Truncate(time.Second)}
+	forged := trail.AuditEvent(trail.NewContextWithCaller(ctx, trail.PurgeCaller), trail.ActionEventsPurged, forgedAt, rec.Metadata(), trail.Target{ID: org.ID, Type: "organization"})
+	mustAppend(t, s, org.ID, forged)
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tlog.FsckOptions{Key: vkey, Origin: "trail.test", Legacy: legacy}.Fsck(ctx, s.Logs, org.ID)
+	if err == nil || !strings.Contains(err.Error(), "purged without evidence") {
+		t.Fatalf("fsck with a forged purge record: %v", err)
+	}
+	if res == nil || !strings.Contains(strings.Join(res.Warnings, "\n"), "a purge record that authorizes nothing: it says it occurred at") {
+		t.Fatalf("no warning of the forged record: %+v", res)
+	}
+}
+
+// testPurgeKeep: a purge bound's Keep spares the events of those actions
+// (the changes of retention, which fsck checks purge records against).
+func testPurgeKeep(t *testing.T, s Services) {
+	ctx := context.Background()
+	keys := newKeys(t, "trail.test")
+	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test"}
+	org := mustOrg(t, s, "Keep")
+	if _, err := s.Organizations.UpdateRetention(ctx, org.ID, 30); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, org.ID, NewEvent(1), NewEvent(2))
+	if _, err := ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Logs.PurgeExpired(ctx, []trail.PurgeBound{{OrganizationID: org.ID, Cutoff: time.Now().Add(time.Hour), Below: cp.Size,
+		Keep: []string{trail.ActionRetentionUpdated}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != cp.Size-1 {
+		t.Fatalf("purged %d of %d events, want all but the change of retention", r.Events, cp.Size)
+	}
+	if evs := allEvents(t, s, trail.EventFilter{OrganizationID: org.ID}); len(evs) != 1 || evs[0].Action != trail.ActionRetentionUpdated {
+		t.Fatalf("left after the purge: %+v", evs)
 	}
 }

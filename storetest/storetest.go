@@ -62,6 +62,7 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 	withLogs("TransparencyLog", testTransparencyLog)
 	withLogs("Purge", testPurge)
 	withLogs("PurgeEvidence", testPurgeEvidence)
+	withLogs("PurgeKeep", testPurgeKeep)
 	withLogs("Exports", func(t *testing.T, s Services) {
 		if s.Exports == nil {
 			t.Skip("this implementation has no export service")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,9 +88,8 @@ func (e *purgeEvidence) row(row *trail.LogRow) error {
 		}
 		e.retention = append(e.retention, retentionChange{at: ev.OccurredAt, days: days})
 	case trail.ActionEventsPurged:
-		if ev.Actor.ID != trail.PurgeCaller.Actor.ID || ev.Actor.Type != trail.PurgeCaller.Actor.Type {
-			return nil // a client's event of that name is no record
-		}
+		// Clients may not send this action (trail.ReservedAction); one
+		// appended behind Trail's back is checked like Trail's own.
 		rec, err := trail.ParsePurgeRecord(ev.OccurredAt, ev.Metadata)
 		if err == nil && ev.OccurredAt.After(ev.ReceivedAt) {
 			// Trail writes its record at the purge's time, before it is
@@ -141,29 +141,23 @@ func (e *purgeEvidence) minRetention(t time.Time) int {
 }
 
 // check validates the records and that they (or the legacy record) cover
-// every purged event.
-func (e *purgeEvidence) check(ctx context.Context, store trail.LogStore, vkey string, legacy trail.LegacyPurges) error {
+// every purged event. A record that does not hold authorizes nothing and
+// is a warning (the events it would cover are then purged without
+// evidence, which fails).
+func (e *purgeEvidence) check(ctx context.Context, store trail.LogStore, vkey string, legacy trail.LegacyPurges) ([]string, error) {
 	bad := func(index int64, id, format string, args ...any) error {
 		return &FsckProblem{OrganizationID: e.orgID, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
 	}
+	var warnings []string
+	slices.SortStableFunc(e.retention, func(a, b retentionChange) int { return a.at.Compare(b.at) })
 	for _, r := range e.records {
-		if r.err != nil {
-			return bad(r.idx, r.id, "a purge record that does not hold: %v", r.err)
+		err := r.err
+		if err == nil {
+			err = e.holds(ctx, store, vkey, r)
 		}
-		if min := e.minRetention(r.occurredAt); r.rec.RetentionDays < min {
-			return bad(r.idx, r.id, "a purge record under a retention of %d days, but the log's retention then was %d days", r.rec.RetentionDays, min)
-		}
-		if r.rec.Below > r.idx {
-			return bad(r.idx, r.id, "a purge record names a checkpoint of tree size %d, beyond itself", r.rec.Below)
-		}
-		cp, err := store.FindCheckpoint(ctx, e.orgID, r.rec.Below)
-		if trail.ErrorCode(err) == trail.ENOTFOUND {
-			return bad(r.idx, r.id, "a purge record names the checkpoint of tree size %d, which is not stored", r.rec.Below)
-		} else if err != nil {
-			return err
-		}
-		if err := checkEvidence(cp.Note, vkey, r.rec); err != nil {
-			return bad(r.idx, r.id, "a purge record's checkpoint (tree size %d): %v", r.rec.Below, err)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("event index %d (id %s): a purge record that authorizes nothing: %v", r.idx, r.id, err))
+			continue
 		}
 		e.below = max(e.below, r.rec.Below)
 	}
@@ -174,16 +168,49 @@ func (e *purgeEvidence) check(ctx context.Context, store trail.LogStore, vkey st
 			continue
 		}
 		if legacy.OrganizationID == "" || from >= legacy.Below {
-			return bad(from, "", "purged without evidence: no purge record in the log covers it (a purge at time T may remove only events below a checkpoint whose signed time is at most T less the retention): its contents were removed behind Trail's back")
+			return warnings, bad(from, "", "purged without evidence: no purge record in the log covers it (a purge at time T may remove only events below a checkpoint whose signed time is at most T less the retention): its contents were removed behind Trail's back")
 		}
 		to := min(run[1], legacy.Below)
 		legacyUsed += to - from
 		if to < run[1] {
-			return bad(to, "", "purged without evidence: no purge record in the log covers it, and it is past the events purged before purges kept evidence (below index %d)", legacy.Below)
+			return warnings, bad(to, "", "purged without evidence: no purge record in the log covers it, and it is past the events purged before purges kept evidence (below index %d)", legacy.Below)
 		}
 	}
 	if legacyUsed > legacy.Events {
-		return bad(-1, "", "%d events are purged without a purge record below index %d, but org_system's log records %d purged before purges kept evidence: some were removed behind Trail's back", legacyUsed, legacy.Below, legacy.Events)
+		return warnings, bad(-1, "", "%d events are purged without a purge record below index %d, but org_system's log records %d purged before purges kept evidence: some were removed behind Trail's back", legacyUsed, legacy.Below, legacy.Events)
+	}
+	return warnings, nil
+}
+
+// holds checks a purge record against the log: its retention was in
+// force, it names a checkpoint before itself that is signed and
+// timestamped early enough, and it was written when it says (no later
+// than the first checkpoint that covers it was signed).
+func (e *purgeEvidence) holds(ctx context.Context, store trail.LogStore, vkey string, r purgeRecordRow) error {
+	if min := e.minRetention(r.occurredAt); r.rec.RetentionDays < min {
+		return fmt.Errorf("its retention is %d days, but the log's retention then was %d days", r.rec.RetentionDays, min)
+	}
+	if r.rec.Below > r.idx {
+		return fmt.Errorf("it names a checkpoint of tree size %d, beyond itself", r.rec.Below)
+	}
+	signed, ok, err := coveringTime(ctx, store, vkey, e.orgID, r.idx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("no timestamped checkpoint covers it")
+	}
+	if r.occurredAt.After(signed.Add(trail.RecordSkew)) {
+		return fmt.Errorf("it says it occurred at %s, after the first checkpoint that covers it was signed (%s)", r.occurredAt.Format(time.RFC3339Nano), signed.Format(time.RFC3339))
+	}
+	cp, err := store.FindCheckpoint(ctx, e.orgID, r.rec.Below)
+	if trail.ErrorCode(err) == trail.ENOTFOUND {
+		return fmt.Errorf("the checkpoint of tree size %d it names is not stored", r.rec.Below)
+	} else if err != nil {
+		return err
+	}
+	if err := checkEvidence(cp.Note, vkey, r.rec); err != nil {
+		return fmt.Errorf("its checkpoint (tree size %d): %v", r.rec.Below, err)
 	}
 	return nil
 }
@@ -214,9 +241,16 @@ func checkEvidence(note, vkey string, rec trail.PurgeRecord) error {
 
 // LoadLegacyPurges reads, from org_system's log, the first record of each
 // organization's events purged before purges kept evidence, among those
-// before the first trail.ActionPurgeEvidence marker.
-func LoadLegacyPurges(ctx context.Context, events trail.EventService) (map[string]trail.LegacyPurges, error) {
+// before the first trail.ActionPurgeEvidence marker and signed within
+// LegacyWindow of org_system's first timestamped checkpoint (the upgrade:
+// one written later, or appended behind Trail's back since, counts for
+// nothing).
+func LoadLegacyPurges(ctx context.Context, events trail.EventService, logs trail.LogStore, vkey string) (map[string]trail.LegacyPurges, error) {
 	out := map[string]trail.LegacyPurges{}
+	t0, ok, err := firstTimestamp(ctx, logs, vkey, trail.SystemOrganizationID)
+	if err != nil || !ok {
+		return out, err
+	}
 	f := trail.EventFilter{OrganizationID: trail.SystemOrganizationID, Actions: []string{trail.ActionPurgeLegacy, trail.ActionPurgeEvidence},
 		Ascending: true, Limit: 1000}
 	for {
@@ -235,7 +269,14 @@ func LoadLegacyPurges(ctx context.Context, events trail.EventService) (map[strin
 			if err != nil {
 				continue
 			}
-			if _, ok := out[l.OrganizationID]; !ok {
+			if _, seen := out[l.OrganizationID]; seen {
+				continue
+			}
+			signed, ok, err := coveringTime(ctx, logs, vkey, trail.SystemOrganizationID, ev.Index)
+			if err != nil {
+				return nil, err
+			}
+			if ok && !signed.After(t0.Add(LegacyWindow)) {
 				out[l.OrganizationID] = l
 			}
 		}
@@ -258,6 +299,9 @@ type PurgeEvidence struct {
 	// the signed, timestamped checkpoint it names.
 	Record     json.RawMessage `json:"record,omitempty"`
 	Checkpoint string          `json:"checkpoint,omitempty"`
+	// Signed is the first checkpoint that covers the record, whose
+	// timestamp shows the record was written when it says.
+	Signed string `json:"signed,omitempty"`
 	// Legacy is org_system's record of the organization's events purged
 	// before purges kept evidence, with its proof in Checkpoint, a
 	// checkpoint of org_system's log.
@@ -273,10 +317,14 @@ type LegacyEvidence struct {
 // FindPurgeEvidence gathers the evidence for the purged events of an
 // organization's export made against the checkpoint of size treeSize;
 // nil when the organization has none.
-func FindPurgeEvidence(ctx context.Context, events trail.EventService, logs trail.LogStore, orgID string, treeSize int64) (*PurgeEvidence, error) {
+//
+// vkey, when given, checks the timestamps of the candidate records'
+// checkpoints, so that a record that does not hold is not chosen.
+func FindPurgeEvidence(ctx context.Context, events trail.EventService, logs trail.LogStore, vkey, orgID string, treeSize int64) (*PurgeEvidence, error) {
 	out := &PurgeEvidence{}
 	var best *trail.Event
 	var bestBelow int64
+	var bestSigned string
 	f := trail.EventFilter{OrganizationID: orgID, Actions: []string{trail.ActionEventsPurged}, Ascending: true, Limit: 1000}
 	for {
 		page, err := events.FindEvents(ctx, f)
@@ -284,12 +332,31 @@ func FindPurgeEvidence(ctx context.Context, events trail.EventService, logs trai
 			return nil, err
 		}
 		for _, ev := range page.Events {
-			if ev.Index >= treeSize || ev.Actor.ID != trail.PurgeCaller.Actor.ID {
+			if ev.Index >= treeSize {
 				continue
 			}
-			if rec, err := trail.ParsePurgeRecord(ev.OccurredAt, ev.Metadata); err == nil && rec.Below > bestBelow {
-				best, bestBelow = ev, rec.Below
+			rec, err := trail.ParsePurgeRecord(ev.OccurredAt, ev.Metadata)
+			if err != nil || rec.Below <= bestBelow || rec.Below > ev.Index || ev.OccurredAt.After(ev.ReceivedAt) {
+				continue
 			}
+			cps, err := logs.FindCheckpoints(ctx, orgID, ev.Index, 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(cps) == 0 || cps[0].Size > treeSize {
+				continue // not signed yet within the export's tree
+			}
+			if cp, err := logs.FindCheckpoint(ctx, orgID, rec.Below); err != nil {
+				continue
+			} else if vkey != "" {
+				if checkEvidence(cp.Note, vkey, rec) != nil {
+					continue
+				}
+				if t, err := CheckpointTime([]byte(cps[0].Note), vkey); err != nil || ev.OccurredAt.After(t.Add(trail.RecordSkew)) {
+					continue
+				}
+			}
+			best, bestBelow, bestSigned = ev, rec.Below, cps[0].Note
 		}
 		if !page.HasMore || len(page.Events) == 0 {
 			break
@@ -306,7 +373,7 @@ func FindPurgeEvidence(ctx context.Context, events trail.EventService, logs trai
 		if err != nil {
 			return nil, fmt.Errorf("purge evidence: %w", err)
 		}
-		out.Record, out.Checkpoint = line, cp.Note
+		out.Record, out.Checkpoint, out.Signed = line, cp.Note, bestSigned
 	}
 	legacy, err := events.FindEvents(ctx, trail.EventFilter{OrganizationID: trail.SystemOrganizationID, Actions: []string{trail.ActionPurgeLegacy},
 		TargetIDs: []string{orgID}, Ascending: true, Limit: 1})
@@ -393,6 +460,18 @@ func (c *evidenceCheck) add(raw json.RawMessage, cp *OpenedCheckpoint, vkey stri
 		}
 		if ev.OccurredAt.After(ev.ReceivedAt) || rec.Below > ev.Index {
 			return fmt.Errorf("purge_evidence record: index %d does not hold as a purge record", ev.Index)
+		}
+		signed, err := OpenCheckpoint([]byte(e.Signed), vkey)
+		if err != nil {
+			return fmt.Errorf("purge_evidence signed: %v", err)
+		}
+		if signed.Origin != cp.Origin || signed.Size <= ev.Index {
+			return fmt.Errorf("purge_evidence signed: not a checkpoint of this log that covers index %d", ev.Index)
+		}
+		if t, err := CheckpointTime([]byte(e.Signed), vkey); err != nil {
+			return fmt.Errorf("purge_evidence signed: %v", err)
+		} else if ev.OccurredAt.After(t.Add(trail.RecordSkew)) {
+			return fmt.Errorf("purge_evidence record: index %d says it occurred at %s, after a checkpoint that covers it was signed (%s)", ev.Index, ev.OccurredAt.Format(time.RFC3339Nano), t.Format(time.RFC3339))
 		}
 		opened, err := OpenCheckpoint([]byte(e.Checkpoint), vkey)
 		if err != nil {

@@ -288,7 +288,9 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 	if want.err != nil {
 		return res, problem(-1, "", "%v", want.err)
 	}
-	if err := ev.check(ctx, store, vkey, o.Legacy[orgID]); err != nil {
+	warnings, err := ev.check(ctx, store, vkey, o.Legacy[orgID])
+	res.Warnings = append(res.Warnings, warnings...)
+	if err != nil {
 		return res, err
 	}
 	res.Indexes = ix.report

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/gowebpki/jcs"
 	"github.com/trail-audit/trail"
@@ -94,35 +93,9 @@ func parseObject(data []byte) (map[string]json.RawMessage, error) {
 // Trail stores every number in canonical form (SPEC §3); events stored
 // before it did may hold others.
 func NonCanonicalNumber(data []byte) (path, number string) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
+	ev, err := decodeRow(&trail.LogRow{Data: data})
+	if err != nil {
 		return "", ""
 	}
-	var walk func(p string, v any) bool
-	walk = func(p string, v any) bool {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				if walk(p+"/"+trail.EscapePointer(k), e) {
-					return true
-				}
-			}
-		case []any:
-			for i, e := range v {
-				if walk(p+"/"+strconv.Itoa(i), e) {
-					return true
-				}
-			}
-		case json.Number:
-			if c, err := jcs.Transform([]byte(v)); err != nil || string(c) != string(v) {
-				path, number = p, string(v)
-				return true
-			}
-		}
-		return false
-	}
-	walk("", v)
-	return path, number
+	return nonCanonicalNumber(ev)
 }

@@ -165,21 +165,37 @@ func (m *Main) parseAndOpen(ctx context.Context, fs *flag.FlagSet, sf *storageFl
 
 func (m *Main) runPurge(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("purge", "Purge the events past their organization's retention, once, as trail serve does\n"+
-		"every --purge-interval: their contents go, their ids, indexes and leaf hashes stay.")
+		"every --purge-interval: their contents go, their ids, indexes and leaf hashes stay. Each\n"+
+		"organization's run is recorded in its log and signed (with the signing key, as serve\n"+
+		"does) before anything of it goes.")
 	var sf storageFlags
 	var lf logFlags
 	sf.register(fs)
-	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key whose verifier key checks the checkpoints' timestamps (default <data-dir>/log-signing.key)")
+	fs.StringVar(&lf.signingKeyFile, "signing-key-file", "", "the signing key of the checkpoints (default <data-dir>/log-signing.key)")
 	db, err := m.parseAndOpen(ctx, fs, &sf, args)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	vkey, err := m.fsckKey(ctx, "", lf, sf, db.Logs)
+	id, err := loadLogIdentity(ctx, &lf, sf.dataDir, "", db.Logs)
 	if err != nil {
 		return err
 	}
-	res, err := (&tlog.Purger{Store: db.Logs, Events: db.Events, Key: vkey}).Purge(ctx)
+	ig := &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Timestamper: id.Timestamper, Origin: id.Origin}
+	purger := &tlog.Purger{Store: db.Logs, Events: db.Events, Key: id.Key,
+		// The record is signed here, whether or not a server runs.
+		Await: func(ctx context.Context, orgID string, index int64) error {
+			for range 10 {
+				if _, err := ig.Integrate(ctx); err != nil {
+					return err
+				}
+				if cp, err := db.Logs.LatestCheckpoint(ctx, orgID); err == nil && cp.Size > index {
+					return nil
+				}
+			}
+			return fmt.Errorf("no checkpoint covers index %d of %s", index, orgID)
+		}}
+	res, err := purger.Purge(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,10 +28,18 @@ func TestRetention(t *testing.T) {
 func testRetention(t *testing.T, databaseURL string) {
 	dir := t.TempDir()
 	env := map[string]string{"TRAIL_DATA_DIR": dir, "TRAIL_DATABASE_URL": databaseURL}
-	// The checkpoints are signed, and timestamped, two days ago: a purge
-	// under a retention of one day may rely on them.
+	// The first checkpoints are signed, and timestamped, two days ago: a
+	// purge under a retention of one day may rely on them. The later
+	// ones (the purge's record's) now.
+	var backdated atomic.Bool
+	backdated.Store(true)
 	s := openServerWith(t, dir, databaseURL, func(s *Server) {
-		s.CheckpointClock = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+		s.CheckpointClock = func() time.Time {
+			if backdated.Load() {
+				return time.Now().Add(-48 * time.Hour)
+			}
+			return time.Now()
+		}
 	})
 	defer s.Close()
 	u := s.HTTP.URL()
@@ -81,6 +90,7 @@ func testRetention(t *testing.T, databaseURL string) {
 	}
 	// Wait until every event is in a checkpoint, then purge.
 	waitCheckpointText(t, u, org, 42)
+	backdated.Store(false)
 	out, _, err := runMain(t, env, "purge")
 	if err != nil || !strings.Contains(out, "purged 30 events") {
 		t.Fatalf("trail purge: %v %s", err, out)

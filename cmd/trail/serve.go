@@ -205,10 +205,10 @@ func (s *Server) Open(ctx context.Context) error {
 	h.Proofs = &tlog.Prover{Store: db.Logs, Key: id.Key}
 	h.Unavailable = db.Unavailable
 	h.PurgeEvidence = func(ctx context.Context, orgID string, treeSize int64) (*tlog.PurgeEvidence, error) {
-		return tlog.FindPurgeEvidence(ctx, events, db.Logs, orgID, treeSize)
+		return tlog.FindPurgeEvidence(ctx, events, db.Logs, id.Key, orgID, treeSize)
 	}
 	h.Exports, h.ExportURLKey, h.PublicURL = db.Exports, urlKey, s.PublicURL
-	s.Exports = &export.Worker{Exports: db.Exports, Source: export.Source{Events: events, Logs: db.Logs}, Logger: s.Logger, TTL: s.ExportTTL}
+	s.Exports = &export.Worker{Exports: db.Exports, Source: export.Source{Events: events, Logs: db.Logs, Key: id.Key}, Logger: s.Logger, TTL: s.ExportTTL}
 	h.ExportCreated = s.Exports.Wake
 	h.Validator, h.CheckSchema, h.SchemaCreated = validator, validator.Check, validator.Forget
 	h.Metrics = httpapi.NewMetrics()

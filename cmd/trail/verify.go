@@ -183,7 +183,7 @@ func (m *Main) runFsck(ctx context.Context, args []string) error {
 	}
 	// The events purged before purges kept evidence, as org_system's log
 	// records them (its own fsck checks that log).
-	legacy, err := tlog.LoadLegacyPurges(ctx, db.Events)
+	legacy, err := tlog.LoadLegacyPurges(ctx, db.Events, db.Logs, vkey)
 	if err != nil {
 		return err
 	}
