@@ -96,9 +96,14 @@ func (c *searchCheck) check(ctx context.Context, seq int64, text string) (string
 	default:
 		got = fts5Varint(sz)
 	}
-	want, err := c.tokens(ctx, text)
-	if err != nil {
-		return "", err
+	// Most texts FTS5 splits as the count below does; the scratch table,
+	// FTS5 itself, decides whenever they disagree.
+	want := countTokens(text)
+	if want != got {
+		var err error
+		if want, err = c.tokens(ctx, text); err != nil {
+			return "", err
+		}
 	}
 	if got < 0 {
 		if want == 0 {
@@ -173,4 +178,26 @@ func fts5Varint(b []byte) int64 {
 		}
 	}
 	return int64(v)
+}
+
+// countTokens counts the tokens FTS5's unicode61 tokenizer makes of text
+// in the common case: runs of letters, digits and private-use characters,
+// with combining diacritical marks inside a run. It is a shortcut: where
+// it differs from an entry's count, FTS5 counts again.
+func countTokens(text string) int64 {
+	var n int64
+	in := false
+	for _, r := range text {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r):
+			if !in {
+				n++
+			}
+			in = true
+		case r >= 0x300 && r <= 0x36f:
+		default:
+			in = false
+		}
+	}
+	return n
 }

@@ -26,9 +26,14 @@ func testPurge(t *testing.T, s Services) {
 	vkey := keys.VerifierKey
 	now := time.Now().UTC()
 	// The integrator signs (and timestamps) its first checkpoints six
-	// days ago, its later ones now.
-	signedAt := now.Add(-6 * 24 * time.Hour)
-	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: func() time.Time { return signedAt }}
+	// days ago, its later ones at the time of the clock.
+	backdated := true
+	ig := &tlog.Integrator{Store: s.Logs, Signer: keys.Signer, Timestamper: keys.Timestamper, Origin: "trail.test", Now: func() time.Time {
+		if backdated {
+			return now.Add(-6 * 24 * time.Hour)
+		}
+		return time.Now()
+	}}
 	purgeAt := now
 	purger := &tlog.Purger{Store: s.Logs, Events: s.Events, Key: vkey, Now: func() time.Time { return purgeAt },
 		Await: func(ctx context.Context, _ string, _ int64) error { _, err := ig.Integrate(ctx); return err }}
@@ -62,7 +67,7 @@ func testPurge(t *testing.T, s Services) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signedAt = now
+	backdated = false
 	// In a checkpoint signed less than the retention ago: nothing is
 	// purged, however old the events say they are.
 	purgeAt = now.Add(-2 * 24 * time.Hour)
