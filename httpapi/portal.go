@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -146,6 +147,9 @@ func (s *Server) handleOpenPortal(w http.ResponseWriter, r *http.Request) {
 		msg := "Trail could not open this link. Try again in a moment."
 		if trail.ErrorCode(err) == trail.ENOTFOUND {
 			status, msg = http.StatusGone, trail.ErrorMessage(err)
+		} else if s.unavailable(err) {
+			w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
+			status, msg = http.StatusServiceUnavailable, "Trail's database is unavailable right now. Try again in a moment: the link stays good until it expires."
 		} else {
 			s.Logger.Error("open portal link", "err", err, "request_id", r.Context().Value(requestIDKey))
 		}

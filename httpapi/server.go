@@ -622,8 +622,14 @@ func errorJSON(err error) (int, errorBody) {
 }
 
 // writeError writes err as JSON. Internal details are logged, never sent.
+// unavailable reports whether err is the database failing for a while
+// (Server.Unavailable), not a mistake.
+func (s *Server) unavailable(err error) bool {
+	return trail.ErrorCode(err) == trail.EINTERNAL && s.Unavailable != nil && s.Unavailable(err)
+}
+
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if trail.ErrorCode(err) == trail.EINTERNAL && s.Unavailable != nil && s.Unavailable(err) {
+	if s.unavailable(err) {
 		s.Logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
 		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
 		err = trail.Errorf(trail.EUNAVAILABLE, "The database is unavailable for now (full, unreachable or restarting): retry. The request was not acknowledged; with an Idempotency-Key its retry stores nothing twice.")

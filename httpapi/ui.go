@@ -186,6 +186,10 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 		mux.Handle(name, s.observe(name, func(w http.ResponseWriter, r *http.Request) {
 			u, err := s.session(r)
 			if err != nil {
+				if s.unavailable(err) {
+					s.uiFail(w, r, nil, err)
+					return
+				}
 				if trail.ErrorCode(err) != trail.EUNAUTHORIZED && trail.ErrorCode(err) != trail.ENOTFOUND {
 					s.Logger.Error("ui session", "err", err, "request_id", r.Context().Value(requestIDKey))
 					s.renderMessage(w, r, nil, http.StatusInternalServerError, "Something went wrong", "Trail could not read your session. Try again in a moment.")
@@ -613,12 +617,17 @@ func (s *Server) actionSuggestions(r *http.Request, u *uiSession) []string {
 // uiFail shows an unexpected failure (the server's log has it).
 func (s *Server) uiFail(w http.ResponseWriter, r *http.Request, u *uiSession, err error) {
 	code := trail.ErrorCode(err)
+	if s.unavailable(err) {
+		code = trail.EUNAVAILABLE
+		s.Logger.Warn("database unavailable", "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
+		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
+	}
 	switch code {
 	case trail.ENOTFOUND:
 		s.renderMessage(w, r, u, http.StatusNotFound, "Not found", trail.ErrorMessage(err))
 		return
 	case trail.EUNAVAILABLE:
-		s.renderMessage(w, r, u, http.StatusServiceUnavailable, "Trail is busy", "Trail is overloaded right now. Try again in a moment.")
+		s.renderMessage(w, r, u, http.StatusServiceUnavailable, "Trail is busy", "Trail is overloaded or cannot reach its database right now. Try again in a moment.")
 		return
 	}
 	s.Logger.Error("ui", "path", r.URL.Path, "err", err, "request_id", r.Context().Value(requestIDKey))
