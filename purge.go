@@ -117,6 +117,11 @@ func ParsePurgeRecord(occurredAt time.Time, md Metadata) (PurgeRecord, error) {
 	return r, nil
 }
 
+// ErrNoCheckpointBefore is LogStore.CheckpointAtOrBefore's ENOTFOUND.
+func ErrNoCheckpointBefore(orgID string, t time.Time) error {
+	return Errorf(ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
+}
+
 // RetentionPeriod is a retention of days as a duration.
 func RetentionPeriod(days int) time.Duration { return time.Duration(days) * 24 * time.Hour }
 

@@ -560,7 +560,7 @@ func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t tim
 	cp, err := scanCheckpoint(s.db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
 		WHERE organization_id = $1 AND created_at < $2 ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, t.Truncate(time.Second).Add(time.Second)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
+		return nil, trail.ErrNoCheckpointBefore(orgID, t)
 	} else if err != nil {
 		return nil, fmt.Errorf("checkpoint before: %w", err)
 	}

@@ -551,7 +551,7 @@ func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t tim
 	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
 		WHERE organization_id = ? AND created_at <= ? ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, formatTime(t.Truncate(time.Second))))
 	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
+		return nil, trail.ErrNoCheckpointBefore(orgID, t)
 	} else if err != nil {
 		return nil, fmt.Errorf("checkpoint before: %w", err)
 	}
