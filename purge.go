@@ -122,6 +122,17 @@ func ErrNoCheckpointBefore(orgID string, t time.Time) error {
 	return Errorf(ENOTFOUND, "No checkpoint of '%s' before %s.", orgID, t.Format(time.RFC3339))
 }
 
+// ParseRetentionChange reads the metadata of an ActionRetentionUpdated
+// event: the retention it set and the one before (0 when not recorded).
+func ParseRetentionChange(md Metadata) (days, previous int, err error) {
+	d, err := mdInt(md, "retention_period_in_days")
+	if err != nil {
+		return 0, 0, err
+	}
+	p, _ := mdInt(md, "previous_retention_period_in_days")
+	return int(d), int(p), nil
+}
+
 // RetentionPeriod is a retention of days as a duration.
 func RetentionPeriod(days int) time.Duration { return time.Duration(days) * 24 * time.Hour }
 

@@ -57,34 +57,17 @@ func (e *purgeEvidence) purged(i int64) {
 	e.runs = append(e.runs, [2]int64{i, i + 1})
 }
 
-var (
-	retentionAction = []byte(`"action":"` + trail.ActionRetentionUpdated + `"`)
-	purgeAction     = []byte(`"action":"` + trail.ActionEventsPurged + `"`)
-)
-
 // row notes a stored event, in the signed tree, that says what the
-// retention is or was purged.
-func (e *purgeEvidence) row(row *trail.LogRow) error {
-	isRetention, isPurge := bytes.Contains(row.Data, retentionAction), bytes.Contains(row.Data, purgeAction)
-	if !isRetention && !isPurge {
-		return nil
-	}
-	var ev trail.Event
-	dec := json.NewDecoder(bytes.NewReader(row.Data))
-	dec.UseNumber()
-	if err := dec.Decode(&ev); err != nil {
-		return &FsckProblem{OrganizationID: e.orgID, Index: row.Index, ID: row.ID, Reason: fmt.Sprintf("the stored document: %v", err)}
-	}
+// retention is or was purged; ev is its document.
+func (e *purgeEvidence) row(row *trail.LogRow, ev *trail.Event) {
 	switch ev.Action {
 	case trail.ActionRetentionUpdated:
-		days, err := mdDays(ev.Metadata, "retention_period_in_days")
+		days, prev, err := trail.ParseRetentionChange(ev.Metadata)
 		if err != nil {
-			return nil // not one of Trail's own (a client may send any action)
+			return // not the shape of Trail's own
 		}
-		if len(e.retention) == 0 {
-			if prev, err := mdDays(ev.Metadata, "previous_retention_period_in_days"); err == nil {
-				e.retention = append(e.retention, retentionChange{days: prev})
-			}
+		if len(e.retention) == 0 && prev > 0 {
+			e.retention = append(e.retention, retentionChange{days: prev})
 		}
 		e.retention = append(e.retention, retentionChange{at: ev.OccurredAt, days: days})
 	case trail.ActionEventsPurged:
@@ -99,16 +82,6 @@ func (e *purgeEvidence) row(row *trail.LogRow) error {
 		}
 		e.records = append(e.records, purgeRecordRow{id: ev.ID, idx: row.Index, occurredAt: ev.OccurredAt, rec: rec, err: err})
 	}
-	return nil
-}
-
-func mdDays(md trail.Metadata, key string) (int, error) {
-	n, ok := md[key].(json.Number)
-	if !ok {
-		return 0, errors.New("no days")
-	}
-	d, err := n.Int64()
-	return int(d), err
 }
 
 // minRetention returns the smallest retention in force within

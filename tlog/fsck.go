@@ -231,9 +231,7 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 				return err
 			}
 			if row.Index < treeSize {
-				if err := ev.row(row); err != nil {
-					return err
-				}
+				ev.row(row, doc)
 			}
 			if path, number := nonCanonicalNumber(doc); path != "" {
 				res.NonCanonical++

@@ -102,6 +102,20 @@ func (l *faultLoad) run(t *testing.T, u, org string, clients int, pad int, stop 
 	wg.Wait()
 }
 
+// check fails unless every request got 200 or 503, each 503 with
+// Retry-After, and every request an answer.
+func (l *faultLoad) check(t *testing.T, when string) {
+	t.Helper()
+	for status, n := range l.statuses {
+		if status != 200 && status != 503 {
+			t.Fatalf("%d requests got %d %s: only 200 and 503 are right", n, status, when)
+		}
+	}
+	if l.badRetry > 0 || l.errs > 0 {
+		t.Fatalf("%d 503s without Retry-After, %d requests without an answer", l.badRetry, l.errs)
+	}
+}
+
 // checkAcked checks that every acknowledged event is stored, that the
 // log's tree covers them all and that trail fsck passes.
 func checkAcked(t *testing.T, u, org string, env map[string]string, acked map[string]bool) {
@@ -118,13 +132,12 @@ func checkAcked(t *testing.T, u, org string, env map[string]string, acked map[st
 	for {
 		_, page := get(t, u+"/audit_logs/events?organization_id="+org+"&order=asc&limit=1000"+after, testAdminKey)
 		evs, _ := page["data"].([]any)
-		for i, e := range evs {
+		for _, e := range evs {
 			m := e.(map[string]any)
 			found[m["id"].(string)] = true
 			if int(m["index"].(float64)) != len(found)-1 {
 				t.Fatalf("index %v at position %d: the log has a gap", m["index"], len(found)-1)
 			}
-			_ = i
 		}
 		a, _ := page["list_metadata"].(map[string]any)["after"].(string)
 		if a == "" || len(evs) == 0 {
@@ -200,14 +213,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	if load.statuses[503] == 0 {
 		t.Fatalf("the filesystem never filled: %v", load.statuses)
 	}
-	for status, n := range load.statuses {
-		if status != 200 && status != 503 {
-			t.Fatalf("%d requests got %d while the disk was full: only 200 and 503 are right", n, status)
-		}
-	}
-	if load.badRetry > 0 || load.errs > 0 {
-		t.Fatalf("%d 503s without Retry-After, %d requests without an answer", load.badRetry, load.errs)
-	}
+	load.check(t, "while the disk was full")
 	if code, _ := get(t, u+"/healthz", ""); code != 200 {
 		t.Fatalf("healthz while full: %d", code)
 	}
@@ -318,7 +324,6 @@ func TestFaults_PostgresRestart(t *testing.T) {
 		t.Fatalf("%d %v", code, body)
 	}
 	load := &faultLoad{acked: map[string]bool{}, statuses: map[int]int{}}
-	var phase sync.Mutex // held while the server is down, and the outage's own count
 	outage503 := 0
 	restarted := make(chan struct{})
 	go func() {
@@ -332,7 +337,6 @@ func TestFaults_PostgresRestart(t *testing.T) {
 				break
 			}
 		}
-		phase.Lock()
 		load.mu.Lock()
 		before := load.statuses[503]
 		load.mu.Unlock()
@@ -354,7 +358,6 @@ func TestFaults_PostgresRestart(t *testing.T) {
 		if err := pg.start(); err != nil {
 			t.Error(err)
 		}
-		phase.Unlock()
 	}()
 	deadline := time.Now().Add(90 * time.Second)
 	var acksAfter int
@@ -375,14 +378,7 @@ func TestFaults_PostgresRestart(t *testing.T) {
 	if outage503 == 0 {
 		t.Fatalf("no request met the outage: %v", load.statuses)
 	}
-	for status, n := range load.statuses {
-		if status != 200 && status != 503 {
-			t.Fatalf("%d requests got %d around the restart: only 200 and 503 are right", n, status)
-		}
-	}
-	if load.badRetry > 0 || load.errs > 0 {
-		t.Fatalf("%d 503s without Retry-After, %d requests without an answer", load.badRetry, load.errs)
-	}
+	load.check(t, "around the restart")
 	if load.statuses[200] < acksAfter {
 		t.Fatalf("Trail did not take writes again after the restart: %v", load.statuses)
 	}

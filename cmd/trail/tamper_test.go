@@ -273,16 +273,7 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 
 	// An editor who recomputes the leaf hash of the row it changes: the
 	// row agrees with itself, not with the tree.
-	data, err := td.query(`SELECT data FROM events WHERE ` + where)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev trail.Event
-	d := json.NewDecoder(strings.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(&ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := storedEvent(t, td, where)
 	ev.Context.Location = "198.51.100.1"
 	forged, _ := json.Marshal(ev)
 	h := ev.LeafHash()
@@ -306,6 +297,18 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 // Trail wrote it: the words of its document.
 func restoreSearch(t *testing.T, td *tamperDB, where string) {
 	t.Helper()
+	ev := storedEvent(t, td, where)
+	if err := td.exec(`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.exec(`INSERT INTO events_fts (rowid, body) SELECT seq, '` + strings.ReplaceAll(trail.SearchText(ev), "'", "''") + `' FROM events WHERE ` + where); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedEvent reads the document of the event where selects.
+func storedEvent(t *testing.T, td *tamperDB, where string) *trail.Event {
+	t.Helper()
 	data, err := td.query(`SELECT data FROM events WHERE ` + where)
 	if err != nil {
 		t.Fatal(err)
@@ -316,12 +319,7 @@ func restoreSearch(t *testing.T, td *tamperDB, where string) {
 	if err := d.Decode(&ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := td.exec(`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := td.exec(`INSERT INTO events_fts (rowid, body) SELECT seq, '` + strings.ReplaceAll(trail.SearchText(&ev), "'", "''") + `' FROM events WHERE ` + where); err != nil {
-		t.Fatal(err)
-	}
+	return &ev
 }
 
 // insertCopy copies event from (its columns as they are) to index to.
