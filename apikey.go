@@ -54,6 +54,38 @@ func (k *APIKey) ValidatePermissions() error {
 	return nil
 }
 
+// MinSecretLength is the shortest API key secret Trail takes.
+const MinSecretLength = 32
+
+// SecretPrefixLength is how much of a secret is kept in clear to find its
+// key's row; the rest is only compared as a hash.
+const SecretPrefixLength = 12
+
+// ValidSecret reports whether s may be an API key's secret: "sk_", at
+// least MinSecretLength characters and no NUL. It is the one rule for
+// generated, given (POST /api_keys) and bootstrap (TRAIL_ADMIN_KEY)
+// secrets.
+func ValidSecret(s string) bool {
+	return len(s) >= MinSecretLength && strings.HasPrefix(s, "sk_") && strings.IndexByte(s, 0) < 0
+}
+
+// ErrInvalidSecret is a secret that ValidSecret refuses.
+func ErrInvalidSecret() *Error {
+	return Errorf(EINVALID, "An API key secret must start with sk_ and have at least %d characters.", MinSecretLength)
+}
+
+// Validate returns EINVALID when the key's secret, permissions or rate
+// limit break the rules.
+func (k *APIKey) Validate() error {
+	if !ValidSecret(k.Secret) {
+		return ErrInvalidSecret()
+	}
+	if k.RateLimit != nil && *k.RateLimit < 0 {
+		return Errorf(EINVALID, "A rate limit is a number of requests a minute, 0 or more.")
+	}
+	return k.ValidatePermissions()
+}
+
 // APIKey is a secret with permissions, instance-wide (OrganizationID "") or
 // scoped to one organization.
 type APIKey struct {

@@ -80,3 +80,101 @@ func ErrorProblems(err error) []Problem {
 	}
 	return nil
 }
+
+// The errors Trail returns in more than one place, each worded once.
+
+// ErrOrganizationNotFound is an unknown organization.
+func ErrOrganizationNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "Organization not found: '%s'.", id)
+}
+
+// ErrOrganizationExists is an organization id that is taken.
+func ErrOrganizationExists(id string) *Error {
+	return Errorf(ECONFLICT, "Organization already exists: '%s'.", id)
+}
+
+// ErrAPIKeyNotFound is an unknown API key.
+func ErrAPIKeyNotFound(id string) *Error { return Errorf(ENOTFOUND, "API key not found: '%s'.", id) }
+
+// ErrInvalidAPIKey is a secret that authenticates no active key.
+func ErrInvalidAPIKey() *Error { return Errorf(EUNAUTHORIZED, "Invalid API key.") }
+
+// ErrEventNotFound is an unknown event.
+func ErrEventNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "Audit Log Event not found: '%s'.", id)
+}
+
+// ErrActionNotFound is an action with no schema.
+func ErrActionNotFound(action string) *Error {
+	return Errorf(ENOTFOUND, "Audit Log Action not found: '%s'.", action)
+}
+
+// ErrSchemaNotFound is an unknown version of an action's schema.
+func ErrSchemaNotFound(action string, version int) *Error {
+	return Errorf(ENOTFOUND, "Schema version %d of action '%s' not found.", version, action)
+}
+
+// ErrExportNotFound is an unknown export.
+func ErrExportNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "Audit Log Export not found: '%s'.", id)
+}
+
+// ErrExportLost is a claim-guarded change of an export whose claim was
+// lost.
+func ErrExportLost(id string) *Error {
+	return Errorf(ECONFLICT, "The export %s is no longer held by this node.", id)
+}
+
+// ErrExportNoFile is an export that has no file to download.
+func ErrExportNoFile(id, state string) *Error {
+	return Errorf(ENOTFOUND, "The export %s has no file (it is %s).", id, state)
+}
+
+// ErrStreamNotFound is an unknown log stream.
+func ErrStreamNotFound(id string) *Error { return Errorf(ENOTFOUND, "Log stream not found: '%s'.", id) }
+
+// ErrStreamLost is a holder's change of a stream that changed or is held
+// by another node.
+func ErrStreamLost(id string) *Error {
+	return Errorf(ECONFLICT, "The log stream %s changed or is no longer held by this node.", id)
+}
+
+// ErrNoCheckpoint is an organization whose log has no checkpoint yet.
+func ErrNoCheckpoint(orgID string) *Error {
+	return Errorf(ENOTFOUND, "No checkpoint of '%s' yet.", orgID)
+}
+
+// ErrNoCheckpointOfSize is a tree size no checkpoint has.
+func ErrNoCheckpointOfSize(orgID string, size int64) *Error {
+	return Errorf(ENOTFOUND, "No checkpoint of '%s' has tree size %d.", orgID, size)
+}
+
+// ErrInvalidCursor is a list cursor that is not one Trail gave.
+func ErrInvalidCursor() *Error { return Errorf(EINVALID, "Invalid cursor.") }
+
+// ErrCursorOutsideLog is an event cursor of another organization's log.
+func ErrCursorOutsideLog() *Error {
+	return Errorf(EINVALID, "The cursor does not point into this organization's log.")
+}
+
+// ErrShuttingDown is a request that arrives while Trail stops.
+func ErrShuttingDown() *Error { return Errorf(EUNAVAILABLE, "Trail is shutting down.") }
+
+// ErrQueueFull is an append that finds the commit queue full.
+func ErrQueueFull() *Error {
+	return Errorf(EUNAVAILABLE, "Too many events are waiting to be written; retry.")
+}
+
+// ErrIdempotentRunning is a request whose Idempotency-Key is claimed by
+// a request still running.
+func ErrIdempotentRunning() *Error {
+	return Errorf(ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+}
+
+// ErrAlreadyExists is a unique violation no rule names better.
+func ErrAlreadyExists() *Error { return Errorf(ECONFLICT, "Already exists.") }
+
+// ErrSchemaNewer is a database migrated by a newer binary.
+func ErrSchemaNewer(current, known int) *Error {
+	return Errorf(ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, known)
+}

@@ -571,16 +571,6 @@ func CallerFromContext(ctx context.Context) *Caller {
 	}
 }
 
-// AuditEvent builds one of Trail's own audit events (SPEC §12) for the
-// caller of ctx.
-func AuditEvent(ctx context.Context, action string, now time.Time, md Metadata, targets ...Target) *EventInput {
-	c := CallerFromContext(ctx)
-	return &EventInput{
-		Action: action, Version: 1, OccurredAt: now.UTC(),
-		Actor: c.Actor, Targets: targets, Context: c.Context, Metadata: md,
-	}
-}
-
 // Own audit event actions (SPEC §12).
 const (
 	ActionOrganizationCreated = "organization.created"

@@ -3,7 +3,6 @@ package trail
 import (
 	"context"
 	"io"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -160,29 +159,6 @@ type PurgedEventFilter struct {
 	RangeStart     *time.Time
 	RangeEnd       *time.Time
 	Limit          int
-}
-
-// AuditEvent returns the audit_log_export.created event of the export, by
-// the caller in ctx.
-func (e *Export) AuditEvent(ctx context.Context, now time.Time) *EventInput {
-	md := Metadata{"format": e.Format, "gzip": e.Gzip}
-	f := &e.Filter
-	if f.RangeStart != nil {
-		md["range_start"] = f.RangeStart.UTC().Format(time.RFC3339Nano)
-	}
-	if f.RangeEnd != nil {
-		md["range_end"] = f.RangeEnd.UTC().Format(time.RFC3339Nano)
-	}
-	for k, vs := range map[string][]string{"actions": f.Actions, "actor_ids": f.ActorIDs, "actor_names": f.ActorNames,
-		"actor_types": f.ActorTypes, "target_ids": f.TargetIDs, "targets": f.TargetTypes} {
-		if len(vs) > 0 {
-			md[k] = clip(strings.Join(vs, ","), MaxMetadataValueChars)
-		}
-	}
-	if f.Query != "" {
-		md["q"] = clip(f.Query, MaxMetadataValueChars)
-	}
-	return AuditEvent(ctx, ActionExportCreated, now, md, Target{ID: e.ID, Type: "audit_log_export"})
 }
 
 // clip cuts s to at most n characters.

@@ -2,7 +2,10 @@ package trail
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Organization is a tenant.
@@ -12,6 +15,40 @@ type Organization struct {
 	RetentionDays int       `json:"-"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// ValidOrganizationID reports whether id may name a new organization:
+// "org_" and then letters, digits, '_' and '-' (no '.' or ':'), at most
+// 128 characters.
+func ValidOrganizationID(id string) bool {
+	return strings.HasPrefix(id, "org_") && ValidAction(id) && !strings.ContainsAny(id, ".:")
+}
+
+// ValidOrganizationName reports whether name may name an organization:
+// not blank, at most MaxNameLength characters, no NUL.
+func ValidOrganizationName(name string) bool {
+	return strings.TrimSpace(name) != "" && utf8.RuneCountInString(name) <= MaxNameLength && !strings.ContainsRune(name, 0)
+}
+
+// ValidRetention reports whether days is a retention period Trail keeps:
+// 1 to MaxRetentionDays.
+func ValidRetention(days int) bool { return days >= 1 && days <= MaxRetentionDays }
+
+// ErrInvalidRetention is a retention period ValidRetention refuses.
+func ErrInvalidRetention() *Error {
+	return Errorf(EINVALID, "retention_period_in_days must be between 1 and %d.", MaxRetentionDays)
+}
+
+// Validate returns EINVALID when the organization's id or name breaks
+// the rules (an empty id is given one).
+func (o *Organization) Validate() error {
+	if o.ID != "" && !ValidOrganizationID(o.ID) {
+		return &Error{Code: EINVALID, Message: "An organization id is org_ and letters, digits, '_' and '-'.", Problems: []Problem{{Path: "/id", Message: "invalid"}}}
+	}
+	if !ValidOrganizationName(o.Name) {
+		return &Error{Code: EINVALID, Message: fmt.Sprintf("An organization needs a name of 1 to %d characters.", MaxNameLength), Problems: []Problem{{Path: "/name", Message: "required"}}}
+	}
+	return nil
 }
 
 // ListFilter pages through a list ordered by a string key (a name, an id

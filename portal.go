@@ -109,13 +109,3 @@ type PortalService interface {
 	// one that is not open is not an error.
 	EndPortalSession(ctx context.Context, sessionSecret string) error
 }
-
-// AuditEvent is the session's portal_session.created: the session's person
-// as the actor, the session as the target, the context of ctx's caller
-// (where the link was opened from).
-func (s *PortalSession) AuditEvent(ctx context.Context, now time.Time) *EventInput {
-	ev := AuditEvent(ctx, ActionPortalSessionCreated, now, Metadata{"role": s.Role, "intent": s.Intent},
-		Target{ID: s.ID, Type: "portal_session"})
-	ev.Actor = s.Actor()
-	return ev
-}

@@ -165,14 +165,17 @@ type Stream struct {
 }
 
 // StreamChange is a change of a stream through the API. It may change
-// the name, config, secrets and state, and set the cursor; Event is the
-// audit event recorded with it.
+// the name, config, secrets and state, and set the cursor; the stream's
+// own event Action (log_stream.updated, .paused, .resumed, .replayed),
+// with Metadata, is recorded with it.
 type StreamChange struct {
+	// Action is the audit event's action.
+	Action string
+	// Metadata is the audit event's metadata; Apply may add to it.
+	Metadata Metadata
 	// Apply changes the stream read in the change's transaction; it may
 	// refuse the change with an error.
 	Apply func(s *Stream) error
-	// Event builds the audit event of the changed stream.
-	Event func(s *Stream) *EventInput
 }
 
 // StreamService stores log streams and their delivery progress.
@@ -196,7 +199,7 @@ type StreamService interface {
 	UpdateStream(ctx context.Context, orgID, id string, change StreamChange) (*Stream, error)
 	// DeleteStream removes a stream and records log_stream.deleted.
 	// ENOTFOUND.
-	DeleteStream(ctx context.Context, orgID, id string, audit func(s *Stream) *EventInput) error
+	DeleteStream(ctx context.Context, orgID, id string) error
 
 	// ClaimStream takes a stream that is due (not inactive, not held or
 	// its holder's lease ran out) for lease and sets a new Claim, which
@@ -456,16 +459,6 @@ func (s *Stream) Destination() string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-// AuditEvent returns a stream's own audit event (SPEC §12) by the caller
-// in ctx: its type and name, and md.
-func (s *Stream) AuditEvent(ctx context.Context, action string, now time.Time, md Metadata) *EventInput {
-	if md == nil {
-		md = Metadata{}
-	}
-	md["type"], md["name"] = s.Type, clip(s.Name, MaxMetadataValueChars)
-	return AuditEvent(ctx, action, now, md, Target{ID: s.ID, Type: "log_stream", Name: clip(s.Name, MaxNameLength)})
 }
 
 // ValidWebhookSecret reports whether s is a Standard Webhooks secret:

@@ -21,6 +21,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/internal/secretbox"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/storetest"
 )
@@ -45,7 +46,7 @@ func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	org := &trail.Organization{Name: "Streams"}
-	if err := sqlite.NewOrganizationService(db).CreateOrganization(context.Background(), org); err != nil {
+	if err := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations.CreateOrganization(context.Background(), org); err != nil {
 		t.Fatal(err)
 	}
 	var key [32]byte
@@ -55,7 +56,7 @@ func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
 	for _, c := range certs {
 		pool.AddCert(c)
 	}
-	f := &fixture{t: t, events: sqlite.NewEventService(db), streams: sqlite.NewStreamService(db), box: box, org: org.ID}
+	f := &fixture{t: t, events: sqlite.NewEventService(db), streams: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams, box: box, org: org.ID}
 	client := delivery.NewClient(delivery.ClientOptions{AllowPrivate: true, RootCAs: pool})
 	f.worker = &delivery.Worker{Streams: f.streams, Events: f.events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond, Client: client}
 	plain := &delivery.Worker{Client: client}
@@ -95,17 +96,14 @@ func (f *fixture) create(st *trail.Stream) int64 {
 func (f *fixture) update(id string, change func(st *trail.Stream)) {
 	f.t.Helper()
 	ctx := context.Background()
-	_, err := f.streams.UpdateStream(ctx, f.org, id, trail.StreamChange{Apply: func(st *trail.Stream) error {
+	_, err := f.streams.UpdateStream(ctx, f.org, id, trail.StreamChange{Action: trail.ActionStreamUpdated, Apply: func(st *trail.Stream) error {
 		if err := f.box.OpenStream(st); err != nil {
 			return err
 		}
 		change(st)
 		st.State = trail.StreamActive
 		return f.box.SealStream(st)
-	},
-		Event: func(st *trail.Stream) *trail.EventInput {
-			return st.AuditEvent(ctx, trail.ActionStreamUpdated, time.Now(), nil)
-		}})
+	}})
 	if err != nil {
 		f.t.Fatal(err)
 	}

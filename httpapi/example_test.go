@@ -11,6 +11,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/httpapi"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 )
 
@@ -26,14 +27,14 @@ func ExampleClient() {
 		panic(err)
 	}
 	defer db.Close()
-	keys := sqlite.NewAPIKeyService(db)
+	keys := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).APIKeys
 	admin := &trail.APIKey{Name: "admin", Permissions: []trail.Permission{trail.PermAdmin}}
 	if err := keys.CreateAPIKey(ctx, admin); err != nil {
 		panic(err)
 	}
 	s := httpapi.NewServer()
 	s.Addr, s.Logger = "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.Events, s.Organizations, s.Schemas, s.APIKeys = sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db), keys
+	s.Events, s.Organizations, s.Schemas, s.APIKeys = sqlite.NewEventService(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas, keys
 	if err := s.Open(); err != nil {
 		panic(err)
 	}

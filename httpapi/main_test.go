@@ -19,6 +19,7 @@ import (
 	"github.com/trail-audit/trail/internal/secretbox"
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/postgres"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/tlog"
 	"github.com/trail-audit/trail/ui"
@@ -92,8 +93,8 @@ func openDriver(t *testing.T, driver string, clock *atomic.Int64) driverServices
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return driverServices{sqlite.NewEventService(db), sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db),
-			sqlite.NewAPIKeyService(db), sqlite.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), sqlite.NewExportService(db), sqlite.NewStreamService(db), sqlite.NewPortalService(db)}
+		return driverServices{sqlite.NewEventService(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas,
+			service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).APIKeys, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Idempotency, func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Exports, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Portal}
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(t))
 		db.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
@@ -101,8 +102,8 @@ func openDriver(t *testing.T, driver string, clock *atomic.Int64) driverServices
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return driverServices{postgres.NewEventService(db), postgres.NewOrganizationService(db), postgres.NewSchemaService(db),
-			postgres.NewAPIKeyService(db), postgres.NewIdempotencyService(db), func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), postgres.NewExportService(db), postgres.NewStreamService(db), postgres.NewPortalService(db)}
+		return driverServices{postgres.NewEventService(db), service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, service.New(postgres.NewStore(db), postgres.NewExportService(db)).Schemas,
+			service.New(postgres.NewStore(db), postgres.NewExportService(db)).APIKeys, service.New(postgres.NewStore(db), postgres.NewExportService(db)).Idempotency, func(f func(int, int, time.Duration)) { db.OnCommit = f }, postgres.NewLogStore(db), service.New(postgres.NewStore(db), postgres.NewExportService(db)).Exports, service.New(postgres.NewStore(db), postgres.NewExportService(db)).Streams, service.New(postgres.NewStore(db), postgres.NewExportService(db)).Portal}
 	}
 	t.Fatalf("unknown driver %q", driver)
 	return driverServices{}

@@ -276,12 +276,7 @@ func (s *Server) changeStream(w http.ResponseWriter, r *http.Request, key *trail
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	now := s.Now()
-	st, err = s.Streams.UpdateStream(ctx, st.OrganizationID, st.ID, trail.StreamChange{
-		Apply: apply,
-		Event: func(st *trail.Stream) *trail.EventInput { return st.AuditEvent(ctx, action, now, md) },
-	})
+	st, err = s.Streams.UpdateStream(r.Context(), st.OrganizationID, st.ID, trail.StreamChange{Action: action, Metadata: md, Apply: apply})
 	if errors.Is(err, errUnchanged) {
 		// Nothing to record: the stream as it is.
 		st, err = s.findStream(r, key)
@@ -373,11 +368,7 @@ func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	now := s.Now()
-	if err := s.Streams.DeleteStream(ctx, st.OrganizationID, st.ID, func(st *trail.Stream) *trail.EventInput {
-		return st.AuditEvent(ctx, trail.ActionStreamDeleted, now, nil)
-	}); err != nil {
+	if err := s.Streams.DeleteStream(r.Context(), st.OrganizationID, st.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

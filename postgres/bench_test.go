@@ -11,6 +11,7 @@ import (
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/postgres"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/storetest"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 		pool.Close()
 	}
 	defer db.Close()
-	orgs, events := postgres.NewOrganizationService(db), postgres.NewEventService(db)
+	orgs, events := service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, postgres.NewEventService(db)
 	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_b", Name: "b"}); err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func BenchmarkProofs(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	storetest.BenchProofs(b, postgres.NewLogStore(db), postgres.NewOrganizationService(db), func(org string, n int64) {
+	storetest.BenchProofs(b, postgres.NewLogStore(db), service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, func(org string, n int64) {
 		if _, err := pool.Exec(ctx, `UPDATE organizations SET next_index = $1 WHERE id = $2`, n, org); err != nil {
 			b.Fatal(err)
 		}
@@ -83,5 +84,5 @@ func BenchmarkExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	storetest.BenchExport(b, storetest.Services{Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db), Logs: postgres.NewLogStore(db)})
+	storetest.BenchExport(b, storetest.Services{Events: postgres.NewEventService(db), Organizations: service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, Logs: postgres.NewLogStore(db)})
 }

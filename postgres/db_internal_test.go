@@ -14,6 +14,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/storetest"
 	"github.com/trail-audit/trail/tlog"
 )
@@ -73,7 +74,7 @@ func TestPartitions(t *testing.T) {
 
 	// Far beyond: no partition yet for December.
 	now = time.Date(2031, 12, 24, 0, 0, 0, 0, time.UTC)
-	events, orgs := NewEventService(db), NewOrganizationService(db)
+	events, orgs := NewEventService(db), service.New(NewStore(db), NewExportService(db)).Organizations
 	res, err := events.AppendEvents(ctx, trail.SystemOrganizationID, []*trail.EventInput{storetest.NewEvent(1)})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("append in a month without a partition: %v %v", err, res)
@@ -200,7 +201,7 @@ func TestPurge_DropsPartitions(t *testing.T) {
 	// record for ever.
 	now := time.Date(2029, 12, 10, 12, 0, 0, 0, time.UTC)
 	db := openAt(t, &now)
-	events, orgs, logs := NewEventService(db), NewOrganizationService(db), NewLogStore(db)
+	events, orgs, logs := NewEventService(db), service.New(NewStore(db), NewExportService(db)).Organizations, NewLogStore(db)
 	skey, _, _ := note.GenerateKey(rand.Reader, "trail.test")
 	keys, err := tlog.ParseKeys(skey)
 	if err != nil {

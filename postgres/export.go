@@ -12,18 +12,21 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/store"
 )
 
 // ChunkSize is the size of the chunks an export file is stored in.
 const ChunkSize = 1 << 20
 
-// ExportService stores export jobs and their files in the database, so
-// that every node can serve them (SPEC §11).
+// ExportService is the part of exports PostgreSQL does natively: claims
+// of export jobs and their files, stored in the database so that every
+// node can serve them (SPEC §11). service.Exports creates and finds the
+// jobs.
 type ExportService struct {
 	db *DB
 }
 
-var _ trail.ExportService = (*ExportService)(nil)
+var _ store.ExportJobs = (*ExportService)(nil)
 
 // NewExportService returns an ExportService on db.
 func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
@@ -31,7 +34,7 @@ func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
 const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
 	tree_size, attempts, claim, created_at, updated_at, ready_at`
 
-func (s *ExportService) scan(ctx context.Context, row pgx.Row) (*trail.Export, error) {
+func scanExport(ctx context.Context, db *DB, row pgx.Row) (*trail.Export, error) {
 	var ex trail.Export
 	var filter []byte
 	var treeSize *int64
@@ -48,7 +51,7 @@ func (s *ExportService) scan(ctx context.Context, row pgx.Row) (*trail.Export, e
 		ex.ReadyAt = &t
 	}
 	if treeSize != nil {
-		cp, err := NewLogStore(s.db).FindCheckpoint(ctx, ex.OrganizationID, *treeSize)
+		cp, err := NewLogStore(db).FindCheckpoint(ctx, ex.OrganizationID, *treeSize)
 		if err != nil {
 			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
 		}
@@ -57,52 +60,26 @@ func (s *ExportService) scan(ctx context.Context, row pgx.Row) (*trail.Export, e
 	return &ex, nil
 }
 
-// CreateExport stores a pending export and its audit event.
-func (s *ExportService) CreateExport(ctx context.Context, ex *trail.Export) error {
-	now := s.db.now()
-	if err := s.db.ensureMonth(ctx, now); err != nil {
-		return err
-	}
-	ex.ID = "audit_log_export_" + s.db.ids.New(now)
-	ex.State, ex.CreatedAt, ex.UpdatedAt = trail.ExportPending, now, now
-	ex.Filter.OrganizationID = ex.OrganizationID
-	filter, err := json.Marshal(&ex.Filter)
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		if err := s.db.appendOwn(ctx, tx, ex.OrganizationID, ex.AuditEvent(ctx, now)); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT next_index FROM organizations WHERE id = $1`, ex.OrganizationID).Scan(&ex.MinTreeSize); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO exports (organization_id, id, format, gzip, filter, state, min_tree_size, due_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)`, ex.OrganizationID, ex.ID, ex.Format, ex.Gzip, string(filter), ex.State, ex.MinTreeSize, now)
-		if err != nil {
-			return fmt.Errorf("create export: %w", err)
-		}
-		return nil
-	})
+// ExportInsert stores a pending export, due at once.
+func (x *executor) ExportInsert(ctx context.Context, ex *trail.Export, filter []byte) error {
+	_, err := x.exec(ctx, `INSERT INTO exports (organization_id, id, format, gzip, filter, state, min_tree_size, due_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, ex.OrganizationID, ex.ID, ex.Format, ex.Gzip, string(filter), ex.State, ex.MinTreeSize,
+		ex.CreatedAt, ex.CreatedAt, ex.UpdatedAt)
+	return err
 }
 
-// FindExportByID returns one export of the organization (of any
-// organization when orgID is "").
-func (s *ExportService) FindExportByID(ctx context.Context, orgID, id string) (*trail.Export, error) {
-	ex, err := s.scan(ctx, s.db.pool.QueryRow(ctx, `SELECT `+exportColumns+` FROM exports WHERE id = $1 AND ($2 = '' OR organization_id = $2)`, id, orgID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find export: %w", err)
-	}
-	return ex, nil
+// ExportGet reads one export of the organization (of any when orgID is
+// "").
+func (x *executor) ExportGet(ctx context.Context, orgID, id string) (*trail.Export, error) {
+	ex, err := scanExport(ctx, x.db, x.q().QueryRow(ctx, `SELECT `+exportColumns+` FROM exports WHERE id = $1 AND ($2 = '' OR organization_id = $2)`, id, orgID))
+	return ex, noRows(err)
 }
 
 // ClaimExport takes the oldest due pending export; SKIP LOCKED lets nodes
 // that claim at once take different exports.
 func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {
 	now := s.db.now()
-	ex, err := s.scan(ctx, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
+	ex, err := scanExport(ctx, s.db, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
 		WHERE (organization_id, id) = (SELECT organization_id, id FROM exports WHERE state = 'pending' AND due_at <= $3
 			ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+exportColumns, ident.Claim(), now.Add(lease), now))
@@ -124,7 +101,7 @@ func (s *ExportService) update(ctx context.Context, ex *trail.Export, set string
 		return fmt.Errorf("update export: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return trail.Errorf(trail.ECONFLICT, "The export %s is no longer held by this node.", ex.ID)
+		return trail.ErrExportLost(ex.ID)
 	}
 	return nil
 }
@@ -261,12 +238,12 @@ func (s *ExportService) OpenExportFile(ctx context.Context, orgID, id string) (i
 	var claim *string
 	err := s.db.pool.QueryRow(ctx, `SELECT state, file FROM exports WHERE organization_id = $1 AND id = $2`, orgID, id).Scan(&state, &claim)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
+		return nil, trail.ErrExportNotFound(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("open export: %w", err)
 	}
 	if state != trail.ExportReady || claim == nil {
-		return nil, trail.Errorf(trail.ENOTFOUND, "The export %s has no file (it is %s).", id, state)
+		return nil, trail.ErrExportNoFile(id, state)
 	}
 	return &chunkReader{s: s, ctx: ctx, org: orgID, id: id, claim: *claim}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/postgres"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/storetest"
 )
 
@@ -36,15 +37,15 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 	}
 	t.Cleanup(func() { db.Close() })
 	return storetest.Services{
-		Portal:        postgres.NewPortalService(db),
+		Portal:        service.New(postgres.NewStore(db), postgres.NewExportService(db)).Portal,
 		Advance:       func(d time.Duration) { offset.Add(int64(d)) },
 		Events:        postgres.NewEventService(db),
-		Organizations: postgres.NewOrganizationService(db),
-		Schemas:       postgres.NewSchemaService(db),
-		APIKeys:       postgres.NewAPIKeyService(db),
-		Idempotency:   postgres.NewIdempotencyService(db),
+		Organizations: service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations,
+		Schemas:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Schemas,
+		APIKeys:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).APIKeys,
+		Idempotency:   service.New(postgres.NewStore(db), postgres.NewExportService(db)).Idempotency,
 		Logs:          postgres.NewLogStore(db),
-		Exports:       postgres.NewExportService(db),
-		Streams:       postgres.NewStreamService(db),
+		Exports:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Exports,
+		Streams:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Streams,
 	}
 }

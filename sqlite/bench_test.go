@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/storetest"
 )
@@ -20,7 +21,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	orgs, events := sqlite.NewOrganizationService(db), sqlite.NewEventService(db)
+	orgs, events := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, sqlite.NewEventService(db)
 	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_b", Name: "b"}); err != nil {
 		b.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func openWithHead(tb testing.TB) (*sqlite.DB, func(org string, n int64)) {
 // leaves (TRAIL_BENCH_PROOF_LEAVES), read from the tiles in the database.
 func BenchmarkProofs(b *testing.B) {
 	db, setHead := openWithHead(b)
-	storetest.BenchProofs(b, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), setHead)
+	storetest.BenchProofs(b, sqlite.NewLogStore(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, setHead)
 }
 
 // BenchmarkExport: export.Write of the demo's events (storetest.BenchExport).
@@ -76,5 +77,5 @@ func BenchmarkExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	storetest.BenchExport(b, storetest.Services{Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db), Logs: sqlite.NewLogStore(db)})
+	storetest.BenchExport(b, storetest.Services{Events: sqlite.NewEventService(db), Organizations: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, Logs: sqlite.NewLogStore(db)})
 }

@@ -14,15 +14,17 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/store"
 )
 
-// ExportService stores export jobs in the database and their files in the
-// export directory (DB.ExportDir).
+// ExportService is the part of exports SQLite does natively: claims of
+// export jobs and their files in the export directory (DB.ExportDir).
+// service.Exports creates and finds the jobs.
 type ExportService struct {
 	db *DB
 }
 
-var _ trail.ExportService = (*ExportService)(nil)
+var _ store.ExportJobs = (*ExportService)(nil)
 
 // NewExportService returns an ExportService on db.
 func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
@@ -30,7 +32,7 @@ func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
 const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
 	tree_size, attempts, claim, created_at, updated_at, ready_at`
 
-func (s *ExportService) scan(ctx context.Context, row interface{ Scan(...any) error }) (*trail.Export, error) {
+func scanExport(ctx context.Context, db *DB, row interface{ Scan(...any) error }) (*trail.Export, error) {
 	var ex trail.Export
 	var filter, created, updated string
 	var treeSize, readyAt sql.NullInt64
@@ -47,7 +49,7 @@ func (s *ExportService) scan(ctx context.Context, row interface{ Scan(...any) er
 		ex.ReadyAt = &t
 	}
 	if treeSize.Valid {
-		cp, err := NewLogStore(s.db).FindCheckpoint(ctx, ex.OrganizationID, treeSize.Int64)
+		cp, err := NewLogStore(db).FindCheckpoint(ctx, ex.OrganizationID, treeSize.Int64)
 		if err != nil {
 			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
 		}
@@ -56,45 +58,19 @@ func (s *ExportService) scan(ctx context.Context, row interface{ Scan(...any) er
 	return &ex, nil
 }
 
-// CreateExport stores a pending export and its audit event.
-func (s *ExportService) CreateExport(ctx context.Context, ex *trail.Export) error {
-	now := s.db.Now().UTC()
-	ex.ID = "audit_log_export_" + s.db.ids.New(now)
-	ex.State, ex.CreatedAt, ex.UpdatedAt = trail.ExportPending, now, now
-	ex.Filter.OrganizationID = ex.OrganizationID
-	filter, err := json.Marshal(&ex.Filter)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.db.appendOwn(ctx, tx, ex.OrganizationID, ex.AuditEvent(ctx, now)); err != nil {
-		return err
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT next_index FROM organizations WHERE id = ?`, ex.OrganizationID).Scan(&ex.MinTreeSize); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO exports (organization_id, id, format, gzip, filter, state, min_tree_size, due_at, created_at, updated_at)
+// ExportInsert stores a pending export, due at once.
+func (x *executor) ExportInsert(ctx context.Context, ex *trail.Export, filter []byte) error {
+	_, err := x.exec(ctx, `INSERT INTO exports (organization_id, id, format, gzip, filter, state, min_tree_size, due_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ex.OrganizationID, ex.ID, ex.Format, ex.Gzip, string(filter), ex.State, ex.MinTreeSize,
-		now.UnixNano(), formatTime(now), formatTime(now)); err != nil {
-		return fmt.Errorf("create export: %w", err)
-	}
-	return tx.Commit()
+		ex.CreatedAt.UnixNano(), formatTime(ex.CreatedAt), formatTime(ex.UpdatedAt))
+	return err
 }
 
-// FindExportByID returns one export of the organization (of any
-// organization when orgID is "").
-func (s *ExportService) FindExportByID(ctx context.Context, orgID, id string) (*trail.Export, error) {
-	ex, err := s.scan(ctx, s.db.reader.QueryRowContext(ctx, `SELECT `+exportColumns+` FROM exports WHERE id = ? AND (? = '' OR organization_id = ?)`, id, orgID, orgID))
-	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find export: %w", err)
-	}
-	return ex, nil
+// ExportGet reads one export of the organization (of any when orgID is
+// "").
+func (x *executor) ExportGet(ctx context.Context, orgID, id string) (*trail.Export, error) {
+	ex, err := scanExport(ctx, x.db, x.r().QueryRowContext(ctx, `SELECT `+exportColumns+` FROM exports WHERE id = ? AND (? = '' OR organization_id = ?)`, id, orgID, orgID))
+	return ex, noRows(err)
 }
 
 // ClaimExport takes the oldest due pending export. SQLite's single writer
@@ -117,7 +93,7 @@ func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*
 		ident.Claim(), now.Add(lease).UnixNano(), formatTime(now), org, id); err != nil {
 		return nil, fmt.Errorf("claim export: %w", err)
 	}
-	ex, err := s.scan(ctx, tx.QueryRowContext(ctx, `SELECT `+exportColumns+` FROM exports WHERE organization_id = ? AND id = ?`, org, id))
+	ex, err := scanExport(ctx, s.db, tx.QueryRowContext(ctx, `SELECT `+exportColumns+` FROM exports WHERE organization_id = ? AND id = ?`, org, id))
 	if err != nil {
 		return nil, fmt.Errorf("claim export: %w", err)
 	}
@@ -132,7 +108,7 @@ func (s *ExportService) update(ctx context.Context, ex *trail.Export, set string
 		return fmt.Errorf("update export: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return trail.Errorf(trail.ECONFLICT, "The export %s is no longer held by this node.", ex.ID)
+		return trail.ErrExportLost(ex.ID)
 	}
 	return nil
 }
@@ -227,12 +203,12 @@ func (s *ExportService) OpenExportFile(ctx context.Context, orgID, id string) (i
 	var name sql.NullString
 	err := s.db.reader.QueryRowContext(ctx, `SELECT state, file FROM exports WHERE organization_id = ? AND id = ?`, orgID, id).Scan(&state, &name)
 	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Export not found: '%s'.", id)
+		return nil, trail.ErrExportNotFound(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("open export: %w", err)
 	}
 	if state != trail.ExportReady || !name.Valid {
-		return nil, trail.Errorf(trail.ENOTFOUND, "The export %s has no file (it is %s).", id, state)
+		return nil, trail.ErrExportNoFile(id, state)
 	}
 	f, err := os.Open(filepath.Join(s.db.ExportDir, name.String))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -66,7 +67,7 @@ func TestFsck_ThoroughSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_fts", Name: "fts"}); err != nil {
+	if err := service.New(NewStore(db), NewExportService(db)).Organizations.CreateOrganization(ctx, &trail.Organization{ID: "org_fts", Name: "fts"}); err != nil {
 		t.Fatal(err)
 	}
 	var ins []*trail.EventInput

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 )
 
 // TestFindEvents_RangeBeyondRecentWindow checks the second plan of a date
@@ -18,7 +19,7 @@ func TestFindEvents_RangeBeyondRecentWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_r", Name: "r"}); err != nil {
+	if err := service.New(NewStore(db), NewExportService(db)).Organizations.CreateOrganization(ctx, &trail.Organization{ID: "org_r", Name: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Second)
@@ -83,7 +84,7 @@ func TestExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_x", Name: "x"}); err != nil {
+	if err := service.New(NewStore(db), NewExportService(db)).Organizations.CreateOrganization(ctx, &trail.Organization{ID: "org_x", Name: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	ev := func(n int) *trail.EventInput {
@@ -122,7 +123,7 @@ func TestCountEvents_ReadsHourlyCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: "org_c", Name: "c"}); err != nil {
+	if err := service.New(NewStore(db), NewExportService(db)).Organizations.CreateOrganization(ctx, &trail.Organization{ID: "org_c", Name: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)

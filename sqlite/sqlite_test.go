@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/storetest"
 )
@@ -23,16 +24,16 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { db.Close() })
 		return storetest.Services{
-			Portal:        sqlite.NewPortalService(db),
+			Portal:        service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Portal,
 			Advance:       func(d time.Duration) { offset.Add(int64(d)) },
 			Events:        sqlite.NewEventService(db),
-			Organizations: sqlite.NewOrganizationService(db),
-			Schemas:       sqlite.NewSchemaService(db),
-			APIKeys:       sqlite.NewAPIKeyService(db),
-			Idempotency:   sqlite.NewIdempotencyService(db),
+			Organizations: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations,
+			Schemas:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas,
+			APIKeys:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).APIKeys,
+			Idempotency:   service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Idempotency,
 			Logs:          sqlite.NewLogStore(db),
-			Exports:       sqlite.NewExportService(db),
-			Streams:       sqlite.NewStreamService(db),
+			Exports:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Exports,
+			Streams:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams,
 		}
 	})
 }
@@ -47,7 +48,7 @@ func TestOpen_FillsLeafHashes(t *testing.T) {
 	if err := db.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	orgs, events, logs := sqlite.NewOrganizationService(db), sqlite.NewEventService(db), sqlite.NewLogStore(db)
+	orgs, events, logs := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, sqlite.NewEventService(db), sqlite.NewLogStore(db)
 	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_old", Name: "old"}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +91,5 @@ func TestOpen_FillsLeafHashes(t *testing.T) {
 // TestBatchProver: the proofs an export writes agree with the prover's.
 func TestBatchProver(t *testing.T) {
 	db, setHead := openWithHead(t)
-	storetest.TestBatchProver(t, sqlite.NewLogStore(db), sqlite.NewOrganizationService(db), setHead)
+	storetest.TestBatchProver(t, sqlite.NewLogStore(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, setHead)
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/storetest"
 	"github.com/trail-audit/trail/tlog"
@@ -40,7 +41,7 @@ func newTestLog(t *testing.T, orgID string, n int, seed int) *testLog {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := sqlite.NewOrganizationService(db).CreateOrganization(ctx, &trail.Organization{ID: orgID, Name: "Verify"}); err != nil {
+	if err := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations.CreateOrganization(ctx, &trail.Organization{ID: orgID, Name: "Verify"}); err != nil {
 		t.Fatal(err)
 	}
 	events := sqlite.NewEventService(db)

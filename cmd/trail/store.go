@@ -14,6 +14,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/postgres"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 )
 
@@ -84,16 +85,12 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, 
 	if err := db.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &store{
-		Events: sqlite.NewEventService(db), Organizations: sqlite.NewOrganizationService(db),
-		Schemas: sqlite.NewSchemaService(db), APIKeys: sqlite.NewAPIKeyService(db),
-		Idempotency: sqlite.NewIdempotencyService(db), Logs: sqlite.NewLogStore(db), Exports: sqlite.NewExportService(db),
-		Streams: sqlite.NewStreamService(db), Portal: sqlite.NewPortalService(db),
-		Name: path, SchemaVersion: sqlite.SchemaVersion(),
-		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
-		Close:       db.Close,
-		Unavailable: sqlite.Unavailable,
-	}, nil
+	st := newStore(service.New(sqlite.NewStore(db), sqlite.NewExportService(db)))
+	st.Events, st.Logs = sqlite.NewEventService(db), sqlite.NewLogStore(db)
+	st.Name, st.SchemaVersion = path, sqlite.SchemaVersion()
+	st.SetOnCommit = func(f func(int, int, time.Duration)) { db.OnCommit = f }
+	st.Close, st.Unavailable = db.Close, sqlite.Unavailable
+	return st, nil
 }
 
 func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, error) {
@@ -102,16 +99,18 @@ func openPostgres(ctx context.Context, u string, logger *slog.Logger) (*store, e
 	if err := db.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", redactURL(u), err)
 	}
-	return &store{
-		Events: postgres.NewEventService(db), Organizations: postgres.NewOrganizationService(db),
-		Schemas: postgres.NewSchemaService(db), APIKeys: postgres.NewAPIKeyService(db),
-		Idempotency: postgres.NewIdempotencyService(db), Logs: postgres.NewLogStore(db), Exports: postgres.NewExportService(db),
-		Streams: postgres.NewStreamService(db), Portal: postgres.NewPortalService(db),
-		Name: redactURL(u), SchemaVersion: postgres.SchemaVersion(),
-		SetOnCommit: func(f func(int, int, time.Duration)) { db.OnCommit = f },
-		Close:       db.Close,
-		Unavailable: postgres.Unavailable,
-	}, nil
+	st := newStore(service.New(postgres.NewStore(db), postgres.NewExportService(db)))
+	st.Events, st.Logs = postgres.NewEventService(db), postgres.NewLogStore(db)
+	st.Name, st.SchemaVersion = redactURL(u), postgres.SchemaVersion()
+	st.SetOnCommit = func(f func(int, int, time.Duration)) { db.OnCommit = f }
+	st.Close, st.Unavailable = db.Close, postgres.Unavailable
+	return st, nil
+}
+
+// newStore returns a store with the services of svc.
+func newStore(svc *service.Services) *store {
+	return &store{Organizations: svc.Organizations, Schemas: svc.Schemas, APIKeys: svc.APIKeys, Idempotency: svc.Idempotency,
+		Exports: svc.Exports, Streams: svc.Streams, Portal: svc.Portal}
 }
 
 // redactURL hides a password in a database URL.

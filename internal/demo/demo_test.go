@@ -9,6 +9,7 @@ import (
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/demo"
 	"github.com/trail-audit/trail/jsonschema"
+	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 )
 
@@ -22,7 +23,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	orgs, schemas, events := sqlite.NewOrganizationService(db), sqlite.NewSchemaService(db), sqlite.NewEventService(db)
+	orgs, schemas, events := service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas, sqlite.NewEventService(db)
 	now := time.Now().UTC()
 	res, err := demo.Load(ctx, orgs, schemas, events, jsonschema.NewValidator(schemas), demo.DefaultEvents, now)
 	if err != nil {

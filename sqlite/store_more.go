@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
+)
+
+// listQuery adds keyset paging on a text key column to a query.
+func listQuery(base, key string, args []any, f trail.ListFilter) (string, []any) {
+	if c, greater, ok := f.Bound(); ok {
+		op := "<"
+		if greater {
+			op = ">"
+		}
+		base += " AND " + key + " " + op + " ?"
+		args = append(args, c)
+	}
+	dir := "DESC"
+	if f.ScanAscending() {
+		dir = "ASC"
+	}
+	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1), args
+}
+
+// Schemas.
+
+func scanSchema(row interface{ Scan(...any) error }) (*trail.Schema, error) {
+	var sc trail.Schema
+	var body, created string
+	if err := row.Scan(&sc.Action, &sc.Version, &body, &created); err != nil {
+		return nil, err
+	}
+	sc.CreatedAt = parseTime(created)
+	return &sc, store.DecodeSchema(&sc, []byte(body))
+}
+
+func (x *executor) ActionBumpVersion(ctx context.Context, action string, now time.Time) (int, error) {
+	var v int
+	err := x.w().QueryRowContext(ctx, `INSERT INTO actions (name, latest_version, created_at, updated_at) VALUES (?, 1, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1, updated_at = excluded.updated_at
+		RETURNING latest_version`, action, formatTime(now), formatTime(now)).Scan(&v)
+	return v, interpretError(err)
+}
+
+func (x *executor) SchemaInsert(ctx context.Context, sc *trail.Schema, body []byte) error {
+	_, err := x.exec(ctx, `INSERT INTO schemas (action, version, body, created_at) VALUES (?, ?, ?, ?)`, sc.Action, sc.Version, string(body), formatTime(sc.CreatedAt))
+	return err
+}
+
+func (x *executor) SchemaGet(ctx context.Context, action string, version int) (*trail.Schema, error) {
+	sc, err := scanSchema(x.r().QueryRowContext(ctx, `SELECT action, version, body, created_at FROM schemas WHERE action = ? AND version = ?`, action, version))
+	return sc, noRows(err)
+}
+
+func (x *executor) ActionExists(ctx context.Context, action string) (bool, error) {
+	var n int
+	err := x.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM actions WHERE name = ?`, action).Scan(&n)
+	return n > 0, interpretError(err)
+}
+
+func (x *executor) SchemaList(ctx context.Context, action string, after int, f trail.ListFilter) ([]*trail.Schema, error) {
+	args := []any{action}
+	q := `SELECT action, version, body, created_at FROM schemas WHERE action = ?`
+	if _, greater, ok := f.Bound(); ok {
+		op := "<"
+		if greater {
+			op = ">"
+		}
+		q += " AND version " + op + " ?"
+		args = append(args, after)
+	}
+	dir := "DESC"
+	if f.ScanAscending() {
+		dir = "ASC"
+	}
+	q += " ORDER BY version " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1)
+	rows, err := x.r().QueryContext(ctx, q, args...)
+	return collect(rows, err, scanSchema)
+}
+
+func (x *executor) ActionList(ctx context.Context, f trail.ListFilter) ([]*trail.Action, error) {
+	q, args := listQuery(`SELECT a.name, a.created_at, a.updated_at, s.action, s.version, s.body, s.created_at
+		FROM actions a JOIN schemas s ON s.action = a.name AND s.version = a.latest_version WHERE 1 = 1`, "a.name", nil, f)
+	rows, err := x.r().QueryContext(ctx, q, args...)
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (*trail.Action, error) {
+		var a trail.Action
+		var created, updated, body, screated string
+		sc := &trail.Schema{}
+		if err := r.Scan(&a.Name, &created, &updated, &sc.Action, &sc.Version, &body, &screated); err != nil {
+			return nil, err
+		}
+		sc.CreatedAt = parseTime(screated)
+		a.Schema, a.CreatedAt, a.UpdatedAt = sc, parseTime(created), parseTime(updated)
+		return &a, store.DecodeSchema(sc, []byte(body))
+	})
+}
+
+// Portal links and sessions.
+
+const portalColumns = `id, organization_id, intent, user_id, user_email, user_name, role, opened_at, session_expires_at`
+
+func scanSession(row *sql.Row) (*trail.PortalSession, error) {
+	var p trail.PortalSession
+	var opened, expires sql.NullInt64
+	if err := row.Scan(&p.ID, &p.OrganizationID, &p.Intent, &p.User.ID, &p.User.Email, &p.User.Name, &p.Role, &opened, &expires); err != nil {
+		return nil, noRows(err)
+	}
+	p.OpenedAt, p.ExpiresAt = time.Unix(0, opened.Int64).UTC(), time.Unix(0, expires.Int64).UTC()
+	return &p, nil
+}
+
+func (x *executor) PortalLinkInsert(ctx context.Context, l *trail.PortalLink, tokenHash []byte) error {
+	_, err := x.exec(ctx, `INSERT INTO portal_links (id, organization_id, intent, user_id, user_email, user_name, role, token_hash, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.ID, l.OrganizationID, l.Intent, l.User.ID, l.User.Email, l.User.Name, l.Role,
+		tokenHash, l.CreatedAt.UnixNano(), l.ExpiresAt.UnixNano())
+	return err
+}
+
+func (x *executor) PortalLinksDeleteOver(ctx context.Context, now time.Time) error {
+	_, err := x.exec(ctx, `DELETE FROM portal_links WHERE coalesce(session_expires_at, expires_at) < ?`, now.UnixNano())
+	return err
+}
+
+func (x *executor) PortalLinkState(ctx context.Context, tokenHash []byte, lock bool) (*store.PortalLinkState, error) {
+	var opened sql.NullInt64
+	var expires int64
+	if err := x.r().QueryRowContext(ctx, `SELECT opened_at, expires_at FROM portal_links WHERE token_hash = ?`, tokenHash).Scan(&opened, &expires); err != nil {
+		return nil, noRows(err)
+	}
+	return &store.PortalLinkState{Opened: opened.Valid, ExpiresAt: time.Unix(0, expires).UTC()}, nil
+}
+
+func (x *executor) PortalLinkOpen(ctx context.Context, tokenHash, sessionHash []byte, now, expires time.Time) (*trail.PortalSession, error) {
+	return scanSession(x.w().QueryRowContext(ctx, `UPDATE portal_links SET opened_at = ?, session_hash = ?, session_expires_at = ?
+		WHERE token_hash = ? RETURNING `+portalColumns, now.UnixNano(), sessionHash, expires.UnixNano(), tokenHash))
+}
+
+func (x *executor) PortalSessionGet(ctx context.Context, sessionHash []byte, now time.Time) (*trail.PortalSession, error) {
+	return scanSession(x.r().QueryRowContext(ctx, `SELECT `+portalColumns+` FROM portal_links
+		WHERE session_hash = ? AND ended_at IS NULL AND session_expires_at > ?`, sessionHash, now.UnixNano()))
+}
+
+func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE portal_links SET ended_at = ? WHERE session_hash = ? AND ended_at IS NULL`, now.UnixNano(), sessionHash)
+	return err
+}
+
+// Idempotent responses: a claim is a row with status 0.
+
+func (x *executor) ResponseClaimOrGet(ctx context.Context, hash [32]byte, now time.Time) (*store.StoredResponse, bool, error) {
+	var r store.StoredResponse
+	var created int64
+	err := x.w().QueryRowContext(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = ?`, hash[:]).Scan(&r.Status, &r.Body, &created)
+	if err == sql.ErrNoRows {
+		// The single writer: no one claims between the read and this.
+		_, err := x.exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES (?, 0, x'', ?)`, hash[:], now.UnixNano())
+		return nil, err == nil, err
+	} else if err != nil {
+		return nil, false, interpretError(err)
+	}
+	r.CreatedAt = time.Unix(0, created)
+	return &r, false, nil
+}
+
+func (x *executor) ResponseReclaim(ctx context.Context, hash [32]byte, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = 0, body = x'', created_at = ? WHERE key_hash = ?`, now.UnixNano(), hash[:])
+	return err
+}
+
+func (x *executor) ResponseFinish(ctx context.Context, hash [32]byte, r *trail.StoredResponse, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = ?, body = ?, created_at = ? WHERE key_hash = ? AND status = 0`,
+		r.Status, r.Body, now.UnixNano(), hash[:])
+	return err
+}
+
+func (x *executor) ResponseRelease(ctx context.Context, hash [32]byte) error {
+	_, err := x.exec(ctx, `DELETE FROM idempotent_responses WHERE key_hash = ? AND status = 0`, hash[:])
+	return err
+}
