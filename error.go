@@ -178,3 +178,14 @@ func ErrAlreadyExists() *Error { return Errorf(ECONFLICT, "Already exists.") }
 func ErrSchemaNewer(current, known int) *Error {
 	return Errorf(ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, known)
 }
+
+// Malformed is an EMALFORMED error (a 422 with WorkOS's field errors)
+// from pairs of a field and its error code, e.g.
+// Malformed("config.url", "must_be_string").
+func Malformed(fieldCodes ...string) error {
+	e := &Error{Code: EMALFORMED, Message: "Validation failed."}
+	for i := 0; i+1 < len(fieldCodes); i += 2 {
+		e.Problems = append(e.Problems, Problem{Path: fieldCodes[i], Message: fieldCodes[i+1]})
+	}
+	return e
+}

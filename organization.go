@@ -24,9 +24,9 @@ func ValidOrganizationID(id string) bool {
 	return strings.HasPrefix(id, "org_") && ValidAction(id) && !strings.ContainsAny(id, ".:")
 }
 
-// ValidOrganizationName reports whether name may name an organization:
-// not blank, at most MaxNameLength characters, no NUL.
-func ValidOrganizationName(name string) bool {
+// ValidName reports whether name may name an organization or an API
+// key: not blank, at most MaxNameLength characters, no NUL.
+func ValidName(name string) bool {
 	return strings.TrimSpace(name) != "" && utf8.RuneCountInString(name) <= MaxNameLength && !strings.ContainsRune(name, 0)
 }
 
@@ -45,7 +45,7 @@ func (o *Organization) Validate() error {
 	if o.ID != "" && !ValidOrganizationID(o.ID) {
 		return &Error{Code: EINVALID, Message: "An organization id is org_ and letters, digits, '_' and '-'.", Problems: []Problem{{Path: "/id", Message: "invalid"}}}
 	}
-	if !ValidOrganizationName(o.Name) {
+	if !ValidName(o.Name) {
 		return &Error{Code: EINVALID, Message: fmt.Sprintf("An organization needs a name of 1 to %d characters.", MaxNameLength), Problems: []Problem{{Path: "/name", Message: "required"}}}
 	}
 	return nil

@@ -105,7 +105,7 @@ func ParsePurgeRecord(occurredAt time.Time, md Metadata) (PurgeRecord, error) {
 	if r.CheckpointTime, err = mdTime(md, "checkpoint_time"); err != nil {
 		return r, err
 	}
-	if r.RetentionDays < 1 || r.RetentionDays > MaxRetentionDays || r.Below < 0 {
+	if !ValidRetention(r.RetentionDays) || r.Below < 0 {
 		return r, fmt.Errorf("a purge record with retention %d days below index %d", r.RetentionDays, r.Below)
 	}
 	if want := occurredAt.Add(-RetentionPeriod(r.RetentionDays)); !r.Cutoff.Equal(want) {

@@ -238,11 +238,11 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength || strings.ContainsRune(body.Name, 0) {
+	if !trail.ValidName(body.Name) {
 		s.writeError(w, r, malformed("name", "required"))
 		return
 	}
-	if body.ID != "" && (!strings.HasPrefix(body.ID, "org_") || !trail.ValidAction(body.ID) || strings.ContainsAny(body.ID, ".:")) {
+	if body.ID != "" && !trail.ValidOrganizationID(body.ID) {
 		s.writeError(w, r, malformed("id", "invalid"))
 		return
 	}
@@ -322,7 +322,7 @@ func (s *Server) handlePutRetention(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, malformed("retention_period_in_days", "required"))
 		return
 	}
-	if *body.Days < 1 || *body.Days > trail.MaxRetentionDays {
+	if !trail.ValidRetention(*body.Days) {
 		s.writeError(w, r, malformed("retention_period_in_days", "out_of_range"))
 		return
 	}
@@ -354,7 +354,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	if strings.TrimSpace(body.Name) == "" || len([]rune(body.Name)) > trail.MaxNameLength || strings.ContainsRune(body.Name, 0) {
+	if !trail.ValidName(body.Name) {
 		s.writeError(w, r, malformed("name", "required"))
 		return
 	}
@@ -372,7 +372,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, malformed("rate_limit", "invalid"))
 		return
 	}
-	if body.Secret != "" && (len(body.Secret) < 32 || !strings.HasPrefix(body.Secret, "sk_") || strings.IndexByte(body.Secret, 0) >= 0) {
+	if body.Secret != "" && !trail.ValidSecret(body.Secret) {
 		s.writeError(w, r, malformed("secret", "invalid"))
 		return
 	}

@@ -651,13 +651,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // malformed returns a 422 with WorkOS's field errors.
-func malformed(fieldCodes ...string) error {
-	e := &trail.Error{Code: trail.EMALFORMED, Message: "Validation failed."}
-	for i := 0; i+1 < len(fieldCodes); i += 2 {
-		e.Problems = append(e.Problems, trail.Problem{Path: fieldCodes[i], Message: fieldCodes[i+1]})
-	}
-	return e
-}
+func malformed(fieldCodes ...string) error { return trail.Malformed(fieldCodes...) }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ *trail.APIKey) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

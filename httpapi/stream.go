@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"maps"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/service"
 )
 
 // StreamResponse is a log stream as the API returns it (SPEC §10):
@@ -48,85 +45,11 @@ func toStreamJSON(st *trail.Stream) StreamResponse {
 
 var streamIDs = ident.NewGenerator()
 
-// applyConfig sets the config fields in raw on the stream. A secret
-// given as MaskedSecret keeps its value; null or "" clears an optional
-// field.
-func applyConfig(st *trail.Stream, raw map[string]json.RawMessage) error {
-	fields := trail.StreamFields[st.Type]
-	c, sec := &st.Config, &st.Secrets
-	strs := st.StringFields()
-	names := make([]string, 0, len(raw))
-	for name := range raw {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		v := raw[name]
-		if !slices.ContainsFunc(fields, func(f trail.StreamField) bool { return f.Name == name }) {
-			return malformed("config."+name, "unknown_field")
-		}
-		null := string(v) == "null"
-		switch name {
-		case "ack":
-			c.Ack = false
-			if !null {
-				if err := json.Unmarshal(v, &c.Ack); err != nil {
-					return malformed("config.ack", "must_be_boolean")
-				}
-			}
-		case "headers":
-			var h map[string]string
-			if !null {
-				if err := json.Unmarshal(v, &h); err != nil {
-					return malformed("config.headers", "must_be_object_of_strings")
-				}
-			}
-			for k, hv := range h {
-				if hv == trail.MaskedSecret {
-					old, ok := sec.Headers[k]
-					if !ok {
-						return malformed("config.headers."+k, "masked_value_of_unknown_header")
-					}
-					h[k] = old
-				}
-			}
-			sec.Headers = h
-		default:
-			var str string
-			if !null {
-				if err := json.Unmarshal(v, &str); err != nil {
-					return malformed("config."+name, "must_be_string")
-				}
-			}
-			if str == trail.MaskedSecret && *strs[name] != "" {
-				continue // the secret as it was read back: unchanged
-			}
-			*strs[name] = strings.TrimSpace(str)
-		}
-	}
-	return nil
-}
-
-// validateStream checks a stream's config and its destination.
-func (s *Server) validateStream(st *trail.Stream) error {
-	if ps := st.Validate(s.AllowPlainHTTP); len(ps) > 0 {
-		msgs := make([]string, len(ps))
-		for i, p := range ps {
-			msgs[i] = strings.TrimPrefix(p.Path, "/") + " " + p.Message
-		}
-		return &trail.Error{Code: trail.EINVALID, Message: "Invalid log stream: " + strings.Join(msgs, "; ") + ".", Problems: ps}
-	}
-	if s.CheckDestination != nil {
-		path := "/config/url"
-		if st.Type == trail.StreamS3 || st.Type == trail.StreamGCS {
-			path = "/config/endpoint"
-		}
-		if err := s.CheckDestination(st.Destination()); err != nil {
-			return &trail.Error{Code: trail.EINVALID, Message: "Invalid log stream: " + err.Error() + ".",
-				Problems: []trail.Problem{{Path: path, Message: err.Error()}}}
-		}
-	}
-	return nil
+// streamEditor is the service that changes streams, as the API and the
+// web UI both use it.
+func (s *Server) streamEditor() *service.StreamEditor {
+	return &service.StreamEditor{Streams: s.Streams, Events: s.Events, AllowPlainHTTP: s.AllowPlainHTTP,
+		CheckDestination: s.CheckDestination, Seal: s.SealStream, Open: s.OpenStream, Now: s.Now}
 }
 
 func (s *Server) streamsChanged() {
@@ -179,36 +102,8 @@ func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	if _, ok := trail.StreamFields[st.Type]; !ok {
-		s.writeError(w, r, &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("Invalid log stream type %q: %s.", st.Type, strings.Join(trail.StreamTypes, ", ")),
-			Problems: []trail.Problem{{Path: "/type", Message: "must be one of " + strings.Join(trail.StreamTypes, ", ")}}})
-		return
-	}
-	st.Name = strings.TrimSpace(st.Name)
-	if err := applyConfig(st, config); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	generated := ""
-	if st.Type == trail.StreamHTTPS {
-		if st.Config.Format == "" {
-			st.Config.Format = "json"
-		}
-		if st.Secrets.Secret == "" {
-			st.Secrets.Secret = trail.NewWebhookSecret()
-			generated = st.Secrets.Secret
-		}
-	}
-	if err := s.validateStream(st); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st.ID = "als_" + streamIDs.New(s.Now())
-	if err := s.SealStream(st); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Streams.CreateStream(r.Context(), st); err != nil {
+	st, generated, err := s.streamEditor().Create(r.Context(), service.StreamInput{OrganizationID: st.OrganizationID, Type: st.Type, Name: &st.Name, Config: config})
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -263,27 +158,12 @@ func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request, key *tr
 	writeJSON(w, http.StatusOK, toStreamJSON(st))
 }
 
-// errUnchanged is returned by a change's Apply when it would change
-// nothing: the transaction is rolled back, no event is recorded, and the
-// stream is answered as it is.
-var errUnchanged = errors.New("the stream is unchanged")
-
-// changeStream applies a change to the stream in the path and writes the
-// stream as it then is.
-func (s *Server) changeStream(w http.ResponseWriter, r *http.Request, key *trail.APIKey, action string, md trail.Metadata, apply func(*trail.Stream) error) {
-	st, err := s.findStream(r, key)
-	if err != nil {
-		s.writeError(w, r, err)
+// changed writes the stream a change left, or the change's error; an
+// update that changed nothing answers the stream as it is.
+func (s *Server) changed(w http.ResponseWriter, r *http.Request, st *trail.Stream, err error) {
+	if errors.Is(err, service.ErrUnchanged) {
+		writeJSON(w, http.StatusOK, toStreamJSON(st))
 		return
-	}
-	st, err = s.Streams.UpdateStream(r.Context(), st.OrganizationID, st.ID, trail.StreamChange{Action: action, Metadata: md, Apply: apply})
-	if errors.Is(err, errUnchanged) {
-		// Nothing to record: the stream as it is.
-		st, err = s.findStream(r, key)
-		if err == nil {
-			writeJSON(w, http.StatusOK, toStreamJSON(st))
-			return
-		}
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -299,17 +179,16 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	var name *string
-	var config map[string]json.RawMessage
+	var in service.StreamInput
 	for field, v := range raw {
 		switch field {
 		case "name":
-			if err := json.Unmarshal(v, &name); err != nil || name == nil {
+			if err := json.Unmarshal(v, &in.Name); err != nil || in.Name == nil {
 				s.writeError(w, r, malformed("name", "must_be_string"))
 				return
 			}
 		case "config":
-			if err := json.Unmarshal(v, &config); err != nil {
+			if err := json.Unmarshal(v, &in.Config); err != nil {
 				s.writeError(w, r, malformed("config", "must_be_object"))
 				return
 			}
@@ -321,45 +200,13 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, key 
 			return
 		}
 	}
-	// The event lists what really changed, compared in the transaction
-	// with the stream as stored: a field sent back as it reads (a secret
-	// masked) is no change. A PATCH that changes nothing records nothing
-	// and leaves the stream as it is (errUnchanged).
-	md := trail.Metadata{}
-	s.changeStream(w, r, key, trail.ActionStreamUpdated, md, func(st *trail.Stream) error {
-		if err := s.openForUpdate(st); err != nil {
-			return err
-		}
-		before := *st
-		before.Secrets.Headers = maps.Clone(st.Secrets.Headers)
-		if name != nil {
-			st.Name = strings.TrimSpace(*name)
-		}
-		if err := applyConfig(st, config); err != nil {
-			return err
-		}
-		if err := s.validateStream(st); err != nil {
-			return err
-		}
-		changed := st.ChangedFields(&before)
-		if len(changed) == 0 {
-			return errUnchanged
-		}
-		md["changed"] = strings.Join(changed, ",")
-		if st.State != trail.StreamInactive {
-			st.State = trail.StreamActive // retried at once: the change may have fixed it
-		}
-		return s.SealStream(st)
-	})
-}
-
-// openForUpdate opens a stream's secrets for an update that keeps some
-// of them.
-func (s *Server) openForUpdate(st *trail.Stream) error {
-	if s.OpenStream == nil {
-		return fmt.Errorf("no secret key to open the stream's secrets")
+	st, err := s.findStream(r, key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	return s.OpenStream(st)
+	st, err = s.streamEditor().Update(r.Context(), st.OrganizationID, st.ID, in)
+	s.changed(w, r, st, err)
 }
 
 func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
@@ -368,7 +215,7 @@ func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request, key 
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.Streams.DeleteStream(r.Context(), st.OrganizationID, st.ID); err != nil {
+	if err := s.streamEditor().Delete(r.Context(), st.OrganizationID, st.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -377,17 +224,19 @@ func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request, key 
 }
 
 func (s *Server) handlePauseStream(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	s.changeStream(w, r, key, trail.ActionStreamPaused, nil, func(st *trail.Stream) error {
-		st.State = trail.StreamInactive
-		return nil
-	})
+	st, err := s.findStream(r, key)
+	if err == nil {
+		st, err = s.streamEditor().Pause(r.Context(), st.OrganizationID, st.ID)
+	}
+	s.changed(w, r, st, err)
 }
 
 func (s *Server) handleResumeStream(w http.ResponseWriter, r *http.Request, key *trail.APIKey) {
-	s.changeStream(w, r, key, trail.ActionStreamResumed, nil, func(st *trail.Stream) error {
-		st.State = trail.StreamActive
-		return nil
-	})
+	st, err := s.findStream(r, key)
+	if err == nil {
+		st, err = s.streamEditor().Resume(r.Context(), st.OrganizationID, st.ID)
+	}
+	s.changed(w, r, st, err)
 }
 
 // handleReplayStream moves a stream's cursor back (or on) to from_index,
@@ -407,53 +256,10 @@ func (s *Server) handleReplayStream(w http.ResponseWriter, r *http.Request, key 
 		return
 	}
 	st, err := s.findStream(r, key)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if err == nil {
+		st, err = s.streamEditor().Replay(r.Context(), st.OrganizationID, st.ID, body.FromIndex, body.FromTime)
 	}
-	md := trail.Metadata{}
-	var from int64
-	switch {
-	case body.FromIndex != nil:
-		if *body.FromIndex < 0 {
-			s.writeError(w, r, &trail.Error{Code: trail.EINVALID, Message: "from_index must be 0 or more.",
-				Problems: []trail.Problem{{Path: "/from_index", Message: "must be 0 or more"}}})
-			return
-		}
-		from = *body.FromIndex
-		md["from_index"] = json.Number(fmt.Sprint(from))
-	default:
-		t := body.FromTime.UTC()
-		from, err = s.firstIndexFrom(r.Context(), st.OrganizationID, t, st.Cursor+st.Lag)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		md["from_time"] = t.Format(time.RFC3339Nano)
-		md["from_index"] = json.Number(fmt.Sprint(from))
-	}
-	s.changeStream(w, r, key, trail.ActionStreamReplayed, md, func(st *trail.Stream) error {
-		md["previous_cursor"] = json.Number(fmt.Sprint(st.Cursor))
-		if head := st.Cursor + st.Lag; from > head {
-			return &trail.Error{Code: trail.EINVALID, Message: fmt.Sprintf("from_index %d is past the end of the log (%d events).", from, head),
-				Problems: []trail.Problem{{Path: "/from_index", Message: "must be at most the log's size"}}}
-		}
-		st.Cursor = from
-		return nil
-	})
-}
-
-// firstIndexFrom returns the lowest index of an event that occurred at or
-// after t, or head (the log's size) when none did.
-func (s *Server) firstIndexFrom(ctx context.Context, orgID string, t time.Time, head int64) (int64, error) {
-	page, err := s.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: orgID, RangeStart: &t, Ascending: true, Limit: 1})
-	if err != nil {
-		return 0, err
-	}
-	if len(page.Events) > 0 {
-		return page.Events[0].Index, nil
-	}
-	return head, nil
+	s.changed(w, r, st, err)
 }
 
 // TestResult is the answer of POST /audit_logs/streams/{id}/test.
@@ -475,10 +281,15 @@ func (s *Server) handleTestStream(w http.ResponseWriter, r *http.Request, key *t
 		s.writeError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, s.testStream(r.Context(), st))
+}
+
+// testStream sends one test event to the stream's destination.
+func (s *Server) testStream(ctx context.Context, st *trail.Stream) TestResult {
 	now := s.Now().UTC()
-	ev := testEvent(st, now, trail.CallerFromContext(r.Context()))
+	ev := testEvent(st, now, trail.CallerFromContext(ctx))
 	res := TestResult{Object: "log_stream_test", EventID: ev.ID}
-	if err := s.TestStream(r.Context(), st, ev); err != nil {
+	if err := s.TestStream(ctx, st, ev); err != nil {
 		// A delivery failure's message is classified for the tenant
 		// (delivery.Classify); any other error's text stays in the log.
 		var p interface {
@@ -494,7 +305,7 @@ func (s *Server) handleTestStream(w http.ResponseWriter, r *http.Request, key *t
 	} else {
 		res.Success = true
 	}
-	writeJSON(w, http.StatusOK, res)
+	return res
 }
 
 // testEvent is the event a test sends: shaped as every streamed event,

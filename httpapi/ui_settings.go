@@ -1,16 +1,16 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/service"
 )
 
 // --- settings ---
@@ -70,48 +70,7 @@ func (s *Server) settingsData(r *http.Request, u *uiSession) (*uiSettingsData, e
 	return d, nil
 }
 
-// --- log streams, through the API's own handlers ---
-
-// apiRecorder keeps the response of an API handler called for a page.
-type apiRecorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (a *apiRecorder) Header() http.Header { return a.header }
-func (a *apiRecorder) WriteHeader(code int) {
-	if a.status == 0 {
-		a.status = code
-	}
-}
-func (a *apiRecorder) Write(b []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
-	return a.body.Write(b)
-}
-
-// callAPI runs an API handler for the session, as its key and with its
-// person as the caller, so that a form is checked and recorded exactly as
-// the same request to the API would be.
-func (s *Server) callAPI(r *http.Request, u *uiSession, h func(http.ResponseWriter, *http.Request, *trail.APIKey), id string, body any) (int, []byte) {
-	var data []byte
-	if body != nil {
-		data, _ = json.Marshal(body)
-	}
-	req := r.Clone(u.withCaller(r))
-	req.URL = &url.URL{Path: r.URL.Path}
-	req.Body = io.NopCloser(bytes.NewReader(data))
-	req.ContentLength = int64(len(data))
-	req.Header.Set("Content-Type", "application/json")
-	if id != "" {
-		req.SetPathValue("id", id)
-	}
-	rec := &apiRecorder{header: http.Header{}}
-	h(rec, req, u.key)
-	return rec.status, rec.body.Bytes()
-}
+// --- log streams, through the same service as the API ---
 
 // uiField is one field of a stream's form.
 type uiField struct {
@@ -229,13 +188,14 @@ func headerLines(h map[string]string) string {
 
 // formConfig is the config of a posted stream form as the API takes it.
 // A secret left empty on an existing stream keeps its value.
-func formConfig(typ string, st *trail.Stream, form url.Values) (map[string]any, error) {
-	config := map[string]any{}
+func formConfig(typ string, st *trail.Stream, form url.Values) (map[string]json.RawMessage, error) {
+	config := map[string]json.RawMessage{}
 	for _, sf := range trail.StreamFields[typ] {
 		v := strings.TrimSpace(form.Get(sf.Name))
+		var value any
 		switch {
 		case sf.Name == "ack":
-			config[sf.Name] = form.Get(sf.Name) == "on"
+			value = form.Get(sf.Name) == "on"
 		case sf.Name == "headers":
 			h := map[string]string{}
 			for line := range strings.SplitSeq(form.Get(sf.Name), "\n") {
@@ -245,45 +205,45 @@ func formConfig(typ string, st *trail.Stream, form url.Values) (map[string]any, 
 				}
 				k, hv, ok := strings.Cut(line, ":")
 				if !ok || strings.TrimSpace(k) == "" {
-					return nil, fmt.Errorf("Extra headers: %q is not Name: value", line)
+					return nil, uiInputError(fmt.Sprintf("Extra headers: %q is not Name: value", line))
 				}
 				h[strings.TrimSpace(k)] = strings.TrimSpace(hv)
 			}
-			config[sf.Name] = h
+			value = h
 		case sf.Secret && v == "" && st != nil && slices.Contains(st.SecretFields, sf.Name):
-			config[sf.Name] = trail.MaskedSecret
+			value = trail.MaskedSecret
 		default:
-			config[sf.Name] = v
+			value = v
 		}
+		b, err := json.Marshal(value)
+		if err != nil {
+			return nil, err
+		}
+		config[sf.Name] = b
 	}
 	return config, nil
 }
 
-// applyAPIErrors puts an API error on the form: on the field it names,
-// or at the top.
-func applyAPIErrors(f *uiStreamForm, body []byte) {
-	var e struct {
-		Message string `json:"message"`
-		Errors  []struct {
-			Code         string `json:"code"`
-			Field        string `json:"field"`
-			InstancePath string `json:"instancePath"`
-			Message      string `json:"message"`
-		} `json:"errors"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		f.Errors = append(f.Errors, "The stream could not be saved.")
-		return
+// uiInputError is a form's input that cannot be read, said to the
+// person who typed it.
+type uiInputError string
+
+func (e uiInputError) Error() string { return string(e) }
+
+// formErrors puts a stream's error on the form: on the field it names,
+// or at the top. It reports false for an error that is not the input's
+// (the page fails instead).
+func formErrors(f *uiStreamForm, err error) (status int, ok bool) {
+	status, body := errorJSON(err)
+	if status >= 500 {
+		return status, false
 	}
 	placed := false
-	for _, fe := range e.Errors {
-		name := fe.Field
-		if name == "" {
-			name = strings.ReplaceAll(strings.TrimPrefix(fe.InstancePath, "/"), "/", ".")
-		}
-		msg := fe.Message
-		if msg == "" {
-			msg = strings.ReplaceAll(fe.Code, "_", " ")
+	ps := trail.ErrorProblems(err)
+	for _, p := range ps {
+		name, msg := strings.ReplaceAll(strings.TrimPrefix(p.Path, "/"), "/", "."), p.Message
+		if trail.ErrorCode(err) == trail.EMALFORMED {
+			msg = strings.ReplaceAll(p.Message, "_", " ")
 		}
 		name = strings.TrimPrefix(name, "config.")
 		if name == "name" {
@@ -297,11 +257,12 @@ func applyAPIErrors(f *uiStreamForm, body []byte) {
 			}
 		}
 	}
-	if !placed || len(e.Errors) == 0 {
-		f.Errors = append(f.Errors, e.Message)
+	if !placed || len(ps) == 0 {
+		f.Errors = append(f.Errors, body.Message)
 	} else {
 		f.Errors = append(f.Errors, "The stream was not saved: see the fields marked below.")
 	}
+	return status, true
 }
 
 func (s *Server) uiNewStream(w http.ResponseWriter, r *http.Request, u *uiSession) {
@@ -329,25 +290,19 @@ func (s *Server) uiCreateStream(w http.ResponseWriter, r *http.Request, u *uiSes
 		s.render(w, r, http.StatusBadRequest, "stream", page)
 		return
 	}
-	status, body := s.callAPI(r, u, s.handleCreateStream, "", map[string]any{
-		"organization_id": u.OrganizationID, "type": typ, "name": r.PostFormValue("name"), "config": config})
-	if status != http.StatusCreated {
-		applyAPIErrors(f, body)
-		s.render(w, r, status, "stream", page)
-		return
-	}
-	var created StreamResponse
-	if err := json.Unmarshal(body, &created); err != nil {
-		s.uiFail(w, r, u, fmt.Errorf("read the created stream: %w", err))
-		return
-	}
-	if secret, _ := created.Config["secret"].(string); typ == trail.StreamHTTPS && secret != "" && secret != trail.MaskedSecret {
-		// Generated here: this page is the only time it is shown.
-		st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, created.ID)
-		if err != nil {
+	name := r.PostFormValue("name")
+	st, secret, err := s.streamEditor().Create(u.withCaller(r), service.StreamInput{OrganizationID: u.OrganizationID, Type: typ, Name: &name, Config: config})
+	if err != nil {
+		if status, ok := formErrors(f, err); ok {
+			s.render(w, r, status, "stream", page)
+		} else {
 			s.uiFail(w, r, u, err)
-			return
 		}
+		return
+	}
+	s.streamsChanged()
+	if secret != "" {
+		// Generated here: this page is the only time it is shown.
 		page.Data, page.Title = &uiStreamForm{Stream: st, Type: typ, Secret: secret}, "Log stream created"
 		page.Flash = uiDone["created"]
 		s.render(w, r, http.StatusCreated, "created", page)
@@ -379,11 +334,18 @@ func (s *Server) uiUpdateStream(w http.ResponseWriter, r *http.Request, u *uiSes
 		s.render(w, r, http.StatusBadRequest, "stream", page)
 		return
 	}
-	status, body := s.callAPI(r, u, s.handleUpdateStream, st.ID, map[string]any{"name": r.PostFormValue("name"), "config": config})
-	if status != http.StatusOK {
-		applyAPIErrors(f, body)
-		s.render(w, r, status, "stream", page)
+	name := r.PostFormValue("name")
+	_, err = s.streamEditor().Update(u.withCaller(r), u.OrganizationID, st.ID, service.StreamInput{Name: &name, Config: config})
+	if err != nil && !errors.Is(err, service.ErrUnchanged) {
+		if status, ok := formErrors(f, err); ok {
+			s.render(w, r, status, "stream", page)
+		} else {
+			s.uiFail(w, r, u, err)
+		}
 		return
+	}
+	if err == nil {
+		s.streamsChanged()
 	}
 	http.Redirect(w, r, "/ui/settings?done=updated", http.StatusSeeOther)
 }
@@ -391,41 +353,55 @@ func (s *Server) uiUpdateStream(w http.ResponseWriter, r *http.Request, u *uiSes
 // uiStreamOp is a stream's test, pause, resume or delete button.
 func (s *Server) uiStreamOp(w http.ResponseWriter, r *http.Request, u *uiSession) {
 	id, op := r.PathValue("id"), r.PathValue("op")
-	handlers := map[string]func(http.ResponseWriter, *http.Request, *trail.APIKey){
-		"test": s.handleTestStream, "pause": s.handlePauseStream, "resume": s.handleResumeStream, "delete": s.handleDeleteStream}
-	h, ok := handlers[op]
-	if !ok {
+	ctx, e := u.withCaller(r), s.streamEditor()
+	var err error
+	switch op {
+	case "pause":
+		_, err = e.Pause(ctx, u.OrganizationID, id)
+	case "resume":
+		_, err = e.Resume(ctx, u.OrganizationID, id)
+	case "delete":
+		err = e.Delete(ctx, u.OrganizationID, id)
+	case "test":
+		s.uiTestStream(w, r, u, id)
+		return
+	default:
 		s.renderMessage(w, r, u, http.StatusNotFound, "Page not found", "There is no such page in Trail's audit log.")
 		return
 	}
-	status, body := s.callAPI(r, u, h, id, nil)
-	if status >= 300 {
-		var e errorBody
-		json.Unmarshal(body, &e)
-		if status >= 500 {
-			s.Logger.Error("ui: stream "+op, "status", status, "message", e.Message, "request_id", r.Context().Value(requestIDKey))
-		}
-		s.renderMessage(w, r, u, status, "The stream was not changed", e.Message)
+	if err != nil {
+		s.uiStreamError(w, r, u, op, err)
 		return
 	}
-	if op != "test" {
-		done := map[string]string{"pause": "paused", "resume": "resumed", "delete": "deleted"}[op]
-		http.Redirect(w, r, "/ui/settings?done="+done, http.StatusSeeOther)
+	s.streamsChanged()
+	done := map[string]string{"pause": "paused", "resume": "resumed", "delete": "deleted"}[op]
+	http.Redirect(w, r, "/ui/settings?done="+done, http.StatusSeeOther)
+}
+
+// uiStreamError says why a stream's button changed nothing.
+func (s *Server) uiStreamError(w http.ResponseWriter, r *http.Request, u *uiSession, op string, err error) {
+	status, body := errorJSON(err)
+	if status >= 500 {
+		s.Logger.Error("ui: stream "+op, "status", status, "err", err, "request_id", r.Context().Value(requestIDKey))
+		s.uiFail(w, r, u, err)
 		return
 	}
-	var res TestResult
-	json.Unmarshal(body, &res)
+	s.renderMessage(w, r, u, status, "The stream was not changed", body.Message)
+}
+
+// uiTestStream sends a test event and shows the settings with its result.
+func (s *Server) uiTestStream(w http.ResponseWriter, r *http.Request, u *uiSession, id string) {
+	st, err := s.Streams.FindStreamByID(r.Context(), u.OrganizationID, id)
+	if err != nil {
+		s.uiStreamError(w, r, u, "test", err)
+		return
+	}
+	res := s.testStream(u.withCaller(r), st)
 	d, err := s.settingsData(r, u)
 	if err != nil {
 		s.uiFail(w, r, u, err)
 		return
 	}
-	name := id
-	for _, st := range d.Streams {
-		if st.ID == id {
-			name = st.Name
-		}
-	}
-	d.Test = &uiTestResult{Stream: name, Success: res.Success, Error: res.Error}
+	d.Test = &uiTestResult{Stream: st.Name, Success: res.Success, Error: res.Error}
 	s.render(w, r, http.StatusOK, "settings", &uiPage{Title: "Settings", Nav: "settings", Session: u, Data: d})
 }

@@ -154,8 +154,8 @@ func (s *Server) Open(ctx context.Context) error {
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", s.LogFormat)
 	}
-	if s.AdminKey != "" && (len(s.AdminKey) < 32 || !strings.HasPrefix(s.AdminKey, "sk_")) {
-		return errors.New("TRAIL_ADMIN_KEY must start with sk_ and have at least 32 characters")
+	if s.AdminKey != "" && !trail.ValidSecret(s.AdminKey) {
+		return fmt.Errorf("TRAIL_ADMIN_KEY must start with sk_ and have at least %d characters", trail.MinSecretLength)
 	}
 	if err := checkPublicURL(s.PublicURL); err != nil {
 		return err
