@@ -19,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/internal/lifecycle"
 )
 
 //go:embed migrations/*.sql
@@ -80,12 +82,9 @@ type DB struct {
 	// knownActions caches which organization actions are in org_actions.
 	knownActions map[string]map[string]bool
 
-	queue      chan *appendRequest
-	loopsDone  chan struct{}
-	stopOnce   sync.Once
-	done       chan struct{}
-	wg         sync.WaitGroup
-	committers sync.WaitGroup
+	queue    groupcommit.Queue[*appendRequest]
+	loops    lifecycle.Group // partition maintenance and expiry
+	stopOnce sync.Once
 }
 
 // NewDB returns a DB for the database at url. It does no I/O.
@@ -132,28 +131,23 @@ func (db *DB) Open(ctx context.Context) error {
 	if db.Committers <= 0 {
 		db.Committers = DefaultCommitters
 	}
-	db.queue = make(chan *appendRequest, DefaultQueueLength)
-	db.done = make(chan struct{})
-	db.loopsDone = make(chan struct{})
-	for i := 0; i < db.Committers; i++ {
-		db.committers.Add(1)
-		go db.commitLoop()
-	}
-	go func() { db.committers.Wait(); close(db.loopsDone) }()
-	db.wg.Add(1)
-	go db.maintenanceLoop()
+	db.queue = groupcommit.Queue[*appendRequest]{Size: func(r *appendRequest) int { return len(r.inputs) }, MaxEvents: db.MaxCommitEvents,
+		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
+			if db.OnCommit != nil {
+				db.OnCommit(events, requests, took)
+			}
+		}}
+	db.queue.Start(DefaultQueueLength, db.Committers)
+	db.loops.Start(context.Background(), db.maintenanceLoop)
 	return nil
 }
 
 // Close stops the committers after the queued appends and closes the
 // pool. It is safe to call more than once.
 func (db *DB) Close() error {
+	db.queue.Stop()
+	db.loops.Stop()
 	db.stopOnce.Do(func() {
-		if db.done != nil {
-			close(db.done)
-			db.committers.Wait()
-			db.wg.Wait()
-		}
 		if db.pool != nil {
 			db.pool.Close()
 		}
@@ -171,25 +165,23 @@ func (db *DB) logger() *slog.Logger {
 // maintenanceLoop creates partitions ahead and deletes expired
 // de-duplication entries. Every node runs it; the work is idempotent and
 // partition creation takes an advisory lock.
-func (db *DB) maintenanceLoop() {
-	defer db.wg.Done()
+func (db *DB) maintenanceLoop(ctx context.Context) {
 	expiry := time.NewTicker(ExpiryInterval)
 	defer expiry.Stop()
 	parts := time.NewTicker(MaintenanceInterval)
 	defer parts.Stop()
-	ctx := context.Background()
 	for {
 		select {
-		case <-db.done:
+		case <-ctx.Done():
 			return
 		case <-parts.C:
-			if err := db.ensurePartitions(ctx, db.Now()); err != nil {
+			if err := db.ensurePartitions(ctx, db.Now()); err != nil && ctx.Err() == nil {
 				// Nothing is lost yet: partitions are made two months
 				// ahead, and the next round tries again. Say so loudly.
 				db.logger().Error("create partitions", "err", err)
 			}
 		case <-expiry.C:
-			if err := db.expire(ctx); err != nil {
+			if err := db.expire(ctx); err != nil && ctx.Err() == nil {
 				// The rows are past their use; the next round deletes them.
 				db.logger().Warn("expire idempotency keys", "err", err)
 			}
@@ -305,10 +297,8 @@ func (db *DB) expire(ctx context.Context) error {
 			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000 FOR UPDATE SKIP LOCKED)`,
 	} {
 		for {
-			select {
-			case <-db.done:
+			if ctx.Err() != nil {
 				return nil
-			default:
 			}
 			tag, err := db.pool.Exec(ctx, q, cutoff)
 			if err != nil {

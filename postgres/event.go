@@ -34,14 +34,13 @@ type appendRequest struct {
 	search  []pgtype.TSVector     // inputs' search words
 	results []trail.AppendResult
 	err     error
-	done    chan struct{}
 }
 
 // newAppendRequest computes the de-duplication keys and the search words
 // in the caller's goroutine, so that the committers, which hold the
 // organizations' head rows while they work, do less.
 func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs)), done: make(chan struct{})}
+	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs))}
 	for i, in := range inputs {
 		in.Normalize()
 		r.encoded[i] = in.Encode()
@@ -59,62 +58,10 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 		return nil, nil
 	}
 	r := newAppendRequest(orgID, inputs)
-	select {
-	case <-s.db.done:
-		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
-	default:
-	}
-	select {
-	case s.db.queue <- r:
-	default:
-		return nil, trail.Errorf(trail.EUNAVAILABLE, "Too many events are waiting to be written; retry.")
-	}
-	select {
-	case <-r.done:
-	case <-s.db.loopsDone:
-		select {
-		case <-r.done:
-		default:
-			return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
-		}
+	if err := s.db.queue.Do(ctx, r); err != nil {
+		return nil, err
 	}
 	return r.results, r.err
-}
-
-func (db *DB) commitLoop() {
-	defer db.committers.Done()
-	for {
-		var first *appendRequest
-		select {
-		case first = <-db.queue:
-		case <-db.done:
-			// Drain what was queued before the stop.
-			for {
-				select {
-				case r := <-db.queue:
-					db.commit([]*appendRequest{r})
-				default:
-					return
-				}
-			}
-		}
-		batch, n := []*appendRequest{first}, len(first.inputs)
-	collect:
-		for n < db.MaxCommitEvents {
-			select {
-			case r := <-db.queue:
-				batch = append(batch, r)
-				n += len(r.inputs)
-			default:
-				break collect
-			}
-		}
-		start := time.Now()
-		db.commit(batch)
-		if db.OnCommit != nil {
-			db.OnCommit(n, len(batch), time.Since(start))
-		}
-	}
 }
 
 // commit writes a group of requests in one transaction. When the month's
@@ -145,7 +92,6 @@ func (db *DB) commit(batch []*appendRequest) {
 		if err != nil {
 			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
 		}
-		close(r.done)
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/internal/lifecycle"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -78,11 +80,9 @@ type DB struct {
 	actionsMu sync.Mutex   // actionsMu guards knownActions
 	// knownActions caches which organization actions are in org_actions.
 	knownActions map[string]map[string]bool
-	queue        chan *appendRequest
-	loopExited   chan struct{}
-	stopOnce     sync.Once
-	done         chan struct{}
-	wg           sync.WaitGroup
+	queue        groupcommit.Queue[*appendRequest]
+	loops        lifecycle.Group // the checkpointer and the expiry
+	opened       bool
 }
 
 // NewDB returns a DB for the file at path. It does no I/O.
@@ -159,13 +159,16 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	}
 	db.scanner.SetMaxOpenConns(2)
 	db.scanner.SetMaxIdleConns(2)
-	db.queue = make(chan *appendRequest, DefaultQueueLength)
-	db.done = make(chan struct{})
-	db.loopExited = make(chan struct{})
-	db.wg.Add(3)
-	go db.commitLoop()
-	go db.checkpointLoop()
-	go db.expiryLoop()
+	db.queue = groupcommit.Queue[*appendRequest]{Size: func(r *appendRequest) int { return len(r.inputs) }, MaxEvents: db.MaxCommitEvents,
+		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
+			if db.OnCommit != nil {
+				db.OnCommit(events, requests, took)
+			}
+			db.restartWAL()
+		}}
+	db.queue.Start(DefaultQueueLength, 1)
+	db.loops.Start(context.Background(), db.checkpointLoop, db.expiryLoop)
+	db.opened = true
 	return nil
 }
 
@@ -174,16 +177,15 @@ const ExpiryInterval = time.Minute
 
 // expiryLoop deletes de-duplication entries and stored responses older than
 // the idempotency window, in small batches so that commits are not held up.
-func (db *DB) expiryLoop() {
-	defer db.wg.Done()
+func (db *DB) expiryLoop(ctx context.Context) {
 	t := time.NewTicker(ExpiryInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-db.done:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := db.expire(context.Background()); err != nil {
+			if err := db.expire(ctx); err != nil && ctx.Err() == nil {
 				// Nothing is lost: the rows are past their use and the next
 				// round deletes them.
 				db.logger().Warn("expire idempotency keys", "err", err)
@@ -202,10 +204,8 @@ func (db *DB) expire(ctx context.Context) error {
 			(SELECT key_hash FROM idempotent_responses WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
 	} {
 		for {
-			select {
-			case <-db.done:
+			if ctx.Err() != nil {
 				return nil
-			default:
 			}
 			res, err := db.writer.ExecContext(ctx, q, cutoff)
 			if err != nil {
@@ -295,8 +295,7 @@ const CheckpointInterval = 250 * time.Millisecond
 // not pay for it. PASSIVE never blocks the writer or readers, but it cannot
 // rewind the WAL while writes keep coming; the committer does that between
 // two transactions once the WAL is long (restartWAL).
-func (db *DB) checkpointLoop() {
-	defer db.wg.Done()
+func (db *DB) checkpointLoop(ctx context.Context) {
 	conn, err := sql.Open("sqlite", db.dsnFor(false, false, CacheKiB))
 	if err != nil {
 		return
@@ -307,7 +306,7 @@ func (db *DB) checkpointLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-db.done:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			// A failed checkpoint loses nothing: the WAL keeps the data
@@ -330,14 +329,10 @@ func (db *DB) checkpointLoop() {
 // Close stops the committer after the queued appends and closes the
 // database. It is safe to call more than once.
 func (db *DB) Close() error {
-	db.stopOnce.Do(func() {
-		if db.done != nil {
-			close(db.done)
-			db.wg.Wait()
-		}
-	})
+	db.queue.Stop()
+	db.loops.Stop()
 	var errs []error
-	if db.writer != nil && db.done != nil {
+	if db.writer != nil && db.opened {
 		// Leave a small WAL behind: fold it into the database file.
 		if _, err := db.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))

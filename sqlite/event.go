@@ -27,7 +27,6 @@ type appendRequest struct {
 	search  []string              // trail.SearchText of inputs
 	results []trail.AppendResult
 	err     error
-	done    chan struct{}
 }
 
 // AppendEvents queues the events for the group committer and waits until
@@ -37,24 +36,8 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 		return nil, nil
 	}
 	r := newAppendRequest(orgID, inputs)
-	select {
-	case <-s.db.done:
-		return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
-	default:
-	}
-	select {
-	case s.db.queue <- r:
-	default:
-		return nil, trail.Errorf(trail.EUNAVAILABLE, "Too many events are waiting to be written; retry.")
-	}
-	select {
-	case <-r.done:
-	case <-s.db.exited():
-		select {
-		case <-r.done:
-		default:
-			return nil, trail.Errorf(trail.EUNAVAILABLE, "Trail is shutting down.")
-		}
+	if err := s.db.queue.Do(ctx, r); err != nil {
+		return nil, err
 	}
 	return r.results, r.err
 }
@@ -62,7 +45,7 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 // newAppendRequest computes the de-duplication keys and the search text in
 // the caller's goroutine, so that the single committer does less.
 func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs)), done: make(chan struct{})}
+	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs))}
 	for i, in := range inputs {
 		in.Normalize()
 		r.encoded[i] = in.Encode()
@@ -70,46 +53,6 @@ func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
 		r.search[i] = trail.SearchText(in.Stored("", orgID, 0, time.Time{}))
 	}
 	return r
-}
-
-func (db *DB) exited() <-chan struct{} { return db.loopExited }
-
-func (db *DB) commitLoop() {
-	defer db.wg.Done()
-	defer close(db.loopExited)
-	for {
-		var first *appendRequest
-		select {
-		case first = <-db.queue:
-		case <-db.done:
-			// Drain what was queued before the stop.
-			for {
-				select {
-				case r := <-db.queue:
-					db.commit([]*appendRequest{r})
-				default:
-					return
-				}
-			}
-		}
-		batch, n := []*appendRequest{first}, len(first.inputs)
-	collect:
-		for n < db.MaxCommitEvents {
-			select {
-			case r := <-db.queue:
-				batch = append(batch, r)
-				n += len(r.inputs)
-			default:
-				break collect
-			}
-		}
-		start := time.Now()
-		db.commit(batch)
-		if db.OnCommit != nil {
-			db.OnCommit(n, len(batch), time.Since(start))
-		}
-		db.restartWAL()
-	}
 }
 
 // commit writes a group of requests in one transaction.
@@ -146,7 +89,6 @@ func (db *DB) commit(batch []*appendRequest) {
 		if err != nil {
 			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
 		}
-		close(r.done)
 	}
 }
 
