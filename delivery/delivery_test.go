@@ -68,7 +68,7 @@ func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
 		}
 		return plain.Destination(s)
 	}
-	f.worker.Start()
+	f.worker.Start(context.Background())
 	t.Cleanup(f.worker.Stop)
 	return f
 }

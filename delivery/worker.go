@@ -11,6 +11,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/internal/lifecycle"
 )
 
 // Defaults of a Worker.
@@ -67,9 +68,8 @@ type Worker struct {
 	held    map[string]bool
 	events  chan struct{} // closed and replaced when events arrive
 	changed chan struct{} // closed and replaced when streams change
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 	claim   chan struct{}
+	loops   lifecycle.Group // the claimer and a goroutine per held stream
 }
 
 func (w *Worker) init() {
@@ -99,31 +99,18 @@ func (w *Worker) init() {
 	}
 }
 
-// Start starts claiming and delivering streams.
-func (w *Worker) Start() {
+// Start starts claiming and delivering streams, until Stop or until ctx
+// ends (lifecycle.Group: idempotent).
+func (w *Worker) Start(ctx context.Context) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.init()
-	if w.cancel != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	w.wg.Add(1)
-	go w.claimLoop(ctx)
+	w.mu.Unlock()
+	w.loops.Start(ctx, w.claimLoop)
 }
 
 // Stop stops delivering: every held stream is given back. It waits for
 // the streams' goroutines and is safe to call twice or before Start.
-func (w *Worker) Stop() {
-	w.mu.Lock()
-	cancel := w.cancel
-	w.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	w.wg.Wait()
-}
+func (w *Worker) Stop() { w.loops.Stop() }
 
 // Wake tells the worker that events were accepted.
 func (w *Worker) Wake() {
@@ -155,7 +142,6 @@ func (w *Worker) signals() (events, changed <-chan struct{}) {
 }
 
 func (w *Worker) claimLoop(ctx context.Context) {
-	defer w.wg.Done()
 	// Whatever this node held before it restarted is its own again.
 	if n, err := w.Streams.ReleaseNodeStreams(ctx, w.Node); err != nil {
 		w.Logger.Warn("release the streams of this node's previous run; they wait for their leases", "node", w.Node, "err", err)
@@ -199,14 +185,23 @@ func (w *Worker) claimAll(ctx context.Context) {
 		}
 		w.held[st.ID] = true
 		w.mu.Unlock()
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
+		started := w.loops.Go(ctx, func(ctx context.Context) {
 			w.hold(ctx, st)
 			w.mu.Lock()
 			delete(w.held, st.ID)
 			w.mu.Unlock()
-		}()
+		})
+		if !started { // stopping: the claim is given back
+			w.mu.Lock()
+			delete(w.held, st.ID)
+			w.mu.Unlock()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := w.Streams.ReleaseStream(rctx, st); err != nil {
+				w.Logger.Warn("give back a stream claimed while stopping; it waits for its lease", "stream", st.ID, "err", err)
+			}
+			cancel()
+			return
+		}
 	}
 }
 

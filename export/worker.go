@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/lifecycle"
 )
 
 // Defaults of the worker.
@@ -49,10 +50,8 @@ type Worker struct {
 	// error).
 	OnFinish func(ex *trail.Export, d time.Duration)
 
-	wake   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	wake  chan struct{}
+	loops lifecycle.Group // the claimer and the expiry
 }
 
 func (w *Worker) defaults() {
@@ -76,15 +75,12 @@ func (w *Worker) defaults() {
 	}
 }
 
-// Start runs the worker until Stop.
-func (w *Worker) Start() {
+// Start runs the worker until Stop or until ctx ends (lifecycle.Group:
+// idempotent).
+func (w *Worker) Start(ctx context.Context) {
 	w.defaults()
 	w.wake = make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	w.wg.Add(2)
-	go w.loop(ctx)
-	go w.expireLoop(ctx)
+	w.loops.Start(ctx, w.loop, w.expireLoop)
 }
 
 // Wake tells the worker an export was created, so that it starts without
@@ -101,17 +97,9 @@ func (w *Worker) Wake() {
 
 // Stop stops the worker. An export it was writing is given back at once,
 // so that another node, or this one after a restart, takes it up.
-func (w *Worker) Stop() {
-	w.once.Do(func() {
-		if w.cancel != nil {
-			w.cancel()
-			w.wg.Wait()
-		}
-	})
-}
+func (w *Worker) Stop() { w.loops.Stop() }
 
 func (w *Worker) loop(ctx context.Context) {
-	defer w.wg.Done()
 	for {
 		for ctx.Err() == nil {
 			ex, err := w.Exports.ClaimExport(ctx, w.Lease)
@@ -141,7 +129,6 @@ func (w *Worker) loop(ctx context.Context) {
 // expireLoop removes the files of exports past the TTL, and those of dead
 // attempts, every ExpireInterval, beside the exports that run.
 func (w *Worker) expireLoop(ctx context.Context) {
-	defer w.wg.Done()
 	for {
 		if n, err := w.Exports.ExpireExports(ctx, w.Now().Add(-w.TTL)); err != nil && ctx.Err() == nil {
 			w.Logger.Error("expire export files; retrying later", "err", err)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -374,13 +375,13 @@ func TestExports(t *testing.T) {
 			ts.ExportWorker.Stop()
 			w := &export.Worker{Exports: ts.Exports, Source: export.Source{Events: ts.Events, Logs: ts.Logs}, Logger: ts.Logger,
 				PollInterval: 20 * time.Millisecond, TTL: 300 * time.Millisecond, ExpireEvery: 50 * time.Millisecond}
-			w.Start()
+			w.Start(context.Background())
 			ts.ExportCreated = w.Wake
 			defer func() {
 				// Back to a worker with the default TTL for the next subtests.
 				w.Stop()
 				n := &export.Worker{Exports: ts.Exports, Source: export.Source{Events: ts.Events, Logs: ts.Logs}, Logger: ts.Logger, PollInterval: 20 * time.Millisecond}
-				n.Start()
+				n.Start(context.Background())
 				parent.Cleanup(n.Stop)
 				ts.ExportWorker, ts.ExportCreated = n, n.Wake
 			}()

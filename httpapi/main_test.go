@@ -147,14 +147,14 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 	ts.VKey = vkey
 	s.Proofs = &tlog.Prover{Store: d.logs, Key: vkey}
 	ig := &tlog.Integrator{Store: d.logs, Signer: signer, Origin: "trail.test", Interval: 20 * time.Millisecond}
-	ig.Start()
+	ig.Start(context.Background())
 	t.Cleanup(ig.Stop)
 	s.Exports = d.exports
 	s.ExportURLKey = make([]byte, 32)
 	rand.Read(s.ExportURLKey)
 	s.Now = func() time.Time { return time.Now().Add(time.Duration(ts.Clock.Load())) }
 	worker := &export.Worker{Exports: d.exports, Source: export.Source{Events: d.events, Logs: d.logs}, Logger: s.Logger, PollInterval: 20 * time.Millisecond}
-	worker.Start()
+	worker.Start(context.Background())
 	t.Cleanup(worker.Stop)
 	s.ExportCreated = worker.Wake
 	ts.ExportWorker = worker
@@ -181,7 +181,7 @@ func newServerOn(t *testing.T, driver string, opts ...func(*httpapi.Server, *jso
 		s.Metrics = httpapi.NewMetrics()
 	}
 	sw.Observer = s.Metrics
-	sw.Start()
+	sw.Start(context.Background())
 	t.Cleanup(sw.Stop)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)

@@ -124,9 +124,10 @@ type Server struct {
 	uiTemplates *uiTemplates
 	uiErr       error
 
-	ln      net.Listener
-	srv     *http.Server
-	handler http.Handler
+	ln       net.Listener
+	srv      *http.Server
+	serveErr chan error
+	handler  http.Handler
 
 	mu          sync.Mutex // mu guards auth, limiters, orgLimiters and orgs
 	auth        map[[32]byte]authEntry
@@ -180,9 +181,19 @@ func (s *Server) Open() error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
-	go s.srv.Serve(ln)
+	s.serveErr = make(chan error, 1)
+	go func() {
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- fmt.Errorf("serve the API: %w", err)
+		}
+	}()
 	return nil
 }
+
+// Err returns a channel that receives the error that stopped the server
+// from serving (never http.ErrServerClosed, which is Close's); nil before
+// Open.
+func (s *Server) Err() <-chan error { return s.serveErr }
 
 // URL returns the base URL the server listens on.
 func (s *Server) URL() string {

@@ -264,7 +264,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	newWorker := func() *delivery.Worker {
 		w := &delivery.Worker{Streams: s.Streams, Events: s.Events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond,
 			Client: delivery.NewClient(delivery.ClientOptions{AllowPrivate: true})}
-		w.Start()
+		w.Start(context.Background())
 		return w
 	}
 	w := newWorker()

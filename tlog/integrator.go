@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/lifecycle"
 )
 
 // Defaults of the Integrator.
@@ -54,30 +55,19 @@ type Integrator struct {
 	ranges  map[string]*compact.Range // the trees' compact ranges at their last checkpoint
 	failing map[string]*failure       // organizations whose step failed, until when they wait
 
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	loop lifecycle.Group
 }
 
-// Start runs the integrator in the background until Stop.
-func (ig *Integrator) Start() {
+// Start runs the integrator in the background until Stop or until ctx
+// ends (lifecycle.Group: idempotent).
+func (ig *Integrator) Start(ctx context.Context) {
 	ig.init()
-	ctx, cancel := context.WithCancel(context.Background())
-	ig.cancel = cancel
-	ig.wg.Add(1)
-	go ig.loop(ctx)
+	ig.loop.Start(ctx, ig.run)
 }
 
 // Stop stops the integrator and waits for its round to end. It is
 // idempotent and safe before Start.
-func (ig *Integrator) Stop() {
-	ig.stopOnce.Do(func() {
-		if ig.cancel != nil {
-			ig.cancel()
-		}
-		ig.wg.Wait()
-	})
-}
+func (ig *Integrator) Stop() { ig.loop.Stop() }
 
 func (ig *Integrator) init() {
 	ig.mu.Lock()
@@ -88,8 +78,7 @@ func (ig *Integrator) init() {
 	}
 }
 
-func (ig *Integrator) loop(ctx context.Context) {
-	defer ig.wg.Done()
+func (ig *Integrator) run(ctx context.Context) {
 	interval := ig.Interval
 	if interval <= 0 {
 		interval = DefaultInterval

@@ -25,6 +25,7 @@ import (
 	"github.com/trail-audit/trail/export"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/demo"
+	"github.com/trail-audit/trail/internal/lifecycle"
 	"github.com/trail-audit/trail/internal/secretbox"
 	"github.com/trail-audit/trail/jsonschema"
 	"github.com/trail-audit/trail/tlog"
@@ -73,8 +74,8 @@ type Server struct {
 	pprof      *http.Server
 	metrics    *http.Server
 	metricsURL string
-	stopPurge  context.CancelFunc
-	purgeDone  chan struct{}
+	purge      lifecycle.Group
+	serveErr   chan error // an error that stopped a listener (pprof, metrics)
 }
 
 // DefaultPurgeInterval is how often trail serve purges expired events.
@@ -133,14 +134,36 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		s.Close()
 		return err
 	}
-	<-ctx.Done()
-	s.Logger.Info("shutting down")
-	return s.Close()
+	select {
+	case <-ctx.Done():
+		s.Logger.Info("shutting down")
+		return s.Close()
+	case err := <-s.HTTP.Err():
+		s.Logger.Error("the API stopped serving; shutting down", "err", err)
+		return errors.Join(err, s.Close())
+	case err := <-s.serveErr:
+		s.Logger.Error("a listener stopped serving; shutting down", "err", err)
+		return errors.Join(err, s.Close())
+	}
+}
+
+// serve serves srv on ln in the background; an error that stops it
+// (other than Close's) stops Trail (Run).
+func (s *Server) serve(name string, srv *http.Server, ln net.Listener) {
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.serveErr <- fmt.Errorf("serve %s: %w", name, err):
+			default: // one error is enough to stop
+			}
+		}
+	}()
 }
 
 // Open opens the database, makes sure the admin key exists, loads the
 // demo if asked and starts serving.
 func (s *Server) Open(ctx context.Context) error {
+	s.serveErr = make(chan error, 1)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -239,10 +262,12 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Timestamper: id.Timestamper, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger,
 		Now: s.CheckpointClock}
-	s.Integrator.Start()
-	s.startPurge(&tlog.Purger{Store: db.Logs, Events: events, Key: id.Key})
-	s.Exports.Start()
-	s.Streams.Start()
+	// The workers stop at Close, in its order, not when a signal ends ctx.
+	bg := context.WithoutCancel(ctx)
+	s.Integrator.Start(bg)
+	s.startPurge(bg, &tlog.Purger{Store: db.Logs, Events: events, Key: id.Key})
+	s.Exports.Start(bg)
+	s.Streams.Start(bg)
 	if err := h.Open(); err != nil {
 		return err
 	}
@@ -256,7 +281,7 @@ func (s *Server) Open(ctx context.Context) error {
 			return fmt.Errorf("--pprof-addr: %w", err)
 		}
 		s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go s.pprof.Serve(ln)
+		s.serve("profiles", s.pprof, ln)
 		s.Logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
 	if s.PublicURL == "" && wildcardAddr(s.Addr) {
@@ -274,7 +299,7 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
-		go s.metrics.Serve(ln)
+		s.serve("metrics", s.metrics, ln)
 		s.metricsURL = "http://" + ln.Addr().String() + "/metrics"
 		s.Logger.Info("metrics served without a key", "url", s.metricsURL)
 	}
@@ -356,15 +381,12 @@ func wildcardAddr(addr string) bool {
 // startPurge purges the events past their retention at start and then
 // every PurgeInterval, in the background. A purge that fails is retried
 // at the next round: nothing is lost by waiting.
-func (s *Server) startPurge(purger *tlog.Purger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopPurge, s.purgeDone = cancel, make(chan struct{})
+func (s *Server) startPurge(ctx context.Context, purger *tlog.Purger) {
 	interval := s.PurgeInterval
 	if interval <= 0 {
 		interval = DefaultPurgeInterval
 	}
-	go func() {
-		defer close(s.purgeDone)
+	s.purge.Start(ctx, func(ctx context.Context) {
 		for {
 			start := time.Now()
 			res, err := purger.Purge(ctx)
@@ -384,7 +406,7 @@ func (s *Server) startPurge(purger *tlog.Purger) {
 			case <-t.C:
 			}
 		}
-	}()
+	})
 }
 
 // settingExportURLKey names the key that signs export download links: made
@@ -541,10 +563,7 @@ func (s *Server) Close() error {
 		errs = append(errs, s.metrics.Shutdown(ctx))
 		s.metrics = nil
 	}
-	if s.stopPurge != nil {
-		s.stopPurge()
-		<-s.purgeDone
-	}
+	s.purge.Stop()
 	if s.Exports != nil {
 		s.Exports.Stop()
 	}
