@@ -32,6 +32,9 @@ func runBenchCommand(t *testing.T, env []string, args ...string) (stdout, stderr
 // harness (package bench) still starts its servers, pre-loads through the
 // driver and prints each scenario's figures.
 func TestBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
 	t.Parallel()
 	t.Run("SQLite", func(t *testing.T) {
 		t.Parallel()

@@ -74,6 +74,9 @@ func TestMain_Version(t *testing.T) {
 		}
 	})
 	t.Run("Ldflags", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds and runs the binary")
+		}
 		t.Parallel()
 		bin := filepath.Join(t.TempDir(), "trail")
 		ld := "-X main.Version=v9.8.7 -X main.Commit=0123456789abcdef -X main.Date=2026-12-05T10:11:12Z"
