@@ -88,4 +88,3 @@ func keys(m map[string][]byte) []string {
 	}
 	return ks
 }
-
