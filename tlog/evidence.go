@@ -23,10 +23,9 @@ const RetentionRace = time.Minute
 // purgeEvidence collects, while fsck scans a log, its purged events and the
 // purge records that must cover them (SPEC §6).
 type purgeEvidence struct {
-	orgID    string
-	runs     [][2]int64 // purged indexes, as [from, to) runs
-	below    int64      // every purged index below it is covered by a valid record
-	firstBad *FsckProblem
+	orgID string
+	runs  [][2]int64 // purged indexes, as [from, to) runs
+	below int64      // every purged index below it is covered by a valid record
 	// retention in force: changes by time, from the log's own events
 	retention []retentionChange
 	records   []purgeRecordRow

@@ -35,7 +35,7 @@ const (
 
 // Integrator adds stored events to their organization's tree and signs
 // checkpoints. Several integrators (one per node) may share a database:
-// LogStore.AddCheckpoint lets one of them win each step.
+// LogStore.AddCheckpoints lets one of them win each step.
 type Integrator struct {
 	Store  trail.LogStore
 	Signer note.Signer

@@ -11,15 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/trail-audit/trail/tlog"
 )
-
-// Version is set at build time with -ldflags "-X main.Version=v1.2.3".
-var Version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,7 +58,7 @@ Commands:
 	fsck      recompute every organization's tree from the database and check it
 	purge     purge the events past their organization's retention, once
 	bench     start a server on a temporary directory and measure it
-	version   print the version
+	version   print the version, commit and build date
 
 Run 'trail <command> -h' for a command's flags. Every flag can also be set
 with a TRAIL_* environment variable: --data-dir is TRAIL_DATA_DIR.
@@ -94,8 +90,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "purge":
 		return m.runPurge(ctx, rest)
 	case "version":
-		fmt.Fprintln(m.Stdout, "trail", version())
-		return nil
+		return m.runVersion(rest)
 	case "-h", "--help", "help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
@@ -103,23 +98,6 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		fmt.Fprint(m.Stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
-}
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "devel-" + s.Value[:12]
-			}
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return "devel"
 }
 
 // logger is the log of commands other than serve.

@@ -209,7 +209,7 @@ func CheckOrder(evs []Event) error {
 	return nil
 }
 
-// parseEvent reads the id and index of an event's JSON.
+// ParseEvent reads the id and index of an event's JSON.
 func ParseEvent(raw []byte) (Event, error) {
 	var e struct {
 		ID    string `json:"id"`
