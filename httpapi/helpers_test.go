@@ -127,14 +127,6 @@ func validEvent() map[string]any {
 	}
 }
 
-// deepCopy copies a JSON value.
-func deepCopy(v map[string]any) map[string]any {
-	b, _ := json.Marshal(v)
-	var out map[string]any
-	json.Unmarshal(b, &out)
-	return out
-}
-
 // problemPaths returns the instancePaths of an error body.
 func problemPaths(t *testing.T, body map[string]any) []string {
 	t.Helper()

@@ -391,7 +391,7 @@ func (f uiFilter) period(now time.Time, retentionDays int) (start, end *time.Tim
 			}
 		}
 		if start != nil && end != nil && !start.Before(*end) {
-			return nil, nil, hist, errors.New("Until must be after From")
+			return nil, nil, hist, uiInputError("Until must be after From")
 		}
 		if end != nil && start == nil && !hist[0].Before(hist[1]) {
 			hist[0] = hist[1].Add(-24 * time.Hour)

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -28,5 +27,3 @@ func listQuery(base, key string, args []any, f trail.ListFilter) (string, []any)
 	}
 	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1), args
 }
-
-func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }
