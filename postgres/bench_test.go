@@ -5,8 +5,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"

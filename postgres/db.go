@@ -18,10 +18,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
 	"github.com/trail-audit/trail/internal/lifecycle"
+	"github.com/trail-audit/trail/store"
 )
 
 //go:embed migrations/*.sql
@@ -78,9 +80,7 @@ type DB struct {
 	// months holds the months whose partitions are known to exist.
 	months map[time.Time]bool
 
-	actionsMu sync.Mutex // actionsMu guards knownActions
-	// knownActions caches which organization actions are in org_actions.
-	knownActions map[string]map[string]bool
+	actions store.KnownActions // organization actions in org_actions
 
 	queue    groupcommit.Queue[*appendRequest]
 	loops    lifecycle.Group // partition maintenance and expiry
@@ -338,7 +338,7 @@ func (db *DB) fillLeafHashes(ctx context.Context) error {
 				rows.Close()
 				return err
 			}
-			ev, err := decodeEvent(data)
+			ev, err := store.DecodeEvent(data)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("event %d of %s: %w", idx, org, err)
@@ -438,31 +438,6 @@ func interpretError(err error) error {
 		}
 	}
 	return err
-}
-
-// actionKnown reports whether (org, action) is known to be in org_actions.
-func (db *DB) actionKnown(org, action string) bool {
-	db.actionsMu.Lock()
-	defer db.actionsMu.Unlock()
-	return db.knownActions[org][action]
-}
-
-// markActions remembers organization actions after their transaction
-// committed.
-func (db *DB) markActions(pairs [][2]string) {
-	db.actionsMu.Lock()
-	defer db.actionsMu.Unlock()
-	if db.knownActions == nil {
-		db.knownActions = map[string]map[string]bool{}
-	}
-	for _, p := range pairs {
-		m := db.knownActions[p[0]]
-		if m == nil {
-			m = map[string]bool{}
-			db.knownActions[p[0]] = m
-		}
-		m[p[1]] = true
-	}
 }
 
 // Unavailable reports whether err is the database being out of reach for

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/trail-audit/trail"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // EventService implements trail.EventService on PostgreSQL.
@@ -261,7 +262,7 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
 		head.next++
 		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
-		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
+		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actions.Has(orgID, ev.Action) {
 			a.newActions[k] = true
 		}
 		ids, types := make([]string, len(ev.Targets)), make([]string, len(ev.Targets))
@@ -347,7 +348,7 @@ func (a *appender) committed() {
 	for k := range a.newActions {
 		pairs = append(pairs, k)
 	}
-	a.db.markActions(pairs)
+	a.db.actions.Mark(pairs)
 }
 
 // appendOwn appends one of Trail's own audit events inside tx. The caller
@@ -381,7 +382,7 @@ func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*tr
 	} else if err != nil {
 		return nil, fmt.Errorf("find event: %w", err)
 	}
-	return decodeEvent(data)
+	return store.DecodeEvent(data)
 }
 
 // findPurged returns an event whose contents retention removed: its id,
@@ -400,16 +401,6 @@ func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail
 	}
 	ev.PurgedLeafHash = h
 	return ev, nil
-}
-
-func decodeEvent(data string) (*trail.Event, error) {
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.UseNumber()
-	var ev trail.Event
-	if err := dec.Decode(&ev); err != nil {
-		return nil, fmt.Errorf("decode stored event: %w", err)
-	}
-	return &ev, nil
 }
 
 // Limits of PostgreSQL's tsvector: longer words cannot be stored, later

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // LogStore implements trail.LogStore on PostgreSQL.
@@ -802,7 +803,7 @@ func rowMismatch(org string, row *trail.LogRow, received time.Time, action, acto
 	if len(leaf) != trail.HashSize {
 		problems = append(problems, "leaf_hash is not a SHA-256 hash")
 	}
-	ev, err := decodeEvent(data)
+	ev, err := store.DecodeEvent(data)
 	if err != nil {
 		return strings.Join(append(problems, "data is not a stored event"), "; ")
 	}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // RecentWindow is how many of an organization's newest events a date-range
@@ -154,7 +156,7 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 			byIdx[idx] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
 			continue
 		}
-		ev, err := decodeEvent(data)
+		ev, err := store.DecodeEvent(data)
 		if err != nil {
 			return nil, err
 		}
@@ -318,9 +320,9 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 		from := `event_targets t JOIN events e ON e.organization_id = t.organization_id AND e.idx = t.idx AND e.received_at = t.received_at`
 		// The index order is t's: the organization and the cursor repeat
 		// on t.
-		return q.perValue(ctx, from+` AND t.organization_id = `+q.arg(f.OrganizationID), col, "t.idx", dedupe(vals), driver)
+		return q.perValue(ctx, from+` AND t.organization_id = `+q.arg(f.OrganizationID), col, "t.idx", store.Dedupe(vals), driver)
 	case len(f.ActorIDs) > 0:
-		return q.perValue(ctx, "events e", "e.actor_id", "e.idx", dedupe(f.ActorIDs), "actor_ids")
+		return q.perValue(ctx, "events e", "e.actor_id", "e.idx", store.Dedupe(f.ActorIDs), "actor_ids")
 	case strings.TrimSpace(f.Query) != "":
 		return q.search(ctx)
 	case len(f.Actions) > 0:
@@ -330,7 +332,7 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 		}
 		return q.perValue(ctx, "events e", "e.action", "e.idx", actions, "actions")
 	case len(f.ActorNames) > 0:
-		return q.perValue(ctx, "events e", "e.actor_name", "e.idx", dedupe(f.ActorNames), "actor_names")
+		return q.perValue(ctx, "events e", "e.actor_name", "e.idx", store.Dedupe(f.ActorNames), "actor_names")
 	case (f.RangeStart != nil || f.RangeEnd != nil) && f.Raw:
 		// An export pages through its whole period: in index order, the
 		// period a condition on each row (a page by days would read a
@@ -347,7 +349,7 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 	case len(f.ActorTypes) > 0:
 		// Types are few and common: their index helps a rare one, and
 		// costs no more than the log's order for a common one.
-		return q.perValue(ctx, "events e", "e.actor_type", "e.idx", dedupe(f.ActorTypes), "actor_types")
+		return q.perValue(ctx, "events e", "e.actor_type", "e.idx", store.Dedupe(f.ActorTypes), "actor_types")
 	default:
 		return q.scan(ctx, q.conds(""))
 	}
@@ -475,36 +477,13 @@ func (q *eventQuery) byDay(ctx context.Context) ([]int64, error) {
 // expandActions turns exact actions and prefixes into the organization's
 // exact actions.
 func (q *eventQuery) expandActions(ctx context.Context) ([]string, error) {
-	var out []string
-	for _, a := range q.f.Actions {
-		p, ok := strings.CutSuffix(a, ".*")
-		if !ok {
-			out = append(out, a)
-			continue
-		}
-		rows, err := q.tx.Query(ctx, `SELECT action FROM org_actions WHERE organization_id = $1 AND action >= $2 AND action < $3`, q.f.OrganizationID, p+".", p+"/")
+	return store.ExpandActions(ctx, q.f.Actions, func(ctx context.Context, lo, hi string) ([]string, error) {
+		rows, err := q.tx.Query(ctx, `SELECT action FROM org_actions WHERE organization_id = $1 AND action >= $2 AND action < $3`, q.f.OrganizationID, lo, hi)
 		if err != nil {
 			return nil, err
 		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, names...)
-	}
-	return dedupe(out), nil
-}
-
-func dedupe(vals []string) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, v := range vals {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	})
 }
 
 // CountEvents counts the matching events in buckets aligned on the Unix

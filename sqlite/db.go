@@ -15,16 +15,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
 	"github.com/trail-audit/trail/internal/lifecycle"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
+	"github.com/trail-audit/trail/store"
 )
 
 //go:embed migrations/*.sql
@@ -76,13 +77,11 @@ type DB struct {
 	scanner *sql.DB
 	ids     *ident.Generator
 
-	walFrames atomic.Int64 // WAL length seen by the last checkpoint
-	actionsMu sync.Mutex   // actionsMu guards knownActions
-	// knownActions caches which organization actions are in org_actions.
-	knownActions map[string]map[string]bool
-	queue        groupcommit.Queue[*appendRequest]
-	loops        lifecycle.Group // the checkpointer and the expiry
-	opened       bool
+	walFrames atomic.Int64       // WAL length seen by the last checkpoint
+	actions   store.KnownActions // organization actions in org_actions
+	queue     groupcommit.Queue[*appendRequest]
+	loops     lifecycle.Group // the checkpointer and the expiry
+	opened    bool
 }
 
 // NewDB returns a DB for the file at path. It does no I/O.
@@ -222,31 +221,6 @@ func (db *DB) expire(ctx context.Context) error {
 // RestartWALFrames is the WAL length (in pages) past which the
 // checkpointer restarts the WAL from its beginning.
 const RestartWALFrames = 16384
-
-// actionKnown reports whether (org, action) is known to be in org_actions.
-func (db *DB) actionKnown(org, action string) bool {
-	db.actionsMu.Lock()
-	defer db.actionsMu.Unlock()
-	return db.knownActions[org][action]
-}
-
-// markActions remembers organization actions after their transaction
-// committed.
-func (db *DB) markActions(pairs [][2]string) {
-	db.actionsMu.Lock()
-	defer db.actionsMu.Unlock()
-	if db.knownActions == nil {
-		db.knownActions = map[string]map[string]bool{}
-	}
-	for _, p := range pairs {
-		m := db.knownActions[p[0]]
-		if m == nil {
-			m = map[string]bool{}
-			db.knownActions[p[0]] = m
-		}
-		m[p[1]] = true
-	}
-}
 
 // restartWAL copies the rest of a long WAL into the database and makes the
 // next transaction write from the start of the WAL file, which keeps the
@@ -441,7 +415,7 @@ func (db *DB) fillLeafHashes(ctx context.Context) error {
 				rows.Close()
 				return err
 			}
-			ev, err := decodeEvent(data)
+			ev, err := store.DecodeEvent(data)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("event seq %d: %w", seq, err)

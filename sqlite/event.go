@@ -3,12 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // EventService implements trail.EventService on SQLite.
@@ -170,7 +170,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
 		seq := a.nextSeq
 		a.nextSeq++
-		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actionKnown(orgID, ev.Action) {
+		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actions.Has(orgID, ev.Action) {
 			a.newActions[k] = true
 			a.actions = append(a.actions, orgID, ev.Action)
 		}
@@ -295,7 +295,7 @@ func (a *appender) committed() {
 	for k := range a.newActions {
 		pairs = append(pairs, k)
 	}
-	a.db.markActions(pairs)
+	a.db.actions.Mark(pairs)
 }
 
 // appendOwn appends one of Trail's own audit events inside tx.
@@ -324,7 +324,7 @@ func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*tr
 	} else if err != nil {
 		return nil, fmt.Errorf("find event: %w", err)
 	}
-	return decodeEvent(data)
+	return store.DecodeEvent(data)
 }
 
 // findPurged returns an event whose contents retention removed: its id,
@@ -375,16 +375,6 @@ func (s *LogStore) FindPurgedEvents(ctx context.Context, f trail.PurgedEventFilt
 		out = append(out, ev)
 	}
 	return out, rows.Err()
-}
-
-func decodeEvent(data string) (*trail.Event, error) {
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.UseNumber()
-	var ev trail.Event
-	if err := dec.Decode(&ev); err != nil {
-		return nil, fmt.Errorf("decode stored event: %w", err)
-	}
-	return &ev, nil
 }
 
 // ftsQuery turns q into an FTS5 query in which every word is a quoted

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/service"
+	"github.com/trail-audit/trail/store"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -92,7 +93,7 @@ func TestFsck_ThoroughSearch(t *testing.T) {
 	if err := db.writer.QueryRow(`SELECT seq, data FROM events WHERE organization_id = 'org_fts' AND idx = 7`).Scan(&seq, &data); err != nil {
 		t.Fatal(err)
 	}
-	doc, err := decodeEvent(data)
+	doc, err := store.DecodeEvent(data)
 	if err != nil {
 		t.Fatal(err)
 	}

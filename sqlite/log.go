@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // LogStore implements trail.LogStore on SQLite.
@@ -333,7 +334,7 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 			problems = append(problems, "seq is not after the previous row's: the commit order was changed")
 		}
 		prevSeq = seq
-		if ev, err := decodeEvent(data); err != nil {
+		if ev, err := store.DecodeEvent(data); err != nil {
 			problems = append(problems, "data is not a stored event")
 		} else {
 			for _, c := range []struct {
@@ -641,7 +642,7 @@ func (s *LogStore) purgeBatch(ctx context.Context, orgID string, cutoff, below i
 			rows.Close()
 			return 0, err
 		}
-		ev, err := decodeEvent(data)
+		ev, err := store.DecodeEvent(data)
 		if err != nil {
 			rows.Close()
 			return 0, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/store"
 )
 
 // RecentWindow is how many of an organization's newest events a date-range
@@ -170,7 +171,7 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Eve
 			bySeq[seq] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
 			continue
 		}
-		ev, err := decodeEvent(data)
+		ev, err := store.DecodeEvent(data)
 		if err != nil {
 			return nil, err
 		}
@@ -360,14 +361,14 @@ func (q *eventQuery) run(ctx context.Context) ([]int64, error) {
 			driver, col, vals = "targets", "t.target_type", f.TargetTypes
 		}
 		others := q.conds(driver)
-		return q.perValue(ctx, dedupe(vals), func(v string) ([]int64, error) {
+		return q.perValue(ctx, store.Dedupe(vals), func(v string) ([]int64, error) {
 			// An event may name the same target (or type) several times.
 			return q.seqQuery(ctx, "DISTINCT t.seq", "event_targets t JOIN events e ON e.seq = t.seq",
 				[]cond{{"t.organization_id = ?", []any{f.OrganizationID}}, {col + " = ?", []any{v}}}, others, "t.seq", q.n)
 		})
 	case len(f.ActorIDs) > 0:
 		others := q.conds("actor_ids")
-		return q.perValue(ctx, dedupe(f.ActorIDs), func(v string) ([]int64, error) {
+		return q.perValue(ctx, store.Dedupe(f.ActorIDs), func(v string) ([]int64, error) {
 			return q.seqQuery(ctx, "e.seq", "events e INDEXED BY events_org_actor", []cond{org, {"e.actor_id = ?", []any{v}}}, others, "e.seq", q.n)
 		})
 	case f.Query != "" && ftsQuery(f.Query) != "":
@@ -488,43 +489,10 @@ func (q *eventQuery) idxScan(ctx context.Context, others []cond, window int) ([]
 // expandActions turns exact actions and prefixes into the organization's
 // exact actions.
 func (q *eventQuery) expandActions(ctx context.Context) ([]string, error) {
-	var out []string
-	for _, a := range q.f.Actions {
-		p, ok := strings.CutSuffix(a, ".*")
-		if !ok {
-			out = append(out, a)
-			continue
-		}
-		rows, err := q.db.QueryContext(ctx, `SELECT action FROM org_actions WHERE organization_id = ? AND action >= ? AND action < ?`, q.f.OrganizationID, p+".", p+"/")
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return dedupe(out), nil
-}
-
-func dedupe(vals []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range vals {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
+	return store.ExpandActions(ctx, q.f.Actions, func(ctx context.Context, lo, hi string) ([]string, error) {
+		rows, err := q.db.QueryContext(ctx, `SELECT action FROM org_actions WHERE organization_id = ? AND action >= ? AND action < ?`, q.f.OrganizationID, lo, hi)
+		return collect(rows, err, func(r interface{ Scan(...any) error }) (s string, err error) { return s, r.Scan(&s) })
+	})
 }
 
 // hourNanos is one hour in the unit of occurred_at, event_counts' unit.
