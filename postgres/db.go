@@ -131,7 +131,7 @@ func (db *DB) Open(ctx context.Context) error {
 	if db.Committers <= 0 {
 		db.Committers = DefaultCommitters
 	}
-	db.queue = groupcommit.Queue[*appendRequest]{Size: func(r *appendRequest) int { return len(r.inputs) }, MaxEvents: db.MaxCommitEvents,
+	db.queue = groupcommit.Queue[*appendRequest]{Size: (*appendRequest).Size, MaxEvents: db.MaxCommitEvents,
 		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
 			if db.OnCommit != nil {
 				db.OnCommit(events, requests, took)

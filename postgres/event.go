@@ -27,43 +27,18 @@ var _ trail.EventService = (*EventService)(nil)
 // NewEventService returns an EventService on db.
 func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 
-type appendRequest struct {
-	orgID   string
-	inputs  []*trail.EventInput
-	encoded []*trail.EncodedInput // inputs, encoded once
-	keys    [][32]byte            // de-duplication keys of inputs
-	search  []pgtype.TSVector     // inputs' search words
-	results []trail.AppendResult
-	err     error
-}
-
-// newAppendRequest computes the de-duplication keys and the search words
-// in the caller's goroutine, so that the committers, which hold the
-// organizations' head rows while they work, do less.
-func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([][32]byte, len(inputs)), search: make([]pgtype.TSVector, len(inputs))}
-	for i, in := range inputs {
-		in.Normalize()
-		r.encoded[i] = in.Encode()
-		r.keys[i] = r.encoded[i].DedupeKey(orgID)
-		r.search[i] = searchVector(searchWords(trail.SearchText(in.Stored("", orgID, 0, time.Time{}))))
-	}
-	return r
-}
-
 // AppendEvents queues the events for a group committer and waits until
 // their transaction is committed (and, with synchronous_commit on, flushed
 // to the WAL on disk) or has failed.
 func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
-	if len(inputs) == 0 {
-		return nil, nil
-	}
-	r := newAppendRequest(orgID, inputs)
-	if err := s.db.queue.Do(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.results, r.err
+	return store.Append(ctx, &s.db.queue, orgID, inputs, searchForm)
 }
+
+// appendRequest is an append on its way through the group commit.
+type appendRequest = store.AppendRequest[pgtype.TSVector]
+
+// searchForm is what the full-text index stores of an event's text.
+var searchForm = func(text string) pgtype.TSVector { return searchVector(searchWords(text)) }
 
 // commit writes a group of requests in one transaction. When the month's
 // partition is missing (the maintenance task has not run, or the clock
@@ -91,7 +66,7 @@ func (db *DB) commit(batch []*appendRequest) {
 	}
 	for _, r := range batch {
 		if err != nil {
-			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
+			r.Results, r.Err = nil, fmt.Errorf("append events: %w", interpretError(err))
 		}
 	}
 }
@@ -110,7 +85,7 @@ func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
 		a.tx = tx
 		orgs := make([]string, 0, len(batch))
 		for _, r := range batch {
-			orgs = append(orgs, r.orgID)
+			orgs = append(orgs, r.OrgID)
 		}
 		if err := a.lockHeads(ctx, orgs); err != nil {
 			return err
@@ -119,9 +94,9 @@ func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
 			return err
 		}
 		for _, r := range batch {
-			r.results, r.err = a.add(r)
-			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
-				return r.err
+			r.Results, r.Err = a.add(r)
+			if r.Err != nil && trail.ErrorCode(r.Err) == trail.EINTERNAL {
+				return r.Err
 			}
 		}
 		return a.flush(ctx)
@@ -213,11 +188,11 @@ func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error
 	var orgs []string
 	var hashes [][]byte
 	for _, r := range batch {
-		if a.heads[r.orgID] == nil {
+		if a.heads[r.OrgID] == nil {
 			continue
 		}
-		for i := range r.inputs {
-			orgs, hashes = append(orgs, r.orgID), append(hashes, r.keys[i][:])
+		for i := range r.Inputs {
+			orgs, hashes = append(orgs, r.OrgID), append(hashes, r.Keys[i][:])
 		}
 	}
 	if len(orgs) == 0 {
@@ -247,21 +222,21 @@ func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error
 // add assigns ids and indexes to one request's events. An unknown
 // organization fails only this request.
 func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
-	orgID := r.orgID
+	orgID := r.OrgID
 	head := a.heads[orgID]
 	if head == nil {
 		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
 	}
-	results := make([]trail.AppendResult, len(r.inputs))
-	for i, in := range r.inputs {
-		key := dedupeKey{orgID, r.keys[i]}
+	results := make([]trail.AppendResult, len(r.Inputs))
+	for i, in := range r.Inputs {
+		key := dedupeKey{orgID, r.Keys[i]}
 		if prev, ok := a.seen[key]; ok {
 			results[i] = trail.AppendResult{ID: prev.ID, Index: prev.Index, Duplicate: true}
 			continue
 		}
 		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
 		head.next++
-		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
+		data := r.Encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
 		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actions.Has(orgID, ev.Action) {
 			a.newActions[k] = true
 		}
@@ -272,9 +247,9 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		}
 		ns := ev.OccurredAt.UnixNano()
 		a.counts[countKey{orgID, ev.Action, ns / hourNanos}]++
-		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
+		leaf := r.Encoded[i].LeafHash(ev.ID, orgID, a.now)
 		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,
-			ns, int32(ns / dayNanos), ids, types, r.search[i], string(data), leaf[:]})
+			ns, int32(ns / dayNanos), ids, types, r.Search[i], string(data), leaf[:]})
 		a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = append(a.idem.org, orgID), append(a.idem.hash, key.hash[:]), append(a.idem.eventID, ev.ID), append(a.idem.idx, ev.Index)
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[key] = r
@@ -358,7 +333,7 @@ func (db *DB) appendOwn(ctx context.Context, tx pgx.Tx, orgID string, in *trail.
 	if err := a.lockHeads(ctx, []string{orgID}); err != nil {
 		return err
 	}
-	r := newAppendRequest(orgID, []*trail.EventInput{in})
+	r := store.NewAppendRequest(orgID, []*trail.EventInput{in}, searchForm)
 	if err := a.loadDedupe(ctx, []*appendRequest{r}); err != nil {
 		return err
 	}

@@ -32,23 +32,14 @@ func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]
 	rows, err := s.db.pool.Query(ctx, `SELECT o.id, o.next_index, t.tree_size FROM organizations o
 		LEFT JOIN log_trees t ON t.organization_id = o.id
 		WHERE (t.tree_size IS NULL OR o.next_index > t.tree_size) AND o.id > $1 ORDER BY o.id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pending logs: %w", err)
-	}
-	defer rows.Close()
-	var heads []trail.LogHead
-	for rows.Next() {
-		var h trail.LogHead
+	return collectRows(rows, err, func(r pgx.Row) (h trail.LogHead, err error) {
 		var tree *int64
-		if err := rows.Scan(&h.OrganizationID, &h.LogSize, &tree); err != nil {
-			return nil, err
-		}
+		err = r.Scan(&h.OrganizationID, &h.LogSize, &tree)
 		if tree != nil {
 			h.TreeSize, h.HasCheckpoint = *tree, true
 		}
-		heads = append(heads, h)
-	}
-	return heads, rows.Err()
+		return h, err
+	})
 }
 
 // LogHead returns how far an organization's log and tree are.
@@ -279,19 +270,7 @@ func (s *LogStore) FindCheckpoint(ctx context.Context, orgID string, size int64)
 // FindCheckpoints returns checkpoints of sizes above after, in size order.
 func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int64, limit int) ([]*trail.Checkpoint, error) {
 	rows, err := s.db.pool.Query(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = $1 AND tree_size > $2 ORDER BY tree_size LIMIT $3`, orgID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []*trail.Checkpoint
-	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, scanCheckpoint)
 }
 
 // ScanLog calls fn for each event row of the organization from index from
@@ -540,19 +519,9 @@ func (s *LogStore) tileLeaf(ctx context.Context, orgID string, index int64) ([]b
 func (s *LogStore) RetentionLogs(ctx context.Context) ([]trail.LogRetention, error) {
 	rows, err := s.db.pool.Query(ctx, `SELECT o.id, o.retention_days, t.tree_size FROM organizations o
 		JOIN log_trees t ON t.organization_id = o.id WHERE t.tree_size > 0 ORDER BY o.id`)
-	if err != nil {
-		return nil, fmt.Errorf("retention logs: %w", err)
-	}
-	defer rows.Close()
-	var out []trail.LogRetention
-	for rows.Next() {
-		var o trail.LogRetention
-		if err := rows.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, func(r pgx.Row) (o trail.LogRetention, err error) {
+		return o, r.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize)
+	})
 }
 
 // CheckpointAtOrBefore returns the newest checkpoint created in t's second
@@ -848,19 +817,10 @@ func (s *LogStore) FindPurgedEvents(ctx context.Context, f trail.PurgedEventFilt
 		AND ($4::bigint IS NULL OR occurred_at IS NULL OR occurred_at >= $4)
 		AND ($5::bigint IS NULL OR occurred_at IS NULL OR occurred_at < $5)
 		ORDER BY idx LIMIT $6`, f.OrganizationID, f.After, f.Below, start, end, max(f.Limit, 1))
-	if err != nil {
-		return nil, fmt.Errorf("find purged events: %w", err)
-	}
-	defer rows.Close()
-	var out []*trail.Event
-	for rows.Next() {
+	return collectRows(rows, err, func(r pgx.Row) (*trail.Event, error) {
 		ev := &trail.Event{OrganizationID: f.OrganizationID, Purged: true}
-		if err := rows.Scan(&ev.Index, &ev.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+		return ev, r.Scan(&ev.Index, &ev.ID)
+	})
 }
 
 // Setting returns an instance setting, "" when unset.

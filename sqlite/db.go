@@ -158,7 +158,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	}
 	db.scanner.SetMaxOpenConns(2)
 	db.scanner.SetMaxIdleConns(2)
-	db.queue = groupcommit.Queue[*appendRequest]{Size: func(r *appendRequest) int { return len(r.inputs) }, MaxEvents: db.MaxCommitEvents,
+	db.queue = groupcommit.Queue[*appendRequest]{Size: (*appendRequest).Size, MaxEvents: db.MaxCommitEvents,
 		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
 			if db.OnCommit != nil {
 				db.OnCommit(events, requests, took)

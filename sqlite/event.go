@@ -19,41 +19,17 @@ var _ trail.EventService = (*EventService)(nil)
 // NewEventService returns an EventService on db.
 func NewEventService(db *DB) *EventService { return &EventService{db: db} }
 
-type appendRequest struct {
-	orgID   string
-	inputs  []*trail.EventInput
-	encoded []*trail.EncodedInput // inputs, encoded once
-	keys    []dedupeKey           // de-duplication keys of inputs
-	search  []string              // trail.SearchText of inputs
-	results []trail.AppendResult
-	err     error
-}
-
 // AppendEvents queues the events for the group committer and waits until
 // their transaction is committed (fsync'd) or has failed.
 func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
-	if len(inputs) == 0 {
-		return nil, nil
-	}
-	r := newAppendRequest(orgID, inputs)
-	if err := s.db.queue.Do(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.results, r.err
+	return store.Append(ctx, &s.db.queue, orgID, inputs, searchForm)
 }
 
-// newAppendRequest computes the de-duplication keys and the search text in
-// the caller's goroutine, so that the single committer does less.
-func newAppendRequest(orgID string, inputs []*trail.EventInput) *appendRequest {
-	r := &appendRequest{orgID: orgID, inputs: inputs, encoded: make([]*trail.EncodedInput, len(inputs)), keys: make([]dedupeKey, len(inputs)), search: make([]string, len(inputs))}
-	for i, in := range inputs {
-		in.Normalize()
-		r.encoded[i] = in.Encode()
-		r.keys[i] = dedupeKey{orgID, r.encoded[i].DedupeKey(orgID)}
-		r.search[i] = trail.SearchText(in.Stored("", orgID, 0, time.Time{}))
-	}
-	return r
-}
+// appendRequest is an append on its way through the group commit.
+type appendRequest = store.AppendRequest[string]
+
+// searchForm is what the full-text index stores of an event's text.
+var searchForm = func(text string) string { return text }
 
 // commit writes a group of requests in one transaction.
 func (db *DB) commit(batch []*appendRequest) {
@@ -69,11 +45,11 @@ func (db *DB) commit(batch []*appendRequest) {
 			return err
 		}
 		for _, r := range batch {
-			r.results, r.err = a.add(ctx, r)
-			if r.err != nil && trail.ErrorCode(r.err) == trail.EINTERNAL {
+			r.Results, r.Err = a.add(ctx, r)
+			if r.Err != nil && trail.ErrorCode(r.Err) == trail.EINTERNAL {
 				// add may have half-applied this request: nothing of the
 				// transaction may commit.
-				return r.err
+				return r.Err
 			}
 		}
 		if err := a.flush(ctx); err != nil {
@@ -87,7 +63,7 @@ func (db *DB) commit(batch []*appendRequest) {
 	}()
 	for _, r := range batch {
 		if err != nil {
-			r.results, r.err = nil, fmt.Errorf("append events: %w", interpretError(err))
+			r.Results, r.Err = nil, fmt.Errorf("append events: %w", interpretError(err))
 		}
 	}
 }
@@ -137,13 +113,17 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 // add assigns ids and indexes to one request's events. An unknown
 // organization fails only this request.
 func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendResult, error) {
-	orgID, inputs, keys := r.orgID, r.inputs, r.keys
+	orgID, inputs := r.OrgID, r.Inputs
+	keys := make([]dedupeKey, len(r.Keys))
+	for i, k := range r.Keys {
+		keys[i] = dedupeKey{orgID, k}
+	}
 	head, ok := a.heads[orgID]
 	if !ok {
 		head = &orgHead{}
 		err := a.tx.QueryRowContext(ctx, `SELECT next_index FROM organizations WHERE id = ?`, orgID).Scan(&head.next)
 		if err == sql.ErrNoRows {
-			return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+			return nil, trail.ErrOrganizationNotFound(orgID)
 		} else if err != nil {
 			return nil, err
 		}
@@ -167,19 +147,19 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 		}
 		ev := in.Stored(a.db.ids.New(a.now), orgID, head.next, a.now)
 		head.next++
-		data := r.encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
+		data := r.Encoded[i].StoredJSON(ev.ID, orgID, ev.Index, a.now)
 		seq := a.nextSeq
 		a.nextSeq++
 		if k := [2]string{orgID, ev.Action}; !a.newActions[k] && !a.db.actions.Has(orgID, ev.Action) {
 			a.newActions[k] = true
 			a.actions = append(a.actions, orgID, ev.Action)
 		}
-		leaf := r.encoded[i].LeafHash(ev.ID, orgID, a.now)
+		leaf := r.Encoded[i].LeafHash(ev.ID, orgID, a.now)
 		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data), leaf[:])
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
-		a.fts = append(a.fts, seq, r.search[i])
+		a.fts = append(a.fts, seq, r.Search[i])
 		a.counts[countKey{orgID, ev.Action, ev.OccurredAt.UnixNano() / hourNanos}]++
 		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
@@ -304,7 +284,7 @@ func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail
 	if err != nil {
 		return err
 	}
-	if _, err := a.add(ctx, newAppendRequest(orgID, []*trail.EventInput{in})); err != nil {
+	if _, err := a.add(ctx, store.NewAppendRequest(orgID, []*trail.EventInput{in}, searchForm)); err != nil {
 		return err
 	}
 	return a.flush(ctx)
@@ -362,19 +342,10 @@ func (s *LogStore) FindPurgedEvents(ctx context.Context, f trail.PurgedEventFilt
 		args = append(args, f.RangeEnd.UnixNano())
 	}
 	rows, err := s.db.reader.QueryContext(ctx, q+` ORDER BY idx LIMIT ?`, append(args, max(f.Limit, 1))...)
-	if err != nil {
-		return nil, fmt.Errorf("find purged events: %w", err)
-	}
-	defer rows.Close()
-	var out []*trail.Event
-	for rows.Next() {
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (*trail.Event, error) {
 		ev := &trail.Event{OrganizationID: f.OrganizationID, Purged: true}
-		if err := rows.Scan(&ev.Index, &ev.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+		return ev, r.Scan(&ev.Index, &ev.ID)
+	})
 }
 
 // ftsQuery turns q into an FTS5 query in which every word is a quoted

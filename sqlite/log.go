@@ -25,21 +25,12 @@ func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
 func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, next_index, tree_size FROM organizations
 		WHERE (tree_size IS NULL OR next_index > tree_size) AND id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pending logs: %w", err)
-	}
-	defer rows.Close()
-	var heads []trail.LogHead
-	for rows.Next() {
-		var h trail.LogHead
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (h trail.LogHead, err error) {
 		var tree sql.NullInt64
-		if err := rows.Scan(&h.OrganizationID, &h.LogSize, &tree); err != nil {
-			return nil, err
-		}
+		err = r.Scan(&h.OrganizationID, &h.LogSize, &tree)
 		h.TreeSize, h.HasCheckpoint = tree.Int64, tree.Valid
-		heads = append(heads, h)
-	}
-	return heads, rows.Err()
+		return h, err
+	})
 }
 
 // LogHead returns how far an organization's log and tree are.
@@ -250,19 +241,7 @@ func (s *LogStore) FindCheckpoint(ctx context.Context, orgID string, size int64)
 // FindCheckpoints returns checkpoints of sizes above after, in size order.
 func (s *LogStore) FindCheckpoints(ctx context.Context, orgID string, after int64, limit int) ([]*trail.Checkpoint, error) {
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? AND tree_size > ? ORDER BY tree_size LIMIT ?`, orgID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []*trail.Checkpoint
-	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanCheckpoint)
 }
 
 // ScanLog calls scan.Row for each event row of the organization from
@@ -529,19 +508,9 @@ func (s *LogStore) purgedFrom(ctx context.Context, tx *sql.Tx, orgID string, fro
 // RetentionLogs returns the organizations whose tree has events.
 func (s *LogStore) RetentionLogs(ctx context.Context) ([]trail.LogRetention, error) {
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, retention_days, tree_size FROM organizations WHERE tree_size > 0 ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("retention logs: %w", err)
-	}
-	defer rows.Close()
-	var out []trail.LogRetention
-	for rows.Next() {
-		var o trail.LogRetention
-		if err := rows.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (o trail.LogRetention, err error) {
+		return o, r.Scan(&o.OrganizationID, &o.RetentionDays, &o.TreeSize)
+	})
 }
 
 // CheckpointAtOrBefore returns the newest checkpoint created in t's second

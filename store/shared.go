@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/groupcommit"
 )
 
 // What both drivers do alike around their own SQL: written once here.
@@ -87,4 +89,48 @@ func Dedupe(vals []string) []string {
 		}
 	}
 	return out
+}
+
+// AppendRequest is one caller's events on their way through a driver's
+// group commit (internal/groupcommit): normalized and encoded once, with
+// their de-duplication keys and the driver's search form S of each, in
+// the caller's goroutine, so that the committers do less.
+type AppendRequest[S any] struct {
+	OrgID   string
+	Inputs  []*trail.EventInput
+	Encoded []*trail.EncodedInput
+	Keys    [][32]byte // de-duplication keys (trail.EncodedInput.DedupeKey)
+	Search  []S        // search form of trail.SearchText
+	// Results and Err are the outcome, set by the driver's commit.
+	Results []trail.AppendResult
+	Err     error
+}
+
+// NewAppendRequest prepares inputs for a commit; search makes the
+// driver's search form of an event's text.
+func NewAppendRequest[S any](orgID string, inputs []*trail.EventInput, search func(text string) S) *AppendRequest[S] {
+	r := &AppendRequest[S]{OrgID: orgID, Inputs: inputs, Encoded: make([]*trail.EncodedInput, len(inputs)), Keys: make([][32]byte, len(inputs)), Search: make([]S, len(inputs))}
+	for i, in := range inputs {
+		in.Normalize()
+		r.Encoded[i] = in.Encode()
+		r.Keys[i] = r.Encoded[i].DedupeKey(orgID)
+		r.Search[i] = search(trail.SearchText(in.Stored("", orgID, 0, time.Time{})))
+	}
+	return r
+}
+
+// Size is how many events the request holds (groupcommit.Queue.Size).
+func (r *AppendRequest[S]) Size() int { return len(r.Inputs) }
+
+// Append is trail.EventService.AppendEvents over a driver's queue: it
+// waits until the events' transaction has committed or failed.
+func Append[S any](ctx context.Context, q *groupcommit.Queue[*AppendRequest[S]], orgID string, inputs []*trail.EventInput, search func(string) S) ([]trail.AppendResult, error) {
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	r := NewAppendRequest(orgID, inputs, search)
+	if err := q.Do(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.Results, r.Err
 }
