@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/service"
@@ -35,25 +34,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 		pool.Close()
 	}
 	defer db.Close()
-	orgs, events := service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, postgres.NewEventService(db)
-	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_b", Name: "b"}); err != nil {
-		b.Fatal(err)
-	}
-	const batch = 1000
-	n := 0
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		evs := make([]*trail.EventInput, batch)
-		for j := range evs {
-			evs[j] = storetest.NewEvent(n)
-			evs[j].Metadata["unique"] = n // no de-duplication
-			n++
-		}
-		if _, err := events.AppendEvents(ctx, "org_b", evs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchAppend(b, service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations, postgres.NewEventService(db))
 }
 
 // BenchmarkProofs: inclusion and consistency proofs in a tree of 10 M

@@ -29,13 +29,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Defaults of the group committer and the maintenance task.
+// Defaults of the group committers (groupcommit has the queue's) and the
+// maintenance task.
 const (
-	// DefaultMaxCommitEvents is the most events one transaction takes.
-	DefaultMaxCommitEvents = 10000
-	// DefaultQueueLength is how many append requests may wait; beyond it
-	// AppendEvents returns EUNAVAILABLE.
-	DefaultQueueLength = 4096
 	// DefaultCommitters is how many group commits a node runs at once.
 	// Commits of different organizations proceed in parallel; commits of
 	// one organization wait for each other on its head row.
@@ -89,7 +85,7 @@ type DB struct {
 
 // NewDB returns a DB for the database at url. It does no I/O.
 func NewDB(url string) *DB {
-	return &DB{URL: url, Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, Committers: DefaultCommitters,
+	return &DB{URL: url, Now: time.Now, MaxCommitEvents: groupcommit.DefaultMaxEvents, Committers: DefaultCommitters,
 		RecentWindow: RecentWindow, SearchWindow: SearchWindow, ids: ident.NewGenerator()}
 }
 
@@ -137,7 +133,7 @@ func (db *DB) Open(ctx context.Context) error {
 				db.OnCommit(events, requests, took)
 			}
 		}}
-	db.queue.Start(DefaultQueueLength, db.Committers)
+	db.queue.Start(groupcommit.DefaultLength, db.Committers)
 	db.loops.Start(context.Background(), db.maintenanceLoop)
 	return nil
 }

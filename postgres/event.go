@@ -19,14 +19,6 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
-// EventService implements trail.EventService on PostgreSQL.
-type EventService struct{ db *DB }
-
-var _ trail.EventService = (*EventService)(nil)
-
-// NewEventService returns an EventService on db.
-func NewEventService(db *DB) *EventService { return &EventService{db: db} }
-
 // AppendEvents queues the events for a group committer and waits until
 // their transaction is committed (and, with synchronous_commit on, flushed
 // to the WAL on disk) or has failed.

@@ -12,24 +12,10 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
-	"github.com/trail-audit/trail/store"
 )
 
 // ChunkSize is the size of the chunks an export file is stored in.
 const ChunkSize = 1 << 20
-
-// ExportService is the part of exports PostgreSQL does natively: claims
-// of export jobs and their files, stored in the database so that every
-// node can serve them (SPEC §11). service.Exports creates and finds the
-// jobs.
-type ExportService struct {
-	db *DB
-}
-
-var _ store.ExportJobs = (*ExportService)(nil)
-
-// NewExportService returns an ExportService on db.
-func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
 
 const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
 	tree_size, attempts, claim, created_at, updated_at, ready_at`

@@ -19,14 +19,6 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
-// LogStore implements trail.LogStore on PostgreSQL.
-type LogStore struct{ db *DB }
-
-var _ trail.LogStore = (*LogStore)(nil)
-
-// NewLogStore returns a LogStore on db.
-func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
-
 // PendingLogs returns organizations whose tree is behind their log.
 func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
 	rows, err := s.db.pool.Query(ctx, `SELECT o.id, o.next_index, t.tree_size FROM organizations o
@@ -404,37 +396,15 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 		return fmt.Errorf("read target rows: %w", err)
 	}
 	ix.OrphanTargets += outside
-	if err := collect(ctx, tx, func(r pgx.Rows) error {
-		var k trail.HourAction
-		var n int64
-		if err := r.Scan(&k.Hour, &k.Action, &n); err != nil {
-			return err
-		}
-		ix.Counts[k] += n
-		return nil
-	}, `SELECT hour, action, n FROM event_counts WHERE organization_id = $1 AND n <> 0`, orgID); err != nil {
-		return fmt.Errorf("read hourly counts: %w", err)
+	queries := map[string]string{
+		store.ReadHourlyCounts: `SELECT hour, action, n FROM event_counts WHERE organization_id = $1 AND n <> 0`,
+		store.ReadByDay:        `SELECT occurred_day, count(*) FROM events WHERE organization_id = $1 GROUP BY occurred_day`,
+		store.ReadActions:      `SELECT action FROM org_actions WHERE organization_id = $1`,
 	}
-	if err := collect(ctx, tx, func(r pgx.Rows) error {
-		var day int32
-		var n int64
-		if err := r.Scan(&day, &n); err != nil {
-			return err
+	for _, r := range store.IndexReads(ix) {
+		if err := scanInto(ctx, tx, r.Row, queries[r.What], orgID); err != nil {
+			return fmt.Errorf("read %s: %w", r.What, err)
 		}
-		ix.Days[int64(day)] = n
-		return nil
-	}, `SELECT occurred_day, count(*) FROM events WHERE organization_id = $1 GROUP BY occurred_day`, orgID); err != nil {
-		return fmt.Errorf("read the by-day index: %w", err)
-	}
-	if err := collect(ctx, tx, func(r pgx.Rows) error {
-		var a string
-		if err := r.Scan(&a); err != nil {
-			return err
-		}
-		ix.Actions = append(ix.Actions, a)
-		return nil
-	}, `SELECT action FROM org_actions WHERE organization_id = $1`, orgID); err != nil {
-		return fmt.Errorf("read the actions catalogue: %w", err)
 	}
 	return scan.Indexes(ix)
 }
@@ -442,34 +412,25 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 // targetRows reads the rows of event_targets of events [lo, hi], by index.
 func (s *LogStore) targetRows(ctx context.Context, tx pgx.Tx, orgID string, lo, hi int64) (map[int64][]trail.Target, error) {
 	out := map[int64][]trail.Target{}
-	err := collect(ctx, tx, func(r pgx.Rows) error {
-		var idx int64
-		var t trail.Target
-		if err := r.Scan(&idx, &t.ID, &t.Type); err != nil {
-			return err
-		}
-		out[idx] = append(out[idx], t)
-		return nil
-	}, `SELECT idx, target_id, target_type FROM event_targets WHERE organization_id = $1 AND idx >= $2 AND idx <= $3`, orgID, lo, hi)
+	var idx int64
+	var t trail.Target
+	err := scanInto(ctx, tx, store.Row{Dest: []any{&idx, &t.ID, &t.Type}, Add: func() error { out[idx] = append(out[idx], t); return nil }}, `SELECT idx, target_id, target_type FROM event_targets WHERE organization_id = $1 AND idx >= $2 AND idx <= $3`, orgID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read target rows: %w", err)
 	}
 	return out, nil
 }
 
-// collect calls fn for each row of a query in the transaction.
-func collect(ctx context.Context, tx pgx.Tx, fn func(pgx.Rows) error, q string, args ...any) error {
+// scanInto reads the rows of a query into row.
+func scanInto(ctx context.Context, tx interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, row store.Row, q string, args ...any) error {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	_, err = pgx.ForEachRow(rows, row.Dest, row.Add)
+	return err
 }
 
 // compareLexemes compares a stored search vector with the words of text

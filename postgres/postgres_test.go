@@ -36,16 +36,6 @@ func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return storetest.Services{
-		Portal:        service.New(postgres.NewStore(db), postgres.NewExportService(db)).Portal,
-		Advance:       func(d time.Duration) { offset.Add(int64(d)) },
-		Events:        postgres.NewEventService(db),
-		Organizations: service.New(postgres.NewStore(db), postgres.NewExportService(db)).Organizations,
-		Schemas:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Schemas,
-		APIKeys:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).APIKeys,
-		Idempotency:   service.New(postgres.NewStore(db), postgres.NewExportService(db)).Idempotency,
-		Logs:          postgres.NewLogStore(db),
-		Exports:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Exports,
-		Streams:       service.New(postgres.NewStore(db), postgres.NewExportService(db)).Streams,
-	}
+	return storetest.Wire(service.New(postgres.NewStore(db), postgres.NewExportService(db)), postgres.NewEventService(db), postgres.NewLogStore(db),
+		func(d time.Duration) { offset.Add(int64(d)) })
 }

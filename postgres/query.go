@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,28 +95,12 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 func (s *EventService) rawScan(ctx context.Context, f trail.EventFilter) (*trail.EventPage, error) {
 	q := &eventQuery{f: f, n: f.Limit + 1, cursor: f.After}
 	cs := q.conds("")
-	rows, err := s.db.pool.Query(ctx, `SELECT e.idx, e.id, e.occurred_at, e.data FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx LIMIT `+q.arg(q.n), q.args...)
-	if err != nil {
+	var events []*trail.Event
+	if err := scanInto(ctx, s.db.pool, store.RawEventRow(f.OrganizationID, &events),
+		`SELECT e.idx, e.id, e.occurred_at, e.data FROM events e WHERE `+strings.Join(cs, " AND ")+` ORDER BY e.idx LIMIT `+q.arg(q.n), q.args...); err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}
-	defer rows.Close()
-	page := &trail.EventPage{}
-	for rows.Next() {
-		ev := &trail.Event{OrganizationID: f.OrganizationID}
-		var occurred int64
-		if err := rows.Scan(&ev.Index, &ev.ID, &occurred, &ev.Raw); err != nil {
-			return nil, fmt.Errorf("find events: %w", err)
-		}
-		ev.OccurredAt = time.Unix(0, occurred).UTC()
-		page.Events = append(page.Events, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
-	}
-	if len(page.Events) > f.Limit {
-		page.Events, page.HasMore = page.Events[:f.Limit], true
-	}
-	return page, nil
+	return store.EventPage(events, f.Limit), nil
 }
 
 func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) ([]*trail.Event, error) {
@@ -126,52 +109,15 @@ func load(ctx context.Context, tx pgx.Tx, orgID string, idxs []int64, raw bool) 
 	}
 	// Indexes that are most of a range (a page of an export) are read with
 	// one range scan of each partition's key, others one by one.
-	lo, hi := slices.Min(idxs), slices.Max(idxs)
-	var rows pgx.Rows
-	var err error
-	if hi-lo < 2*int64(len(idxs)) {
-		rows, err = tx.Query(ctx, `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx BETWEEN $2 AND $3`, orgID, lo, hi)
-	} else {
-		rows, err = tx.Query(ctx, `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, orgID, idxs)
+	q, args := `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx = ANY($2)`, []any{orgID, idxs}
+	if lo, hi, ok := store.MostlyRange(idxs); ok {
+		q, args = `SELECT idx, id, occurred_at, data FROM events WHERE organization_id = $1 AND idx BETWEEN $2 AND $3`, []any{orgID, lo, hi}
 	}
-	if err != nil {
+	l := store.NewLoader(idxs, raw)
+	if err := scanInto(ctx, tx, l.Row(false), q, args...); err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
-	defer rows.Close()
-	byIdx := make(map[int64]*trail.Event, len(idxs))
-	for _, idx := range idxs {
-		byIdx[idx] = nil
-	}
-	for rows.Next() {
-		var idx, occurred int64
-		var id string
-		var data string
-		if err := rows.Scan(&idx, &id, &occurred, &data); err != nil {
-			return nil, err
-		}
-		if _, wanted := byIdx[idx]; !wanted {
-			continue // in the range, not in the page
-		}
-		if raw {
-			byIdx[idx] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
-			continue
-		}
-		ev, err := store.DecodeEvent(data)
-		if err != nil {
-			return nil, err
-		}
-		byIdx[idx] = ev
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*trail.Event, 0, len(idxs))
-	for _, idx := range idxs {
-		if ev := byIdx[idx]; ev != nil {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return l.Events(), nil
 }
 
 type eventQuery struct {
@@ -507,21 +453,10 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	}
 	defer tx.Rollback(context.Background())
 	sum := func(query string, args ...any) error {
-		rows, err := tx.Query(ctx, query, args...)
-		if err != nil {
+		if err := scanInto(ctx, tx, store.BucketRow(counts, b0), query, args...); err != nil {
 			return fmt.Errorf("count events: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var b, c int64
-			if err := rows.Scan(&b, &c); err != nil {
-				return fmt.Errorf("count events: %w", err)
-			}
-			if i := b - b0; i >= 0 && i < int64(n) {
-				counts[i] += c
-			}
-		}
-		return rows.Err()
+		return nil
 	}
 	// events counts the events from from to to. edge: the ragged end of a
 	// range (under an hour) with only event types as filters. Its events

@@ -19,10 +19,37 @@ import (
 // of its own. The services (package service) hold the rules.
 type Store struct{ executor }
 
-var _ store.Driver = (*Store)(nil)
-
 // NewStore returns the Store of db. It does no I/O.
 func NewStore(db *DB) *Store { return &Store{executor{db: db}} }
+
+// EventService implements trail.EventService on PostgreSQL.
+type EventService struct{ db *DB }
+
+// NewEventService returns an EventService on db.
+func NewEventService(db *DB) *EventService { return &EventService{db: db} }
+
+// LogStore implements trail.LogStore on PostgreSQL.
+type LogStore struct{ db *DB }
+
+// NewLogStore returns a LogStore on db.
+func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
+
+// ExportService is the part of exports PostgreSQL does natively: claims
+// of export jobs and their files, stored in the database so that every
+// node can serve them (SPEC §11). service.Exports creates and finds the
+// jobs.
+type ExportService struct{ db *DB }
+
+// NewExportService returns an ExportService on db.
+func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
+
+// The driver's services, checked against what they implement.
+var (
+	_ store.Driver       = (*Store)(nil)
+	_ trail.EventService = (*EventService)(nil)
+	_ trail.LogStore     = (*LogStore)(nil)
+	_ store.ExportJobs   = (*ExportService)(nil)
+)
 
 // Now is the database's clock, at the precision of timestamptz.
 func (s *Store) Now() time.Time { return s.db.now() }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,21 +48,7 @@ func (x *executor) ActionExists(ctx context.Context, action string) (bool, error
 }
 
 func (x *executor) SchemaList(ctx context.Context, action string, after int, f trail.ListFilter) ([]*trail.Schema, error) {
-	args := []any{action}
-	q := `SELECT action, version, body, created_at FROM schemas WHERE action = $1`
-	if _, greater, ok := f.Bound(); ok {
-		op := "<"
-		if greater {
-			op = ">"
-		}
-		q += " AND version " + op + " $2"
-		args = append(args, after)
-	}
-	dir := "DESC"
-	if f.ScanAscending() {
-		dir = "ASC"
-	}
-	q += " ORDER BY version " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1)
+	q, args := store.ListQuery(`SELECT action, version, body, created_at FROM schemas WHERE action = $1`, "version", []any{action}, f, after, param)
 	rows, err := x.q().Query(ctx, q, args...)
 	return collectRows(rows, err, scanSchema)
 }

@@ -31,15 +31,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Defaults of the group committer.
-const (
-	// DefaultMaxCommitEvents is the most events one transaction takes.
-	DefaultMaxCommitEvents = 10000
-	// DefaultQueueLength is how many append requests may wait; beyond it
-	// AppendEvents returns EUNAVAILABLE.
-	DefaultQueueLength = 4096
-)
-
 // Page caches of each connection: CacheKiB for the writer and the query
 // pool, ScanCacheKiB for the connections of exports.
 const (
@@ -86,7 +77,7 @@ type DB struct {
 
 // NewDB returns a DB for the file at path. It does no I/O.
 func NewDB(path string) *DB {
-	return &DB{Path: path, ExportDir: filepath.Join(filepath.Dir(path), "exports"), Now: time.Now, MaxCommitEvents: DefaultMaxCommitEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
+	return &DB{Path: path, ExportDir: filepath.Join(filepath.Dir(path), "exports"), Now: time.Now, MaxCommitEvents: groupcommit.DefaultMaxEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
 }
 
 func (db *DB) dsn(readonly bool) string {
@@ -165,7 +156,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 			}
 			db.restartWAL()
 		}}
-	db.queue.Start(DefaultQueueLength, 1)
+	db.queue.Start(groupcommit.DefaultLength, 1)
 	db.loops.Start(context.Background(), db.checkpointLoop, db.expiryLoop)
 	db.opened = true
 	return nil

@@ -11,14 +11,6 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
-// EventService implements trail.EventService on SQLite.
-type EventService struct{ db *DB }
-
-var _ trail.EventService = (*EventService)(nil)
-
-// NewEventService returns an EventService on db.
-func NewEventService(db *DB) *EventService { return &EventService{db: db} }
-
 // AppendEvents queues the events for the group committer and waits until
 // their transaction is committed (fsync'd) or has failed.
 func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {

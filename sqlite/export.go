@@ -14,20 +14,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
-	"github.com/trail-audit/trail/store"
 )
-
-// ExportService is the part of exports SQLite does natively: claims of
-// export jobs and their files in the export directory (DB.ExportDir).
-// service.Exports creates and finds the jobs.
-type ExportService struct {
-	db *DB
-}
-
-var _ store.ExportJobs = (*ExportService)(nil)
-
-// NewExportService returns an ExportService on db.
-func NewExportService(db *DB) *ExportService { return &ExportService{db: db} }
 
 const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
 	tree_size, attempts, claim, created_at, updated_at, ready_at`

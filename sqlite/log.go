@@ -13,14 +13,6 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
-// LogStore implements trail.LogStore on SQLite.
-type LogStore struct{ db *DB }
-
-var _ trail.LogStore = (*LogStore)(nil)
-
-// NewLogStore returns a LogStore on db.
-func NewLogStore(db *DB) *LogStore { return &LogStore{db: db} }
-
 // PendingLogs returns organizations whose tree is behind their log.
 func (s *LogStore) PendingLogs(ctx context.Context, after string, limit int) ([]trail.LogHead, error) {
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT id, next_index, tree_size FROM organizations
@@ -353,51 +345,36 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 	if ix.OrphanTargets, err = targets.rest(); err != nil {
 		return err
 	}
-	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
-		var k trail.HourAction
-		var n int64
-		if err := r.Scan(&k.Hour, &k.Action, &n); err != nil {
-			return err
-		}
-		ix.Counts[k] += n
-		return nil
-	}, `SELECT hour, action, n FROM event_counts WHERE organization_id = ? AND n <> 0`, orgID); err != nil {
-		return fmt.Errorf("read hourly counts: %w", err)
+	// The hourly counts, the by-day index itself (which periods are read
+	// by) and the actions catalogue.
+	queries := map[string]string{
+		store.ReadHourlyCounts: `SELECT hour, action, n FROM event_counts WHERE organization_id = ? AND n <> 0`,
+		store.ReadByDay: `SELECT occurred_at / 86400000000000, count(*) FROM events INDEXED BY events_org_day
+			WHERE organization_id = ? GROUP BY occurred_at / 86400000000000`,
+		store.ReadActions: `SELECT action FROM org_actions WHERE organization_id = ?`,
 	}
-	// The by-day index itself, which periods are read by.
-	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
-		var day, n int64
-		if err := r.Scan(&day, &n); err != nil {
-			return err
+	for _, r := range store.IndexReads(ix) {
+		if err := scanInto(ctx, tx, r.Row, queries[r.What], orgID); err != nil {
+			return fmt.Errorf("read %s: %w", r.What, err)
 		}
-		ix.Days[day] = n
-		return nil
-	}, `SELECT occurred_at / 86400000000000, count(*) FROM events INDEXED BY events_org_day
-		WHERE organization_id = ? GROUP BY occurred_at / 86400000000000`, orgID); err != nil {
-		return fmt.Errorf("read the by-day index: %w", err)
-	}
-	if err := scanRows(ctx, tx, func(r *sql.Rows) error {
-		var a string
-		if err := r.Scan(&a); err != nil {
-			return err
-		}
-		ix.Actions = append(ix.Actions, a)
-		return nil
-	}, `SELECT action FROM org_actions WHERE organization_id = ?`, orgID); err != nil {
-		return fmt.Errorf("read the actions catalogue: %w", err)
 	}
 	return scan.Indexes(ix)
 }
 
-// scanRows calls fn for each row of a query in the transaction.
-func scanRows(ctx context.Context, tx *sql.Tx, fn func(*sql.Rows) error, q string, args ...any) error {
+// scanInto reads the rows of a query into row.
+func scanInto(ctx context.Context, tx interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, row store.Row, q string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		if err := fn(rows); err != nil {
+		if err := rows.Scan(row.Dest...); err != nil {
+			return err
+		}
+		if err := row.Add(); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,29 +100,12 @@ func (q *eventQuery) rawScan(ctx context.Context) (*trail.EventPage, error) {
 		where = append(where, cond{"e.idx > ?", []any{*q.cursorIdx}})
 	}
 	clause, args := joinConds(append(where, q.conds("")...))
-	rows, err := q.db.QueryContext(ctx, `SELECT e.idx, e.id, e.occurred_at, e.data FROM events e INDEXED BY events_org_idx WHERE `+clause+
-		` ORDER BY e.idx LIMIT ?`, append(args, q.n)...)
-	if err != nil {
+	var events []*trail.Event
+	if err := scanInto(ctx, q.db, store.RawEventRow(q.f.OrganizationID, &events), `SELECT e.idx, e.id, e.occurred_at, e.data FROM events e INDEXED BY events_org_idx WHERE `+clause+
+		` ORDER BY e.idx LIMIT ?`, append(args, q.n)...); err != nil {
 		return nil, fmt.Errorf("find events: %w", err)
 	}
-	defer rows.Close()
-	page := &trail.EventPage{}
-	for rows.Next() {
-		ev := &trail.Event{OrganizationID: q.f.OrganizationID}
-		var occurred int64
-		if err := rows.Scan(&ev.Index, &ev.ID, &occurred, &ev.Raw); err != nil {
-			return nil, fmt.Errorf("find events: %w", err)
-		}
-		ev.OccurredAt = time.Unix(0, occurred).UTC()
-		page.Events = append(page.Events, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
-	}
-	if len(page.Events) > q.f.Limit {
-		page.Events, page.HasMore = page.Events[:q.f.Limit], true
-	}
-	return page, nil
+	return store.EventPage(events, q.f.Limit), nil
 }
 
 // load reads the events of seqs, in that order, decoded or (raw) as
@@ -135,58 +117,20 @@ func load(ctx context.Context, tx *sql.Tx, seqs []int64, raw bool) ([]*trail.Eve
 	// Seqs that are most of a range (a page of one organization's
 	// events) are read with one range scan of the table, others one by
 	// one.
-	lo, hi := slices.Min(seqs), slices.Max(seqs)
-	var rows *sql.Rows
-	var err error
 	const cols = "seq, idx, id, occurred_at, data"
-	if hi-lo < 2*int64(len(seqs)) {
-		rows, err = tx.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq BETWEEN ? AND ?`, lo, hi)
-	} else {
-		args := make([]any, len(seqs))
+	lo, hi, ok := store.MostlyRange(seqs)
+	q, args := `SELECT `+cols+` FROM events WHERE seq BETWEEN ? AND ?`, []any{lo, hi}
+	if !ok {
+		q, args = `SELECT `+cols+` FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, make([]any, len(seqs))
 		for i, seq := range seqs {
 			args[i] = seq
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq IN (`+placeholders(len(seqs))+`)`, args...)
 	}
-	if err != nil {
+	l := store.NewLoader(seqs, raw)
+	if err := scanInto(ctx, tx, l.Row(true), q, args...); err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
-	want := make(map[int64]bool, len(seqs))
-	for _, seq := range seqs {
-		want[seq] = true
-	}
-	defer rows.Close()
-	bySeq := make(map[int64]*trail.Event, len(seqs))
-	for rows.Next() {
-		var seq, idx, occurred int64
-		var id string
-		var data string
-		if err := rows.Scan(&seq, &idx, &id, &occurred, &data); err != nil {
-			return nil, err
-		}
-		if !want[seq] {
-			continue
-		}
-		if raw {
-			bySeq[seq] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
-			continue
-		}
-		ev, err := store.DecodeEvent(data)
-		if err != nil {
-			return nil, err
-		}
-		bySeq[seq] = ev
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*trail.Event, 0, len(seqs))
-	for _, seq := range seqs {
-		if ev, ok := bySeq[seq]; ok {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return l.Events(), nil
 }
 
 type eventQuery struct {
@@ -520,21 +464,10 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	}
 	defer tx.Rollback()
 	sum := func(query string, args ...any) error {
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
+		if err := scanInto(ctx, tx, store.BucketRow(counts, b0), query, args...); err != nil {
 			return fmt.Errorf("count events: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var b, c int64
-			if err := rows.Scan(&b, &c); err != nil {
-				return fmt.Errorf("count events: %w", err)
-			}
-			if i := b - b0; i >= 0 && i < int64(n) {
-				counts[i] += c
-			}
-		}
-		return rows.Err()
+		return nil
 	}
 	events := func(from, to int64) error {
 		if from >= to {

@@ -23,18 +23,8 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return storetest.Services{
-			Portal:        service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Portal,
-			Advance:       func(d time.Duration) { offset.Add(int64(d)) },
-			Events:        sqlite.NewEventService(db),
-			Organizations: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations,
-			Schemas:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas,
-			APIKeys:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).APIKeys,
-			Idempotency:   service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Idempotency,
-			Logs:          sqlite.NewLogStore(db),
-			Exports:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Exports,
-			Streams:       service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams,
-		}
+		return storetest.Wire(service.New(sqlite.NewStore(db), sqlite.NewExportService(db)), sqlite.NewEventService(db), sqlite.NewLogStore(db),
+			func(d time.Duration) { offset.Add(int64(d)) })
 	})
 }
 

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -12,20 +11,11 @@ import (
 
 // listQuery adds keyset paging on a text key column to a query.
 func listQuery(base, key string, args []any, f trail.ListFilter) (string, []any) {
-	if c, greater, ok := f.Bound(); ok {
-		op := "<"
-		if greater {
-			op = ">"
-		}
-		base += " AND " + key + " " + op + " ?"
-		args = append(args, c)
-	}
-	dir := "DESC"
-	if f.ScanAscending() {
-		dir = "ASC"
-	}
-	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1), args
+	return store.ListQuery(base, key, args, f, nil, param)
 }
+
+// param is SQLite's n-th query parameter.
+func param(int) string { return "?" }
 
 // Schemas.
 
@@ -64,21 +54,7 @@ func (x *executor) ActionExists(ctx context.Context, action string) (bool, error
 }
 
 func (x *executor) SchemaList(ctx context.Context, action string, after int, f trail.ListFilter) ([]*trail.Schema, error) {
-	args := []any{action}
-	q := `SELECT action, version, body, created_at FROM schemas WHERE action = ?`
-	if _, greater, ok := f.Bound(); ok {
-		op := "<"
-		if greater {
-			op = ">"
-		}
-		q += " AND version " + op + " ?"
-		args = append(args, after)
-	}
-	dir := "DESC"
-	if f.ScanAscending() {
-		dir = "ASC"
-	}
-	q += " ORDER BY version " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1)
+	q, args := store.ListQuery(`SELECT action, version, body, created_at FROM schemas WHERE action = ?`, "version", []any{action}, f, after, param)
 	rows, err := x.r().QueryContext(ctx, q, args...)
 	return collect(rows, err, scanSchema)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,4 +135,159 @@ func Append[S any](ctx context.Context, q *groupcommit.Queue[*AppendRequest[S]],
 		return nil, err
 	}
 	return r.Results, r.Err
+}
+
+// Row is how a driver reads the rows of a query whose handling is a
+// rule: it scans each row into Dest, then calls Add.
+type Row struct {
+	Dest []any
+	Add  func() error
+}
+
+// IndexRead is one read of an organization's indexes for fsck: What it
+// reads (the driver's SQL is keyed by it; errors name it) and its Row.
+type IndexRead struct {
+	What string
+	Row  Row
+}
+
+// Index reads, in order: rows (hour, action, n) of the hourly counts,
+// (day, n) of the by-day index, (action) of the actions catalogue.
+const (
+	ReadHourlyCounts = "hourly counts"
+	ReadByDay        = "the by-day index"
+	ReadActions      = "the actions catalogue"
+)
+
+// IndexReads are the reads that fill ix's Counts, Days and Actions.
+func IndexReads(ix *trail.LogIndexes) []IndexRead {
+	var k trail.HourAction
+	var day, n int64
+	var a string
+	return []IndexRead{
+		{ReadHourlyCounts, Row{[]any{&k.Hour, &k.Action, &n}, func() error { ix.Counts[k] += n; return nil }}},
+		{ReadByDay, Row{[]any{&day, &n}, func() error { ix.Days[day] = n; return nil }}},
+		{ReadActions, Row{[]any{&a}, func() error { ix.Actions = append(ix.Actions, a); return nil }}},
+	}
+}
+
+// BucketRow reads rows (bucket, count) into counts, whose first bucket
+// is b0; a row outside counts is left out.
+func BucketRow(counts []int64, b0 int64) Row {
+	var b, c int64
+	return Row{[]any{&b, &c}, func() error {
+		if i := b - b0; i >= 0 && i < int64(len(counts)) {
+			counts[i] += c
+		}
+		return nil
+	}}
+}
+
+// ListQuery pages a list by its key (trail.ListFilter): it adds to base
+// (a query ending in a WHERE clause) the key's bound, the order and the
+// limit (one more row than the page, to know whether more follow).
+// bound is the value compared with key, nil for the filter's own cursor;
+// param writes the driver's n-th parameter.
+func ListQuery(base, key string, args []any, f trail.ListFilter, bound any, param func(n int) string) (string, []any) {
+	if c, greater, ok := f.Bound(); ok {
+		op := "<"
+		if greater {
+			op = ">"
+		}
+		if bound == nil {
+			bound = c
+		}
+		args = append(args, bound)
+		base += " AND " + key + " " + op + " " + param(len(args))
+	}
+	dir := "DESC"
+	if f.ScanAscending() {
+		dir = "ASC"
+	}
+	return base + " ORDER BY " + key + " " + dir + " LIMIT " + strconv.Itoa(f.PageLimit()+1), args
+}
+
+// RawEventRow reads rows (index, id, occurred_at in Unix nanoseconds,
+// stored document) into events of orgID appended to *out.
+func RawEventRow(orgID string, out *[]*trail.Event) Row {
+	var idx, occurred int64
+	var id, raw string
+	return Row{[]any{&idx, &id, &occurred, &raw}, func() error {
+		*out = append(*out, &trail.Event{OrganizationID: orgID, Index: idx, ID: id, OccurredAt: time.Unix(0, occurred).UTC(), Raw: raw})
+		return nil
+	}}
+}
+
+// EventPage is a page of events read with one more than limit: the extra
+// one only says that more follow.
+func EventPage(events []*trail.Event, limit int) *trail.EventPage {
+	page := &trail.EventPage{Events: events}
+	if len(events) > limit {
+		page.Events, page.HasMore = events[:limit], true
+	}
+	return page
+}
+
+// MostlyRange reports whether keys are most of the range [lo, hi] they
+// span (a page of one organization's events), which a driver reads with
+// one range scan rather than key by key.
+func MostlyRange(keys []int64) (lo, hi int64, ok bool) {
+	lo, hi = slices.Min(keys), slices.Max(keys)
+	return lo, hi, hi-lo < 2*int64(len(keys))
+}
+
+// Loader collects the events of a page read by their keys (a driver's
+// row key, or their index) and gives them in the page's order, decoded
+// or (Raw) as stored.
+type Loader struct {
+	keys []int64
+	raw  bool
+	by   map[int64]*trail.Event
+}
+
+// NewLoader loads the events of keys.
+func NewLoader(keys []int64, raw bool) *Loader {
+	l := &Loader{keys: keys, raw: raw, by: make(map[int64]*trail.Event, len(keys))}
+	for _, k := range keys {
+		l.by[k] = nil
+	}
+	return l
+}
+
+// Row reads rows (key, index, id, occurred_at in Unix nanoseconds,
+// document), or without key (the index is the key); a row whose key is
+// not in the page is left out.
+func (l *Loader) Row(withKey bool) Row {
+	var key, idx, occurred int64
+	var id, data string
+	dest := []any{&idx, &id, &occurred, &data}
+	if withKey {
+		dest = append([]any{&key}, dest...)
+	}
+	return Row{dest, func() error {
+		if !withKey {
+			key = idx
+		}
+		if _, wanted := l.by[key]; !wanted {
+			return nil // in the range, not in the page
+		}
+		if l.raw {
+			l.by[key] = &trail.Event{ID: id, Index: idx, OccurredAt: time.Unix(0, occurred).UTC(), Raw: data}
+			return nil
+		}
+		ev, err := DecodeEvent(data)
+		l.by[key] = ev
+		return err
+	}}
+}
+
+// Events returns the events read, in the keys' order.
+func (l *Loader) Events() []*trail.Event {
+	out := make([]*trail.Event, 0, len(l.keys))
+	for _, k := range l.keys {
+		if ev := l.by[k]; ev != nil {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

@@ -15,6 +15,15 @@ import (
 	"github.com/trail-audit/trail/internal/lifecycle"
 )
 
+// Defaults of both drivers' queues.
+const (
+	// DefaultMaxEvents is the most events one transaction takes.
+	DefaultMaxEvents = 10000
+	// DefaultLength is how many append requests may wait; beyond it
+	// AppendEvents returns EUNAVAILABLE.
+	DefaultLength = 4096
+)
+
 // Queue groups requests of type R into transactions.
 type Queue[R any] struct {
 	// Size is how many events a request holds.
