@@ -12,6 +12,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/store"
 )
 
 // ChunkSize is the size of the chunks an export file is stored in.
@@ -36,14 +37,7 @@ func scanExport(ctx context.Context, db *DB, row pgx.Row) (*trail.Export, error)
 		t := ex.ReadyAt.UTC()
 		ex.ReadyAt = &t
 	}
-	if treeSize != nil {
-		cp, err := NewLogStore(db).FindCheckpoint(ctx, ex.OrganizationID, *treeSize)
-		if err != nil {
-			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
-		}
-		ex.Checkpoint = cp
-	}
-	return &ex, nil
+	return store.WithCheckpoint(ctx, &ex, treeSize, NewLogStore(db).FindCheckpoint)
 }
 
 // ExportInsert stores a pending export, due at once.

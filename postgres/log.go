@@ -240,23 +240,13 @@ func scanCheckpoint(row pgx.Row) (*trail.Checkpoint, error) {
 // LatestCheckpoint returns the organization's newest checkpoint.
 func (s *LogStore) LatestCheckpoint(ctx context.Context, orgID string) (*trail.Checkpoint, error) {
 	cp, err := scanCheckpoint(s.db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = $1 ORDER BY tree_size DESC LIMIT 1`, orgID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' yet.", orgID)
-	} else if err != nil {
-		return nil, fmt.Errorf("latest checkpoint: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpoint(orgID), "latest checkpoint")
 }
 
 // FindCheckpoint returns the checkpoint of one tree size.
 func (s *LogStore) FindCheckpoint(ctx context.Context, orgID string, size int64) (*trail.Checkpoint, error) {
 	cp, err := scanCheckpoint(s.db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = $1 AND tree_size = $2`, orgID, size))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' has tree size %d.", orgID, size)
-	} else if err != nil {
-		return nil, fmt.Errorf("find checkpoint: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpointOfSize(orgID, size), "find checkpoint")
 }
 
 // FindCheckpoints returns checkpoints of sizes above after, in size order.
@@ -490,12 +480,7 @@ func (s *LogStore) RetentionLogs(ctx context.Context) ([]trail.LogRetention, err
 func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t time.Time) (*trail.Checkpoint, error) {
 	cp, err := scanCheckpoint(s.db.pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
 		WHERE organization_id = $1 AND created_at < $2 ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, t.Truncate(time.Second).Add(time.Second)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.ErrNoCheckpointBefore(orgID, t)
-	} else if err != nil {
-		return nil, fmt.Errorf("checkpoint before: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpointBefore(orgID, t), "checkpoint before")
 }
 
 // Purgeable reports whether an event within the bound is still stored.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/ident"
+	"github.com/trail-audit/trail/store"
 )
 
 const exportColumns = `organization_id, id, format, gzip, filter, state, error, rows, bytes, min_tree_size,
@@ -35,14 +36,11 @@ func scanExport(ctx context.Context, db *DB, row interface{ Scan(...any) error }
 		t := time.Unix(0, readyAt.Int64).UTC()
 		ex.ReadyAt = &t
 	}
+	var size *int64
 	if treeSize.Valid {
-		cp, err := NewLogStore(db).FindCheckpoint(ctx, ex.OrganizationID, treeSize.Int64)
-		if err != nil {
-			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
-		}
-		ex.Checkpoint = cp
+		size = &treeSize.Int64
 	}
-	return &ex, nil
+	return store.WithCheckpoint(ctx, &ex, size, NewLogStore(db).FindCheckpoint)
 }
 
 // ExportInsert stores a pending export, due at once.

@@ -211,23 +211,13 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (*trail.Checkpoint, err
 // LatestCheckpoint returns the organization's newest checkpoint.
 func (s *LogStore) LatestCheckpoint(ctx context.Context, orgID string) (*trail.Checkpoint, error) {
 	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? ORDER BY tree_size DESC LIMIT 1`, orgID))
-	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' yet.", orgID)
-	} else if err != nil {
-		return nil, fmt.Errorf("latest checkpoint: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpoint(orgID), "latest checkpoint")
 }
 
 // FindCheckpoint returns the checkpoint of one tree size.
 func (s *LogStore) FindCheckpoint(ctx context.Context, orgID string, size int64) (*trail.Checkpoint, error) {
 	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE organization_id = ? AND tree_size = ?`, orgID, size))
-	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "No checkpoint of '%s' has tree size %d.", orgID, size)
-	} else if err != nil {
-		return nil, fmt.Errorf("find checkpoint: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpointOfSize(orgID, size), "find checkpoint")
 }
 
 // FindCheckpoints returns checkpoints of sizes above after, in size order.
@@ -497,12 +487,7 @@ func (s *LogStore) CheckpointAtOrBefore(ctx context.Context, orgID string, t tim
 	// second ".5Z" sorts before "Z", so "<= second" takes that second whole.
 	cp, err := scanCheckpoint(s.db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
 		WHERE organization_id = ? AND created_at <= ? ORDER BY created_at DESC, tree_size DESC LIMIT 1`, orgID, formatTime(t.Truncate(time.Second))))
-	if err == sql.ErrNoRows {
-		return nil, trail.ErrNoCheckpointBefore(orgID, t)
-	} else if err != nil {
-		return nil, fmt.Errorf("checkpoint before: %w", err)
-	}
-	return cp, nil
+	return store.Found(cp, noRows(err), trail.ErrNoCheckpointBefore(orgID, t), "checkpoint before")
 }
 
 // Purgeable reports whether an event within the bound is still stored.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -290,4 +291,30 @@ func (l *Loader) Events() []*trail.Event {
 		}
 	}
 	return out
+}
+
+// Found returns a row a driver looked up: v, or notFound when there was
+// no row (err is ErrNotFound), or err with what was being done.
+func Found[T any](v T, err error, notFound error, doing string) (T, error) {
+	var zero T
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, ErrNotFound):
+		return zero, notFound
+	}
+	return zero, fmt.Errorf("%s: %w", doing, err)
+}
+
+// WithCheckpoint sets an export's checkpoint, the one of its tree size
+// (nil while it has none), found by the driver's find.
+func WithCheckpoint(ctx context.Context, ex *trail.Export, treeSize *int64, find func(ctx context.Context, orgID string, size int64) (*trail.Checkpoint, error)) (*trail.Export, error) {
+	if treeSize != nil {
+		cp, err := find(ctx, ex.OrganizationID, *treeSize)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: checkpoint: %w", ex.ID, err)
+		}
+		ex.Checkpoint = cp
+	}
+	return ex, nil
 }
