@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,17 +15,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trail-audit/trail"
-	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
 	"github.com/trail-audit/trail/internal/lifecycle"
 	"github.com/trail-audit/trail/store"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Defaults of the group committers (groupcommit has the queue's) and the
 // maintenance task.
@@ -78,14 +73,14 @@ type DB struct {
 
 	actions store.KnownActions // organization actions in org_actions
 
-	queue    groupcommit.Queue[*appendRequest]
+	queue    store.AppendQueue[pgtype.TSVector]
 	loops    lifecycle.Group // partition maintenance and expiry
 	stopOnce sync.Once
 }
 
 // NewDB returns a DB for the database at url. It does no I/O.
 func NewDB(url string) *DB {
-	return &DB{URL: url, Now: time.Now, MaxCommitEvents: groupcommit.DefaultMaxEvents, Committers: DefaultCommitters,
+	return &DB{URL: url, Now: time.Now, MaxCommitEvents: store.DefaultMaxCommitEvents, Committers: DefaultCommitters,
 		RecentWindow: RecentWindow, SearchWindow: SearchWindow, ids: ident.NewGenerator()}
 }
 
@@ -127,13 +122,7 @@ func (db *DB) Open(ctx context.Context) error {
 	if db.Committers <= 0 {
 		db.Committers = DefaultCommitters
 	}
-	db.queue = groupcommit.Queue[*appendRequest]{Size: (*appendRequest).Size, MaxEvents: db.MaxCommitEvents,
-		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
-			if db.OnCommit != nil {
-				db.OnCommit(events, requests, took)
-			}
-		}}
-	db.queue.Start(groupcommit.DefaultLength, db.Committers)
+	store.StartAppends(&db.queue, db.Committers, db.MaxCommitEvents, db.commit, &db.OnCommit, nil)
 	db.loops.Start(context.Background(), db.maintenanceLoop)
 	return nil
 }
@@ -356,17 +345,11 @@ func (db *DB) fillLeafHashes(ctx context.Context) error {
 	}
 }
 
-// SchemaVersion is the newest migration this binary knows.
-func SchemaVersion() int {
-	names, _ := migrationNames()
-	return len(names)
-}
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
-func migrationNames() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	sort.Strings(names)
-	return names, err
-}
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int { return len(store.Migrations(migrationFS)) }
 
 // migrate applies the migrations that are missing, holding an advisory
 // lock so that nodes starting together apply each one once.
@@ -384,10 +367,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	names, err := migrationNames()
-	if err != nil {
-		return err
-	}
+	names := store.Migrations(migrationFS)
 	var current int
 	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)

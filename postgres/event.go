@@ -19,18 +19,18 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
+// appendRequest is an append on its way through the group commit.
+type appendRequest = store.AppendRequest[pgtype.TSVector]
+
+// searchForm is what the full-text index stores of an event's text.
+var searchForm = func(text string) pgtype.TSVector { return searchVector(searchWords(text)) }
+
 // AppendEvents queues the events for a group committer and waits until
 // their transaction is committed (and, with synchronous_commit on, flushed
 // to the WAL on disk) or has failed.
 func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
 	return store.Append(ctx, &s.db.queue, orgID, inputs, searchForm)
 }
-
-// appendRequest is an append on its way through the group commit.
-type appendRequest = store.AppendRequest[pgtype.TSVector]
-
-// searchForm is what the full-text index stores of an event's text.
-var searchForm = func(text string) pgtype.TSVector { return searchVector(searchWords(text)) }
 
 // commit writes a group of requests in one transaction. When the month's
 // partition is missing (the maintenance task has not run, or the clock
@@ -310,13 +310,7 @@ func (a *appender) flush(ctx context.Context) error {
 }
 
 // committed is called after the transaction committed.
-func (a *appender) committed() {
-	pairs := make([][2]string, 0, len(a.newActions))
-	for k := range a.newActions {
-		pairs = append(pairs, k)
-	}
-	a.db.actions.Mark(pairs)
-}
+func (a *appender) committed() { a.db.actions.Mark(a.newActions) }
 
 // appendOwn appends one of Trail's own audit events inside tx. The caller
 // commits; the organization's head row stays locked until then.
@@ -337,37 +331,19 @@ func (db *DB) appendOwn(ctx context.Context, tx pgx.Tx, orgID string, in *trail.
 
 // FindEventByID returns one event of the organization.
 func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*trail.Event, error) {
-	var data string
-	var err error
-	if orgID == "" {
-		err = s.db.pool.QueryRow(ctx, `SELECT data FROM events WHERE id = $1`, id).Scan(&data)
-	} else {
-		err = s.db.pool.QueryRow(ctx, `SELECT data FROM events WHERE id = $1 AND organization_id = $2`, id, orgID).Scan(&data)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s.findPurged(ctx, orgID, id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find event: %w", err)
-	}
-	return store.DecodeEvent(data)
-}
-
-// findPurged returns an event whose contents retention removed: its id,
-// index and leaf hash.
-func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail.Event, error) {
-	ev := &trail.Event{ID: id, Purged: true}
-	err := s.db.pool.QueryRow(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = $1`, id).Scan(&ev.OrganizationID, &ev.Index)
-	if errors.Is(err, pgx.ErrNoRows) || err == nil && orgID != "" && ev.OrganizationID != orgID {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find event: %w", err)
-	}
-	h, err := NewLogStore(s.db).tileLeaf(ctx, ev.OrganizationID, ev.Index)
-	if err != nil {
-		return nil, err
-	}
-	ev.PurgedLeafHash = h
-	return ev, nil
+	return store.FindEvent(ctx, orgID, id, func(ctx context.Context) (data string, err error) {
+		q, args := `SELECT data FROM events WHERE id = $1 AND organization_id = $2`, []any{id, orgID}
+		if orgID == "" {
+			q, args = `SELECT data FROM events WHERE id = $1`, []any{id}
+		}
+		return data, noRows(s.db.pool.QueryRow(ctx, q, args...).Scan(&data))
+	}, func(ctx context.Context, ev *trail.Event) error {
+		// The event's contents were purged: its id, index and leaf hash.
+		return noRows(s.db.pool.QueryRow(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = $1`, id).Scan(&ev.OrganizationID, &ev.Index))
+	}, func(ctx context.Context, ev *trail.Event) (err error) {
+		ev.PurgedLeafHash, err = NewLogStore(s.db).tileLeaf(ctx, ev.OrganizationID, ev.Index)
+		return err
+	})
 }
 
 // Limits of PostgreSQL's tsvector: longer words cannot be stored, later

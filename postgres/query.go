@@ -438,22 +438,18 @@ func (q *eventQuery) expandActions(ctx context.Context) ([]string, error) {
 // partial first and last hours are counted from the events; otherwise the
 // events are counted (a target id through event_targets).
 func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
-	n, err := trail.Buckets(f, bucket)
+	f.After, f.Before = nil, nil
+	h, err := store.NewHistogram(f, bucket)
 	if err != nil {
 		return nil, err
 	}
-	w := int64(bucket)
-	start, end := f.RangeStart.UnixNano(), f.RangeEnd.UnixNano()
-	b0 := start / w
-	counts := make([]int64, n)
-	f.After, f.Before = nil, nil
 	tx, err := s.db.beginQuery(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
 	defer tx.Rollback(context.Background())
 	sum := func(query string, args ...any) error {
-		if err := scanInto(ctx, tx, store.BucketRow(counts, b0), query, args...); err != nil {
+		if err := scanInto(ctx, tx, h.Row(), query, args...); err != nil {
 			return fmt.Errorf("count events: %w", err)
 		}
 		return nil
@@ -466,15 +462,12 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 	// through events_org_action, or every event of the day (measured at
 	// 10 M events: 5.5 s and 454 ms for half an hour, against 32 ms).
 	events := func(from, to int64, edge bool) error {
-		if from >= to {
-			return nil
-		}
 		g := f
 		fromT, toT := time.Unix(0, from).UTC(), time.Unix(0, to).UTC()
 		g.RangeStart, g.RangeEnd = &fromT, &toT
 		edge = edge && len(f.Actions) > 0
 		q := &eventQuery{f: g, unindexedAction: edge}
-		sel := "SELECT e.occurred_at / " + q.arg(w) + ", count(*) FROM events e WHERE "
+		sel := "SELECT e.occurred_at / " + q.arg(h.Width) + ", count(*) FROM events e WHERE "
 		conds := q.conds("target_ids")
 		days := q.arg(int32(from/dayNanos)) + " AND " + q.arg(int32((to-1)/dayNanos))
 		if edge {
@@ -489,24 +482,10 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 		}
 		return sum(sel+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...)
 	}
-	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
-	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && strings.TrimSpace(f.Query) == ""
-	if w%hourNanos != 0 || !onlyActions || h0 >= h1 {
-		if err := events(start, end, false); err != nil {
-			return nil, err
-		}
-		return counts, nil
+	hours := func(h0, h1 int64) error {
+		q := &eventQuery{f: trail.EventFilter{OrganizationID: f.OrganizationID, Actions: f.Actions}}
+		conds := append(q.conds(""), "e.hour >= "+q.arg(h0), "e.hour < "+q.arg(h1))
+		return sum("SELECT e.hour / "+q.arg(h.Width/hourNanos)+", sum(e.n)::bigint FROM event_counts e WHERE "+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...)
 	}
-	if err := events(start, h0*hourNanos, true); err != nil {
-		return nil, err
-	}
-	if err := events(h1*hourNanos, end, true); err != nil {
-		return nil, err
-	}
-	q := &eventQuery{f: trail.EventFilter{OrganizationID: f.OrganizationID, Actions: f.Actions}}
-	conds := append(q.conds(""), "e.hour >= "+q.arg(h0), "e.hour < "+q.arg(h1))
-	if err := sum("SELECT e.hour / "+q.arg(w/hourNanos)+", sum(e.n)::bigint FROM event_counts e WHERE "+strings.Join(conds, " AND ")+" GROUP BY 1", q.args...); err != nil {
-		return nil, err
-	}
-	return counts, nil
+	return h.Count(store.OnlyActions(f, strings.TrimSpace(f.Query) != ""), events, hours)
 }

@@ -7,12 +7,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,14 +20,10 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/trail-audit/trail"
-	"github.com/trail-audit/trail/internal/groupcommit"
 	"github.com/trail-audit/trail/internal/ident"
 	"github.com/trail-audit/trail/internal/lifecycle"
 	"github.com/trail-audit/trail/store"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Page caches of each connection: CacheKiB for the writer and the query
 // pool, ScanCacheKiB for the connections of exports.
@@ -70,14 +64,14 @@ type DB struct {
 
 	walFrames atomic.Int64       // WAL length seen by the last checkpoint
 	actions   store.KnownActions // organization actions in org_actions
-	queue     groupcommit.Queue[*appendRequest]
+	queue     store.AppendQueue[string]
 	loops     lifecycle.Group // the checkpointer and the expiry
 	opened    bool
 }
 
 // NewDB returns a DB for the file at path. It does no I/O.
 func NewDB(path string) *DB {
-	return &DB{Path: path, ExportDir: filepath.Join(filepath.Dir(path), "exports"), Now: time.Now, MaxCommitEvents: groupcommit.DefaultMaxEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
+	return &DB{Path: path, ExportDir: filepath.Join(filepath.Dir(path), "exports"), Now: time.Now, MaxCommitEvents: store.DefaultMaxCommitEvents, RecentWindow: RecentWindow, ids: ident.NewGenerator()}
 }
 
 func (db *DB) dsn(readonly bool) string {
@@ -149,14 +143,8 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	}
 	db.scanner.SetMaxOpenConns(2)
 	db.scanner.SetMaxIdleConns(2)
-	db.queue = groupcommit.Queue[*appendRequest]{Size: (*appendRequest).Size, MaxEvents: db.MaxCommitEvents,
-		Commit: db.commit, Committed: func(events, requests int, took time.Duration) {
-			if db.OnCommit != nil {
-				db.OnCommit(events, requests, took)
-			}
-			db.restartWAL()
-		}}
-	db.queue.Start(groupcommit.DefaultLength, 1)
+	// One committer: SQLite has one writer.
+	store.StartAppends(&db.queue, 1, db.MaxCommitEvents, db.commit, &db.OnCommit, db.restartWAL)
 	db.loops.Start(context.Background(), db.checkpointLoop, db.expiryLoop)
 	db.opened = true
 	return nil
@@ -315,27 +303,18 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// SchemaVersion is the newest migration this binary knows.
-func SchemaVersion() int {
-	names, _ := migrationNames()
-	return len(names)
-}
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
-func migrationNames() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	sort.Strings(names)
-	return names, err
-}
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int { return len(store.Migrations(migrationFS)) }
 
 // Migrate runs the migrations without starting anything else.
 func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	names, err := migrationNames()
-	if err != nil {
-		return err
-	}
+	names := store.Migrations(migrationFS)
 	for i, name := range names {
 		if err := db.migrateOne(ctx, i+1, name, len(names)); err != nil {
 			return err

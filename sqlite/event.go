@@ -11,17 +11,17 @@ import (
 	"github.com/trail-audit/trail/store"
 )
 
-// AppendEvents queues the events for the group committer and waits until
-// their transaction is committed (fsync'd) or has failed.
-func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
-	return store.Append(ctx, &s.db.queue, orgID, inputs, searchForm)
-}
-
 // appendRequest is an append on its way through the group commit.
 type appendRequest = store.AppendRequest[string]
 
 // searchForm is what the full-text index stores of an event's text.
 var searchForm = func(text string) string { return text }
+
+// AppendEvents queues the events for the group committer and waits until
+// their transaction is committed (fsync'd) or has failed.
+func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []*trail.EventInput) ([]trail.AppendResult, error) {
+	return store.Append(ctx, &s.db.queue, orgID, inputs, searchForm)
+}
 
 // commit writes a group of requests in one transaction.
 func (db *DB) commit(batch []*appendRequest) {
@@ -262,13 +262,7 @@ func (a *appender) insert(ctx context.Context, head string, width int, values []
 }
 
 // committed is called after the transaction committed.
-func (a *appender) committed() {
-	pairs := make([][2]string, 0, len(a.newActions))
-	for k := range a.newActions {
-		pairs = append(pairs, k)
-	}
-	a.db.actions.Mark(pairs)
-}
+func (a *appender) committed() { a.db.actions.Mark(a.newActions) }
 
 // appendOwn appends one of Trail's own audit events inside tx.
 func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail.EventInput) error {
@@ -284,39 +278,23 @@ func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail
 
 // FindEventByID returns one event of the organization.
 func (s *EventService) FindEventByID(ctx context.Context, orgID, id string) (*trail.Event, error) {
-	var data string
-	var err error
-	if orgID == "" {
-		err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ?`, id).Scan(&data)
-	} else {
-		err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
-	}
-	if err == sql.ErrNoRows {
-		return s.findPurged(ctx, orgID, id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find event: %w", err)
-	}
-	return store.DecodeEvent(data)
-}
-
-// findPurged returns an event whose contents retention removed: its id,
-// index and leaf hash.
-func (s *EventService) findPurged(ctx context.Context, orgID, id string) (*trail.Event, error) {
-	ev := &trail.Event{ID: id, Purged: true}
-	err := s.db.reader.QueryRowContext(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = ?`, id).Scan(&ev.OrganizationID, &ev.Index)
-	if err == sql.ErrNoRows || err == nil && orgID != "" && ev.OrganizationID != orgID {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Audit Log Event not found: '%s'.", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("find event: %w", err)
-	}
-	leaves, err := NewLogStore(s.db).tileLeaves(ctx, ev.OrganizationID, nil, ev.Index, ev.Index+1)
-	if err != nil {
-		return nil, err
-	}
-	if len(leaves) == 1 {
-		ev.PurgedLeafHash = leaves[0][:]
-	}
-	return ev, nil
+	return store.FindEvent(ctx, orgID, id, func(ctx context.Context) (data string, err error) {
+		if orgID == "" {
+			err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ?`, id).Scan(&data)
+		} else {
+			err = s.db.reader.QueryRowContext(ctx, `SELECT data FROM events WHERE id = ? AND organization_id = ?`, id, orgID).Scan(&data)
+		}
+		return data, noRows(err)
+	}, func(ctx context.Context, ev *trail.Event) error {
+		// The event's contents were purged: its id, index and leaf hash.
+		return noRows(s.db.reader.QueryRowContext(ctx, `SELECT organization_id, idx FROM purged_events WHERE id = ?`, id).Scan(&ev.OrganizationID, &ev.Index))
+	}, func(ctx context.Context, ev *trail.Event) error {
+		leaves, err := NewLogStore(s.db).tileLeaves(ctx, ev.OrganizationID, nil, ev.Index, ev.Index+1)
+		if len(leaves) == 1 {
+			ev.PurgedLeafHash = leaves[0][:]
+		}
+		return err
+	})
 }
 
 // FindPurgedEvents returns purged events of an index range, and of a

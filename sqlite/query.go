@@ -450,29 +450,22 @@ const hourNanos = int64(time.Hour)
 // filter has them (as FindEvents) and else by the period's days in
 // events_org_day (which holds occurred_at).
 func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, bucket time.Duration) ([]int64, error) {
-	n, err := trail.Buckets(f, bucket)
+	h, err := store.NewHistogram(f, bucket)
 	if err != nil {
 		return nil, err
 	}
-	w := int64(bucket)
-	start, end := f.RangeStart.UnixNano(), f.RangeEnd.UnixNano()
-	b0 := start / w
-	counts := make([]int64, n)
 	tx, err := s.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
 	defer tx.Rollback()
 	sum := func(query string, args ...any) error {
-		if err := scanInto(ctx, tx, store.BucketRow(counts, b0), query, args...); err != nil {
+		if err := scanInto(ctx, tx, h.Row(), query, args...); err != nil {
 			return fmt.Errorf("count events: %w", err)
 		}
 		return nil
 	}
-	events := func(from, to int64) error {
-		if from >= to {
-			return nil
-		}
+	events := func(from, to int64, _ bool) error {
 		g := f
 		fromT, toT := time.Unix(0, from), time.Unix(0, to)
 		g.RangeStart, g.RangeEnd = &fromT, &toT
@@ -498,26 +491,12 @@ func (s *EventService) CountEvents(ctx context.Context, f trail.EventFilter, buc
 			conds = append(conds, cond{"e.occurred_at / 86400000000000 BETWEEN ? AND ?", []any{from / dayNanos, (to - 1) / dayNanos}})
 		}
 		where, args := joinConds(append(conds, q.conds(driver)...))
-		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM `+table+` WHERE `+where+` GROUP BY 1`, append([]any{w}, args...)...)
+		return sum(`SELECT e.occurred_at / ?, COUNT(*) FROM `+table+` WHERE `+where+` GROUP BY 1`, append([]any{h.Width}, args...)...)
 	}
-	h0, h1 := (start+hourNanos-1)/hourNanos, end/hourNanos
-	onlyActions := len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && ftsQuery(f.Query) == ""
-	if w%hourNanos != 0 || !onlyActions || h0 >= h1 {
-		if err := events(start, end); err != nil {
-			return nil, err
-		}
-		return counts, nil
+	hours := func(h0, h1 int64) error {
+		q := &eventQuery{f: trail.EventFilter{Actions: f.Actions}}
+		where, args := joinConds(append([]cond{{"e.organization_id = ? AND e.hour >= ? AND e.hour < ?", []any{f.OrganizationID, h0, h1}}}, q.conds("")...))
+		return sum(`SELECT e.hour / ?, SUM(e.n) FROM event_counts e WHERE `+where+` GROUP BY 1`, append([]any{h.Width / int64(time.Hour)}, args...)...)
 	}
-	if err := events(start, h0*hourNanos); err != nil {
-		return nil, err
-	}
-	if err := events(h1*hourNanos, end); err != nil {
-		return nil, err
-	}
-	q := &eventQuery{f: trail.EventFilter{Actions: f.Actions}}
-	where, args := joinConds(append([]cond{{"e.organization_id = ? AND e.hour >= ? AND e.hour < ?", []any{f.OrganizationID, h0, h1}}}, q.conds("")...))
-	if err := sum(`SELECT e.hour / ?, SUM(e.n) FROM event_counts e WHERE `+where+` GROUP BY 1`, append([]any{w / hourNanos}, args...)...); err != nil {
-		return nil, err
-	}
-	return counts, nil
+	return h.Count(store.OnlyActions(f, ftsQuery(f.Query) != ""), events, hours)
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,14 +34,15 @@ func (k *KnownActions) Has(org, action string) bool {
 	return k.m[org][action]
 }
 
-// Mark remembers pairs after their transaction committed.
-func (k *KnownActions) Mark(pairs [][2]string) {
+// Mark remembers pairs (organization, action) after their transaction
+// committed.
+func (k *KnownActions) Mark(pairs map[[2]string]bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.m == nil {
 		k.m = map[string]map[string]bool{}
 	}
-	for _, p := range pairs {
+	for p := range pairs {
 		m := k.m[p[0]]
 		if m == nil {
 			m = map[string]bool{}
@@ -317,4 +320,124 @@ func WithCheckpoint(ctx context.Context, ex *trail.Export, treeSize *int64, find
 		ex.Checkpoint = cp
 	}
 	return ex, nil
+}
+
+// Histogram is a count of events in buckets (trail.EventService's
+// CountEvents) that a driver fills with its SQL: which parts of the range
+// it counts from the events and which from the hourly counts is decided
+// here (Count).
+type Histogram struct {
+	Counts            []int64
+	B0                int64 // the first bucket's number since the epoch
+	Start, End, Width int64 // the range and a bucket's width, in nanoseconds
+}
+
+// NewHistogram checks the filter's range and bucket (trail.Buckets).
+func NewHistogram(f trail.EventFilter, bucket time.Duration) (*Histogram, error) {
+	n, err := trail.Buckets(f, bucket)
+	if err != nil {
+		return nil, err
+	}
+	h := &Histogram{Counts: make([]int64, n), Width: int64(bucket), Start: f.RangeStart.UnixNano(), End: f.RangeEnd.UnixNano()}
+	h.B0 = h.Start / h.Width
+	return h, nil
+}
+
+// Row reads rows (bucket, count) into the histogram.
+func (h *Histogram) Row() Row { return BucketRow(h.Counts, h.B0) }
+
+// OnlyActions reports whether f filters by nothing but actions (and its
+// range): hasText says whether its q asks for words, as the driver
+// reads q.
+func OnlyActions(f trail.EventFilter, hasText bool) bool {
+	return len(f.ActorIDs)+len(f.ActorNames)+len(f.ActorTypes)+len(f.TargetIDs)+len(f.TargetTypes) == 0 && !hasText
+}
+
+// hourNanos is an hour in nanoseconds.
+const hourNanos = int64(time.Hour)
+
+// Count fills the histogram: with buckets of whole hours and only
+// actions as filters, the whole hours within the range are summed from
+// the hourly counts (hours, [h0, h1) in hours since the epoch) and only
+// the range's ragged ends (under an hour each, edge) are counted from the
+// events; otherwise every event of the range is counted (events).
+func (h *Histogram) Count(onlyActions bool, events func(from, to int64, edge bool) error, hours func(h0, h1 int64) error) ([]int64, error) {
+	h0, h1 := (h.Start+hourNanos-1)/hourNanos, h.End/hourNanos
+	if h.Width%hourNanos != 0 || !onlyActions || h0 >= h1 {
+		if h.Start < h.End {
+			if err := events(h.Start, h.End, false); err != nil {
+				return nil, err
+			}
+		}
+		return h.Counts, nil
+	}
+	for _, r := range [][2]int64{{h.Start, h0 * hourNanos}, {h1 * hourNanos, h.End}} {
+		if r[0] < r[1] {
+			if err := events(r[0], r[1], true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := hours(h0, h1); err != nil {
+		return nil, err
+	}
+	return h.Counts, nil
+}
+
+// FindEvent is trail.EventService's FindEventByID over a driver's
+// lookups: doc reads the stored document (ErrNotFound when there is
+// none); else purged reads the purged event's organization and index, and
+// leaf its leaf hash. Another organization's event is not found.
+func FindEvent(ctx context.Context, orgID, id string, doc func(context.Context) (string, error),
+	purged, leaf func(ctx context.Context, ev *trail.Event) error) (*trail.Event, error) {
+	data, err := doc(ctx)
+	switch {
+	case err == nil:
+		return DecodeEvent(data)
+	case !errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	ev := &trail.Event{ID: id, Purged: true}
+	err = purged(ctx, ev)
+	switch {
+	case errors.Is(err, ErrNotFound) || err == nil && orgID != "" && ev.OrganizationID != orgID:
+		return nil, trail.ErrEventNotFound(id)
+	case err != nil:
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	return ev, leaf(ctx, ev)
+}
+
+// Migrations are a driver's migration files (migrations/*.sql in fsys),
+// in the order they apply: the first is version 1.
+func Migrations(fsys fs.FS) []string {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		panic(err) // the pattern is valid: Glob cannot fail
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultMaxCommitEvents is the most events one transaction takes.
+const DefaultMaxCommitEvents = groupcommit.DefaultMaxEvents
+
+// AppendQueue is a driver's group-commit queue of appends.
+type AppendQueue[S any] = groupcommit.Queue[*AppendRequest[S]]
+
+// StartAppends starts q with committers that write batches of at most
+// maxEvents events with commit; *onCommit (the driver's DB.OnCommit, read
+// at each batch, as it may be set after the start), if set, is told of
+// each batch, and after, if set, runs after it.
+func StartAppends[S any](q *AppendQueue[S], committers, maxEvents int, commit func([]*AppendRequest[S]), onCommit *func(events, requests int, took time.Duration), after func()) {
+	*q = AppendQueue[S]{Size: (*AppendRequest[S]).Size, MaxEvents: maxEvents, Commit: commit,
+		Committed: func(events, requests int, took time.Duration) {
+			if f := *onCommit; f != nil {
+				f(events, requests, took)
+			}
+			if after != nil {
+				after()
+			}
+		}}
+	q.Start(groupcommit.DefaultLength, committers)
 }
