@@ -189,3 +189,7 @@ func Malformed(fieldCodes ...string) error {
 	}
 	return e
 }
+
+// ErrNotFound is a row a driver did not find, when nothing better is
+// known of it.
+func ErrNotFound() *Error { return Errorf(ENOTFOUND, "Not found.") }

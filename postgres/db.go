@@ -373,7 +373,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > len(names) {
-		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, len(names))
+		return trail.ErrSchemaNewer(current, len(names))
 	}
 	for i, name := range names {
 		version := i + 1
@@ -402,13 +402,13 @@ func (db *DB) migrate(ctx context.Context) error {
 // interpretError translates driver errors at the boundary.
 func interpretError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return trail.Errorf(trail.ENOTFOUND, "Not found.")
+		return trail.ErrNotFound()
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "23505": // unique_violation
-			return trail.Errorf(trail.ECONFLICT, "Already exists.")
+			return trail.ErrAlreadyExists()
 		case "40001", "40P01": // serialization failure, deadlock
 			return &trail.Error{Code: trail.EUNAVAILABLE, Message: "The database is busy; retry."}
 		}

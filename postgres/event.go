@@ -217,7 +217,7 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 	orgID := r.OrgID
 	head := a.heads[orgID]
 	if head == nil {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+		return nil, trail.ErrOrganizationNotFound(orgID)
 	}
 	results := make([]trail.AppendResult, len(r.Inputs))
 	for i, in := range r.Inputs {

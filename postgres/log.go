@@ -41,7 +41,7 @@ func (s *LogStore) LogHead(ctx context.Context, orgID string) (*trail.LogHead, e
 	err := s.db.pool.QueryRow(ctx, `SELECT o.next_index, t.tree_size FROM organizations o
 		LEFT JOIN log_trees t ON t.organization_id = o.id WHERE o.id = $1`, orgID).Scan(&h.LogSize, &tree)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+		return nil, trail.ErrOrganizationNotFound(orgID)
 	} else if err != nil {
 		return nil, fmt.Errorf("log head: %w", err)
 	}

@@ -61,7 +61,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 			err = nil
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
+			return nil, trail.ErrCursorOutsideLog()
 		} else if err != nil {
 			return nil, fmt.Errorf("find events: cursor: %w", err)
 		}

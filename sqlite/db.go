@@ -337,7 +337,7 @@ func (db *DB) migrateOne(ctx context.Context, version int, name string, known in
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > known {
-		return trail.Errorf(trail.ECONFLICT, "database schema version %d is newer than this binary's %d: upgrade trail", current, known)
+		return trail.ErrSchemaNewer(current, known)
 	}
 	if version <= current {
 		return nil
@@ -434,13 +434,13 @@ func parseTimePtr(s sql.NullString) *time.Time {
 // interpretError translates driver errors at the boundary.
 func interpretError(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return trail.Errorf(trail.ENOTFOUND, "Not found.")
+		return trail.ErrNotFound()
 	}
 	var se *sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return trail.Errorf(trail.ECONFLICT, "Already exists.")
+			return trail.ErrAlreadyExists()
 		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED:
 			return &trail.Error{Code: trail.EUNAVAILABLE, Message: "The database is busy; retry."}
 		}

@@ -31,7 +31,7 @@ func (s *LogStore) LogHead(ctx context.Context, orgID string) (*trail.LogHead, e
 	var tree sql.NullInt64
 	err := s.db.reader.QueryRowContext(ctx, `SELECT next_index, tree_size FROM organizations WHERE id = ?`, orgID).Scan(&h.LogSize, &tree)
 	if err == sql.ErrNoRows {
-		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", orgID)
+		return nil, trail.ErrOrganizationNotFound(orgID)
 	} else if err != nil {
 		return nil, fmt.Errorf("log head: %w", err)
 	}

@@ -65,7 +65,7 @@ func (s *EventService) FindEvents(ctx context.Context, f trail.EventFilter) (*tr
 			}
 		}
 		if err == sql.ErrNoRows {
-			return nil, trail.Errorf(trail.EINVALID, "The cursor does not point into this organization's log.")
+			return nil, trail.ErrCursorOutsideLog()
 		} else if err != nil {
 			return nil, fmt.Errorf("find events: cursor: %w", err)
 		}
