@@ -265,22 +265,13 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 		return err
 	}
 	defer tx.Rollback(ctx)
-	var purged []*trail.LogRow
 	prows, err := tx.Query(ctx, `SELECT idx, id FROM purged_events WHERE organization_id = $1 AND idx >= $2 ORDER BY idx`, orgID, from)
+	purged, err := collectRows(prows, err, func(row pgx.Row) (*trail.LogRow, error) {
+		r := &trail.LogRow{Purged: true}
+		return r, row.Scan(&r.Index, &r.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("read purged events: %w", err)
-	}
-	for prows.Next() {
-		r := &trail.LogRow{Purged: true}
-		if err := prows.Scan(&r.Index, &r.ID); err != nil {
-			prows.Close()
-			return err
-		}
-		purged = append(purged, r)
-	}
-	prows.Close()
-	if err := prows.Err(); err != nil {
-		return err
 	}
 	emitPurged := func(before int64) error {
 		for len(purged) > 0 && purged[0].Index < before {
@@ -300,41 +291,11 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 		}
 		return nil
 	}
-	// Pages of rows, each read whole before the next statement (one
-	// connection runs one at a time), all in the transaction's snapshot.
-	const pageSize = 1000
-	type eventRow struct {
-		row                                   *trail.LogRow
-		org, action, actorID, actorType, name string
-		data                                  string
-		received                              time.Time
-		occurred                              int64
-		day                                   int32
-		targetIDs, targetTypes                []string
-		search                                pgtype.TSVector
-		leaf                                  []byte
-	}
 	ix := &trail.LogIndexes{Counts: map[trail.HourAction]int64{}, Days: map[int64]int64{}}
 	last := from - 1
 	for {
-		rows, err := tx.Query(ctx, `SELECT organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name,
-				occurred_at, occurred_day, target_ids, target_types, search, data, leaf_hash
-			FROM events WHERE organization_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, orgID, last, pageSize)
+		page, err := scanPage(ctx, tx, orgID, last)
 		if err != nil {
-			return fmt.Errorf("scan log: %w", err)
-		}
-		var page []*eventRow
-		for rows.Next() {
-			e := &eventRow{row: &trail.LogRow{}}
-			if err := rows.Scan(&e.org, &e.row.Index, &e.received, &e.row.ID, &e.action, &e.actorID, &e.actorType, &e.name,
-				&e.occurred, &e.day, &e.targetIDs, &e.targetTypes, &e.search, &e.data, &e.leaf); err != nil {
-				rows.Close()
-				return err
-			}
-			page = append(page, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		if len(page) == 0 {
@@ -370,7 +331,7 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 			ix.OrphanTargets += int64(len(ts)) // rows of an index that is no event
 		}
 		last = page[len(page)-1].row.Index
-		if len(page) < pageSize {
+		if len(page) < scanPageSize {
 			break
 		}
 	}
@@ -380,6 +341,50 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 	if scan.Indexes == nil {
 		return nil
 	}
+	if err := readIndexes(ctx, tx, orgID, from, last, ix); err != nil {
+		return err
+	}
+	return scan.Indexes(ix)
+}
+
+// scanPageSize is how many rows a page of ScanLog holds: each page is
+// read whole before the next statement (one connection runs one at a
+// time), all in the transaction's snapshot.
+const scanPageSize = 1000
+
+// eventRow is an events row as ScanLog reads it, every column kept to be
+// checked against the document.
+type eventRow struct {
+	row                                   *trail.LogRow
+	org, action, actorID, actorType, name string
+	data                                  string
+	received                              time.Time
+	occurred                              int64
+	day                                   int32
+	targetIDs, targetTypes                []string
+	search                                pgtype.TSVector
+	leaf                                  []byte
+}
+
+// scanPage reads the page of event rows after index last.
+func scanPage(ctx context.Context, tx pgx.Tx, orgID string, last int64) ([]*eventRow, error) {
+	rows, err := tx.Query(ctx, `SELECT organization_id, idx, received_at, id, action, actor_id, actor_type, actor_name,
+			occurred_at, occurred_day, target_ids, target_types, search, data, leaf_hash
+		FROM events WHERE organization_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`, orgID, last, scanPageSize)
+	if err != nil {
+		return nil, fmt.Errorf("scan log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*eventRow, error) {
+		e := &eventRow{row: &trail.LogRow{}}
+		return e, r.Scan(&e.org, &e.row.Index, &e.received, &e.row.ID, &e.action, &e.actorID, &e.actorType, &e.name,
+			&e.occurred, &e.day, &e.targetIDs, &e.targetTypes, &e.search, &e.data, &e.leaf)
+	})
+}
+
+// readIndexes reads the organization's indexes that are not rows of its
+// events for fsck: target rows outside [from, last], the hourly counts,
+// the by-day index and the actions catalogue.
+func readIndexes(ctx context.Context, tx pgx.Tx, orgID string, from, last int64, ix *trail.LogIndexes) error {
 	// Target rows before the first index read or after the last.
 	var outside int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM event_targets WHERE organization_id = $1 AND (idx < $2 OR idx > $3)`, orgID, from, last).Scan(&outside); err != nil {
@@ -396,7 +401,7 @@ func (s *LogStore) ScanLog(ctx context.Context, orgID string, scan trail.LogScan
 			return fmt.Errorf("read %s: %w", r.What, err)
 		}
 	}
-	return scan.Indexes(ix)
+	return nil
 }
 
 // targetRows reads the rows of event_targets of events [lo, hi], by index.
