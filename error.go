@@ -193,3 +193,10 @@ func Malformed(fieldCodes ...string) error {
 // ErrNotFound is a row a driver did not find, when nothing better is
 // known of it.
 func ErrNotFound() *Error { return Errorf(ENOTFOUND, "Not found.") }
+
+// ErrRequestEnded is an append whose request ended (the client hung up,
+// or its deadline passed) before its events were taken for writing:
+// nothing of it was stored.
+func ErrRequestEnded() *Error {
+	return Errorf(EUNAVAILABLE, "The request ended before its events were written: nothing was stored; retry.")
+}

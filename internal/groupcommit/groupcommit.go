@@ -8,6 +8,7 @@ package groupcommit
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +75,8 @@ func (q *Queue[R]) Stop() { q.group.Stop() }
 // Do queues r and waits until its transaction has committed or failed.
 // It answers at once, with EUNAVAILABLE, when the queue is full or
 // stopping. When ctx ends before a committer has taken r, r is withdrawn
-// (never written) and Do returns ctx's error; once taken, Do waits for
+// (never written) and Do returns trail.ErrRequestEnded joined with ctx's
+// error; once taken, Do waits for
 // the outcome, so that a caller never hears of a failure for events that
 // were written.
 func (q *Queue[R]) Do(ctx context.Context, r R) error {
@@ -86,7 +88,7 @@ func (q *Queue[R]) Do(ctx context.Context, r R) error {
 	case <-done:
 		return trail.ErrShuttingDown()
 	case <-ctx.Done():
-		return ctx.Err()
+		return errors.Join(trail.ErrRequestEnded(), ctx.Err())
 	default:
 	}
 	e := &entry[R]{r: r, done: make(chan struct{})}
@@ -100,7 +102,7 @@ func (q *Queue[R]) Do(ctx context.Context, r R) error {
 		return nil
 	case <-ctx.Done():
 		if e.state.CompareAndSwap(queued, withdrawn) {
-			return ctx.Err()
+			return errors.Join(trail.ErrRequestEnded(), ctx.Err())
 		}
 	case <-done:
 		if e.state.CompareAndSwap(queued, withdrawn) {

@@ -100,8 +100,8 @@ func TestQueue_CancelledBeforeTakenIsNeverWritten(t *testing.T) {
 	go func() { errc <- q.Do(ctx, 7) }()
 	queuedLen(t, q, 1)
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Do = %v, want context.Canceled", err)
+	if err := <-errc; !errors.Is(err, context.Canceled) || trail.ErrorCode(err) != trail.EUNAVAILABLE {
+		t.Fatalf("Do = %v, want EUNAVAILABLE and context.Canceled", err)
 	}
 	rec.release <- struct{}{}
 	rec.release <- struct{}{} // for the next batch
