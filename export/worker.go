@@ -51,6 +51,7 @@ type Worker struct {
 	OnFinish func(ex *trail.Export, d time.Duration)
 
 	wake  chan struct{}
+	once  sync.Once       // makes wake
 	loops lifecycle.Group // the claimer and the expiry
 }
 
@@ -79,7 +80,7 @@ func (w *Worker) defaults() {
 // idempotent).
 func (w *Worker) Start(ctx context.Context) {
 	w.defaults()
-	w.wake = make(chan struct{}, 1)
+	w.once.Do(func() { w.wake = make(chan struct{}, 1) })
 	w.loops.Start(ctx, w.loop, w.expireLoop)
 }
 

@@ -60,13 +60,14 @@ func record(ctx context.Context, x store.Executor, orgID string, ev *trail.Event
 	return nil
 }
 
-// notFound turns a driver's ErrNotFound into msg, and wraps other errors
-// with what was being done.
+// notFound turns a driver's ErrNotFound into msg (when there is one),
+// and wraps other errors with what was being done. It never returns a nil
+// *trail.Error as a non-nil error.
 func notFound(err error, msg *trail.Error, doing string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNotFound):
+	case msg != nil && errors.Is(err, store.ErrNotFound):
 		return msg
 	case trail.ErrorCode(err) != trail.EINTERNAL:
 		return err

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -92,7 +93,12 @@ func (x *executor) StreamClaim(ctx context.Context, claim string, now, until tim
 	} else if err != nil {
 		return nil, interpretError(err)
 	}
-	return x.StreamGet(ctx, org, id, false)
+	st, err := x.StreamGet(ctx, org, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted between the claim and the read: claim another.
+		return x.StreamClaim(ctx, claim, now, until)
+	}
+	return st, err
 }
 
 func (x *executor) StreamRenew(ctx context.Context, orgID, id, claim string, until time.Time) (*trail.Stream, error) {

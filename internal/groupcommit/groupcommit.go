@@ -9,6 +9,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,7 @@ type Queue[R any] struct {
 	Committed func(events, requests int, took time.Duration)
 
 	ch    chan *entry[R]
+	once  sync.Once // makes ch
 	group lifecycle.Group
 }
 
@@ -59,7 +61,7 @@ type entry[R any] struct {
 // Start makes the queue (length requests long) and runs committers
 // loops over it until Stop.
 func (q *Queue[R]) Start(length, committers int) {
-	q.ch = make(chan *entry[R], length)
+	q.once.Do(func() { q.ch = make(chan *entry[R], length) })
 	loops := make([]func(context.Context), max(committers, 1))
 	for i := range loops {
 		loops[i] = q.loop
@@ -163,10 +165,13 @@ func (q *Queue[R]) commit(batch []*entry[R]) {
 	}
 	start := time.Now()
 	q.Commit(rs)
-	if q.Committed != nil {
-		q.Committed(n, len(rs), time.Since(start))
-	}
+	took := time.Since(start)
+	// The callers have their answer first: Committed (metrics, a WAL
+	// checkpoint) runs after, before the committer takes the next batch.
 	for _, e := range kept {
 		close(e.done)
+	}
+	if q.Committed != nil {
+		q.Committed(n, len(rs), took)
 	}
 }
