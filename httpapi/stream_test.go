@@ -92,15 +92,7 @@ func TestStreams_API(t *testing.T) {
 			got.JSON(t)["config"].(map[string]any)["secret"] != trail.MaskedSecret {
 			t.Fatalf("get: %d %s", got.Status, got.Body)
 		}
-		// Sealed at rest: neither secret is in what the database holds.
-		stored, err := ts.Streams.FindStreamByID(context.Background(), org, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(stored.Sealed), "siem-token") || strings.Contains(string(stored.Sealed), secret[6:]) ||
-			stored.Config.URL != rcv.URL()+"/in" || len(stored.Sealed) < 60 {
-			t.Fatalf("stored secrets are not sealed: %q", stored.Sealed)
-		}
+		streamSealedAtRest(t, ts, rcv, org, id, secret)
 
 		// Events flow, signed; the stream's own creation first.
 		for i := 0; i < 3; i++ {
@@ -167,51 +159,73 @@ func TestStreams_API(t *testing.T) {
 			t.Fatalf("replay from a time: %d %s", rt.Status, rt.Body)
 		}
 
-		// Every change is in the organization's log, in order.
-		want := []string{trail.ActionStreamCreated, trail.ActionStreamUpdated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamReplayed, trail.ActionStreamReplayed}
-		var own []string
-		for _, a := range ts.actions(t, org) {
-			if strings.HasPrefix(a, "log_stream.") {
-				own = append(own, a)
-			}
-		}
-		if !slices.Equal(own, want) {
-			t.Fatalf("own events %v, want %v", own, want)
-		}
-
-		// Tenants: another organization's key sees a 404; no streams
-		// permission is a 403.
-		otherKey := ts.mustKey(t, other, trail.PermStreams, trail.PermOrganizations)
-		for _, c := range []struct{ method, path string }{{"GET", "/audit_logs/streams/" + id}, {"PATCH", "/audit_logs/streams/" + id},
-			{"DELETE", "/audit_logs/streams/" + id}, {"POST", "/audit_logs/streams/" + id + "/pause"}, {"POST", "/audit_logs/streams/" + id + "/test"},
-			{"GET", "/audit_logs/streams?organization_id=" + org}, {"GET", "/organizations/" + org + "/audit_log_configuration"}} {
-			if r := ts.do(t, c.method, c.path, otherKey, map[string]any{}); r.Status != 404 {
-				t.Errorf("%s %s with another tenant's key: %d %s", c.method, c.path, r.Status, r.Body)
-			}
-		}
-		if l := ts.do(t, "GET", "/audit_logs/streams", otherKey, nil).JSON(t); len(l["data"].([]any)) != 0 {
-			t.Fatalf("another tenant lists %v", l)
-		}
-		if r := ts.do(t, "POST", "/audit_logs/streams", otherKey, map[string]any{"organization_id": org, "type": "GenericHttps", "name": "x",
-			"config": map[string]any{"url": rcv.URL()}}); r.Status != 404 {
-			t.Fatalf("create for another tenant: %d", r.Status)
-		}
-		readOnly := ts.mustKey(t, org, trail.PermEventsRead)
-		if r := ts.do(t, "GET", "/audit_logs/streams/"+id, readOnly, nil); r.Status != 403 {
-			t.Fatalf("without the streams permission: %d", r.Status)
-		}
-
-		// Delete.
-		if d := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); d.Status != 204 {
-			t.Fatalf("delete: %d %s", d.Status, d.Body)
-		}
-		if g := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil); g.Status != 404 {
-			t.Fatalf("deleted: %d", g.Status)
-		}
-		if a := ts.actions(t, org); a[len(a)-1] != trail.ActionStreamDeleted {
-			t.Fatalf("last action %s", a[len(a)-1])
-		}
+		streamChangesAndTenants(t, ts, rcv, org, other, id)
+		streamDelete(t, ts, org, id)
 	})
+}
+
+// streamSealedAtRest: neither of a stream's secrets is in what the database holds.
+func streamSealedAtRest(t *testing.T, ts *testServer, rcv *receiver.Webhook, org, id, secret string) {
+	// Sealed at rest: neither secret is in what the database holds.
+	stored, err := ts.Streams.FindStreamByID(context.Background(), org, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.Sealed), "siem-token") || strings.Contains(string(stored.Sealed), secret[6:]) ||
+		stored.Config.URL != rcv.URL()+"/in" || len(stored.Sealed) < 60 {
+		t.Fatalf("stored secrets are not sealed: %q", stored.Sealed)
+	}
+}
+
+// streamDelete: a deleted stream is gone, and its deletion recorded.
+func streamDelete(t *testing.T, ts *testServer, org, id string) {
+	// Delete.
+	if d := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); d.Status != 204 {
+		t.Fatalf("delete: %d %s", d.Status, d.Body)
+	}
+	if g := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil); g.Status != 404 {
+		t.Fatalf("deleted: %d", g.Status)
+	}
+	if a := ts.actions(t, org); a[len(a)-1] != trail.ActionStreamDeleted {
+		t.Fatalf("last action %s", a[len(a)-1])
+	}
+}
+
+// streamChangesAndTenants: every change of a stream is in its organization's log, in order; another organization's key sees a 404 and no streams permission is a 403.
+func streamChangesAndTenants(t *testing.T, ts *testServer, rcv *receiver.Webhook, org, other, id string) {
+	// Every change is in the organization's log, in order.
+	want := []string{trail.ActionStreamCreated, trail.ActionStreamUpdated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamReplayed, trail.ActionStreamReplayed}
+	var own []string
+	for _, a := range ts.actions(t, org) {
+		if strings.HasPrefix(a, "log_stream.") {
+			own = append(own, a)
+		}
+	}
+	if !slices.Equal(own, want) {
+		t.Fatalf("own events %v, want %v", own, want)
+	}
+
+	// Tenants: another organization's key sees a 404; no streams
+	// permission is a 403.
+	otherKey := ts.mustKey(t, other, trail.PermStreams, trail.PermOrganizations)
+	for _, c := range []struct{ method, path string }{{"GET", "/audit_logs/streams/" + id}, {"PATCH", "/audit_logs/streams/" + id},
+		{"DELETE", "/audit_logs/streams/" + id}, {"POST", "/audit_logs/streams/" + id + "/pause"}, {"POST", "/audit_logs/streams/" + id + "/test"},
+		{"GET", "/audit_logs/streams?organization_id=" + org}, {"GET", "/organizations/" + org + "/audit_log_configuration"}} {
+		if r := ts.do(t, c.method, c.path, otherKey, map[string]any{}); r.Status != 404 {
+			t.Errorf("%s %s with another tenant's key: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	if l := ts.do(t, "GET", "/audit_logs/streams", otherKey, nil).JSON(t); len(l["data"].([]any)) != 0 {
+		t.Fatalf("another tenant lists %v", l)
+	}
+	if r := ts.do(t, "POST", "/audit_logs/streams", otherKey, map[string]any{"organization_id": org, "type": "GenericHttps", "name": "x",
+		"config": map[string]any{"url": rcv.URL()}}); r.Status != 404 {
+		t.Fatalf("create for another tenant: %d", r.Status)
+	}
+	readOnly := ts.mustKey(t, org, trail.PermEventsRead)
+	if r := ts.do(t, "GET", "/audit_logs/streams/"+id, readOnly, nil); r.Status != 403 {
+		t.Fatalf("without the streams permission: %d", r.Status)
+	}
 }
 
 // errorFields returns the fields an error names: instancePath of a 400,

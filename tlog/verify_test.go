@@ -275,6 +275,11 @@ func TestVerify(t *testing.T) {
 		wantLine(t, err, 21)
 	})
 
+	testVerifyPurgedAndForged(t, l, key, cp)
+}
+
+// testVerifyPurgedAndForged: purged lines, a bad signature and a forked history.
+func testVerifyPurgedAndForged(t *testing.T, l *testLog, key string, cp []byte) {
 	t.Run("Purged", func(t *testing.T) {
 		lines := append([][]byte{}, l.lines...)
 		h, _ := tlog.LeafHashJSON(lines[10])
