@@ -136,15 +136,17 @@ func testRetention(t *testing.T, databaseURL string) {
 	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {
 		t.Fatalf("fsck after the purge: %v\n%s", err, out)
 	}
-	// trail export writes the same whole log: the purged events as
-	// placeholders with their proofs, verified as the whole log; a CSV
-	// export holds only the events that still have contents.
+	retentionExports(t, dir, u, org, keyFile)
+}
+
+// retentionExports: trail export writes the same whole log as the API gives: the purged events as placeholders with their proofs, verified as the whole log; a CSV export holds only the events that still have contents.
+func retentionExports(t *testing.T, dir, u, org, keyFile string) {
 	cli := map[string]string{"TRAIL_URL": u, "TRAIL_API_KEY": testAdminKey}
 	nd := filepath.Join(dir, "export.ndjson")
 	if _, errOut, err := runMain(t, cli, "export", "--org", org, "--from", "2000-01-01", "--format", "ndjson", "-o", nd); err != nil {
 		t.Fatalf("trail export: %v\n%s", err, errOut)
 	}
-	out, errOut, err = runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
+	out, errOut, err := runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
 	if err != nil || !strings.Contains(out, "44 event(s)") || !strings.Contains(out, "30 purged") || !strings.Contains(out, "whole log") {
 		t.Fatalf("verify the export after the purge: %v\n%s%s", err, out, errOut)
 	}
