@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,27 +17,25 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/export"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
 // waitExport polls an export until it is no longer pending.
 func (ts *testServer) waitExport(t *testing.T, key, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var m map[string]any
+	testwait.ForNil(t, 30*time.Second, "the export", func() error {
 		r := ts.do(t, "GET", "/audit_logs/exports/"+id, key, nil)
 		if r.Status != 200 {
 			t.Fatalf("GET export: %d %s", r.Status, r.Body)
 		}
-		m := r.JSON(t)
-		if m["state"] != "pending" {
-			return m
+		if m = r.JSON(t); m["state"] == "pending" {
+			return fmt.Errorf("export still pending: %s", r.Body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("export still pending: %s", r.Body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return m
 }
 
 // download fetches a link without any API key.
@@ -430,15 +429,13 @@ func (fx *exportsAPI) testExpiry(t *testing.T) {
 		ts.ExportWorker, ts.ExportCreated = n, n.Wake
 	}()
 	ex, _ := ts.exportFile(t, key, wide)
-	deadline := time.Now().Add(20 * time.Second)
 	var got map[string]any
-	for {
-		got = ts.do(t, "GET", "/audit_logs/exports/"+ex["id"].(string), key, nil).JSON(t)
-		if got["state"] == "expired" || time.Now().After(deadline) {
-			break
+	testwait.Poll(30*time.Second, func() error {
+		if got = ts.do(t, "GET", "/audit_logs/exports/"+ex["id"].(string), key, nil).JSON(t); got["state"] != "expired" {
+			return errors.New("not expired")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if got["state"] != "expired" || got["url"] != nil {
 		t.Fatalf("after the TTL: %v", got)
 	}

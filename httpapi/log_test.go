@@ -11,6 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -18,23 +19,23 @@ import (
 // events and returns it, opened.
 func (ts *testServer) waitCheckpoint(t *testing.T, orgID string, size int64) (string, *tlog.OpenedCheckpoint) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var note string
+	var cp *tlog.OpenedCheckpoint
+	testwait.ForNil(t, 30*time.Second, fmt.Sprintf("a checkpoint of %d events", size), func() error {
 		r := ts.do(t, "GET", "/audit_logs/checkpoint?organization_id="+orgID, adminSecret, nil)
 		if r.Status == 200 {
-			cp, err := tlog.OpenCheckpoint(r.Body, ts.VKey)
+			opened, err := tlog.OpenCheckpoint(r.Body, ts.VKey)
 			if err != nil {
 				t.Fatalf("checkpoint does not verify: %v\n%s", err, r.Body)
 			}
-			if cp.Size >= size {
-				return string(r.Body), cp
+			if opened.Size >= size {
+				note, cp = string(r.Body), opened
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of %d events: %d %s", size, r.Status, r.Body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("no checkpoint of %d events: %d %s", size, r.Status, r.Body)
+	})
+	return note, cp
 }
 
 func b64s(t *testing.T, v any) [][]byte {

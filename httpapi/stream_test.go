@@ -17,6 +17,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/jsonschema"
 )
 
@@ -32,17 +33,6 @@ func (ts *testServer) actions(t *testing.T, orgID string) []string {
 		out = append(out, ev.Action)
 	}
 	return out
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestStreams_API: the whole management API of SPEC §10 on both drivers,
@@ -100,11 +90,11 @@ func TestStreams_API(t *testing.T) {
 				t.Fatalf("event: %d %s", r.Status, r.Body)
 			}
 		}
-		waitUntil(t, "4 events", func() bool { return len(rcv.Events()) >= 4 })
+		testwait.For(t, 30*time.Second, "4 events", func() bool { return len(rcv.Events()) >= 4 })
 		if d, _ := receiver.Indexes(rcv.Events()); len(d) != 4 {
 			t.Fatalf("delivered %v", d)
 		}
-		waitUntil(t, "lag 0", func() bool {
+		testwait.For(t, 30*time.Second, "lag 0", func() bool {
 			j := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil).JSON(t)
 			return j["lag"] == 0.0 && j["delivered"] == 4.0 && j["last_synced_at"] != nil
 		})
@@ -115,7 +105,7 @@ func TestStreams_API(t *testing.T) {
 		if tr.Status != 200 || tr.JSON(t)["success"] != true {
 			t.Fatalf("test: %d %s", tr.Status, tr.Body)
 		}
-		waitUntil(t, "the test event", func() bool {
+		testwait.For(t, 30*time.Second, "the test event", func() bool {
 			evs := rcv.Events()
 			return len(evs) > 0 && evs[len(evs)-1].ID == tr.JSON(t)["event_id"]
 		})
@@ -132,7 +122,7 @@ func TestStreams_API(t *testing.T) {
 			t.Fatalf("update: %d %s", u.Status, u.Body)
 		}
 		ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
-		waitUntil(t, "delivery after the update (the same secret verifies)", func() bool { return len(rcv.Events()) >= n+2 })
+		testwait.For(t, 30*time.Second, "delivery after the update (the same secret verifies)", func() bool { return len(rcv.Events()) >= n+2 })
 
 		// Pause, resume, replay.
 		if p := ts.do(t, "POST", "/audit_logs/streams/"+id+"/pause", adminSecret, nil); p.Status != 200 || p.JSON(t)["state"] != "inactive" {
@@ -150,7 +140,7 @@ func TestStreams_API(t *testing.T) {
 		if rp.Status != 200 || rp.JSON(t)["cursor"] != 0.0 {
 			t.Fatalf("replay: %d %s", rp.Status, rp.Body)
 		}
-		waitUntil(t, "the replay", func() bool {
+		testwait.For(t, 30*time.Second, "the replay", func() bool {
 			evs := rcv.Events()
 			return len(evs) > n && slices.ContainsFunc(evs[n:], func(e receiver.Event) bool { return e.Index == 0 })
 		})
@@ -388,9 +378,9 @@ func TestStreams_Metrics(t *testing.T) {
 		"config": map[string]any{"url": rcv.URL()}})
 	id := r.JSON(t)["id"].(string)
 	ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
-	waitUntil(t, "2 events", func() bool { return len(rcv.Events()) >= 2 })
+	testwait.For(t, 30*time.Second, "2 events", func() bool { return len(rcv.Events()) >= 2 })
 	var m string
-	waitUntil(t, "the metrics", func() bool {
+	testwait.For(t, 30*time.Second, "the metrics", func() bool {
 		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return strings.Contains(m, `trail_stream_delivered_events_total{stream="`+id+`",type="GenericHttps"} 2`) &&
 			strings.Contains(m, `trail_stream_lag_events{stream="`+id+`",type="GenericHttps"} 0`)
@@ -405,7 +395,7 @@ func TestStreams_Metrics(t *testing.T) {
 	if r := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	waitUntil(t, "the deleted stream's series dropped", func() bool {
+	testwait.For(t, 30*time.Second, "the deleted stream's series dropped", func() bool {
 		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return !strings.Contains(m, `stream="`+id+`"`)
 	})

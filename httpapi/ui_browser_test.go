@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -169,29 +171,26 @@ func checkLabels(t *testing.T, ctx context.Context, page string) {
 func follow(t *testing.T, ctx context.Context, action chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	run(t, ctx, chromedp.Evaluate[chromedp.Void](`window.trailOldPage = true`), action)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.ForNil(t, 30*time.Second, "a new page to load", func() error {
 		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.trailOldPage === undefined && document.readyState === 'complete'`))
-		if err == nil && done {
-			return
+		if err == nil && !done {
+			err = errors.New("the old page is still there")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new page loaded (%v)", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // waitFile waits for one download matching pattern in dir.
 func waitFile(t *testing.T, dir, pattern string) string {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var file string
+	testwait.For(t, 30*time.Second, "a download "+pattern, func() bool {
 		if matches, _ := filepath.Glob(filepath.Join(dir, pattern)); len(matches) == 1 {
-			return matches[0]
+			file = matches[0]
 		}
-	}
-	t.Fatalf("no download %s", pattern)
-	return ""
+		return file != ""
+	})
+	return file
 }
 
 // into runs an action that returns a value and keeps the value in dst.

@@ -14,6 +14,7 @@ import (
 	"github.com/workos/workos-go/v6/pkg/workos_errors"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestWorkOSSDK points the official WorkOS Go SDK (v6.5.0, pkg/auditlogs)
@@ -116,13 +117,15 @@ func workOSExport(t *testing.T, ts *testServer, client *auditlogs.Client, org st
 		if err != nil || ex.Object != auditlogs.AuditLogExportObjectName || ex.State != "pending" || ex.ID == "" || ex.CreatedAt == "" {
 			t.Fatalf("CreateExport: %+v %v", ex, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for ex.State == "pending" && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+		testwait.Poll(30*time.Second, func() error {
+			if ex.State != "pending" {
+				return nil
+			}
 			if ex, err = client.GetExport(ctx, auditlogs.GetExportOpts{ExportID: ex.ID}); err != nil {
 				t.Fatalf("GetExport: %v", err)
 			}
-		}
+			return errors.New("pending")
+		})
 		if ex.State != "ready" || ex.URL == "" {
 			t.Fatalf("export %+v", ex)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/internal/secretbox"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // newStream returns a GenericHttps stream of the organization, with
@@ -328,16 +329,6 @@ func testStreamDelivery(t *testing.T, s Services) {
 			w.Wake()
 		}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	// covered reports whether the receiver has every index from first to
 	// last, in order.
 	covered := func(last int64) bool {
@@ -347,11 +338,11 @@ func testStreamDelivery(t *testing.T, s Services) {
 	}
 	appendN(0, 2500)
 	last := first + 2500
-	waitFor("2,501 events", func() bool { return covered(last) })
+	testwait.For(t, 30*time.Second, "2,501 events", func() bool { return covered(last) })
 	if err := receiver.CheckOrder(rcv.Events()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the cursor", func() bool {
+	testwait.For(t, 30*time.Second, "the cursor", func() bool {
 		got, err := s.Streams.FindStreamByID(ctx, org.ID, st.ID)
 		return err == nil && got.Cursor == last+1 && got.Lag == 0 && got.Delivered == 2501 && got.State == trail.StreamActive
 	})
@@ -361,7 +352,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	appendN(2500, 300)
 	w = newWorker()
 	last += 300
-	waitFor("the events appended while stopped", func() bool { return covered(last) })
+	testwait.For(t, 30*time.Second, "the events appended while stopped", func() bool { return covered(last) })
 	if _, repeats := receiver.Indexes(rcv.Events()); repeats != 0 {
 		t.Fatalf("%d events delivered twice without a failure", repeats)
 	}
@@ -372,7 +363,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 		t.Fatal(err)
 	}
 	w.Changed()
-	waitFor("the replay", func() bool { return len(rcv.Events()) >= n+int(last-first+2) })
+	testwait.For(t, 30*time.Second, "the replay", func() bool { return len(rcv.Events()) >= n+int(last-first+2) })
 	again := rcv.Events()[n:]
 	if again[0].Index != first || receiver.CheckOrder(again) != nil {
 		t.Fatalf("replay started at %d", again[0].Index)
@@ -398,7 +389,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	w.Changed()
 	// The pause's event, the 10 appended while paused and the resume's.
 	last += 2 + 10 + 1
-	waitFor("the resumed stream", func() bool {
+	testwait.For(t, 30*time.Second, "the resumed stream", func() bool {
 		got, _ := s.Streams.FindStreamByID(ctx, org.ID, st.ID)
 		return got != nil && got.Lag == 0 && got.Cursor == last+1 && got.State == trail.StreamActive && covered(last)
 	})

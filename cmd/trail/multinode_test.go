@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestMultiNode starts two trail serve processes on one PostgreSQL
@@ -221,20 +223,16 @@ func (m *multiNode) checkCheckpoints(t *testing.T) {
 	// every checkpoint consistent with the events.
 	for _, org := range orgs {
 		size := len(readLog(t, a.URL, org))
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testwait.ForNil(t, 30*time.Second, org+"'s checkpoint on both nodes", func() error {
 			notes := [2]string{}
 			for i, n := range nodes {
 				notes[i] = getText(t, n.URL+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
 			}
 			if notes[0] == notes[1] && strings.Contains(notes[0], fmt.Sprintf("\n%d\n", size)) {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no checkpoint of %d events on both nodes: %q", org, size, notes)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return fmt.Errorf("%s: no checkpoint of %d events on both nodes: %q", org, size, notes)
+		})
 	}
 	out, _, err := runMain(t, map[string]string{"TRAIL_DATABASE_URL": m.dbURL, "TRAIL_SIGNING_KEY_FILE": m.keyFile}, "fsck")
 	if err != nil || strings.Count(out, "ok   ") != len(orgs)+1 {
@@ -262,15 +260,13 @@ func (m *multiNode) checkExports(t *testing.T) {
 	}
 	defer db.Close()
 	for i, id := range exportIDs {
-		deadline := time.Now().Add(60 * time.Second)
 		var body map[string]any
-		for {
-			_, body = get(t, nodes[i%2].URL+"/audit_logs/exports/"+id, testAdminKey)
-			if body["state"] != "pending" || time.Now().After(deadline) {
-				break
+		testwait.Poll(60*time.Second, func() error {
+			if _, body = get(t, nodes[i%2].URL+"/audit_logs/exports/"+id, testAdminKey); body["state"] == "pending" {
+				return errors.New("pending")
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		if body["state"] != "ready" {
 			t.Fatalf("export %s: %v", id, body)
 		}

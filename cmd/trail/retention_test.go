@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestRetention: events older than a shortened retention are purged by
@@ -164,15 +166,13 @@ func retentionExports(t *testing.T, dir, u, org, keyFile string) {
 // returns it.
 func waitCheckpointText(t *testing.T, u, org string, size int) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cp := getText(t, u+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
+	var cp string
+	testwait.ForNil(t, 30*time.Second, fmt.Sprintf("a checkpoint of %d events", size), func() error {
+		cp = getText(t, u+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
 		if lines := strings.Split(cp, "\n"); len(lines) > 2 && lines[1] == strconv.Itoa(size) {
-			return cp
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of %d events: %s", size, cp)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("no checkpoint of %d events: %s", size, cp)
+	})
+	return cp
 }
