@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ type fixture struct {
 	org     string
 	worker  *delivery.Worker
 	n       int
+
+	mu   sync.Mutex     // mu guards idle
+	idle map[string]int // the worker's idle turns, by stream (OnIdle)
 }
 
 func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
@@ -60,6 +64,12 @@ func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
 	f := &fixture{t: t, events: sqlite.NewEventService(db), streams: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams, box: box, org: org.ID}
 	client := delivery.NewClient(delivery.ClientOptions{AllowPrivate: true, RootCAs: pool})
 	f.worker = &delivery.Worker{Streams: f.streams, Events: f.events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond, Client: client}
+	f.idle = map[string]int{}
+	f.worker.OnIdle = func(id string) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.idle[id]++
+	}
 	plain := &delivery.Worker{Client: client}
 	f.worker.NewDestination = func(s *trail.Stream) (delivery.Destination, error) {
 		if s.Type == trail.StreamSplunk {
@@ -129,6 +139,24 @@ func (f *fixture) append(n int) int64 {
 		f.worker.Wake()
 	}
 	return last
+}
+
+// idleTurns is how many times the worker's loop for a stream has been
+// about to wait having sent nothing.
+func (f *fixture) idleTurns(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.idle[id]
+}
+
+// waitIdleTurn waits for a turn of the stream's loop that starts after
+// the call and sends nothing: a full turn happened and did nothing.
+func (f *fixture) waitIdleTurn(id string) {
+	f.t.Helper()
+	// The turn under way when called may have begun before it: wait for
+	// the one after.
+	n := f.idleTurns(id)
+	testwait.For(f.t, 30*time.Second, "an idle turn of the stream's loop", func() bool { return f.idleTurns(id) > n })
 }
 
 func (f *fixture) stream(id string) *trail.Stream {
@@ -279,7 +307,9 @@ func TestSplunk(t *testing.T) {
 	first := f.create(st)
 	last := f.append(1500)
 	testwait.For(t, 10*time.Second, "the unacknowledged batch", func() bool { return len(rcv.Events()) > 0 })
-	time.Sleep(300 * time.Millisecond)
+	// The sender asked again after an ack was refused: it has seen the
+	// batch unacknowledged.
+	testwait.For(t, 30*time.Second, "two refused acks", func() bool { return rcv.RefusedAcks() >= 2 })
 	if s := f.stream(st.ID); s.Cursor != first {
 		t.Fatalf("cursor moved to %d before the acknowledgement", s.Cursor)
 	}
@@ -507,9 +537,11 @@ func TestUnopenableSecrets(t *testing.T) {
 		t.Fatalf("stream %+v", s)
 	}
 	first := *s.LastErrorAt
-	time.Sleep(300 * time.Millisecond)
-	f.worker.Changed() // a renewal: not a reason to fail again
-	time.Sleep(300 * time.Millisecond)
+	// Its loop waits for the retry time; a renewal (Changed) wakes it
+	// for a turn that must not fail again.
+	testwait.For(t, 30*time.Second, "the loop to wait for the retry time", func() bool { return f.idleTurns(st.ID) > 0 })
+	f.worker.Changed()
+	f.waitIdleTurn(st.ID)
 	if s := f.stream(st.ID); !s.LastErrorAt.Equal(first) || len(rcv.Events()) != 0 {
 		t.Fatalf("failed again at %v (first %v), %d events delivered", s.LastErrorAt, first, len(rcv.Events()))
 	}

@@ -63,6 +63,23 @@ type Worker struct {
 	// NewDestination overrides how a stream's destination is made
 	// (tests).
 	NewDestination func(s *trail.Stream) (Destination, error)
+	// Now is the worker's clock, for retry times (time.Now when nil).
+	// Leases and polls run on real timers.
+	Now func() time.Time
+	// OnClaimRound, if set, is called after each round of claims, once
+	// no due stream is left to claim (tests: a round happened).
+	OnClaimRound func()
+	// OnIdle, if set, is called with a held stream's id each time its
+	// delivery loop is about to wait having sent nothing in that turn:
+	// no events past its cursor, its retry time not reached, or its
+	// destination broken (tests: a full round happened and sent
+	// nothing). It must not block.
+	OnIdle func(streamID string)
+	// OnRelease, if set, is called with a stream's id when this worker
+	// has stopped holding it (paused, deleted, taken over, or the worker
+	// stopping): it sends nothing more of it until claimed again
+	// (tests). It must not block.
+	OnRelease func(streamID string)
 
 	mu      sync.Mutex // mu guards the fields below
 	held    map[string]bool
@@ -135,6 +152,21 @@ func (w *Worker) Changed() {
 	}
 }
 
+// now is the time on the worker's clock.
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// idle tells OnIdle that a held stream waits having sent nothing.
+func (w *Worker) idle(streamID string) {
+	if w.OnIdle != nil {
+		w.OnIdle(streamID)
+	}
+}
+
 func (w *Worker) signals() (events, changed <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -150,6 +182,9 @@ func (w *Worker) claimLoop(ctx context.Context) {
 	}
 	for {
 		w.claimAll(ctx)
+		if w.OnClaimRound != nil {
+			w.OnClaimRound()
+		}
 		t := time.NewTimer(w.PollInterval)
 		select {
 		case <-ctx.Done():
@@ -190,6 +225,9 @@ func (w *Worker) claimAll(ctx context.Context) {
 			w.mu.Lock()
 			delete(w.held, st.ID)
 			w.mu.Unlock()
+			if w.OnRelease != nil {
+				w.OnRelease(st.ID)
+			}
 		})
 		if !started { // stopping: the claim is given back
 			w.mu.Lock()
@@ -455,7 +493,8 @@ func (d *deliveryLoop) step() (done, release bool) {
 		return d.broken()
 	}
 	if st.RetryAt != nil {
-		if dur := time.Until(*st.RetryAt); dur > 0 {
+		if dur := st.RetryAt.Sub(w.now()); dur > 0 {
+			w.idle(st.ID)
 			return !d.wait(dur, nil), true
 		}
 	}
@@ -476,6 +515,7 @@ func (d *deliveryLoop) step() (done, release bool) {
 		w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", err)
 		return !d.wait(time.Second, nil), true
 	case len(page.Events) == 0:
+		w.idle(st.ID)
 		if !d.wait(w.PollInterval, events) {
 			return true, true
 		}
@@ -495,15 +535,16 @@ func (d *deliveryLoop) step() (done, release bool) {
 // do not open, its config is broken): recorded, then tried again after the
 // longest backoff or a change.
 func (d *deliveryLoop) broken() (done, release bool) {
-	st := d.st
-	if st.RetryAt == nil || !time.Now().Before(*st.RetryAt) {
+	w, st := d.w, d.st
+	if st.RetryAt == nil || !w.now().Before(*st.RetryAt) {
 		f := asFailure(d.destErr)
 		f.Permanent = true
-		d.h.fail(d.ctx, f, time.Now().Add(trail.MaxStreamBackoff))
+		d.h.fail(d.ctx, f, w.now().Add(trail.MaxStreamBackoff))
 		d.setup()
 	}
 	if st.RetryAt != nil {
-		if !d.wait(time.Until(*st.RetryAt), nil) {
+		w.idle(st.ID)
+		if !d.wait(st.RetryAt.Sub(w.now()), nil) {
 			return true, true
 		}
 	}
@@ -533,7 +574,7 @@ func (d *deliveryLoop) send(events []*trail.Event) (done, release bool) {
 		if f.RetryAfter > 0 {
 			wait = min(f.RetryAfter, MaxRetryAfter)
 		}
-		h.fail(ctx, f, time.Now().Add(wait))
+		h.fail(ctx, f, w.now().Add(wait))
 		return false, false
 	}
 	if !h.record(ctx, events[n-1].Index+1, n) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,9 +312,13 @@ func testStreamDelivery(t *testing.T, s Services) {
 		t.Fatal(err)
 	}
 	first := st.Cursor
+	// Test signals: the worker's claim rounds, and the streams it let go.
+	var rounds, released atomic.Int64
 	newWorker := func() *delivery.Worker {
 		w := &delivery.Worker{Streams: s.Streams, Events: s.Events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond,
-			Client: delivery.NewClient(delivery.ClientOptions{AllowPrivate: true})}
+			Client:       delivery.NewClient(delivery.ClientOptions{AllowPrivate: true}),
+			OnClaimRound: func() { rounds.Add(1) },
+			OnRelease:    func(string) { released.Add(1) }}
 		w.Start(context.Background())
 		return w
 	}
@@ -370,6 +375,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	}
 
 	// Paused, nothing goes out; resumed, the rest follows.
+	releasedBefore := released.Load()
 	if _, err := changeStream(s, org.ID, st.ID, trail.ActionStreamPaused, func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +383,11 @@ func testStreamDelivery(t *testing.T, s Services) {
 	// The pause's own event (last+2) is recorded with the pause: a batch
 	// read before the pause may still carry it out, nothing after it.
 	appendN(2800, 10)
-	time.Sleep(500 * time.Millisecond)
+	// The holder lets the paused stream go, and a whole claim round
+	// after that does not take it again.
+	testwait.For(t, 30*time.Second, "the paused stream let go", func() bool { return released.Load() > releasedBefore })
+	after := rounds.Load()
+	testwait.For(t, 30*time.Second, "a claim round after the pause", func() bool { return rounds.Load() >= after+2 })
 	for _, e := range rcv.Events() {
 		if e.Index > last+2 {
 			t.Fatalf("a paused stream delivered index %d", e.Index)
