@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -13,6 +14,7 @@ import (
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -118,6 +120,7 @@ func testTransparencyLog(t *testing.T, s Services) {
 	t.Run("StaleStep", f.testStaleStep)
 	t.Run("RacingIntegrators", f.testRacingIntegrators)
 	t.Run("FsckWhileWriting", f.testFsckWhileWriting)
+	t.Run("IdleRounds", f.testIdleRounds)
 }
 
 // logFixture is an organization whose log testTransparencyLog's subtests
@@ -429,4 +432,50 @@ func (f *logFixture) testFsckWhileWriting(t *testing.T) {
 func jsonInt(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// testIdleRounds: an integrator running in the background over logs it
+// has integrated signs nothing more; its rounds (OnRound) say when one
+// has passed, and then another for a new event.
+func (f *logFixture) testIdleRounds(t *testing.T) {
+	ctx, s, org := f.ctx, f.s, f.org
+	before, err := s.Logs.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another organization's events may be integrated meanwhile (the
+	// subtests before raced integrators): bring every log up to date.
+	if _, err := f.ig.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var rounds, signed int
+	ig := &tlog.Integrator{Store: s.Logs, Signer: f.signer, Origin: "trail.test", Interval: 10 * time.Millisecond,
+		OnRound: func(n int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("a round failed: %v", err)
+			}
+			rounds, signed = rounds+1, signed+n
+		}}
+	count := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return rounds, signed
+	}
+	ig.Start(context.Background())
+	defer ig.Stop()
+	testwait.For(t, 30*time.Second, "two rounds", func() bool { r, _ := count(); return r >= 2 })
+	if _, n := count(); n != 0 {
+		t.Fatalf("%d checkpoints signed with nothing to integrate", n)
+	}
+	if cp, err := s.Logs.LatestCheckpoint(ctx, org.ID); err != nil || cp.Size != before.Size || cp.Note != before.Note {
+		t.Fatalf("the latest checkpoint changed without events: %+v %v", cp, err)
+	}
+	mustAppend(t, s, org.ID, NewEvent(40000))
+	testwait.For(t, 30*time.Second, "a round that signs the new event", func() bool { _, n := count(); return n >= 1 })
+	if cp, err := s.Logs.LatestCheckpoint(ctx, org.ID); err != nil || cp.Size != before.Size+1 {
+		t.Fatalf("after a new event: %+v %v", cp, err)
+	}
 }
