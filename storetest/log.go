@@ -450,18 +450,22 @@ func (f *logFixture) testIdleRounds(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var rounds, signed int
+	var roundErr error // the first round's error (a round that Stop cuts short has one)
 	ig := &tlog.Integrator{Store: s.Logs, Signer: f.signer, Origin: "trail.test", Interval: 10 * time.Millisecond,
 		OnRound: func(n int, err error) {
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("a round failed: %v", err)
+			if roundErr == nil {
+				roundErr = err
 			}
 			rounds, signed = rounds+1, signed+n
 		}}
 	count := func() (int, int) {
 		mu.Lock()
 		defer mu.Unlock()
+		if roundErr != nil {
+			t.Fatalf("a round failed: %v", roundErr)
+		}
 		return rounds, signed
 	}
 	ig.Start(context.Background())

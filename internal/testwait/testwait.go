@@ -18,8 +18,14 @@ import (
 	"time"
 )
 
-// Interval is how often a condition is polled.
-const Interval = 10 * time.Millisecond
+// Polls start MinInterval apart, and the interval doubles up to
+// MaxInterval: a condition that holds soon is seen soon, and a long wait
+// on a costly condition (a whole log read over HTTP) does not load the
+// machine the other tests share.
+const (
+	MinInterval = 5 * time.Millisecond
+	MaxInterval = 200 * time.Millisecond
+)
 
 // For polls cond until it reports true, and fails the test with
 // t.Fatalf, naming what, if it does not within timeout. It must be called
@@ -54,6 +60,7 @@ var errNotYet = errors.New("the condition does not hold yet")
 // testing.T, so goroutines other than the test's may use it.
 func Poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
+	interval := MinInterval
 	for {
 		err := cond()
 		if err == nil {
@@ -62,6 +69,7 @@ func Poll(timeout time.Duration, cond func() error) error {
 		if !time.Now().Before(deadline) {
 			return err
 		}
-		time.Sleep(Interval)
+		time.Sleep(min(interval, time.Until(deadline)))
+		interval = min(2*interval, MaxInterval)
 	}
 }
