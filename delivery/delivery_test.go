@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/internal/secretbox"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/service"
 	"github.com/trail-audit/trail/sqlite"
 	"github.com/trail-audit/trail/storetest"
@@ -36,6 +38,9 @@ type fixture struct {
 	org     string
 	worker  *delivery.Worker
 	n       int
+
+	mu   sync.Mutex     // mu guards idle
+	idle map[string]int // the worker's idle turns, by stream (OnIdle)
 }
 
 func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
@@ -59,6 +64,12 @@ func newFixture(t *testing.T, certs ...*x509.Certificate) *fixture {
 	f := &fixture{t: t, events: sqlite.NewEventService(db), streams: service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams, box: box, org: org.ID}
 	client := delivery.NewClient(delivery.ClientOptions{AllowPrivate: true, RootCAs: pool})
 	f.worker = &delivery.Worker{Streams: f.streams, Events: f.events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond, Client: client}
+	f.idle = map[string]int{}
+	f.worker.OnIdle = func(id string) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.idle[id]++
+	}
 	plain := &delivery.Worker{Client: client}
 	f.worker.NewDestination = func(s *trail.Stream) (delivery.Destination, error) {
 		if s.Type == trail.StreamSplunk {
@@ -130,6 +141,24 @@ func (f *fixture) append(n int) int64 {
 	return last
 }
 
+// idleTurns is how many times the worker's loop for a stream has been
+// about to wait having sent nothing.
+func (f *fixture) idleTurns(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.idle[id]
+}
+
+// waitIdleTurn waits for a turn of the stream's loop that starts after
+// the call and sends nothing: a full turn happened and did nothing.
+func (f *fixture) waitIdleTurn(id string) {
+	f.t.Helper()
+	// The turn under way when called may have begun before it: wait for
+	// the one after.
+	n := f.idleTurns(id)
+	testwait.For(f.t, 30*time.Second, "an idle turn of the stream's loop", func() bool { return f.idleTurns(id) > n })
+}
+
 func (f *fixture) stream(id string) *trail.Stream {
 	f.t.Helper()
 	st, err := f.streams.FindStreamByID(context.Background(), f.org, id)
@@ -139,29 +168,18 @@ func (f *fixture) stream(id string) *trail.Stream {
 	return st
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitDelivered waits until the receiver has every index from first to
 // last, and checks the order and the stream's cursor.
 func (f *fixture) waitDelivered(rcv interface{ Events() []receiver.Event }, id string, first, last int64) {
 	f.t.Helper()
-	waitFor(f.t, 60*time.Second, fmt.Sprintf("indexes %d to %d", first, last), func() bool {
+	testwait.For(f.t, 60*time.Second, fmt.Sprintf("indexes %d to %d", first, last), func() bool {
 		d, _ := receiver.Indexes(rcv.Events())
 		return len(d) == int(last-first+1) && d[0] == first && d[len(d)-1] == last
 	})
 	if err := receiver.CheckOrder(rcv.Events()); err != nil {
 		f.t.Fatal(err)
 	}
-	waitFor(f.t, 10*time.Second, "the cursor", func() bool {
+	testwait.For(f.t, 10*time.Second, "the cursor", func() bool {
 		st := f.stream(id)
 		return st.Cursor == last+1 && st.Lag == 0 && st.State == trail.StreamActive
 	})
@@ -236,7 +254,7 @@ func TestHTTPS_WrongSecret(t *testing.T) {
 	st := &trail.Stream{Type: trail.StreamHTTPS, Config: trail.StreamConfig{URL: rcv.URL()}, Secrets: trail.StreamSecrets{Secret: trail.NewWebhookSecret()}}
 	first := f.create(st)
 	last := f.append(50)
-	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(st.ID).State == trail.StreamInvalid })
+	testwait.For(t, 10*time.Second, "state invalid", func() bool { return f.stream(st.ID).State == trail.StreamInvalid })
 	if s := f.stream(st.ID); !strings.Contains(s.LastError, "HTTP 401") || s.Cursor != first || s.RetryAt == nil {
 		t.Fatalf("invalid stream %+v", s)
 	}
@@ -288,8 +306,10 @@ func TestSplunk(t *testing.T) {
 	rcv.HoldAcks(true)
 	first := f.create(st)
 	last := f.append(1500)
-	waitFor(t, 10*time.Second, "the unacknowledged batch", func() bool { return len(rcv.Events()) > 0 })
-	time.Sleep(300 * time.Millisecond)
+	testwait.For(t, 10*time.Second, "the unacknowledged batch", func() bool { return len(rcv.Events()) > 0 })
+	// The sender asked again after an ack was refused: it has seen the
+	// batch unacknowledged.
+	testwait.For(t, 30*time.Second, "two refused acks", func() bool { return rcv.RefusedAcks() >= 2 })
 	if s := f.stream(st.ID); s.Cursor != first {
 		t.Fatalf("cursor moved to %d before the acknowledgement", s.Cursor)
 	}
@@ -380,7 +400,7 @@ func TestFaults(t *testing.T) {
 			// 500s: state error with the answer, then it recovers.
 			r.Fail(2, receiver.Fault{Status: 500, Body: `{"text":"Internal server error","code":8}`})
 			last := f.append(300)
-			waitFor(t, 10*time.Second, "state error", func() bool { return f.stream(st.ID).State == trail.StreamError })
+			testwait.For(t, 10*time.Second, "state error", func() bool { return f.stream(st.ID).State == trail.StreamError })
 			if s := f.stream(st.ID); !strings.Contains(s.LastError, "HTTP 500") {
 				t.Fatalf("last error %q", s.LastError)
 			}
@@ -409,7 +429,7 @@ func TestFaults(t *testing.T) {
 			// Down for a while (connections refused), then back.
 			r.Stop()
 			last = f.append(200)
-			waitFor(t, 10*time.Second, "state error while down", func() bool { return f.stream(st.ID).State == trail.StreamError })
+			testwait.For(t, 10*time.Second, "state error while down", func() bool { return f.stream(st.ID).State == trail.StreamError })
 			time.Sleep(time.Second)
 			if err := r.Restart(); err != nil {
 				t.Fatal(err)
@@ -456,7 +476,7 @@ func TestInvalidCredentials(t *testing.T) {
 	} {
 		first := f.create(c.st)
 		last := f.append(20)
-		waitFor(t, 10*time.Second, c.st.Type+" invalid", func() bool { return f.stream(c.st.ID).State == trail.StreamInvalid })
+		testwait.For(t, 10*time.Second, c.st.Type+" invalid", func() bool { return f.stream(c.st.ID).State == trail.StreamInvalid })
 		if s := f.stream(c.st.ID); !strings.Contains(s.LastError, c.want) {
 			t.Fatalf("%s: last error %q, want %q", c.st.Type, s.LastError, c.want)
 		}
@@ -511,15 +531,17 @@ func TestUnopenableSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.worker.Changed()
-	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(st.ID).State == trail.StreamInvalid })
+	testwait.For(t, 10*time.Second, "state invalid", func() bool { return f.stream(st.ID).State == trail.StreamInvalid })
 	s := f.stream(st.ID)
 	if !strings.Contains(s.LastError, "not sealed with this secret key") || s.RetryAt == nil || time.Until(*s.RetryAt) < 4*time.Minute {
 		t.Fatalf("stream %+v", s)
 	}
 	first := *s.LastErrorAt
-	time.Sleep(300 * time.Millisecond)
-	f.worker.Changed() // a renewal: not a reason to fail again
-	time.Sleep(300 * time.Millisecond)
+	// Its loop waits for the retry time; a renewal (Changed) wakes it
+	// for a turn that must not fail again.
+	testwait.For(t, 30*time.Second, "the loop to wait for the retry time", func() bool { return f.idleTurns(st.ID) > 0 })
+	f.worker.Changed()
+	f.waitIdleTurn(st.ID)
 	if s := f.stream(st.ID); !s.LastErrorAt.Equal(first) || len(rcv.Events()) != 0 {
 		t.Fatalf("failed again at %v (first %v), %d events delivered", s.LastErrorAt, first, len(rcv.Events()))
 	}

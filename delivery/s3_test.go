@@ -22,6 +22,7 @@ import (
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 const (
@@ -60,17 +61,14 @@ func startVersitygw(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	if err := testwait.Poll(20*time.Second, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not start: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	}); err != nil {
+		t.Fatalf("versitygw did not start: %s", out.String())
 	}
 	return "http://" + addr
 }
@@ -171,14 +169,14 @@ func TestBucket(t *testing.T) {
 	bad := &trail.Stream{Type: trail.StreamS3, Config: trail.StreamConfig{Bucket: "trail-s3", Region: "us-east-1", Prefix: "bad/",
 		AccessKeyID: gwAccess, Endpoint: endpoint}, Secrets: trail.StreamSecrets{SecretAccessKey: "not-the-secret"}}
 	f.create(bad)
-	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(bad.ID).State == trail.StreamInvalid })
+	testwait.For(t, 10*time.Second, "state invalid", func() bool { return f.stream(bad.ID).State == trail.StreamInvalid })
 	if s := f.stream(bad.ID); !strings.Contains(s.LastError, "SignatureDoesNotMatch") || !strings.Contains(s.LastError, "HTTP 403") {
 		t.Fatalf("wrong secret: last error %q", s.LastError)
 	}
 	badGCS := &trail.Stream{Type: trail.StreamGCS, Config: trail.StreamConfig{Bucket: "trail-gcs", Region: "us-east-1", Prefix: "bad/",
 		HMACAccessID: "GOOG1EUNKNOWNKEY", Endpoint: endpoint}, Secrets: trail.StreamSecrets{HMACSecret: gwSecret}}
 	f.create(badGCS)
-	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(badGCS.ID).State == trail.StreamInvalid })
+	testwait.For(t, 10*time.Second, "state invalid", func() bool { return f.stream(badGCS.ID).State == trail.StreamInvalid })
 	// AWS answers 403 InvalidAccessKeyId; versitygw 404 XAdminUserNotFound.
 	if s := f.stream(badGCS.ID); !strings.HasPrefix(s.LastError, "HTTP 403") && !strings.HasPrefix(s.LastError, "HTTP 404") {
 		t.Fatalf("unknown HMAC key: last error %q", s.LastError)
@@ -186,7 +184,7 @@ func TestBucket(t *testing.T) {
 	missing := &trail.Stream{Type: trail.StreamS3, Config: trail.StreamConfig{Bucket: "no-such-bucket", Region: "us-east-1",
 		AccessKeyID: gwAccess, Endpoint: endpoint}, Secrets: trail.StreamSecrets{SecretAccessKey: gwSecret}}
 	f.create(missing)
-	waitFor(t, 10*time.Second, "state invalid", func() bool { return f.stream(missing.ID).State == trail.StreamInvalid })
+	testwait.For(t, 10*time.Second, "state invalid", func() bool { return f.stream(missing.ID).State == trail.StreamInvalid })
 	if s := f.stream(missing.ID); !strings.Contains(s.LastError, "NoSuchBucket") {
 		t.Fatalf("missing bucket: last error %q", s.LastError)
 	}

@@ -63,6 +63,23 @@ type Worker struct {
 	// NewDestination overrides how a stream's destination is made
 	// (tests).
 	NewDestination func(s *trail.Stream) (Destination, error)
+	// Now is the worker's clock, for retry times (time.Now when nil).
+	// Leases and polls run on real timers.
+	Now func() time.Time
+	// OnClaimRound, if set, is called after each round of claims, once
+	// no due stream is left to claim (tests: a round happened).
+	OnClaimRound func()
+	// OnIdle, if set, is called with a held stream's id each time its
+	// delivery loop is about to wait having sent nothing in that turn:
+	// no events past its cursor, its retry time not reached, or its
+	// destination broken (tests: a full round happened and sent
+	// nothing). It must not block.
+	OnIdle func(streamID string)
+	// OnRelease, if set, is called with a stream's id when this worker
+	// has stopped holding it (paused, deleted, taken over, or the worker
+	// stopping): it sends nothing more of it until claimed again
+	// (tests). It must not block.
+	OnRelease func(streamID string)
 
 	mu      sync.Mutex // mu guards the fields below
 	held    map[string]bool
@@ -135,6 +152,21 @@ func (w *Worker) Changed() {
 	}
 }
 
+// now is the time on the worker's clock.
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// idle tells OnIdle that a held stream waits having sent nothing.
+func (w *Worker) idle(streamID string) {
+	if w.OnIdle != nil {
+		w.OnIdle(streamID)
+	}
+}
+
 func (w *Worker) signals() (events, changed <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -150,6 +182,9 @@ func (w *Worker) claimLoop(ctx context.Context) {
 	}
 	for {
 		w.claimAll(ctx)
+		if w.OnClaimRound != nil {
+			w.OnClaimRound()
+		}
 		t := time.NewTimer(w.PollInterval)
 		select {
 		case <-ctx.Done():
@@ -190,6 +225,9 @@ func (w *Worker) claimAll(ctx context.Context) {
 			w.mu.Lock()
 			delete(w.held, st.ID)
 			w.mu.Unlock()
+			if w.OnRelease != nil {
+				w.OnRelease(st.ID)
+			}
 		})
 		if !started { // stopping: the claim is given back
 			w.mu.Lock()
@@ -371,155 +409,183 @@ func (h *holding) deleted() {
 // deliver is the delivery loop of a held stream. It reports whether the
 // claim should be given back; giving back a lost claim changes nothing.
 func (h *holding) deliver(ctx context.Context) (release bool) {
-	w := h.w
-	st := h.st
-	var dest Destination
-	var destErr error
-	setup := func() {
-		dest, destErr = nil, nil
-		if err := w.Open(st); err != nil {
-			destErr = openFailure(err)
-		} else {
-			dest, destErr = w.Destination(st)
-		}
-	}
-	setup()
-	attempt := 0
-	batch := 0
-	retried := false
-	// apply adopts the stream as stored: a change through the API
-	// (generation), a pause, or a cursor moved by a replay.
-	apply := func(cur *trail.Stream) {
-		if cur.Generation != st.Generation {
-			w.Logger.Info("log stream changed; reloading", "stream", st.ID, "generation", cur.Generation)
-			attempt, batch, retried = 0, 0, false
-			*st = *cur
-			setup()
-		} else {
-			st.Lag, st.State, st.RetryAt, st.LastError = cur.Lag, cur.State, cur.RetryAt, cur.LastError
-		}
-		if w.Observer != nil {
-			w.Observer.StreamLag(st)
-		}
-	}
-	// wait sleeps until d passes, a signal fires, or the stream changed;
-	// it reports false when the holding ends.
-	wait := func(d time.Duration, wake <-chan struct{}) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case cur := <-h.updates:
-			apply(cur)
-		case <-wake:
-		case <-t.C:
-		}
-		return true
-	}
+	d := &deliveryLoop{h: h, w: h.w, st: h.st, ctx: ctx}
+	d.setup()
 	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case cur := <-h.updates:
-			apply(cur)
-		default:
-		}
-		if st.State == trail.StreamInactive {
-			return true
-		}
-		if destErr != nil {
-			// The stream cannot be delivered as it is (its secrets do not
-			// open, its config is broken): recorded, then tried again
-			// after the longest backoff or a change.
-			if st.RetryAt == nil || !time.Now().Before(*st.RetryAt) {
-				f := asFailure(destErr)
-				f.Permanent = true
-				h.fail(ctx, f, time.Now().Add(trail.MaxStreamBackoff))
-				setup()
-			}
-			if st.RetryAt != nil {
-				if !wait(time.Until(*st.RetryAt), nil) {
-					return true
-				}
-			}
-			continue
-		}
-		if st.RetryAt != nil {
-			if d := time.Until(*st.RetryAt); d > 0 {
-				if !wait(d, nil) {
-					return true
-				}
-				continue
-			}
-		}
-		events, _ := w.signals()
-		limit := dest.MaxBatch()
-		if batch > 0 {
-			limit = min(limit, batch)
-		}
-		page, cur, err := h.fetch(ctx, st.Cursor-1, limit)
-		switch {
-		case trail.ErrorCode(err) == trail.ENOTFOUND:
-			h.deleted()
-			return true
-		case err != nil:
-			if ctx.Err() != nil {
-				return true
-			}
-			w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", err)
-			if !wait(time.Second, nil) {
-				return true
-			}
-			continue
-		case len(page.Events) == 0:
-			if !wait(w.PollInterval, events) {
-				return true
-			}
-			// Let a burst of single events gather into one batch.
-			if !wait(w.Linger, nil) {
-				return true
-			}
-			continue
-		case cur.Claim != h.claim.Claim:
-			w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", st.ID)
-			return false
-		case cur.Generation != st.Generation || cur.State == trail.StreamInactive:
-			apply(cur)
-			continue
-		}
-		if retried && w.Observer != nil {
-			w.Observer.StreamRetried(st)
-		}
-		n, err := dest.Send(ctx, page.Events)
-		if err != nil {
-			if ctx.Err() != nil {
-				return true
-			}
-			f := asFailure(err)
-			retried = true
-			if f.TooLarge && len(page.Events) > 1 {
-				batch = len(page.Events) / 2
-				w.Logger.Info("log stream batch too large; halving it", "stream", st.ID, "events", batch)
-				continue
-			}
-			attempt++
-			d := backoff(attempt)
-			if f.RetryAfter > 0 {
-				d = min(f.RetryAfter, MaxRetryAfter)
-			}
-			h.fail(ctx, f, time.Now().Add(d))
-			continue
-		}
-		if !h.record(ctx, page.Events[n-1].Index+1, n) {
-			return true
-		}
-		attempt, retried = 0, false
-		if w.Observer != nil {
-			w.Observer.StreamDelivered(st, n)
-			w.Observer.StreamLag(st)
+		if done, release := d.step(); done {
+			return release
 		}
 	}
+}
+
+// deliveryLoop is the state of a held stream's delivery loop.
+type deliveryLoop struct {
+	h       *holding
+	w       *Worker
+	st      *trail.Stream
+	ctx     context.Context
+	dest    Destination
+	destErr error // why the stream cannot be delivered as it is
+	attempt int   // failures in a row
+	batch   int   // the batch size after a batch too large, or 0
+	retried bool  // the next send is a retry
+}
+
+// setup makes the stream's destination.
+func (d *deliveryLoop) setup() {
+	d.dest, d.destErr = nil, nil
+	if err := d.w.Open(d.st); err != nil {
+		d.destErr = openFailure(err)
+	} else {
+		d.dest, d.destErr = d.w.Destination(d.st)
+	}
+}
+
+// apply adopts the stream as stored: a change through the API
+// (generation), a pause, or a cursor moved by a replay.
+func (d *deliveryLoop) apply(cur *trail.Stream) {
+	w, st := d.w, d.st
+	if cur.Generation != st.Generation {
+		w.Logger.Info("log stream changed; reloading", "stream", st.ID, "generation", cur.Generation)
+		d.attempt, d.batch, d.retried = 0, 0, false
+		*st = *cur
+		d.setup()
+	} else {
+		st.Lag, st.State, st.RetryAt, st.LastError = cur.Lag, cur.State, cur.RetryAt, cur.LastError
+	}
+	if w.Observer != nil {
+		w.Observer.StreamLag(st)
+	}
+}
+
+// wait sleeps until dur passes, a signal fires, or the stream changed; it
+// reports false when the holding ends.
+func (d *deliveryLoop) wait(dur time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-d.ctx.Done():
+		return false
+	case cur := <-d.h.updates:
+		d.apply(cur)
+	case <-wake:
+	case <-t.C:
+	}
+	return true
+}
+
+// step is one turn of the loop: it waits, or reads a batch and sends it.
+// done reports that the holding ends, and release whether the claim should
+// be given back.
+func (d *deliveryLoop) step() (done, release bool) {
+	ctx, w, h, st := d.ctx, d.w, d.h, d.st
+	select {
+	case <-ctx.Done():
+		return true, true
+	case cur := <-h.updates:
+		d.apply(cur)
+	default:
+	}
+	if st.State == trail.StreamInactive {
+		return true, true
+	}
+	if d.destErr != nil {
+		return d.broken()
+	}
+	if st.RetryAt != nil {
+		if dur := st.RetryAt.Sub(w.now()); dur > 0 {
+			w.idle(st.ID)
+			return !d.wait(dur, nil), true
+		}
+	}
+	events, _ := w.signals()
+	limit := d.dest.MaxBatch()
+	if d.batch > 0 {
+		limit = min(limit, d.batch)
+	}
+	page, cur, err := h.fetch(ctx, st.Cursor-1, limit)
+	switch {
+	case trail.ErrorCode(err) == trail.ENOTFOUND:
+		h.deleted()
+		return true, true
+	case err != nil:
+		if ctx.Err() != nil {
+			return true, true
+		}
+		w.Logger.Error("read events of log stream; trying again", "stream", st.ID, "err", err)
+		return !d.wait(time.Second, nil), true
+	case len(page.Events) == 0:
+		w.idle(st.ID)
+		if !d.wait(w.PollInterval, events) {
+			return true, true
+		}
+		// Let a burst of single events gather into one batch.
+		return !d.wait(w.Linger, nil), true
+	case cur.Claim != h.claim.Claim:
+		w.Logger.Warn("log stream taken over by another node; stopping its delivery here", "stream", st.ID)
+		return true, false
+	case cur.Generation != st.Generation || cur.State == trail.StreamInactive:
+		d.apply(cur)
+		return false, false
+	}
+	return d.send(page.Events)
+}
+
+// broken handles a stream that cannot be delivered as it is (its secrets
+// do not open, its config is broken): recorded, then tried again after the
+// longest backoff or a change.
+func (d *deliveryLoop) broken() (done, release bool) {
+	w, st := d.w, d.st
+	if st.RetryAt == nil || !w.now().Before(*st.RetryAt) {
+		f := asFailure(d.destErr)
+		f.Permanent = true
+		d.h.fail(d.ctx, f, w.now().Add(trail.MaxStreamBackoff))
+		d.setup()
+	}
+	if st.RetryAt != nil {
+		w.idle(st.ID)
+		if !d.wait(st.RetryAt.Sub(w.now()), nil) {
+			return true, true
+		}
+	}
+	return false, false
+}
+
+// send sends a batch and records it, or the failure.
+func (d *deliveryLoop) send(events []*trail.Event) (done, release bool) {
+	ctx, w, h, st := d.ctx, d.w, d.h, d.st
+	if d.retried && w.Observer != nil {
+		w.Observer.StreamRetried(st)
+	}
+	n, err := d.dest.Send(ctx, events)
+	if err != nil {
+		if ctx.Err() != nil {
+			return true, true
+		}
+		f := asFailure(err)
+		d.retried = true
+		if f.TooLarge && len(events) > 1 {
+			d.batch = len(events) / 2
+			w.Logger.Info("log stream batch too large; halving it", "stream", st.ID, "events", d.batch)
+			return false, false
+		}
+		d.attempt++
+		wait := backoff(d.attempt)
+		if f.RetryAfter > 0 {
+			wait = min(f.RetryAfter, MaxRetryAfter)
+		}
+		h.fail(ctx, f, w.now().Add(wait))
+		return false, false
+	}
+	if !h.record(ctx, events[n-1].Index+1, n) {
+		return true, true
+	}
+	d.attempt, d.retried = 0, false
+	if w.Observer != nil {
+		w.Observer.StreamDelivered(st, n)
+		w.Observer.StreamLag(st)
+	}
+	return false, false
 }
 
 // fetch reads a page of the stream's events after the index, and the

@@ -49,6 +49,10 @@ type Worker struct {
 	// OnFinish, if set, is told of each export that ended (ready or
 	// error).
 	OnFinish func(ex *trail.Export, d time.Duration)
+	// OnRound, if set, is called after each round of claims, once no
+	// pending export is left to claim, before the worker waits (tests:
+	// a round happened). It must not block.
+	OnRound func()
 
 	wake  chan struct{}
 	once  sync.Once       // makes wake
@@ -114,6 +118,9 @@ func (w *Worker) loop(ctx context.Context) {
 				break
 			}
 			w.run(ctx, ex)
+		}
+		if w.OnRound != nil {
+			w.OnRound()
 		}
 		t := time.NewTimer(w.PollInterval)
 		select {

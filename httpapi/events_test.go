@@ -50,147 +50,8 @@ func TestCreateEvent(t *testing.T) {
 			}
 		})
 
-		rejections := []struct {
-			name   string
-			mutate func(ev map[string]any)
-			status int
-			path   string // an instancePath the error must name
-		}{
-			{"ActionMissing", func(ev map[string]any) { delete(ev, "action") }, 400, "/action"},
-			{"ActionEmpty", func(ev map[string]any) { ev["action"] = "" }, 400, "/action"},
-			{"ActionTooLong", func(ev map[string]any) { ev["action"] = strings.Repeat("a", 129) }, 400, "/action"},
-			{"ActionBadCharacters", func(ev map[string]any) { ev["action"] = "alert route/updated" }, 400, "/action"},
-			{"ActionNotString", func(ev map[string]any) { ev["action"] = 7 }, 400, "/action"},
-			{"VersionZero", func(ev map[string]any) { ev["version"] = 0 }, 400, "/version"},
-			{"VersionFraction", func(ev map[string]any) { ev["version"] = 1.5 }, 400, "/version"},
-			{"VersionString", func(ev map[string]any) { ev["version"] = "1" }, 400, "/version"},
-			{"OccurredAtMissing", func(ev map[string]any) { delete(ev, "occurred_at") }, 400, "/occurred_at"},
-			{"OccurredAtNotRFC3339", func(ev map[string]any) { ev["occurred_at"] = "15/01/2024 10:30" }, 400, "/occurred_at"},
-			{"OccurredAtTenDigits", func(ev map[string]any) { ev["occurred_at"] = "2026-01-15T10:30:00.1234567891Z" }, 400, "/occurred_at"},
-			{"OccurredAtFuture", func(ev map[string]any) {
-				ev["occurred_at"] = time.Now().UTC().Add(6 * time.Minute).Format(time.RFC3339)
-			}, 400, "/occurred_at"},
-			{"OccurredAtBeforeRetention", func(ev map[string]any) {
-				ev["occurred_at"] = time.Now().UTC().Add(-366 * 24 * time.Hour).Format(time.RFC3339)
-			}, 400, "/occurred_at"},
-			{"ActorMissing", func(ev map[string]any) { delete(ev, "actor") }, 400, "/actor"},
-			{"ActorIDMissing", func(ev map[string]any) { delete(ev["actor"].(map[string]any), "id") }, 400, "/actor/id"},
-			{"ActorIDTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["id"] = strings.Repeat("é", 257) }, 400, "/actor/id"},
-			{"ActorTypeMissing", func(ev map[string]any) { delete(ev["actor"].(map[string]any), "type") }, 400, "/actor/type"},
-			{"ActorTypeTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["type"] = strings.Repeat("t", 65) }, 400, "/actor/type"},
-			{"ActorNameTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["name"] = strings.Repeat("n", 257) }, 400, "/actor/name"},
-			{"ActorIDWithNUL", func(ev map[string]any) { ev["actor"].(map[string]any)["id"] = "user\x00_1" }, 400, "/actor/id"},
-			{"TargetNameWithNUL", func(ev map[string]any) { ev["targets"] = []any{map[string]any{"id": "a", "type": "x", "name": "\x00"}} }, 400, "/targets/0/name"},
-			{"UserAgentWithNUL", func(ev map[string]any) { ev["context"].(map[string]any)["user_agent"] = "curl\x00" }, 400, "/context/user_agent"},
-			{"TargetsNull", func(ev map[string]any) { ev["targets"] = nil }, 400, "/targets"},
-			{"TargetsEmpty", func(ev map[string]any) { ev["targets"] = []any{} }, 400, "/targets"},
-			{"TargetsTooMany", func(ev map[string]any) {
-				var ts []any
-				for i := 0; i < 51; i++ {
-					ts = append(ts, map[string]any{"id": fmt.Sprint(i), "type": "x"})
-				}
-				ev["targets"] = ts
-			}, 400, "/targets"},
-			{"TargetNotObject", func(ev map[string]any) { ev["targets"] = []any{"route_1"} }, 400, "/targets/0"},
-			{"TargetIDMissing", func(ev map[string]any) { ev["targets"] = []any{map[string]any{"type": "x"}} }, 400, "/targets/0/id"},
-			{"TargetTypeMissing", func(ev map[string]any) {
-				ev["targets"] = []any{map[string]any{"id": "a", "type": "x"}, map[string]any{"id": "b"}}
-			}, 400, "/targets/1/type"},
-			{"ContextMissing", func(ev map[string]any) { delete(ev, "context") }, 400, "/context"},
-			{"LocationMissing", func(ev map[string]any) { ev["context"] = map[string]any{"user_agent": "x"} }, 400, "/context/location"},
-			{"LocationTooLong", func(ev map[string]any) { ev["context"] = map[string]any{"location": strings.Repeat("l", 257)} }, 400, "/context/location"},
-			{"UserAgentTooLong", func(ev map[string]any) {
-				ev["context"] = map[string]any{"location": "x", "user_agent": strings.Repeat("u", 1025)}
-			}, 400, "/context/user_agent"},
-			{"MetadataTooManyKeys", func(ev map[string]any) {
-				md := map[string]any{}
-				for i := 0; i < 51; i++ {
-					md[fmt.Sprint("k", i)] = i
-				}
-				ev["metadata"] = md
-			}, 400, "/metadata"},
-			{"MetadataBadKey", func(ev map[string]any) { ev["metadata"] = map[string]any{"bad key": 1} }, 400, "/metadata/bad key"},
-			{"MetadataKeyTooLong", func(ev map[string]any) { ev["metadata"] = map[string]any{strings.Repeat("k", 41): 1} }, 400, "/metadata/" + strings.Repeat("k", 41)},
-			{"MetadataValueTooLong", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": strings.Repeat("v", 501)} }, 400, "/metadata/v"},
-			{"MetadataNull", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": nil} }, 400, "/metadata/v"},
-			{"MetadataNested", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": map[string]any{"a": 1}} }, 400, "/metadata/v"},
-			{"MetadataArray", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": []any{1}} }, 400, "/metadata/v"},
-			{"MetadataNotObject", func(ev map[string]any) { ev["metadata"] = "x" }, 400, "/metadata"},
-			{"ActorMetadataBad", func(ev map[string]any) { ev["actor"].(map[string]any)["metadata"] = map[string]any{"a/b": 1} }, 400, "/actor/metadata/a~1b"},
-			{"TargetMetadataBad", func(ev map[string]any) {
-				ev["targets"] = []any{map[string]any{"id": "a", "type": "x", "metadata": map[string]any{"n": []any{}}}}
-			}, 400, "/targets/0/metadata/n"},
-			{"EventTooLarge", func(ev map[string]any) {
-				md := map[string]any{}
-				for i := 0; i < 50; i++ {
-					md[fmt.Sprint("k", i)] = strings.Repeat("x", 500)
-				}
-				ev["metadata"] = md
-				var ts []any
-				for i := 0; i < 50; i++ {
-					ts = append(ts, map[string]any{"id": strings.Repeat("i", 256), "type": "x", "name": strings.Repeat("n", 256), "metadata": md})
-				}
-				ev["targets"] = ts
-			}, 413, ""},
-		}
-		for _, tt := range rejections {
-			t.Run("Err"+tt.name, func(t *testing.T) {
-				before := ts.count(t, org)
-				ev := validEvent()
-				tt.mutate(ev)
-				r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev})
-				if r.Status != tt.status {
-					t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
-				}
-				body := r.JSON(t)
-				if tt.status == 400 {
-					if body["code"] != trail.EINVALIDEVENT || body["message"] != "Invalid Audit Log event." {
-						t.Fatalf("body %s", r.Body)
-					}
-					if paths := problemPaths(t, body); !slices.Contains(paths, tt.path) {
-						t.Fatalf("errors %v do not name %s", paths, tt.path)
-					}
-				} else if body["code"] != trail.ETOOLARGE {
-					t.Fatalf("body %s", r.Body)
-				}
-				if after := ts.count(t, org); after != before {
-					t.Fatalf("a rejected event was stored: %d → %d", before, after)
-				}
-			})
-		}
-
-		requestErrors := []struct {
-			name, key string
-			body      any
-			status    int
-			code      string
-		}{
-			{"NoKey", "", map[string]any{"organization_id": org, "event": validEvent()}, 401, trail.EUNAUTHORIZED},
-			{"UnknownKey", "sk_" + strings.Repeat("x", 40), map[string]any{"organization_id": org, "event": validEvent()}, 401, trail.EUNAUTHORIZED},
-			{"NotJSON", adminSecret, "{not json", 422, trail.EMALFORMED},
-			{"NoOrganization", adminSecret, map[string]any{"event": validEvent()}, 422, trail.EMALFORMED},
-			{"NoEvent", adminSecret, map[string]any{"organization_id": org}, 422, trail.EMALFORMED},
-			{"UnknownOrganization", adminSecret, map[string]any{"organization_id": "org_nope", "event": validEvent()}, 404, trail.ENOTFOUND},
-			{"BodyOver1MiB", adminSecret, `{"organization_id":"` + org + `","event":{},"pad":"` + strings.Repeat("p", 1<<20) + `"}`, 413, trail.ETOOLARGE},
-		}
-		for _, tt := range requestErrors {
-			t.Run("Err"+tt.name, func(t *testing.T) {
-				before := ts.count(t, org)
-				r := ts.do(t, "POST", "/audit_logs/events", tt.key, tt.body)
-				if r.Status != tt.status || r.JSON(t)["code"] != tt.code {
-					t.Fatalf("status %d, want %d %s: %s", r.Status, tt.status, tt.code, r.Body)
-				}
-				if tt.status == 422 {
-					errs, _ := r.JSON(t)["errors"].([]any)
-					if len(errs) == 0 || errs[0].(map[string]any)["field"] == nil || r.JSON(t)["message"] != "Validation failed." {
-						t.Fatalf("422 must carry WorkOS field errors: %s", r.Body)
-					}
-				}
-				if ts.count(t, org) != before {
-					t.Fatalf("something was stored")
-				}
-			})
-		}
+		testCreateEventRejections(t, ts, org)
+		testCreateEventRequestErrors(t, ts, org)
 
 		t.Run("ErrSystemOrganization", func(t *testing.T) {
 			for _, path := range []string{"/audit_logs/events", "/audit_logs/events/batch"} {
@@ -225,6 +86,154 @@ func TestCreateEvent(t *testing.T) {
 			}
 		})
 	})
+}
+
+// testCreateEventRequestErrors: requests refused before their event is read.
+func testCreateEventRequestErrors(t *testing.T, ts *testServer, org string) {
+	requestErrors := []struct {
+		name, key string
+		body      any
+		status    int
+		code      string
+	}{
+		{"NoKey", "", map[string]any{"organization_id": org, "event": validEvent()}, 401, trail.EUNAUTHORIZED},
+		{"UnknownKey", "sk_" + strings.Repeat("x", 40), map[string]any{"organization_id": org, "event": validEvent()}, 401, trail.EUNAUTHORIZED},
+		{"NotJSON", adminSecret, "{not json", 422, trail.EMALFORMED},
+		{"NoOrganization", adminSecret, map[string]any{"event": validEvent()}, 422, trail.EMALFORMED},
+		{"NoEvent", adminSecret, map[string]any{"organization_id": org}, 422, trail.EMALFORMED},
+		{"UnknownOrganization", adminSecret, map[string]any{"organization_id": "org_nope", "event": validEvent()}, 404, trail.ENOTFOUND},
+		{"BodyOver1MiB", adminSecret, `{"organization_id":"` + org + `","event":{},"pad":"` + strings.Repeat("p", 1<<20) + `"}`, 413, trail.ETOOLARGE},
+	}
+	for _, tt := range requestErrors {
+		t.Run("Err"+tt.name, func(t *testing.T) {
+			before := ts.count(t, org)
+			r := ts.do(t, "POST", "/audit_logs/events", tt.key, tt.body)
+			if r.Status != tt.status || r.JSON(t)["code"] != tt.code {
+				t.Fatalf("status %d, want %d %s: %s", r.Status, tt.status, tt.code, r.Body)
+			}
+			if tt.status == 422 {
+				errs, _ := r.JSON(t)["errors"].([]any)
+				if len(errs) == 0 || errs[0].(map[string]any)["field"] == nil || r.JSON(t)["message"] != "Validation failed." {
+					t.Fatalf("422 must carry WorkOS field errors: %s", r.Body)
+				}
+			}
+			if ts.count(t, org) != before {
+				t.Fatalf("something was stored")
+			}
+		})
+	}
+}
+
+// testCreateEventRejections: events the schema refuses, each with the status and the field the error names.
+func testCreateEventRejections(t *testing.T, ts *testServer, org string) {
+	rejections := []struct {
+		name   string
+		mutate func(ev map[string]any)
+		status int
+		path   string // an instancePath the error must name
+	}{
+		{"ActionMissing", func(ev map[string]any) { delete(ev, "action") }, 400, "/action"},
+		{"ActionEmpty", func(ev map[string]any) { ev["action"] = "" }, 400, "/action"},
+		{"ActionTooLong", func(ev map[string]any) { ev["action"] = strings.Repeat("a", 129) }, 400, "/action"},
+		{"ActionBadCharacters", func(ev map[string]any) { ev["action"] = "alert route/updated" }, 400, "/action"},
+		{"ActionNotString", func(ev map[string]any) { ev["action"] = 7 }, 400, "/action"},
+		{"VersionZero", func(ev map[string]any) { ev["version"] = 0 }, 400, "/version"},
+		{"VersionFraction", func(ev map[string]any) { ev["version"] = 1.5 }, 400, "/version"},
+		{"VersionString", func(ev map[string]any) { ev["version"] = "1" }, 400, "/version"},
+		{"OccurredAtMissing", func(ev map[string]any) { delete(ev, "occurred_at") }, 400, "/occurred_at"},
+		{"OccurredAtNotRFC3339", func(ev map[string]any) { ev["occurred_at"] = "15/01/2024 10:30" }, 400, "/occurred_at"},
+		{"OccurredAtTenDigits", func(ev map[string]any) { ev["occurred_at"] = "2026-01-15T10:30:00.1234567891Z" }, 400, "/occurred_at"},
+		{"OccurredAtFuture", func(ev map[string]any) {
+			ev["occurred_at"] = time.Now().UTC().Add(6 * time.Minute).Format(time.RFC3339)
+		}, 400, "/occurred_at"},
+		{"OccurredAtBeforeRetention", func(ev map[string]any) {
+			ev["occurred_at"] = time.Now().UTC().Add(-366 * 24 * time.Hour).Format(time.RFC3339)
+		}, 400, "/occurred_at"},
+		{"ActorMissing", func(ev map[string]any) { delete(ev, "actor") }, 400, "/actor"},
+		{"ActorIDMissing", func(ev map[string]any) { delete(ev["actor"].(map[string]any), "id") }, 400, "/actor/id"},
+		{"ActorIDTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["id"] = strings.Repeat("é", 257) }, 400, "/actor/id"},
+		{"ActorTypeMissing", func(ev map[string]any) { delete(ev["actor"].(map[string]any), "type") }, 400, "/actor/type"},
+		{"ActorTypeTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["type"] = strings.Repeat("t", 65) }, 400, "/actor/type"},
+		{"ActorNameTooLong", func(ev map[string]any) { ev["actor"].(map[string]any)["name"] = strings.Repeat("n", 257) }, 400, "/actor/name"},
+		{"ActorIDWithNUL", func(ev map[string]any) { ev["actor"].(map[string]any)["id"] = "user\x00_1" }, 400, "/actor/id"},
+		{"TargetNameWithNUL", func(ev map[string]any) { ev["targets"] = []any{map[string]any{"id": "a", "type": "x", "name": "\x00"}} }, 400, "/targets/0/name"},
+		{"UserAgentWithNUL", func(ev map[string]any) { ev["context"].(map[string]any)["user_agent"] = "curl\x00" }, 400, "/context/user_agent"},
+		{"TargetsNull", func(ev map[string]any) { ev["targets"] = nil }, 400, "/targets"},
+		{"TargetsEmpty", func(ev map[string]any) { ev["targets"] = []any{} }, 400, "/targets"},
+		{"TargetsTooMany", func(ev map[string]any) {
+			var ts []any
+			for i := 0; i < 51; i++ {
+				ts = append(ts, map[string]any{"id": fmt.Sprint(i), "type": "x"})
+			}
+			ev["targets"] = ts
+		}, 400, "/targets"},
+		{"TargetNotObject", func(ev map[string]any) { ev["targets"] = []any{"route_1"} }, 400, "/targets/0"},
+		{"TargetIDMissing", func(ev map[string]any) { ev["targets"] = []any{map[string]any{"type": "x"}} }, 400, "/targets/0/id"},
+		{"TargetTypeMissing", func(ev map[string]any) {
+			ev["targets"] = []any{map[string]any{"id": "a", "type": "x"}, map[string]any{"id": "b"}}
+		}, 400, "/targets/1/type"},
+		{"ContextMissing", func(ev map[string]any) { delete(ev, "context") }, 400, "/context"},
+		{"LocationMissing", func(ev map[string]any) { ev["context"] = map[string]any{"user_agent": "x"} }, 400, "/context/location"},
+		{"LocationTooLong", func(ev map[string]any) { ev["context"] = map[string]any{"location": strings.Repeat("l", 257)} }, 400, "/context/location"},
+		{"UserAgentTooLong", func(ev map[string]any) {
+			ev["context"] = map[string]any{"location": "x", "user_agent": strings.Repeat("u", 1025)}
+		}, 400, "/context/user_agent"},
+		{"MetadataTooManyKeys", func(ev map[string]any) {
+			md := map[string]any{}
+			for i := 0; i < 51; i++ {
+				md[fmt.Sprint("k", i)] = i
+			}
+			ev["metadata"] = md
+		}, 400, "/metadata"},
+		{"MetadataBadKey", func(ev map[string]any) { ev["metadata"] = map[string]any{"bad key": 1} }, 400, "/metadata/bad key"},
+		{"MetadataKeyTooLong", func(ev map[string]any) { ev["metadata"] = map[string]any{strings.Repeat("k", 41): 1} }, 400, "/metadata/" + strings.Repeat("k", 41)},
+		{"MetadataValueTooLong", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": strings.Repeat("v", 501)} }, 400, "/metadata/v"},
+		{"MetadataNull", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": nil} }, 400, "/metadata/v"},
+		{"MetadataNested", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": map[string]any{"a": 1}} }, 400, "/metadata/v"},
+		{"MetadataArray", func(ev map[string]any) { ev["metadata"] = map[string]any{"v": []any{1}} }, 400, "/metadata/v"},
+		{"MetadataNotObject", func(ev map[string]any) { ev["metadata"] = "x" }, 400, "/metadata"},
+		{"ActorMetadataBad", func(ev map[string]any) { ev["actor"].(map[string]any)["metadata"] = map[string]any{"a/b": 1} }, 400, "/actor/metadata/a~1b"},
+		{"TargetMetadataBad", func(ev map[string]any) {
+			ev["targets"] = []any{map[string]any{"id": "a", "type": "x", "metadata": map[string]any{"n": []any{}}}}
+		}, 400, "/targets/0/metadata/n"},
+		{"EventTooLarge", func(ev map[string]any) {
+			md := map[string]any{}
+			for i := 0; i < 50; i++ {
+				md[fmt.Sprint("k", i)] = strings.Repeat("x", 500)
+			}
+			ev["metadata"] = md
+			var ts []any
+			for i := 0; i < 50; i++ {
+				ts = append(ts, map[string]any{"id": strings.Repeat("i", 256), "type": "x", "name": strings.Repeat("n", 256), "metadata": md})
+			}
+			ev["targets"] = ts
+		}, 413, ""},
+	}
+	for _, tt := range rejections {
+		t.Run("Err"+tt.name, func(t *testing.T) {
+			before := ts.count(t, org)
+			ev := validEvent()
+			tt.mutate(ev)
+			r := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": ev})
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
+			}
+			body := r.JSON(t)
+			if tt.status == 400 {
+				if body["code"] != trail.EINVALIDEVENT || body["message"] != "Invalid Audit Log event." {
+					t.Fatalf("body %s", r.Body)
+				}
+				if paths := problemPaths(t, body); !slices.Contains(paths, tt.path) {
+					t.Fatalf("errors %v do not name %s", paths, tt.path)
+				}
+			} else if body["code"] != trail.ETOOLARGE {
+				t.Fatalf("body %s", r.Body)
+			}
+			if after := ts.count(t, org); after != before {
+				t.Fatalf("a rejected event was stored: %d → %d", before, after)
+			}
+		})
+	}
 }
 
 func TestCreateEventBatch(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -18,23 +19,23 @@ import (
 // events and returns it, opened.
 func (ts *testServer) waitCheckpoint(t *testing.T, orgID string, size int64) (string, *tlog.OpenedCheckpoint) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var note string
+	var cp *tlog.OpenedCheckpoint
+	testwait.ForNil(t, 30*time.Second, fmt.Sprintf("a checkpoint of %d events", size), func() error {
 		r := ts.do(t, "GET", "/audit_logs/checkpoint?organization_id="+orgID, adminSecret, nil)
 		if r.Status == 200 {
-			cp, err := tlog.OpenCheckpoint(r.Body, ts.VKey)
+			opened, err := tlog.OpenCheckpoint(r.Body, ts.VKey)
 			if err != nil {
 				t.Fatalf("checkpoint does not verify: %v\n%s", err, r.Body)
 			}
-			if cp.Size >= size {
-				return string(r.Body), cp
+			if opened.Size >= size {
+				note, cp = string(r.Body), opened
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of %d events: %d %s", size, r.Status, r.Body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("no checkpoint of %d events: %d %s", size, r.Status, r.Body)
+	})
+	return note, cp
 }
 
 func b64s(t *testing.T, v any) [][]byte {
@@ -151,48 +152,53 @@ func TestTransparencyLog(t *testing.T) {
 			}
 		})
 
-		t.Run("Errors", func(t *testing.T) {
-			other := ts.mustOrg(t, "org_tlog_other")
-			otherKey := ts.mustKey(t, other, trail.PermEventsRead)
-			writeOnly := ts.mustKey(t, org, trail.PermEventsWrite)
-			for _, c := range []struct {
-				path, key string
-				status    int
-				param     string
-			}{
-				{"/audit_logs/checkpoint", adminSecret, 400, "organization_id"},
-				{"/audit_logs/checkpoint?organization_id=" + org + "&tree_size=2", adminSecret, 404, ""},
-				{"/audit_logs/checkpoint?organization_id=" + org + "&tree_size=-1", adminSecret, 400, "tree_size"},
-				{"/audit_logs/checkpoint?organization_id=org_nope", adminSecret, 404, ""},
-				{"/audit_logs/checkpoint?organization_id=" + org, otherKey, 404, ""},
-				{"/audit_logs/checkpoint?organization_id=" + org, writeOnly, 403, ""},
-				{"/audit_logs/checkpoint?organization_id=" + org + "&size=3", adminSecret, 400, "size"},
-				{"/audit_logs/proofs/inclusion?organization_id=" + org, adminSecret, 400, "index"},
-				{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=x", adminSecret, 400, "index"},
-				{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1000000", adminSecret, 400, ""},
-				{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1&tree_size=1000000", adminSecret, 400, ""},
-				{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1", otherKey, 404, ""},
-				{"/audit_logs/proofs/consistency?organization_id=" + org, adminSecret, 400, "first"},
-				{"/audit_logs/proofs/consistency?organization_id=" + org + "&first=300&second=200", adminSecret, 400, ""},
-				{"/audit_logs/proofs/consistency?organization_id=" + org + "&first=1", otherKey, 404, ""},
-				{"/audit_logs/log_key", writeOnly, 403, ""},
-				{"/audit_logs/log_key", "", 401, ""},
-			} {
-				r := ts.do(t, "GET", c.path, c.key, nil)
-				if r.Status != c.status {
-					t.Errorf("%s: %d %s, want %d", c.path, r.Status, r.Body, c.status)
-					continue
-				}
-				if c.param != "" && !strings.Contains(strings.Join(problemPaths(t, r.JSON(t)), ","), c.param) {
-					t.Errorf("%s: %s does not name %s", c.path, r.Body, c.param)
-				}
+		transparencyLogErrors(t, ts, org)
+	})
+}
+
+// transparencyLogErrors: the log endpoints refuse bad parameters, other tenants and missing permissions.
+func transparencyLogErrors(t *testing.T, ts *testServer, org string) {
+	t.Run("Errors", func(t *testing.T) {
+		other := ts.mustOrg(t, "org_tlog_other")
+		otherKey := ts.mustKey(t, other, trail.PermEventsRead)
+		writeOnly := ts.mustKey(t, org, trail.PermEventsWrite)
+		for _, c := range []struct {
+			path, key string
+			status    int
+			param     string
+		}{
+			{"/audit_logs/checkpoint", adminSecret, 400, "organization_id"},
+			{"/audit_logs/checkpoint?organization_id=" + org + "&tree_size=2", adminSecret, 404, ""},
+			{"/audit_logs/checkpoint?organization_id=" + org + "&tree_size=-1", adminSecret, 400, "tree_size"},
+			{"/audit_logs/checkpoint?organization_id=org_nope", adminSecret, 404, ""},
+			{"/audit_logs/checkpoint?organization_id=" + org, otherKey, 404, ""},
+			{"/audit_logs/checkpoint?organization_id=" + org, writeOnly, 403, ""},
+			{"/audit_logs/checkpoint?organization_id=" + org + "&size=3", adminSecret, 400, "size"},
+			{"/audit_logs/proofs/inclusion?organization_id=" + org, adminSecret, 400, "index"},
+			{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=x", adminSecret, 400, "index"},
+			{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1000000", adminSecret, 400, ""},
+			{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1&tree_size=1000000", adminSecret, 400, ""},
+			{"/audit_logs/proofs/inclusion?organization_id=" + org + "&index=1", otherKey, 404, ""},
+			{"/audit_logs/proofs/consistency?organization_id=" + org, adminSecret, 400, "first"},
+			{"/audit_logs/proofs/consistency?organization_id=" + org + "&first=300&second=200", adminSecret, 400, ""},
+			{"/audit_logs/proofs/consistency?organization_id=" + org + "&first=1", otherKey, 404, ""},
+			{"/audit_logs/log_key", writeOnly, 403, ""},
+			{"/audit_logs/log_key", "", 401, ""},
+		} {
+			r := ts.do(t, "GET", c.path, c.key, nil)
+			if r.Status != c.status {
+				t.Errorf("%s: %d %s, want %d", c.path, r.Status, r.Body, c.status)
+				continue
 			}
-			// An org-scoped key reads its own organization's log without
-			// naming it.
-			own := ts.mustKey(t, org, trail.PermEventsRead)
-			if r := ts.do(t, "GET", "/audit_logs/checkpoint", own, nil); r.Status != 200 {
-				t.Fatalf("own checkpoint: %d %s", r.Status, r.Body)
+			if c.param != "" && !strings.Contains(strings.Join(problemPaths(t, r.JSON(t)), ","), c.param) {
+				t.Errorf("%s: %s does not name %s", c.path, r.Body, c.param)
 			}
-		})
+		}
+		// An org-scoped key reads its own organization's log without
+		// naming it.
+		own := ts.mustKey(t, org, trail.PermEventsRead)
+		if r := ts.do(t, "GET", "/audit_logs/checkpoint", own, nil); r.Status != 200 {
+			t.Fatalf("own checkpoint: %d %s", r.Status, r.Body)
+		}
 	})
 }

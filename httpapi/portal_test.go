@@ -246,62 +246,8 @@ func TestPortal_Session(t *testing.T) {
 			t.Fatalf("the export page: %d", p.status)
 		}
 
-		// Another organization's event or stream is not found.
-		other := ts.mustOrg(t, "org_else")
-		if res := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": other, "event": validEvent()}); res.Status != 200 {
-			t.Fatalf("event: %d %s", res.Status, res.Body)
-		}
-		ids := ts.allIDs(t, other)
-		if p := get(t, c, ts.URL()+"/ui/events/"+ids[0]); p.status != 404 || strings.Contains(p.body, "org_else") {
-			t.Fatalf("another tenant's event: %d", p.status)
-		}
-		ex := ts.do(t, "POST", "/audit_logs/exports", adminSecret, map[string]any{"organization_id": other,
-			"range_start": "2020-01-01T00:00:00Z", "range_end": "2030-01-01T00:00:00Z"})
-		st := ts.do(t, "POST", "/audit_logs/streams", adminSecret, map[string]any{"organization_id": other, "type": "GenericHttps",
-			"name": "theirs", "config": map[string]any{"url": "https://siem.example.com/x"}})
-		if ex.Status != 201 || st.Status != 201 {
-			t.Fatalf("export %d, stream %d", ex.Status, st.Status)
-		}
-		exID, stID := ex.JSON(t)["id"].(string), st.JSON(t)["id"].(string)
-		for _, path := range []string{"/ui/exports/" + exID, "/ui/exports/" + exID + "/checkpoint.txt", "/ui/streams/" + stID} {
-			if p := get(t, c, ts.URL()+path); p.status != 404 || strings.Contains(p.body, "theirs") {
-				t.Fatalf("another tenant's %s: %d", path, p.status)
-			}
-		}
-		for _, op := range []string{"pause", "delete", "test"} {
-			if r := post(t, c, ts.URL()+"/ui/streams/"+stID+"/"+op, url.Values{"csrf": {csrf[1]}}); r.status != 404 {
-				t.Fatalf("%s another tenant's stream: %d", op, r.status)
-			}
-		}
-		if r := post(t, c, ts.URL()+"/ui/streams/"+stID, url.Values{"csrf": {csrf[1]}, "name": {"mine"}}); r.status != 404 {
-			t.Fatalf("edit another tenant's stream: %d", r.status)
-		}
-		// (Its worker may have tried it and put it in error: any state
-		// but paused, and its name.)
-		if got := ts.do(t, "GET", "/audit_logs/streams/"+stID, adminSecret, nil).JSON(t); got["state"] == "inactive" || got["name"] != "theirs" {
-			t.Fatalf("another tenant's stream changed: %v", got)
-		}
-
-		// A member: a clear refusal with no data, on every page.
-		m := browserClient(t)
-		get(t, m, ts.portalLink(t, org, trail.RoleMember, trail.IntentAuditLogs))
-		for _, path := range []string{"/ui/", "/ui/settings", "/ui/log.key", "/ui/checkpoint.txt", "/ui/streams/new"} {
-			if p := get(t, m, ts.URL()+path); p.status != 403 || !strings.Contains(p.body, "You need the Owner or Admin role") {
-				t.Fatalf("member on %s: %d", path, p.status)
-			}
-		}
-		mcsrf := csrfField.FindStringSubmatch(get(t, m, ts.URL()+"/ui/").body)
-		if r := post(t, m, ts.URL()+"/ui/exports", url.Values{"csrf": {mcsrf[1]}, "format": {"csv"}}); r.status != 403 ||
-			!strings.Contains(r.body, "You need the Owner or Admin role") {
-			t.Fatalf("a member's export: %d", r.status)
-		}
-		// Sign out ends the session at once.
-		if r := post(t, m, ts.URL()+"/ui/logout", url.Values{"csrf": {mcsrf[1]}}); r.status != 200 || !strings.Contains(r.body, "Signed out") {
-			t.Fatalf("sign out: %d", r.status)
-		}
-		if p := get(t, m, ts.URL()+"/ui/"); p.status != 401 {
-			t.Fatalf("after sign out: %d", p.status)
-		}
+		portalSessionTenants(t, ts, c, csrf[1])
+		portalSessionMember(t, ts, org)
 
 		// Sessions last twelve hours.
 		ts.Clock.Add(int64(12*time.Hour + time.Minute))
@@ -309,6 +255,69 @@ func TestPortal_Session(t *testing.T) {
 			t.Fatalf("after twelve hours: %d", p.status)
 		}
 	})
+}
+
+// portalSessionMember: a member gets a clear refusal with no data, on every page, and signs out at once.
+func portalSessionMember(t *testing.T, ts *testServer, org string) {
+	// A member: a clear refusal with no data, on every page.
+	m := browserClient(t)
+	get(t, m, ts.portalLink(t, org, trail.RoleMember, trail.IntentAuditLogs))
+	for _, path := range []string{"/ui/", "/ui/settings", "/ui/log.key", "/ui/checkpoint.txt", "/ui/streams/new"} {
+		if p := get(t, m, ts.URL()+path); p.status != 403 || !strings.Contains(p.body, "You need the Owner or Admin role") {
+			t.Fatalf("member on %s: %d", path, p.status)
+		}
+	}
+	mcsrf := csrfField.FindStringSubmatch(get(t, m, ts.URL()+"/ui/").body)
+	if r := post(t, m, ts.URL()+"/ui/exports", url.Values{"csrf": {mcsrf[1]}, "format": {"csv"}}); r.status != 403 ||
+		!strings.Contains(r.body, "You need the Owner or Admin role") {
+		t.Fatalf("a member's export: %d", r.status)
+	}
+	// Sign out ends the session at once.
+	if r := post(t, m, ts.URL()+"/ui/logout", url.Values{"csrf": {mcsrf[1]}}); r.status != 200 || !strings.Contains(r.body, "Signed out") {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	if p := get(t, m, ts.URL()+"/ui/"); p.status != 401 {
+		t.Fatalf("after sign out: %d", p.status)
+	}
+}
+
+// portalSessionTenants: another organization's event or stream is not found by a session.
+func portalSessionTenants(t *testing.T, ts *testServer, c *http.Client, csrf string) {
+	// Another organization's event or stream is not found.
+	other := ts.mustOrg(t, "org_else")
+	if res := ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": other, "event": validEvent()}); res.Status != 200 {
+		t.Fatalf("event: %d %s", res.Status, res.Body)
+	}
+	ids := ts.allIDs(t, other)
+	if p := get(t, c, ts.URL()+"/ui/events/"+ids[0]); p.status != 404 || strings.Contains(p.body, "org_else") {
+		t.Fatalf("another tenant's event: %d", p.status)
+	}
+	ex := ts.do(t, "POST", "/audit_logs/exports", adminSecret, map[string]any{"organization_id": other,
+		"range_start": "2020-01-01T00:00:00Z", "range_end": "2030-01-01T00:00:00Z"})
+	st := ts.do(t, "POST", "/audit_logs/streams", adminSecret, map[string]any{"organization_id": other, "type": "GenericHttps",
+		"name": "theirs", "config": map[string]any{"url": "https://siem.example.com/x"}})
+	if ex.Status != 201 || st.Status != 201 {
+		t.Fatalf("export %d, stream %d", ex.Status, st.Status)
+	}
+	exID, stID := ex.JSON(t)["id"].(string), st.JSON(t)["id"].(string)
+	for _, path := range []string{"/ui/exports/" + exID, "/ui/exports/" + exID + "/checkpoint.txt", "/ui/streams/" + stID} {
+		if p := get(t, c, ts.URL()+path); p.status != 404 || strings.Contains(p.body, "theirs") {
+			t.Fatalf("another tenant's %s: %d", path, p.status)
+		}
+	}
+	for _, op := range []string{"pause", "delete", "test"} {
+		if r := post(t, c, ts.URL()+"/ui/streams/"+stID+"/"+op, url.Values{"csrf": {csrf}}); r.status != 404 {
+			t.Fatalf("%s another tenant's stream: %d", op, r.status)
+		}
+	}
+	if r := post(t, c, ts.URL()+"/ui/streams/"+stID, url.Values{"csrf": {csrf}, "name": {"mine"}}); r.status != 404 {
+		t.Fatalf("edit another tenant's stream: %d", r.status)
+	}
+	// (Its worker may have tried it and put it in error: any state
+	// but paused, and its name.)
+	if got := ts.do(t, "GET", "/audit_logs/streams/"+stID, adminSecret, nil).JSON(t); got["state"] == "inactive" || got["name"] != "theirs" {
+		t.Fatalf("another tenant's stream changed: %v", got)
+	}
 }
 
 // TestUI_Pages: bad filters are a clear 400 on the page, unknown pages

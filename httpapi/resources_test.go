@@ -100,57 +100,8 @@ func TestSchemas(t *testing.T) {
 				t.Fatalf("%d versions", n)
 			}
 		})
-		t.Run("ErrInvalidSchema", func(t *testing.T) {
-			for name, body := range map[string]map[string]any{
-				"/targets/0/metadata": {"targets": []any{map[string]any{"type": "x", "metadata": map[string]any{"type": "no-such-type"}}}},
-				"/metadata":           {"targets": []any{map[string]any{"type": "x"}}, "metadata": map[string]any{"$ref": "file:///etc/passwd"}},
-				"/targets":            {"targets": []any{}},
-			} {
-				r := ts.do(t, "POST", "/audit_logs/actions/bad.schema/schemas", adminSecret, body)
-				if r.Status != 400 || r.JSON(t)["code"] != trail.EINVALIDSCHEMA || !slices.Contains(problemPaths(t, r.JSON(t)), name) {
-					t.Fatalf("%s: status %d: %s", name, r.Status, r.Body)
-				}
-			}
-			if r := ts.do(t, "POST", "/audit_logs/actions/bad.schema/schemas", adminSecret, map[string]any{}); r.Status != 422 {
-				t.Fatalf("no targets: %d", r.Status)
-			}
-			if r := ts.do(t, "POST", "/audit_logs/actions/bad%20name/schemas", adminSecret, schema); r.Status != 400 {
-				t.Fatalf("bad action: %d", r.Status)
-			}
-			if r := ts.do(t, "GET", "/audit_logs/actions/bad.schema/schemas", adminSecret, nil); r.Status != 404 {
-				t.Fatalf("nothing was created: %d", r.Status)
-			}
-		})
-		t.Run("Lists", func(t *testing.T) {
-			for _, a := range []string{"a.one", "b.two", "c.three"} {
-				ts.do(t, "POST", "/audit_logs/actions/"+a+"/schemas", adminSecret, map[string]any{"targets": []any{map[string]any{"type": "x"}}})
-			}
-			var names []string
-			path := "/audit_logs/actions?limit=2&order=asc"
-			for {
-				b := ts.do(t, "GET", path, adminSecret, nil).JSON(t)
-				for _, a := range b["data"].([]any) {
-					m := a.(map[string]any)
-					if m["object"] != "audit_log_action" || m["schema"].(map[string]any)["object"] != "audit_log_schema" {
-						t.Fatalf("action %v", m)
-					}
-					names = append(names, m["name"].(string))
-				}
-				after, _ := b["list_metadata"].(map[string]any)["after"].(string)
-				if after == "" {
-					break
-				}
-				path = "/audit_logs/actions?limit=2&order=asc&after=" + after
-			}
-			if !slices.Equal(names, []string{"a.one", "alert_route.updated", "b.two", "c.three", "retry.me"}) {
-				t.Fatalf("names %v", names)
-			}
-			b := ts.do(t, "GET", "/audit_logs/actions/alert_route.updated/schemas", adminSecret, nil).JSON(t)
-			data := b["data"].([]any)
-			if len(data) != 2 || data[0].(map[string]any)["version"] != float64(2) {
-				t.Fatalf("versions %v", data)
-			}
-		})
+		schemaErrorsAndLists(t, ts, org, schema)
+
 		t.Run("RecordedInSystemLog", func(t *testing.T) {
 			b := ts.do(t, "GET", "/audit_logs/events?organization_id=org_system&actions=audit_log_schema.created&limit=100", adminSecret, nil).JSON(t)
 			evs := b["data"].([]any)
@@ -164,6 +115,61 @@ func TestSchemas(t *testing.T) {
 				t.Fatalf("own event %v", ev)
 			}
 		})
+	})
+}
+
+// schemaErrorsAndLists: invalid schemas are refused; schemas and their versions are listed.
+func schemaErrorsAndLists(t *testing.T, ts *testServer, org string, schema map[string]any) {
+	t.Run("ErrInvalidSchema", func(t *testing.T) {
+		for name, body := range map[string]map[string]any{
+			"/targets/0/metadata": {"targets": []any{map[string]any{"type": "x", "metadata": map[string]any{"type": "no-such-type"}}}},
+			"/metadata":           {"targets": []any{map[string]any{"type": "x"}}, "metadata": map[string]any{"$ref": "file:///etc/passwd"}},
+			"/targets":            {"targets": []any{}},
+		} {
+			r := ts.do(t, "POST", "/audit_logs/actions/bad.schema/schemas", adminSecret, body)
+			if r.Status != 400 || r.JSON(t)["code"] != trail.EINVALIDSCHEMA || !slices.Contains(problemPaths(t, r.JSON(t)), name) {
+				t.Fatalf("%s: status %d: %s", name, r.Status, r.Body)
+			}
+		}
+		if r := ts.do(t, "POST", "/audit_logs/actions/bad.schema/schemas", adminSecret, map[string]any{}); r.Status != 422 {
+			t.Fatalf("no targets: %d", r.Status)
+		}
+		if r := ts.do(t, "POST", "/audit_logs/actions/bad%20name/schemas", adminSecret, schema); r.Status != 400 {
+			t.Fatalf("bad action: %d", r.Status)
+		}
+		if r := ts.do(t, "GET", "/audit_logs/actions/bad.schema/schemas", adminSecret, nil); r.Status != 404 {
+			t.Fatalf("nothing was created: %d", r.Status)
+		}
+	})
+	t.Run("Lists", func(t *testing.T) {
+		for _, a := range []string{"a.one", "b.two", "c.three"} {
+			ts.do(t, "POST", "/audit_logs/actions/"+a+"/schemas", adminSecret, map[string]any{"targets": []any{map[string]any{"type": "x"}}})
+		}
+		var names []string
+		path := "/audit_logs/actions?limit=2&order=asc"
+		for {
+			b := ts.do(t, "GET", path, adminSecret, nil).JSON(t)
+			for _, a := range b["data"].([]any) {
+				m := a.(map[string]any)
+				if m["object"] != "audit_log_action" || m["schema"].(map[string]any)["object"] != "audit_log_schema" {
+					t.Fatalf("action %v", m)
+				}
+				names = append(names, m["name"].(string))
+			}
+			after, _ := b["list_metadata"].(map[string]any)["after"].(string)
+			if after == "" {
+				break
+			}
+			path = "/audit_logs/actions?limit=2&order=asc&after=" + after
+		}
+		if !slices.Equal(names, []string{"a.one", "alert_route.updated", "b.two", "c.three", "retry.me"}) {
+			t.Fatalf("names %v", names)
+		}
+		b := ts.do(t, "GET", "/audit_logs/actions/alert_route.updated/schemas", adminSecret, nil).JSON(t)
+		data := b["data"].([]any)
+		if len(data) != 2 || data[0].(map[string]any)["version"] != float64(2) {
+			t.Fatalf("versions %v", data)
+		}
 	})
 }
 
@@ -187,51 +193,8 @@ func TestOrganizationsAndKeys(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
 		t.Parallel()
 		ts := newTestServer(t)
-		t.Run("Organizations", func(t *testing.T) {
-			r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Initech"})
-			org := r.JSON(t)
-			if r.Status != 201 || org["object"] != "organization" || !strings.HasPrefix(org["id"].(string), "org_") {
-				t.Fatalf("status %d: %s", r.Status, r.Body)
-			}
-			id := org["id"].(string)
-			if r := ts.do(t, "GET", "/organizations/"+id, adminSecret, nil); r.Status != 200 || r.JSON(t)["name"] != "Initech" {
-				t.Fatalf("get: %d %s", r.Status, r.Body)
-			}
-			x := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
-			y := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
-			if x.Status != 201 || x.JSON(t)["id"] != y.JSON(t)["id"] {
-				t.Fatalf("a retried create made a second organization: %s %s", x.Body, y.Body)
-			}
-			if r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{}); r.Status != 422 {
-				t.Fatalf("no name: %d", r.Status)
-			}
-			if r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"id": id, "name": "again"}); r.Status != 409 {
-				t.Fatalf("duplicate id: %d", r.Status)
-			}
-			if r := ts.do(t, "GET", "/organizations/"+id+"/audit_logs_retention", adminSecret, nil); r.JSON(t)["retention_period_in_days"] != float64(365) {
-				t.Fatalf("retention %s", r.Body)
-			}
-			for _, days := range []any{0, 3651, "30", nil} {
-				if r := ts.do(t, "PUT", "/organizations/"+id+"/audit_logs_retention", adminSecret, map[string]any{"retention_period_in_days": days}); r.Status != 422 {
-					t.Fatalf("%v days: %d", days, r.Status)
-				}
-			}
-			if r := ts.do(t, "PUT", "/organizations/"+id+"/audit_logs_retention", adminSecret, map[string]any{"retention_period_in_days": 30}); r.Status != 200 || r.JSON(t)["retention_period_in_days"] != float64(30) {
-				t.Fatalf("put: %d %s", r.Status, r.Body)
-			}
-			b := ts.do(t, "GET", "/audit_logs/events?organization_id="+id, adminSecret, nil).JSON(t)
-			var actions []string
-			for _, e := range b["data"].([]any) {
-				actions = append(actions, e.(map[string]any)["action"].(string))
-			}
-			if !slices.Equal(actions, []string{trail.ActionRetentionUpdated, trail.ActionOrganizationCreated}) {
-				t.Fatalf("own events %v", actions)
-			}
-			list := ts.do(t, "GET", "/organizations?limit=100", adminSecret, nil).JSON(t)
-			if len(list["data"].([]any)) != 3 { // org_system, Initech and Retried
-				t.Fatalf("list %v", list)
-			}
-		})
+		testOrganizationsAPI(t, ts)
+
 		t.Run("APIKeys", func(t *testing.T) {
 			org := ts.mustOrg(t, "org_keys")
 			r := ts.do(t, "POST", "/api_keys", adminSecret, map[string]any{"name": "ingest", "organization_id": org, "permissions": []string{"events:write", "keys"}})
@@ -308,6 +271,55 @@ func TestOrganizationsAndKeys(t *testing.T) {
 				t.Fatalf("status %d Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 			}
 		})
+	})
+}
+
+// testOrganizationsAPI: organizations are created, found, listed and updated through the API.
+func testOrganizationsAPI(t *testing.T, ts *testServer) {
+	t.Run("Organizations", func(t *testing.T) {
+		r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Initech"})
+		org := r.JSON(t)
+		if r.Status != 201 || org["object"] != "organization" || !strings.HasPrefix(org["id"].(string), "org_") {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		id := org["id"].(string)
+		if r := ts.do(t, "GET", "/organizations/"+id, adminSecret, nil); r.Status != 200 || r.JSON(t)["name"] != "Initech" {
+			t.Fatalf("get: %d %s", r.Status, r.Body)
+		}
+		x := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
+		y := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"name": "Retried"}, "Idempotency-Key", "org-1")
+		if x.Status != 201 || x.JSON(t)["id"] != y.JSON(t)["id"] {
+			t.Fatalf("a retried create made a second organization: %s %s", x.Body, y.Body)
+		}
+		if r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{}); r.Status != 422 {
+			t.Fatalf("no name: %d", r.Status)
+		}
+		if r := ts.do(t, "POST", "/organizations", adminSecret, map[string]any{"id": id, "name": "again"}); r.Status != 409 {
+			t.Fatalf("duplicate id: %d", r.Status)
+		}
+		if r := ts.do(t, "GET", "/organizations/"+id+"/audit_logs_retention", adminSecret, nil); r.JSON(t)["retention_period_in_days"] != float64(365) {
+			t.Fatalf("retention %s", r.Body)
+		}
+		for _, days := range []any{0, 3651, "30", nil} {
+			if r := ts.do(t, "PUT", "/organizations/"+id+"/audit_logs_retention", adminSecret, map[string]any{"retention_period_in_days": days}); r.Status != 422 {
+				t.Fatalf("%v days: %d", days, r.Status)
+			}
+		}
+		if r := ts.do(t, "PUT", "/organizations/"+id+"/audit_logs_retention", adminSecret, map[string]any{"retention_period_in_days": 30}); r.Status != 200 || r.JSON(t)["retention_period_in_days"] != float64(30) {
+			t.Fatalf("put: %d %s", r.Status, r.Body)
+		}
+		b := ts.do(t, "GET", "/audit_logs/events?organization_id="+id, adminSecret, nil).JSON(t)
+		var actions []string
+		for _, e := range b["data"].([]any) {
+			actions = append(actions, e.(map[string]any)["action"].(string))
+		}
+		if !slices.Equal(actions, []string{trail.ActionRetentionUpdated, trail.ActionOrganizationCreated}) {
+			t.Fatalf("own events %v", actions)
+		}
+		list := ts.do(t, "GET", "/organizations?limit=100", adminSecret, nil).JSON(t)
+		if len(list["data"].([]any)) != 3 { // org_system, Initech and Retried
+			t.Fatalf("list %v", list)
+		}
 	})
 }
 

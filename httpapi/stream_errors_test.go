@@ -8,8 +8,10 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/trail-audit/trail/delivery"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // internals are what a tenant must never read in a stream's errors: the
@@ -54,7 +56,7 @@ func TestStreams_ErrorsHideInternals(t *testing.T) {
 			t.Errorf("test of %s: %q shows %q", c.url, tr["error"], m)
 		}
 		var st map[string]any
-		waitUntil(t, "the stream's last_error", func() bool {
+		testwait.For(t, 30*time.Second, "the stream's last_error", func() bool {
 			st = ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil).JSON(t)
 			return st["last_error"] != ""
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/jsonschema"
 )
 
@@ -32,17 +33,6 @@ func (ts *testServer) actions(t *testing.T, orgID string) []string {
 		out = append(out, ev.Action)
 	}
 	return out
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestStreams_API: the whole management API of SPEC §10 on both drivers,
@@ -92,15 +82,7 @@ func TestStreams_API(t *testing.T) {
 			got.JSON(t)["config"].(map[string]any)["secret"] != trail.MaskedSecret {
 			t.Fatalf("get: %d %s", got.Status, got.Body)
 		}
-		// Sealed at rest: neither secret is in what the database holds.
-		stored, err := ts.Streams.FindStreamByID(context.Background(), org, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(stored.Sealed), "siem-token") || strings.Contains(string(stored.Sealed), secret[6:]) ||
-			stored.Config.URL != rcv.URL()+"/in" || len(stored.Sealed) < 60 {
-			t.Fatalf("stored secrets are not sealed: %q", stored.Sealed)
-		}
+		streamSealedAtRest(t, ts, rcv, org, id, secret)
 
 		// Events flow, signed; the stream's own creation first.
 		for i := 0; i < 3; i++ {
@@ -108,11 +90,11 @@ func TestStreams_API(t *testing.T) {
 				t.Fatalf("event: %d %s", r.Status, r.Body)
 			}
 		}
-		waitUntil(t, "4 events", func() bool { return len(rcv.Events()) >= 4 })
+		testwait.For(t, 30*time.Second, "4 events", func() bool { return len(rcv.Events()) >= 4 })
 		if d, _ := receiver.Indexes(rcv.Events()); len(d) != 4 {
 			t.Fatalf("delivered %v", d)
 		}
-		waitUntil(t, "lag 0", func() bool {
+		testwait.For(t, 30*time.Second, "lag 0", func() bool {
 			j := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil).JSON(t)
 			return j["lag"] == 0.0 && j["delivered"] == 4.0 && j["last_synced_at"] != nil
 		})
@@ -123,7 +105,7 @@ func TestStreams_API(t *testing.T) {
 		if tr.Status != 200 || tr.JSON(t)["success"] != true {
 			t.Fatalf("test: %d %s", tr.Status, tr.Body)
 		}
-		waitUntil(t, "the test event", func() bool {
+		testwait.For(t, 30*time.Second, "the test event", func() bool {
 			evs := rcv.Events()
 			return len(evs) > 0 && evs[len(evs)-1].ID == tr.JSON(t)["event_id"]
 		})
@@ -140,7 +122,7 @@ func TestStreams_API(t *testing.T) {
 			t.Fatalf("update: %d %s", u.Status, u.Body)
 		}
 		ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
-		waitUntil(t, "delivery after the update (the same secret verifies)", func() bool { return len(rcv.Events()) >= n+2 })
+		testwait.For(t, 30*time.Second, "delivery after the update (the same secret verifies)", func() bool { return len(rcv.Events()) >= n+2 })
 
 		// Pause, resume, replay.
 		if p := ts.do(t, "POST", "/audit_logs/streams/"+id+"/pause", adminSecret, nil); p.Status != 200 || p.JSON(t)["state"] != "inactive" {
@@ -158,7 +140,7 @@ func TestStreams_API(t *testing.T) {
 		if rp.Status != 200 || rp.JSON(t)["cursor"] != 0.0 {
 			t.Fatalf("replay: %d %s", rp.Status, rp.Body)
 		}
-		waitUntil(t, "the replay", func() bool {
+		testwait.For(t, 30*time.Second, "the replay", func() bool {
 			evs := rcv.Events()
 			return len(evs) > n && slices.ContainsFunc(evs[n:], func(e receiver.Event) bool { return e.Index == 0 })
 		})
@@ -167,51 +149,73 @@ func TestStreams_API(t *testing.T) {
 			t.Fatalf("replay from a time: %d %s", rt.Status, rt.Body)
 		}
 
-		// Every change is in the organization's log, in order.
-		want := []string{trail.ActionStreamCreated, trail.ActionStreamUpdated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamReplayed, trail.ActionStreamReplayed}
-		var own []string
-		for _, a := range ts.actions(t, org) {
-			if strings.HasPrefix(a, "log_stream.") {
-				own = append(own, a)
-			}
-		}
-		if !slices.Equal(own, want) {
-			t.Fatalf("own events %v, want %v", own, want)
-		}
-
-		// Tenants: another organization's key sees a 404; no streams
-		// permission is a 403.
-		otherKey := ts.mustKey(t, other, trail.PermStreams, trail.PermOrganizations)
-		for _, c := range []struct{ method, path string }{{"GET", "/audit_logs/streams/" + id}, {"PATCH", "/audit_logs/streams/" + id},
-			{"DELETE", "/audit_logs/streams/" + id}, {"POST", "/audit_logs/streams/" + id + "/pause"}, {"POST", "/audit_logs/streams/" + id + "/test"},
-			{"GET", "/audit_logs/streams?organization_id=" + org}, {"GET", "/organizations/" + org + "/audit_log_configuration"}} {
-			if r := ts.do(t, c.method, c.path, otherKey, map[string]any{}); r.Status != 404 {
-				t.Errorf("%s %s with another tenant's key: %d %s", c.method, c.path, r.Status, r.Body)
-			}
-		}
-		if l := ts.do(t, "GET", "/audit_logs/streams", otherKey, nil).JSON(t); len(l["data"].([]any)) != 0 {
-			t.Fatalf("another tenant lists %v", l)
-		}
-		if r := ts.do(t, "POST", "/audit_logs/streams", otherKey, map[string]any{"organization_id": org, "type": "GenericHttps", "name": "x",
-			"config": map[string]any{"url": rcv.URL()}}); r.Status != 404 {
-			t.Fatalf("create for another tenant: %d", r.Status)
-		}
-		readOnly := ts.mustKey(t, org, trail.PermEventsRead)
-		if r := ts.do(t, "GET", "/audit_logs/streams/"+id, readOnly, nil); r.Status != 403 {
-			t.Fatalf("without the streams permission: %d", r.Status)
-		}
-
-		// Delete.
-		if d := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); d.Status != 204 {
-			t.Fatalf("delete: %d %s", d.Status, d.Body)
-		}
-		if g := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil); g.Status != 404 {
-			t.Fatalf("deleted: %d", g.Status)
-		}
-		if a := ts.actions(t, org); a[len(a)-1] != trail.ActionStreamDeleted {
-			t.Fatalf("last action %s", a[len(a)-1])
-		}
+		streamChangesAndTenants(t, ts, rcv, org, other, id)
+		streamDelete(t, ts, org, id)
 	})
+}
+
+// streamSealedAtRest: neither of a stream's secrets is in what the database holds.
+func streamSealedAtRest(t *testing.T, ts *testServer, rcv *receiver.Webhook, org, id, secret string) {
+	// Sealed at rest: neither secret is in what the database holds.
+	stored, err := ts.Streams.FindStreamByID(context.Background(), org, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.Sealed), "siem-token") || strings.Contains(string(stored.Sealed), secret[6:]) ||
+		stored.Config.URL != rcv.URL()+"/in" || len(stored.Sealed) < 60 {
+		t.Fatalf("stored secrets are not sealed: %q", stored.Sealed)
+	}
+}
+
+// streamDelete: a deleted stream is gone, and its deletion recorded.
+func streamDelete(t *testing.T, ts *testServer, org, id string) {
+	// Delete.
+	if d := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); d.Status != 204 {
+		t.Fatalf("delete: %d %s", d.Status, d.Body)
+	}
+	if g := ts.do(t, "GET", "/audit_logs/streams/"+id, adminSecret, nil); g.Status != 404 {
+		t.Fatalf("deleted: %d", g.Status)
+	}
+	if a := ts.actions(t, org); a[len(a)-1] != trail.ActionStreamDeleted {
+		t.Fatalf("last action %s", a[len(a)-1])
+	}
+}
+
+// streamChangesAndTenants: every change of a stream is in its organization's log, in order; another organization's key sees a 404 and no streams permission is a 403.
+func streamChangesAndTenants(t *testing.T, ts *testServer, rcv *receiver.Webhook, org, other, id string) {
+	// Every change is in the organization's log, in order.
+	want := []string{trail.ActionStreamCreated, trail.ActionStreamUpdated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamReplayed, trail.ActionStreamReplayed}
+	var own []string
+	for _, a := range ts.actions(t, org) {
+		if strings.HasPrefix(a, "log_stream.") {
+			own = append(own, a)
+		}
+	}
+	if !slices.Equal(own, want) {
+		t.Fatalf("own events %v, want %v", own, want)
+	}
+
+	// Tenants: another organization's key sees a 404; no streams
+	// permission is a 403.
+	otherKey := ts.mustKey(t, other, trail.PermStreams, trail.PermOrganizations)
+	for _, c := range []struct{ method, path string }{{"GET", "/audit_logs/streams/" + id}, {"PATCH", "/audit_logs/streams/" + id},
+		{"DELETE", "/audit_logs/streams/" + id}, {"POST", "/audit_logs/streams/" + id + "/pause"}, {"POST", "/audit_logs/streams/" + id + "/test"},
+		{"GET", "/audit_logs/streams?organization_id=" + org}, {"GET", "/organizations/" + org + "/audit_log_configuration"}} {
+		if r := ts.do(t, c.method, c.path, otherKey, map[string]any{}); r.Status != 404 {
+			t.Errorf("%s %s with another tenant's key: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	if l := ts.do(t, "GET", "/audit_logs/streams", otherKey, nil).JSON(t); len(l["data"].([]any)) != 0 {
+		t.Fatalf("another tenant lists %v", l)
+	}
+	if r := ts.do(t, "POST", "/audit_logs/streams", otherKey, map[string]any{"organization_id": org, "type": "GenericHttps", "name": "x",
+		"config": map[string]any{"url": rcv.URL()}}); r.Status != 404 {
+		t.Fatalf("create for another tenant: %d", r.Status)
+	}
+	readOnly := ts.mustKey(t, org, trail.PermEventsRead)
+	if r := ts.do(t, "GET", "/audit_logs/streams/"+id, readOnly, nil); r.Status != 403 {
+		t.Fatalf("without the streams permission: %d", r.Status)
+	}
 }
 
 // errorFields returns the fields an error names: instancePath of a 400,
@@ -374,9 +378,9 @@ func TestStreams_Metrics(t *testing.T) {
 		"config": map[string]any{"url": rcv.URL()}})
 	id := r.JSON(t)["id"].(string)
 	ts.do(t, "POST", "/audit_logs/events", adminSecret, map[string]any{"organization_id": org, "event": validEvent()})
-	waitUntil(t, "2 events", func() bool { return len(rcv.Events()) >= 2 })
+	testwait.For(t, 30*time.Second, "2 events", func() bool { return len(rcv.Events()) >= 2 })
 	var m string
-	waitUntil(t, "the metrics", func() bool {
+	testwait.For(t, 30*time.Second, "the metrics", func() bool {
 		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return strings.Contains(m, `trail_stream_delivered_events_total{stream="`+id+`",type="GenericHttps"} 2`) &&
 			strings.Contains(m, `trail_stream_lag_events{stream="`+id+`",type="GenericHttps"} 0`)
@@ -391,7 +395,7 @@ func TestStreams_Metrics(t *testing.T) {
 	if r := ts.do(t, "DELETE", "/audit_logs/streams/"+id, adminSecret, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	waitUntil(t, "the deleted stream's series dropped", func() bool {
+	testwait.For(t, 30*time.Second, "the deleted stream's series dropped", func() bool {
 		m = string(ts.do(t, "GET", "/metrics", adminSecret, nil).Body)
 		return !strings.Contains(m, `stream="`+id+`"`)
 	})

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
 )
 
@@ -169,29 +171,26 @@ func checkLabels(t *testing.T, ctx context.Context, page string) {
 func follow(t *testing.T, ctx context.Context, action chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	run(t, ctx, chromedp.Evaluate[chromedp.Void](`window.trailOldPage = true`), action)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.ForNil(t, 30*time.Second, "a new page to load", func() error {
 		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.trailOldPage === undefined && document.readyState === 'complete'`))
-		if err == nil && done {
-			return
+		if err == nil && !done {
+			err = errors.New("the old page is still there")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new page loaded (%v)", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // waitFile waits for one download matching pattern in dir.
 func waitFile(t *testing.T, dir, pattern string) string {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var file string
+	testwait.For(t, 30*time.Second, "a download "+pattern, func() bool {
 		if matches, _ := filepath.Glob(filepath.Join(dir, pattern)); len(matches) == 1 {
-			return matches[0]
+			file = matches[0]
 		}
-	}
-	t.Fatalf("no download %s", pattern)
-	return ""
+		return file != ""
+	})
+	return file
 }
 
 // into runs an action that returns a value and keeps the value in dst.
@@ -233,419 +232,462 @@ func TestUI_Browser(t *testing.T) {
 			t.Fatal(err)
 		}
 		uiEvents(t, ts, org)
+		b := &uiBrowser{ts: ts, ctx: ctx, org: org}
 
-		t.Run("link", func(t *testing.T) {
-			link := ts.portalLink(t, org, trail.RoleOwner, trail.IntentAuditLogs)
-			run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`table.events`)))
-			if loc := location(t, ctx); loc.Path != "/ui/" {
-				t.Fatalf("the link led to %s", loc)
-			}
-			res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cookies := res.Cookies
-			if len(cookies) != 1 || cookies[0].Name != "trail_session" || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict ||
-				cookies[0].Path != "/" {
-				t.Fatalf("cookies = %+v", cookies)
-			}
-			if ttl := time.Until(time.Unix(int64(cookies[0].Expires), 0)); ttl < 11*time.Hour || ttl > 12*time.Hour+time.Minute {
-				t.Fatalf("the session cookie lasts %v", ttl)
-			}
-			var who string
-			run(t, ctx, textInto(&who, chromedp.CSS(`header .who`)))
-			if !strings.Contains(who, "Ada Owner") || !strings.Contains(who, "owner") {
-				t.Fatalf("header says %q", who)
-			}
-			// Newest first, the same first page as the API's.
-			if got, want := rowIDs(t, ctx), ts.apiIDs(t, org, url.Values{"range_start": {time.Now().Add(-30 * 24 * time.Hour).Format(time.RFC3339)}}); !slices.Equal(got, want) {
-				t.Fatalf("rows %v\nwant %v", got, want)
-			}
-			// Opening the session is in the organization's own log.
-			opened := ts.apiIDs(t, org, url.Values{"actions": {trail.ActionPortalSessionCreated}, "actor_ids": {"user_owner"}})
-			if len(opened) != 1 {
-				t.Fatalf("%d portal_session.created events", len(opened))
-			}
-			checkLabels(t, ctx, "audit log")
-			screenshot(t, ctx, "audit-log")
-		})
+		t.Run("link", b.testLink)
 
-		// Each filter: typed into its field (or chosen), the URL holds
-		// it, and the rows are the API's for the same filter.
-		filters := []struct {
-			name, field, value, param string
-			api                       url.Values
-		}{
-			{"event type", "#actions", "user.role_granted", "actions", url.Values{"actions": {"user.role_granted"}}},
-			{"event type prefix", "#actions", "user.*", "actions", url.Values{"actions": {"user.*"}}},
-			{"actor", "#actor", "user_2", "actor_ids", url.Values{"actor_ids": {"user_2"}}},
-			{"target type", "#target-type", "team", "targets", url.Values{"targets": {"team"}}},
-			{"target id", "#target-id", "team_1", "target_ids", url.Values{"target_ids": {"team_1"}}},
-			{"free text", "#q", "TCK-3", "q", url.Values{"q": {"TCK-3"}}},
-			{"nothing", "#q", "no-such-word", "q", url.Values{"q": {"no-such-word"}}},
-		}
-		for _, f := range filters {
-			t.Run("filter "+f.name, func(t *testing.T) {
-				run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#q`)),
-					chromedp.SetValue(chromedp.CSS(f.field), f.value))
-				follow(t, ctx, chromedp.Submit(chromedp.CSS(f.field)))
-				loc := location(t, ctx)
-				if loc.Query().Get(f.param) != f.value || loc.Query().Get("range") != "all" {
-					t.Fatalf("URL %s does not hold %s=%s", loc, f.param, f.value)
-				}
-				got, want := rowIDs(t, ctx), ts.apiIDs(t, org, f.api)
-				if !slices.Equal(got, want) {
-					t.Fatalf("rows %v\nwant %v", got, want)
-				}
-				if f.name == "nothing" {
-					var empty string
-					run(t, ctx, textInto(&empty, chromedp.CSS(`.empty`)))
-					if len(got) != 0 || !strings.Contains(empty, "No events match") {
-						t.Fatalf("empty state: %d rows, %q", len(got), empty)
-					}
-					return
-				}
-				if len(want) == 0 || slices.Equal(want, ts.apiIDs(t, org, url.Values{})) {
-					t.Fatalf("the filter should select some events, not all: %d", len(want))
-				}
-				// The bookmarked URL shows the same view in a new visit.
-				run(t, ctx, chromedp.Navigate(loc.String()), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-				if again := rowIDs(t, ctx); !slices.Equal(again, got) {
-					t.Fatalf("the URL shows other rows: %v", again)
-				}
-			})
-		}
+		b.testFilters(t)
+		t.Run("filter dates", b.testFilterDates)
 
-		t.Run("filter dates", func(t *testing.T) {
-			// The default range (30 days) leaves out the events of forty
-			// days ago; the preset "All time" shows them.
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			recent := rowIDs(t, ctx)
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//ul[@class="presets"]//a[text()="All time"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[aria-current="true"]`)))
-			if loc := location(t, ctx); loc.Query().Get("range") != "all" || loc.Query().Get("actions") != "user.role_granted" {
-				t.Fatalf("URL after the preset: %s", loc)
-			}
-			all := rowIDs(t, ctx)
-			if len(all) != len(recent)+2 || !slices.Equal(all[:len(recent)], recent) {
-				t.Fatalf("all time: %d rows, last 30 days: %d", len(all), len(recent))
-			}
-			// A custom range: the last 24 hours to 12 hours ago.
-			from, to := time.Now().UTC().Add(-24*time.Hour).Truncate(time.Minute), time.Now().UTC().Add(-12*time.Hour).Truncate(time.Minute)
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#from`)),
-				chromedp.SetValue(chromedp.CSS(`#from`), from.Format("2006-01-02T15:04")),
-				chromedp.SetValue(chromedp.CSS(`#to`), to.Format("2006-01-02T15:04")),
-			)
-			follow(t, ctx, chromedp.Submit(chromedp.CSS(`#from`)))
-			loc := location(t, ctx)
-			if loc.Query().Get("from") != from.Format("2006-01-02T15:04") || loc.Query().Get("to") != to.Format("2006-01-02T15:04") {
-				t.Fatalf("URL after a custom range: %s", loc)
-			}
-			want := ts.apiIDs(t, org, url.Values{"range_start": {from.Format(time.RFC3339)}, "range_end": {to.Format(time.RFC3339)}})
-			if got := rowIDs(t, ctx); !slices.Equal(got, want) || len(want) < 20 {
-				t.Fatalf("rows %v\nwant %v", got, want)
-			}
-			var total string
-			run(t, ctx, textInto(&total, chromedp.CSS(`#hist-total`)))
-			if !strings.HasPrefix(total, fmt.Sprintf("%d events", len(want))) {
-				t.Fatalf("histogram total %q, want %d events", total, len(want))
-			}
-			// A bar of the histogram zooms into its period.
-			var bars int
-			run(t, ctx, into(&bars, chromedp.Evaluate[int](`document.querySelectorAll('.histogram svg a').length`)))
-			if bars < 10 {
-				t.Fatalf("%d bars", bars)
-			}
-			screenshot(t, ctx, "audit-log-filtered")
-		})
+		t.Run("paging while events arrive", b.testPagingWhileEventsArrive)
 
-		t.Run("paging while events arrive", func(t *testing.T) {
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			first := rowIDs(t, ctx)
-			// New events arrive while the first page is read.
-			uiEvents(t, ts, org)
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="next"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)))
-			second := rowIDs(t, ctx)
-			all := ts.allIDs(t, org)
-			i := slices.Index(all, first[0])
-			if i < 0 || !slices.Equal(all[i:i+50], first) || !slices.Equal(all[i+50:i+100], second) {
-				t.Fatalf("pages are not consecutive: first %v…, second %v…", first[:3], second[:3])
-			}
-			// Back to newer events: the first page as it was, not the
-			// new events.
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="prev"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[rel="next"]`)))
-			if back := rowIDs(t, ctx); !slices.Equal(back, first) {
-				t.Fatalf("the newer page is not the first one: %v", back[:3])
-			}
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="Newest"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			if newest := rowIDs(t, ctx); newest[0] != all[0] {
-				t.Fatalf("newest page starts with %s, want %s", newest[0], all[0])
-			}
-		})
+		t.Run("detail", b.testDetail)
 
-		t.Run("detail", func(t *testing.T) {
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?q=TCK-5&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			ids := rowIDs(t, ctx)
-			id := ids[len(ids)-1]
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-event-id="`+id+`"] a`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#raw-json`)))
-			var state, raw, body string
-			run(t, ctx, textInto(&state, chromedp.CSS(`#verify-state`)), textInto(&raw, chromedp.CSS(`#raw-json`)),
-				textInto(&body, chromedp.CSS(`main`)))
-			if state != "verified" {
-				t.Fatalf("verification %q: %s", state, body)
-			}
-			for _, want := range []string{id, `"ticket": "TCK-5"`, "Mozilla/5.0 ui-test", "quarterly review", "Team ", "203.0.113."} {
-				if !strings.Contains(raw+body, want) {
-					t.Errorf("the detail lacks %q", want)
-				}
-			}
-			checkLabels(t, ctx, "event")
-			screenshot(t, ctx, "event")
-			// Back keeps the filters.
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[contains(text(), "Back to the audit log")]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			if loc := location(t, ctx); loc.Query().Get("q") != "TCK-5" {
-				t.Fatalf("back to %s", loc)
-			}
-		})
+		t.Run("export", b.testExport)
 
-		t.Run("export", func(t *testing.T) {
-			dir := t.TempDir()
-			if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-				Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
-				t.Fatal(err)
-			}
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
-				chromedp.SetValue(chromedp.CSS(`#format`), "csv"),
-			)
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export these events"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)))
-			screenshot(t, ctx, "export")
-			run(t, ctx, chromedp.Click(chromedp.CSS(`#download`)))
-			f, err := os.Open(waitFile(t, dir, "*.csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			rows, err := csv.NewReader(f).ReadAll()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := ts.allIDs(t, org, "actions", "user.role_granted")
-			if len(rows) != len(want)+1 || len(want) < 50 {
-				t.Fatalf("%d rows in the CSV, want %d and a header", len(rows), len(want))
-			}
-			col := slices.Index(rows[0], "id")
-			var got []string
-			for _, r := range rows[1:] {
-				got = append(got, r[col])
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("the CSV holds other events")
-			}
-			// NDJSON, gzipped: the file and the checkpoint it was written
-			// against verify as trail verify checks them.
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
-				chromedp.SetValue(chromedp.CSS(`#format`), "ndjson"), chromedp.Click(chromedp.CSS(`input[name="gzip"]`)))
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export these events"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)), chromedp.Click(chromedp.CSS(`#download`)),
-				chromedp.Click(chromedp.CSS(`#export-checkpoint`)))
-			ndjson, checkpoint := waitFile(t, dir, "*.ndjson.gz"), waitFile(t, dir, "*.checkpoint")
-			data, err := os.ReadFile(checkpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gz, err := os.Open(ndjson)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer gz.Close()
-			zr, err := gzip.NewReader(gz)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := tlog.VerifyOptions{Key: ts.VKey, Checkpoint: data, Subset: true}.Verify(zr)
-			if err != nil || res.Lines != len(want) || res.Proven != len(want) {
-				t.Fatalf("verify the NDJSON export: %+v, %v", res, err)
-			}
-			if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionExportCreated}, "actor_ids": {"user_owner"}})); n != 2 {
-				t.Fatalf("%d audit_log_export.created events by the owner", n)
-			}
-		})
+		t.Run("stream", b.testStream)
 
-		t.Run("stream", func(t *testing.T) {
-			rcv := receiver.NewWebhook(false, nil)
-			t.Cleanup(rcv.Close)
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
-			screenshot(t, ctx, "settings-empty")
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="New log stream"]`)))
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="GenericHttps"]`)))
-			checkLabels(t, ctx, "stream form")
-			screenshot(t, ctx, "stream-new")
-			// An error is shown at its field, and nothing is created.
-			run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-name`), "SIEM"), chromedp.SetValue(chromedp.CSS(`#f-url`), "not a url"))
-			follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-url`)))
-			var fieldErr string
-			run(t, ctx, textInto(&fieldErr, chromedp.CSS(`.field.invalid .err`)))
-			if fieldErr == "" {
-				t.Fatal("no error at the URL field")
-			}
-			if list, _, _ := ts.Streams.FindStreams(context.Background(), org, trail.ListFilter{Limit: 10}); len(list) != 0 {
-				t.Fatalf("a refused form created %d streams", len(list))
-			}
-			run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-url`), rcv.URL()+"/trail"), chromedp.SetValue(chromedp.CSS(`#f-format`), "ndjson"))
-			follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-url`)))
-			var secret string
-			run(t, ctx, textInto(&secret, chromedp.CSS(`#stream-secret`)))
-			if !strings.HasPrefix(secret, "whsec_") {
-				t.Fatalf("secret %q", secret)
-			}
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="Done"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
-			list, _, err := ts.Streams.FindStreams(context.Background(), org, trail.ListFilter{Limit: 10})
-			if err != nil || len(list) != 1 || list[0].Name != "SIEM" || list[0].Config.Format != "ndjson" {
-				t.Fatalf("streams = %v, %v", list, err)
-			}
-			id := list[0].ID
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Send a test"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#test-result`)))
-			var result string
-			run(t, ctx, textInto(&result, chromedp.CSS(`#test-result`)))
-			if !strings.Contains(result, "delivered") {
-				t.Fatalf("test result %q", result)
-			}
-			found := false
-			for _, ev := range rcv.Events() {
-				found = found || ev.Index == -1
-			}
-			if !found {
-				t.Fatal("the receiver got no test event")
-			}
-			// Pause and resume, with the state shown.
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` .state.inactive`)))
-			screenshot(t, ctx, "settings")
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Resume"]`)))
-			run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
-			// Edit: a new name, the secret kept.
-			follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` a[aria-label^="Edit"]`)))
-			run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-name`), "SIEM (prod)"))
-			follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-name`)))
-			st, err := ts.Streams.FindStreamByID(context.Background(), org, id)
-			if err != nil || st.Name != "SIEM (prod)" || !slices.Contains(st.SecretFields, "secret") {
-				t.Fatalf("after the edit: %+v, %v", st, err)
-			}
-			var body string
-			run(t, ctx, textInto(&body, chromedp.CSS(`main`)))
-			for _, want := range []string{"SIEM (prod)", "active", "365 days", "Verifier key", "trail verify"} {
-				if !strings.Contains(body, want) {
-					t.Errorf("settings lack %q", want)
-				}
-			}
-			checkLabels(t, ctx, "settings")
-			// Every change is in the organization's log with the owner as
-			// the actor.
-			for _, a := range []string{trail.ActionStreamCreated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamUpdated} {
-				if n := len(ts.apiIDs(t, org, url.Values{"actions": {a}, "actor_ids": {"user_owner"}})); n != 1 {
-					t.Errorf("%d %s events by the owner", n, a)
-				}
-			}
-		})
+		t.Run("keyboard", b.testKeyboard)
 
-		t.Run("keyboard", func(t *testing.T) {
-			// The first Tab reaches the skip link, which moves the focus
-			// to the content; a filter typed and Enter applies it; Tab
-			// reaches the rows' links.
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)), chromedp.KeyEvent(kb.Tab))
-			var focused string
-			run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.className + ':' + document.activeElement.textContent`)))
-			if focused != "skip:Skip to content" {
-				t.Fatalf("the first Tab focuses %q", focused)
-			}
-			run(t, ctx, chromedp.KeyEvent(kb.Enter))
-			run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.id`)))
-			if focused != "main" {
-				t.Fatalf("the skip link focuses %q", focused)
-			}
-			follow(t, ctx, chromedp.SendKeys(chromedp.CSS(`#actor`), "user_3"+kb.Enter))
-			if loc := location(t, ctx); loc.Query().Get("actor_ids") != "user_3" {
-				t.Fatalf("Enter in the actor field led to %s", loc)
-			}
-			var reach bool
-			run(t, ctx, into(&reach, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('tr[data-event-id] a, a[rel], button, input, select')).every(e => e.tabIndex >= 0)`)))
-			if !reach {
-				t.Fatal("a link or control is out of the Tab order")
-			}
-		})
+		t.Run("phone", b.testPhone)
 
-		t.Run("phone", func(t *testing.T) {
-			run(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(ts.URL()+"/ui/?range=7d"),
-				chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-			var overflow bool
-			run(t, ctx, into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
-			if overflow {
-				t.Error("the audit log scrolls sideways at 390 px")
-			}
-			screenshot(t, ctx, "audit-log-phone")
-			run(t, ctx, chromedp.EmulateViewport(1280, 1000))
-		})
+		t.Run("member", b.testMember)
 
-		t.Run("member", func(t *testing.T) {
-			link := ts.portalLink(t, org, trail.RoleMember, trail.IntentAuditLogs)
-			run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`h1`)))
-			for _, path := range []string{"/ui/", "/ui/settings", "/ui/events/" + ts.allIDs(t, org)[0], "/ui/streams/new"} {
-				run(t, ctx, chromedp.Navigate(ts.URL()+path), chromedp.WaitVisible(chromedp.CSS(`h1`)))
-				var h1, body string
-				run(t, ctx, textInto(&h1, chromedp.CSS(`h1`)), textInto(&body, chromedp.CSS(`body`)))
-				if h1 != "You need the Owner or Admin role" {
-					t.Fatalf("%s: a member sees %q", path, h1)
-				}
-				if strings.Contains(body, "user.role_granted") || strings.Contains(body, "Grace Hopper") || strings.Contains(body, "SIEM") {
-					t.Fatalf("%s: a member sees data: %s", path, body)
-				}
-			}
-			screenshot(t, ctx, "member")
-			if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionPortalSessionCreated}, "actor_ids": {"user_member"}})); n != 1 {
-				t.Fatalf("%d portal_session.created events by the member", n)
-			}
-		})
-
-		t.Run("used and expired links", func(t *testing.T) {
-			link := ts.portalLink(t, org, trail.RoleAdmin, trail.IntentLogStreams)
-			run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
-			run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`h1`)))
-			var text string
-			run(t, ctx, textInto(&text, chromedp.CSS(`main`)))
-			if !strings.Contains(text, "This link cannot be opened") || !strings.Contains(text, "already used") {
-				t.Fatalf("a reused link shows %q", text)
-			}
-			expired := ts.portalLink(t, org, trail.RoleOwner, trail.IntentAuditLogs)
-			ts.Clock.Add(int64(6 * time.Minute))
-			defer ts.Clock.Add(-int64(6 * time.Minute))
-			run(t, ctx, chromedp.Navigate(expired), chromedp.WaitVisible(chromedp.CSS(`h1`)), textInto(&text, chromedp.CSS(`main`)))
-			if !strings.Contains(text, "expired") {
-				t.Fatalf("an expired link shows %q", text)
-			}
-			screenshot(t, ctx, "link-refused")
-			// Signing out ends the session: the pages ask for a new link.
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
-			follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)))
-			run(t, ctx, textInto(&text, chromedp.CSS(`h1`)))
-			if text != "Signed out" {
-				t.Fatalf("signing out shows %q", text)
-			}
-			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`h1`)), textInto(&text, chromedp.CSS(`h1`)))
-			if text != "You are signed out" {
-				t.Fatalf("after signing out: %q", text)
-			}
-		})
+		t.Run("used and expired links", b.testUsedAndExpiredLinks)
 	})
+}
+
+// uiBrowser is what TestUI_Browser's subtests share: a server of one
+// organization's events and a browser.
+type uiBrowser struct {
+	ts  *testServer
+	ctx context.Context // the browser's
+	org string
+}
+
+// testFilters: each filter, typed into its field (or chosen), the URL
+// holds it, and the rows are the API's for the same filter.
+func (b *uiBrowser) testFilters(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	filters := []struct {
+		name, field, value, param string
+		api                       url.Values
+	}{
+		{"event type", "#actions", "user.role_granted", "actions", url.Values{"actions": {"user.role_granted"}}},
+		{"event type prefix", "#actions", "user.*", "actions", url.Values{"actions": {"user.*"}}},
+		{"actor", "#actor", "user_2", "actor_ids", url.Values{"actor_ids": {"user_2"}}},
+		{"target type", "#target-type", "team", "targets", url.Values{"targets": {"team"}}},
+		{"target id", "#target-id", "team_1", "target_ids", url.Values{"target_ids": {"team_1"}}},
+		{"free text", "#q", "TCK-3", "q", url.Values{"q": {"TCK-3"}}},
+		{"nothing", "#q", "no-such-word", "q", url.Values{"q": {"no-such-word"}}},
+	}
+	for _, f := range filters {
+		t.Run("filter "+f.name, func(t *testing.T) {
+			run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#q`)),
+				chromedp.SetValue(chromedp.CSS(f.field), f.value))
+			follow(t, ctx, chromedp.Submit(chromedp.CSS(f.field)))
+			loc := location(t, ctx)
+			if loc.Query().Get(f.param) != f.value || loc.Query().Get("range") != "all" {
+				t.Fatalf("URL %s does not hold %s=%s", loc, f.param, f.value)
+			}
+			got, want := rowIDs(t, ctx), ts.apiIDs(t, org, f.api)
+			if !slices.Equal(got, want) {
+				t.Fatalf("rows %v\nwant %v", got, want)
+			}
+			if f.name == "nothing" {
+				var empty string
+				run(t, ctx, textInto(&empty, chromedp.CSS(`.empty`)))
+				if len(got) != 0 || !strings.Contains(empty, "No events match") {
+					t.Fatalf("empty state: %d rows, %q", len(got), empty)
+				}
+				return
+			}
+			if len(want) == 0 || slices.Equal(want, ts.apiIDs(t, org, url.Values{})) {
+				t.Fatalf("the filter should select some events, not all: %d", len(want))
+			}
+			// The bookmarked URL shows the same view in a new visit.
+			run(t, ctx, chromedp.Navigate(loc.String()), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+			if again := rowIDs(t, ctx); !slices.Equal(again, got) {
+				t.Fatalf("the URL shows other rows: %v", again)
+			}
+		})
+	}
+}
+
+func (b *uiBrowser) testLink(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	link := ts.portalLink(t, org, trail.RoleOwner, trail.IntentAuditLogs)
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`table.events`)))
+	if loc := location(t, ctx); loc.Path != "/ui/" {
+		t.Fatalf("the link led to %s", loc)
+	}
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := res.Cookies
+	if len(cookies) != 1 || cookies[0].Name != "trail_session" || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict ||
+		cookies[0].Path != "/" {
+		t.Fatalf("cookies = %+v", cookies)
+	}
+	if ttl := time.Until(time.Unix(int64(cookies[0].Expires), 0)); ttl < 11*time.Hour || ttl > 12*time.Hour+time.Minute {
+		t.Fatalf("the session cookie lasts %v", ttl)
+	}
+	var who string
+	run(t, ctx, textInto(&who, chromedp.CSS(`header .who`)))
+	if !strings.Contains(who, "Ada Owner") || !strings.Contains(who, "owner") {
+		t.Fatalf("header says %q", who)
+	}
+	// Newest first, the same first page as the API's.
+	if got, want := rowIDs(t, ctx), ts.apiIDs(t, org, url.Values{"range_start": {time.Now().Add(-30 * 24 * time.Hour).Format(time.RFC3339)}}); !slices.Equal(got, want) {
+		t.Fatalf("rows %v\nwant %v", got, want)
+	}
+	// Opening the session is in the organization's own log.
+	opened := ts.apiIDs(t, org, url.Values{"actions": {trail.ActionPortalSessionCreated}, "actor_ids": {"user_owner"}})
+	if len(opened) != 1 {
+		t.Fatalf("%d portal_session.created events", len(opened))
+	}
+	checkLabels(t, ctx, "audit log")
+	screenshot(t, ctx, "audit-log")
+}
+
+func (b *uiBrowser) testFilterDates(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	// The default range (30 days) leaves out the events of forty
+	// days ago; the preset "All time" shows them.
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	recent := rowIDs(t, ctx)
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//ul[@class="presets"]//a[text()="All time"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[aria-current="true"]`)))
+	if loc := location(t, ctx); loc.Query().Get("range") != "all" || loc.Query().Get("actions") != "user.role_granted" {
+		t.Fatalf("URL after the preset: %s", loc)
+	}
+	all := rowIDs(t, ctx)
+	if len(all) != len(recent)+2 || !slices.Equal(all[:len(recent)], recent) {
+		t.Fatalf("all time: %d rows, last 30 days: %d", len(all), len(recent))
+	}
+	// A custom range: the last 24 hours to 12 hours ago.
+	from, to := time.Now().UTC().Add(-24*time.Hour).Truncate(time.Minute), time.Now().UTC().Add(-12*time.Hour).Truncate(time.Minute)
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#from`)),
+		chromedp.SetValue(chromedp.CSS(`#from`), from.Format("2006-01-02T15:04")),
+		chromedp.SetValue(chromedp.CSS(`#to`), to.Format("2006-01-02T15:04")),
+	)
+	follow(t, ctx, chromedp.Submit(chromedp.CSS(`#from`)))
+	loc := location(t, ctx)
+	if loc.Query().Get("from") != from.Format("2006-01-02T15:04") || loc.Query().Get("to") != to.Format("2006-01-02T15:04") {
+		t.Fatalf("URL after a custom range: %s", loc)
+	}
+	want := ts.apiIDs(t, org, url.Values{"range_start": {from.Format(time.RFC3339)}, "range_end": {to.Format(time.RFC3339)}})
+	if got := rowIDs(t, ctx); !slices.Equal(got, want) || len(want) < 20 {
+		t.Fatalf("rows %v\nwant %v", got, want)
+	}
+	var total string
+	run(t, ctx, textInto(&total, chromedp.CSS(`#hist-total`)))
+	if !strings.HasPrefix(total, fmt.Sprintf("%d events", len(want))) {
+		t.Fatalf("histogram total %q, want %d events", total, len(want))
+	}
+	// A bar of the histogram zooms into its period.
+	var bars int
+	run(t, ctx, into(&bars, chromedp.Evaluate[int](`document.querySelectorAll('.histogram svg a').length`)))
+	if bars < 10 {
+		t.Fatalf("%d bars", bars)
+	}
+	screenshot(t, ctx, "audit-log-filtered")
+}
+
+func (b *uiBrowser) testPagingWhileEventsArrive(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	first := rowIDs(t, ctx)
+	// New events arrive while the first page is read.
+	uiEvents(t, ts, org)
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="next"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)))
+	second := rowIDs(t, ctx)
+	all := ts.allIDs(t, org)
+	i := slices.Index(all, first[0])
+	if i < 0 || !slices.Equal(all[i:i+50], first) || !slices.Equal(all[i+50:i+100], second) {
+		t.Fatalf("pages are not consecutive: first %v…, second %v…", first[:3], second[:3])
+	}
+	// Back to newer events: the first page as it was, not the
+	// new events.
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="prev"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[rel="next"]`)))
+	if back := rowIDs(t, ctx); !slices.Equal(back, first) {
+		t.Fatalf("the newer page is not the first one: %v", back[:3])
+	}
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="Newest"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	if newest := rowIDs(t, ctx); newest[0] != all[0] {
+		t.Fatalf("newest page starts with %s, want %s", newest[0], all[0])
+	}
+}
+
+func (b *uiBrowser) testDetail(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?q=TCK-5&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	ids := rowIDs(t, ctx)
+	id := ids[len(ids)-1]
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-event-id="`+id+`"] a`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#raw-json`)))
+	var state, raw, body string
+	run(t, ctx, textInto(&state, chromedp.CSS(`#verify-state`)), textInto(&raw, chromedp.CSS(`#raw-json`)),
+		textInto(&body, chromedp.CSS(`main`)))
+	if state != "verified" {
+		t.Fatalf("verification %q: %s", state, body)
+	}
+	for _, want := range []string{id, `"ticket": "TCK-5"`, "Mozilla/5.0 ui-test", "quarterly review", "Team ", "203.0.113."} {
+		if !strings.Contains(raw+body, want) {
+			t.Errorf("the detail lacks %q", want)
+		}
+	}
+	checkLabels(t, ctx, "event")
+	screenshot(t, ctx, "event")
+	// Back keeps the filters.
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[contains(text(), "Back to the audit log")]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	if loc := location(t, ctx); loc.Query().Get("q") != "TCK-5" {
+		t.Fatalf("back to %s", loc)
+	}
+}
+
+func (b *uiBrowser) testExport(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	dir := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
+		chromedp.SetValue(chromedp.CSS(`#format`), "csv"),
+	)
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export these events"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)))
+	screenshot(t, ctx, "export")
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#download`)))
+	f, err := os.Open(waitFile(t, dir, "*.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ts.allIDs(t, org, "actions", "user.role_granted")
+	if len(rows) != len(want)+1 || len(want) < 50 {
+		t.Fatalf("%d rows in the CSV, want %d and a header", len(rows), len(want))
+	}
+	col := slices.Index(rows[0], "id")
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[col])
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the CSV holds other events")
+	}
+	// NDJSON, gzipped: the file and the checkpoint it was written
+	// against verify as trail verify checks them.
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=user.role_granted&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
+		chromedp.SetValue(chromedp.CSS(`#format`), "ndjson"), chromedp.Click(chromedp.CSS(`input[name="gzip"]`)))
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export these events"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)), chromedp.Click(chromedp.CSS(`#download`)),
+		chromedp.Click(chromedp.CSS(`#export-checkpoint`)))
+	ndjson, checkpoint := waitFile(t, dir, "*.ndjson.gz"), waitFile(t, dir, "*.checkpoint")
+	data, err := os.ReadFile(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := os.Open(ndjson)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tlog.VerifyOptions{Key: ts.VKey, Checkpoint: data, Subset: true}.Verify(zr)
+	if err != nil || res.Lines != len(want) || res.Proven != len(want) {
+		t.Fatalf("verify the NDJSON export: %+v, %v", res, err)
+	}
+	if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionExportCreated}, "actor_ids": {"user_owner"}})); n != 2 {
+		t.Fatalf("%d audit_log_export.created events by the owner", n)
+	}
+}
+
+func (b *uiBrowser) testStream(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	rcv := receiver.NewWebhook(false, nil)
+	t.Cleanup(rcv.Close)
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
+	screenshot(t, ctx, "settings-empty")
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="New log stream"]`)))
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="GenericHttps"]`)))
+	checkLabels(t, ctx, "stream form")
+	screenshot(t, ctx, "stream-new")
+	// An error is shown at its field, and nothing is created.
+	run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-name`), "SIEM"), chromedp.SetValue(chromedp.CSS(`#f-url`), "not a url"))
+	follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-url`)))
+	var fieldErr string
+	run(t, ctx, textInto(&fieldErr, chromedp.CSS(`.field.invalid .err`)))
+	if fieldErr == "" {
+		t.Fatal("no error at the URL field")
+	}
+	if list, _, _ := ts.Streams.FindStreams(context.Background(), org, trail.ListFilter{Limit: 10}); len(list) != 0 {
+		t.Fatalf("a refused form created %d streams", len(list))
+	}
+	run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-url`), rcv.URL()+"/trail"), chromedp.SetValue(chromedp.CSS(`#f-format`), "ndjson"))
+	follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-url`)))
+	var secret string
+	run(t, ctx, textInto(&secret, chromedp.CSS(`#stream-secret`)))
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("secret %q", secret)
+	}
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[text()="Done"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
+	list, _, err := ts.Streams.FindStreams(context.Background(), org, trail.ListFilter{Limit: 10})
+	if err != nil || len(list) != 1 || list[0].Name != "SIEM" || list[0].Config.Format != "ndjson" {
+		t.Fatalf("streams = %v, %v", list, err)
+	}
+	id := list[0].ID
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Send a test"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#test-result`)))
+	var result string
+	run(t, ctx, textInto(&result, chromedp.CSS(`#test-result`)))
+	if !strings.Contains(result, "delivered") {
+		t.Fatalf("test result %q", result)
+	}
+	found := false
+	for _, ev := range rcv.Events() {
+		found = found || ev.Index == -1
+	}
+	if !found {
+		t.Fatal("the receiver got no test event")
+	}
+	// Pause and resume, with the state shown.
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` .state.inactive`)))
+	screenshot(t, ctx, "settings")
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Resume"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
+	// Edit: a new name, the secret kept.
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` a[aria-label^="Edit"]`)))
+	run(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-name`), "SIEM (prod)"))
+	follow(t, ctx, chromedp.Submit(chromedp.CSS(`#f-name`)))
+	st, err := ts.Streams.FindStreamByID(context.Background(), org, id)
+	if err != nil || st.Name != "SIEM (prod)" || !slices.Contains(st.SecretFields, "secret") {
+		t.Fatalf("after the edit: %+v, %v", st, err)
+	}
+	var body string
+	run(t, ctx, textInto(&body, chromedp.CSS(`main`)))
+	for _, want := range []string{"SIEM (prod)", "active", "365 days", "Verifier key", "trail verify"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("settings lack %q", want)
+		}
+	}
+	checkLabels(t, ctx, "settings")
+	// Every change is in the organization's log with the owner as
+	// the actor.
+	for _, a := range []string{trail.ActionStreamCreated, trail.ActionStreamPaused, trail.ActionStreamResumed, trail.ActionStreamUpdated} {
+		if n := len(ts.apiIDs(t, org, url.Values{"actions": {a}, "actor_ids": {"user_owner"}})); n != 1 {
+			t.Errorf("%d %s events by the owner", n, a)
+		}
+	}
+}
+
+func (b *uiBrowser) testKeyboard(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	// The first Tab reaches the skip link, which moves the focus
+	// to the content; a filter typed and Enter applies it; Tab
+	// reaches the rows' links.
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)), chromedp.KeyEvent(kb.Tab))
+	var focused string
+	run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.className + ':' + document.activeElement.textContent`)))
+	if focused != "skip:Skip to content" {
+		t.Fatalf("the first Tab focuses %q", focused)
+	}
+	run(t, ctx, chromedp.KeyEvent(kb.Enter))
+	run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.id`)))
+	if focused != "main" {
+		t.Fatalf("the skip link focuses %q", focused)
+	}
+	follow(t, ctx, chromedp.SendKeys(chromedp.CSS(`#actor`), "user_3"+kb.Enter))
+	if loc := location(t, ctx); loc.Query().Get("actor_ids") != "user_3" {
+		t.Fatalf("Enter in the actor field led to %s", loc)
+	}
+	var reach bool
+	run(t, ctx, into(&reach, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('tr[data-event-id] a, a[rel], button, input, select')).every(e => e.tabIndex >= 0)`)))
+	if !reach {
+		t.Fatal("a link or control is out of the Tab order")
+	}
+}
+
+func (b *uiBrowser) testPhone(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	run(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(ts.URL()+"/ui/?range=7d"),
+		chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	var overflow bool
+	run(t, ctx, into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
+	if overflow {
+		t.Error("the audit log scrolls sideways at 390 px")
+	}
+	screenshot(t, ctx, "audit-log-phone")
+	run(t, ctx, chromedp.EmulateViewport(1280, 1000))
+}
+
+func (b *uiBrowser) testMember(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	link := ts.portalLink(t, org, trail.RoleMember, trail.IntentAuditLogs)
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	for _, path := range []string{"/ui/", "/ui/settings", "/ui/events/" + ts.allIDs(t, org)[0], "/ui/streams/new"} {
+		run(t, ctx, chromedp.Navigate(ts.URL()+path), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+		var h1, body string
+		run(t, ctx, textInto(&h1, chromedp.CSS(`h1`)), textInto(&body, chromedp.CSS(`body`)))
+		if h1 != "You need the Owner or Admin role" {
+			t.Fatalf("%s: a member sees %q", path, h1)
+		}
+		if strings.Contains(body, "user.role_granted") || strings.Contains(body, "Grace Hopper") || strings.Contains(body, "SIEM") {
+			t.Fatalf("%s: a member sees data: %s", path, body)
+		}
+	}
+	screenshot(t, ctx, "member")
+	if n := len(ts.apiIDs(t, org, url.Values{"actions": {trail.ActionPortalSessionCreated}, "actor_ids": {"user_member"}})); n != 1 {
+		t.Fatalf("%d portal_session.created events by the member", n)
+	}
+}
+
+func (b *uiBrowser) testUsedAndExpiredLinks(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	link := ts.portalLink(t, org, trail.RoleAdmin, trail.IntentLogStreams)
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
+	run(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	var text string
+	run(t, ctx, textInto(&text, chromedp.CSS(`main`)))
+	if !strings.Contains(text, "This link cannot be opened") || !strings.Contains(text, "already used") {
+		t.Fatalf("a reused link shows %q", text)
+	}
+	expired := ts.portalLink(t, org, trail.RoleOwner, trail.IntentAuditLogs)
+	ts.Clock.Add(int64(6 * time.Minute))
+	defer ts.Clock.Add(-int64(6 * time.Minute))
+	run(t, ctx, chromedp.Navigate(expired), chromedp.WaitVisible(chromedp.CSS(`h1`)), textInto(&text, chromedp.CSS(`main`)))
+	if !strings.Contains(text, "expired") {
+		t.Fatalf("an expired link shows %q", text)
+	}
+	screenshot(t, ctx, "link-refused")
+	// Signing out ends the session: the pages ask for a new link.
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)))
+	run(t, ctx, textInto(&text, chromedp.CSS(`h1`)))
+	if text != "Signed out" {
+		t.Fatalf("signing out shows %q", text)
+	}
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`h1`)), textInto(&text, chromedp.CSS(`h1`)))
+	if text != "You are signed out" {
+		t.Fatalf("after signing out: %q", text)
+	}
 }
 
 // allIDs lists every event id of an organization, newest first, with

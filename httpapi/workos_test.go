@@ -14,6 +14,7 @@ import (
 	"github.com/workos/workos-go/v6/pkg/workos_errors"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestWorkOSSDK points the official WorkOS Go SDK (v6.5.0, pkg/auditlogs)
@@ -62,56 +63,8 @@ func TestWorkOSSDK(t *testing.T) {
 				t.Fatalf("%d events", n)
 			}
 		})
-		t.Run("Export", func(t *testing.T) {
-			// create → poll → download, as an application using the SDK
-			// does; the CSV holds the event sent above.
-			ex, err := client.CreateExport(ctx, auditlogs.CreateExportOpts{
-				OrganizationID: org,
-				RangeStart:     occurred.Add(-time.Hour).Format(time.RFC3339),
-				RangeEnd:       time.Now().Add(time.Hour).Format(time.RFC3339),
-				Actions:        []string{"escalation_path.updated"},
-				ActorIds:       []string{"user_01"},
-				Targets:        []string{"escalation_path"},
-			})
-			if err != nil || ex.Object != auditlogs.AuditLogExportObjectName || ex.State != "pending" || ex.ID == "" || ex.CreatedAt == "" {
-				t.Fatalf("CreateExport: %+v %v", ex, err)
-			}
-			deadline := time.Now().Add(30 * time.Second)
-			for ex.State == "pending" && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-				if ex, err = client.GetExport(ctx, auditlogs.GetExportOpts{ExportID: ex.ID}); err != nil {
-					t.Fatalf("GetExport: %v", err)
-				}
-			}
-			if ex.State != "ready" || ex.URL == "" {
-				t.Fatalf("export %+v", ex)
-			}
-			resp, err := http.Get(ex.URL) // the link needs no API key
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			recs, err := csv.NewReader(resp.Body).ReadAll()
-			if err != nil || resp.StatusCode != 200 || len(recs) != 2 {
-				t.Fatalf("download: %d, %d records, %v", resp.StatusCode, len(recs), err)
-			}
-			page, err := ts.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org, Actions: []string{"escalation_path.updated"}})
-			if err != nil || len(page.Events) != 1 {
-				t.Fatal(page, err)
-			}
-			want := page.Events[0]
-			row := recs[1]
-			if row[0] != want.ID || row[1] != fmt.Sprint(want.Index) || row[2] != occurred.Format(time.RFC3339Nano) || row[4] != "escalation_path.updated" ||
-				row[6] != "user" || row[7] != "user_01" || row[9] != "escalation_path" || row[10] != "ep_01" || row[11] != "Primary on-call" ||
-				row[12] != "198.51.100.4" || row[14] != `{"levels":3,"note":"night rota","paused":false}` {
-				t.Fatalf("row %q for %+v", row, want)
-			}
-			_, err = client.GetExport(ctx, auditlogs.GetExportOpts{ExportID: "audit_log_export_unknown"})
-			var herr workos_errors.HTTPError
-			if !errors.As(err, &herr) || herr.Code != 404 {
-				t.Fatalf("unknown export: %v", err)
-			}
-		})
+		workOSExport(t, ts, client, org, occurred)
+
 		t.Run("ErrTargetsNull", func(t *testing.T) {
 			bad := event
 			bad.Targets = nil // the SDK sends "targets": null
@@ -144,5 +97,62 @@ func TestWorkOSSDK(t *testing.T) {
 				t.Fatalf("err %#v", err)
 			}
 		})
+	})
+}
+
+// workOSExport: the SDK creates an export and downloads its file.
+func workOSExport(t *testing.T, ts *testServer, client *auditlogs.Client, org string, occurred time.Time) {
+	ctx := context.Background()
+	t.Run("Export", func(t *testing.T) {
+		// create → poll → download, as an application using the SDK
+		// does; the CSV holds the event sent above.
+		ex, err := client.CreateExport(ctx, auditlogs.CreateExportOpts{
+			OrganizationID: org,
+			RangeStart:     occurred.Add(-time.Hour).Format(time.RFC3339),
+			RangeEnd:       time.Now().Add(time.Hour).Format(time.RFC3339),
+			Actions:        []string{"escalation_path.updated"},
+			ActorIds:       []string{"user_01"},
+			Targets:        []string{"escalation_path"},
+		})
+		if err != nil || ex.Object != auditlogs.AuditLogExportObjectName || ex.State != "pending" || ex.ID == "" || ex.CreatedAt == "" {
+			t.Fatalf("CreateExport: %+v %v", ex, err)
+		}
+		testwait.Poll(30*time.Second, func() error {
+			if ex.State != "pending" {
+				return nil
+			}
+			if ex, err = client.GetExport(ctx, auditlogs.GetExportOpts{ExportID: ex.ID}); err != nil {
+				t.Fatalf("GetExport: %v", err)
+			}
+			return errors.New("pending")
+		})
+		if ex.State != "ready" || ex.URL == "" {
+			t.Fatalf("export %+v", ex)
+		}
+		resp, err := http.Get(ex.URL) // the link needs no API key
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		recs, err := csv.NewReader(resp.Body).ReadAll()
+		if err != nil || resp.StatusCode != 200 || len(recs) != 2 {
+			t.Fatalf("download: %d, %d records, %v", resp.StatusCode, len(recs), err)
+		}
+		page, err := ts.Events.FindEvents(ctx, trail.EventFilter{OrganizationID: org, Actions: []string{"escalation_path.updated"}})
+		if err != nil || len(page.Events) != 1 {
+			t.Fatal(page, err)
+		}
+		want := page.Events[0]
+		row := recs[1]
+		if row[0] != want.ID || row[1] != fmt.Sprint(want.Index) || row[2] != occurred.Format(time.RFC3339Nano) || row[4] != "escalation_path.updated" ||
+			row[6] != "user" || row[7] != "user_01" || row[9] != "escalation_path" || row[10] != "ep_01" || row[11] != "Primary on-call" ||
+			row[12] != "198.51.100.4" || row[14] != `{"levels":3,"note":"night rota","paused":false}` {
+			t.Fatalf("row %q for %+v", row, want)
+		}
+		_, err = client.GetExport(ctx, auditlogs.GetExportOpts{ExportID: "audit_log_export_unknown"})
+		var herr workos_errors.HTTPError
+		if !errors.As(err, &herr) || herr.Code != 404 {
+			t.Fatalf("unknown export: %v", err)
+		}
 	})
 }

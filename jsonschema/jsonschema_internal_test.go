@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // schemaStore is a SchemaService of fixed schemas that counts reads.
@@ -131,7 +132,7 @@ func TestValidator_AbandonedCompiles(t *testing.T) {
 	close(release)
 	// The abandoned compile cached the version: its events are checked
 	// with no other compile.
-	waitFor(t, func() bool {
+	testwait.For(t, 10*time.Second, "the abandoned compile to cache its version", func() bool {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		_, ok := v.compiled[schemaKey{"slow.action", 1}]
@@ -163,17 +164,5 @@ func TestValidator_StoredTooComplex(t *testing.T) {
 	}
 	if compiles.Load() != 0 || store.finds.Load() != 1 {
 		t.Errorf("%d compiles, %d reads; want 0 and 1", compiles.Load(), store.finds.Load())
-	}
-}
-
-// waitFor polls cond, for what a background goroutine records.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -17,29 +17,61 @@ import (
 // by its secret for twelve hours; opening is recorded in the
 // organization's log with the person as the actor.
 func testPortal(t *testing.T, s Services) {
-	org := mustOrg(t, s, "Portal")
-	other := mustOrg(t, s, "Other")
-	ctx := trail.NewContextWithCaller(context.Background(), &trail.Caller{
+	f := &portalFixture{s: s, org: mustOrg(t, s, "Portal"), other: mustOrg(t, s, "Other"),
+		user: trail.PortalUser{ID: "user_42", Email: "ada@example.com", Name: "Ada Lovelace"}}
+	f.ctx = trail.NewContextWithCaller(context.Background(), &trail.Caller{
 		Actor:   trail.Actor{ID: "key_1", Type: "api_key"},
 		Context: trail.EventContext{Location: "198.51.100.4", UserAgent: "Mozilla/5.0 portal"},
 	})
-	user := trail.PortalUser{ID: "user_42", Email: "ada@example.com", Name: "Ada Lovelace"}
-	newLink := func(orgID, role string) *trail.PortalLink {
-		t.Helper()
-		l := &trail.PortalLink{OrganizationID: orgID, Intent: trail.IntentAuditLogs, User: user, Role: role}
-		if err := s.Portal.CreatePortalLink(ctx, l); err != nil {
-			t.Fatalf("CreatePortalLink: %v", err)
-		}
-		if l.ID == "" || len(l.Token) < 40 || l.ExpiresAt.Sub(l.CreatedAt) != trail.PortalLinkTTL {
-			t.Fatalf("link = %+v", l)
-		}
-		return l
-	}
-	if err := s.Portal.CreatePortalLink(ctx, &trail.PortalLink{OrganizationID: "org_missing", Role: trail.RoleOwner}); trail.ErrorCode(err) != trail.ENOTFOUND {
+	if err := s.Portal.CreatePortalLink(f.ctx, &trail.PortalLink{OrganizationID: "org_missing", Role: trail.RoleOwner}); trail.ErrorCode(err) != trail.ENOTFOUND {
 		t.Fatalf("link of an unknown organization: %v", err)
 	}
+	// Each step goes on from the one before it.
+	for _, step := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"Open", f.testOpen},
+		{"OnceOnly", f.testOnceOnly},
+		{"LinkExpiry", f.testLinkExpiry},
+		{"SignOut", f.testSignOut},
+		{"SessionExpiry", f.testSessionExpiry},
+		{"Race", f.testRace},
+	} {
+		if !t.Run(step.name, step.run) {
+			return
+		}
+	}
+}
 
-	l := newLink(org.ID, trail.RoleAdmin)
+// portalFixture is what testPortal's steps share.
+type portalFixture struct {
+	ctx        context.Context
+	s          Services
+	org, other *trail.Organization
+	user       trail.PortalUser
+	l          *trail.PortalLink    // opened by testOpen
+	sess       *trail.PortalSession // what it opened into
+	expired    *trail.PortalLink    // left to expire
+	before     int                  // org's events before the first open
+}
+
+func (f *portalFixture) newLink(t *testing.T, orgID, role string) *trail.PortalLink {
+	t.Helper()
+	l := &trail.PortalLink{OrganizationID: orgID, Intent: trail.IntentAuditLogs, User: f.user, Role: role}
+	if err := f.s.Portal.CreatePortalLink(f.ctx, l); err != nil {
+		t.Fatalf("CreatePortalLink: %v", err)
+	}
+	if l.ID == "" || len(l.Token) < 40 || l.ExpiresAt.Sub(l.CreatedAt) != trail.PortalLinkTTL {
+		t.Fatalf("link = %+v", l)
+	}
+	return l
+}
+
+// testOpen: a link opens into a session, recorded in its organization with the person as the actor.
+func (f *portalFixture) testOpen(t *testing.T) {
+	ctx, s, org, other, user := f.ctx, f.s, f.org, f.other, f.user
+	l := f.newLink(t, org.ID, trail.RoleAdmin)
 	before := len(allEvents(t, s, trail.EventFilter{OrganizationID: org.ID}))
 	sess, err := s.Portal.OpenPortalLink(ctx, l.Token, "session-secret-1")
 	if err != nil {
@@ -62,9 +94,13 @@ func testPortal(t *testing.T, s Services) {
 	if got := allEvents(t, s, trail.EventFilter{OrganizationID: other.ID, Actions: []string{trail.ActionPortalSessionCreated}}); len(got) != 0 {
 		t.Fatalf("recorded in another organization: %d", len(got))
 	}
+	f.l, f.sess, f.before = l, sess, before
+}
 
-	// Once only, and the second try records nothing.
-	_, err = s.Portal.OpenPortalLink(ctx, l.Token, "session-secret-2")
+// testOnceOnly: a link opens once only, and the second try records nothing.
+func (f *portalFixture) testOnceOnly(t *testing.T) {
+	ctx, s, org, user, l, sess, before := f.ctx, f.s, f.org, f.user, f.l, f.sess, f.before
+	_, err := s.Portal.OpenPortalLink(ctx, l.Token, "session-secret-2")
 	if trail.ErrorCode(err) != trail.ENOTFOUND || !strings.Contains(trail.ErrorMessage(err), "already used") {
 		t.Fatalf("reused link: %v", err)
 	}
@@ -82,25 +118,31 @@ func testPortal(t *testing.T, s Services) {
 	if err != nil || found.ID != sess.ID || found.Role != trail.RoleAdmin || found.User != user || found.OrganizationID != org.ID {
 		t.Fatalf("FindPortalSession = %+v, %v", found, err)
 	}
+}
 
-	member := newLink(other.ID, trail.RoleMember)
-	expired := newLink(org.ID, trail.RoleOwner)
+// testLinkExpiry: links last five minutes, sessions longer.
+func (f *portalFixture) testLinkExpiry(t *testing.T) {
+	ctx, s, org, other := f.ctx, f.s, f.org, f.other
+	member := f.newLink(t, other.ID, trail.RoleMember)
+	f.expired = f.newLink(t, org.ID, trail.RoleOwner)
 	ms, err := s.Portal.OpenPortalLink(ctx, member.Token, "session-secret-member")
 	if err != nil || ms.CanView() || ms.OrganizationID != other.ID {
 		t.Fatalf("member session = %+v, %v", ms, err)
 	}
 
-	// Links last five minutes, sessions twelve hours.
 	s.Advance(trail.PortalLinkTTL + time.Second)
-	_, err = s.Portal.OpenPortalLink(ctx, expired.Token, "session-secret-4")
+	_, err = s.Portal.OpenPortalLink(ctx, f.expired.Token, "session-secret-4")
 	if trail.ErrorCode(err) != trail.ENOTFOUND || !strings.Contains(trail.ErrorMessage(err), "expired") {
 		t.Fatalf("expired link: %v", err)
 	}
 	if _, err := s.Portal.FindPortalSession(ctx, "session-secret-1"); err != nil {
 		t.Fatalf("session after five minutes: %v", err)
 	}
+}
 
-	// Sign out ends one session only.
+// testSignOut: sign out ends one session only.
+func (f *portalFixture) testSignOut(t *testing.T) {
+	ctx, s := f.ctx, f.s
 	if err := s.Portal.EndPortalSession(ctx, "session-secret-member"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +155,18 @@ func testPortal(t *testing.T, s Services) {
 	if _, err := s.Portal.FindPortalSession(ctx, "session-secret-1"); err != nil {
 		t.Fatalf("other session after a sign out: %v", err)
 	}
+}
 
+// testSessionExpiry: sessions last twelve hours; a new link still works after, and clears the rows that are over.
+func (f *portalFixture) testSessionExpiry(t *testing.T) {
+	ctx, s, org, expired := f.ctx, f.s, f.org, f.expired
 	s.Advance(trail.PortalSessionTTL)
 	if _, err := s.Portal.FindPortalSession(ctx, "session-secret-1"); trail.ErrorCode(err) != trail.EUNAUTHORIZED {
 		t.Fatalf("session after twelve hours: %v", err)
 	}
 	// A new link still works, and clears the rows that are over: the
 	// expired link is then unknown rather than expired.
-	fresh := newLink(org.ID, trail.RoleOwner)
+	fresh := f.newLink(t, org.ID, trail.RoleOwner)
 	if _, err := s.Portal.OpenPortalLink(ctx, fresh.Token, "session-secret-5"); err != nil {
 		t.Fatalf("fresh link: %v", err)
 	}
@@ -128,10 +174,13 @@ func testPortal(t *testing.T, s Services) {
 		!strings.Contains(trail.ErrorMessage(err), "not valid") {
 		t.Fatalf("a link over and cleared: %v", err)
 	}
+}
 
-	// Eight browsers open one link at once: one session, one event.
-	race := newLink(other.ID, trail.RoleOwner)
-	before = len(allEvents(t, s, trail.EventFilter{OrganizationID: other.ID}))
+// testRace: eight browsers open one link at once: one session, one event.
+func (f *portalFixture) testRace(t *testing.T) {
+	ctx, s, other := f.ctx, f.s, f.other
+	race := f.newLink(t, other.ID, trail.RoleOwner)
+	before := len(allEvents(t, s, trail.EventFilter{OrganizationID: other.ID}))
 	var wg sync.WaitGroup
 	var opened atomic.Int32
 	for i := range 8 {

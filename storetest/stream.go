@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/internal/secretbox"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // newStream returns a GenericHttps stream of the organization, with
@@ -47,8 +49,39 @@ func wantCode(t *testing.T, what string, err error, code string) {
 
 func testStreams(t *testing.T, s Services) {
 	ctx := context.Background()
-	orgA, orgB := mustOrg(t, s, "Streams A"), mustOrg(t, s, "Streams B")
+	f := &streamsFixture{ctx: ctx, s: s}
+	f.orgA, f.orgB = mustOrg(t, s, "Streams A"), mustOrg(t, s, "Streams B")
+	// Each step goes on from the one before it.
+	for _, step := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"Create", f.testCreate},
+		{"Claims", f.testClaims},
+		{"Deliveries", f.testDeliveries},
+		{"Takeover", f.testTakeover},
+		{"Lists", f.testLists},
+		{"Delete", f.testDelete},
+	} {
+		if !t.Run(step.name, step.run) {
+			return
+		}
+	}
+}
 
+// streamsFixture is what testStreams' steps share.
+type streamsFixture struct {
+	ctx        context.Context
+	s          Services
+	orgA, orgB *trail.Organization
+	st         *trail.Stream // the first stream, active
+	held       *trail.Stream // st as its holder has it
+	third      *trail.Stream // st as node-a holds it after the takeover
+}
+
+// testCreate: stores a stream, records its creation and finds it in its organization only.
+func (f *streamsFixture) testCreate(t *testing.T) {
+	ctx, s, orgA, orgB := f.ctx, f.s, f.orgA, f.orgB
 	st := newStream(orgA.ID, "first")
 	if err := s.Streams.CreateStream(ctx, st); err != nil {
 		t.Fatal(err)
@@ -74,15 +107,18 @@ func testStreams(t *testing.T, s Services) {
 	_, err = s.Streams.FindStreamByID(ctx, orgB.ID, st.ID)
 	wantCode(t, "another organization's stream", err, trail.ENOTFOUND)
 	wantCode(t, "unknown organization", s.Streams.CreateStream(ctx, newStream("org_missing", "x")), trail.ENOTFOUND)
+	f.st = st
+}
 
-	// Claims: of 8 nodes claiming at once, one gets the stream; a paused
-	// stream is not claimed.
+// testClaims: of 8 nodes claiming at once, one gets the stream; a paused stream is not claimed.
+func (f *streamsFixture) testClaims(t *testing.T) {
+	ctx, s, orgA, st := f.ctx, f.s, f.orgA, f.st
 	paused := newStream(orgA.ID, "paused")
 	if err := s.Streams.CreateStream(ctx, paused); err != nil {
 		t.Fatal(err)
 	}
 	sizeBefore := lastEvent(t, s, orgA.ID).Index
-	_, err = changeStream(s, orgA.ID, paused.ID, trail.ActionStreamUpdated, func(*trail.Stream) error { return trail.Errorf(trail.EINVALID, "refused") })
+	_, err := changeStream(s, orgA.ID, paused.ID, trail.ActionStreamUpdated, func(*trail.Stream) error { return trail.Errorf(trail.EINVALID, "refused") })
 	wantCode(t, "refused change", err, trail.EINVALID)
 	if lastEvent(t, s, orgA.ID).Index != sizeBefore {
 		t.Fatal("a refused change recorded an event")
@@ -112,9 +148,12 @@ func testStreams(t *testing.T, s Services) {
 	if len(claimed) != 1 || claimed[0].ID != st.ID || claimed[0].Claim == "" {
 		t.Fatalf("claimed %+v, want the one active stream once", claimed)
 	}
-	held := claimed[0]
+	f.held = claimed[0]
+}
 
-	// Deliveries move the cursor; a stale cursor or generation does not.
+// testDeliveries: deliveries move the cursor; a stale cursor or generation does not.
+func (f *streamsFixture) testDeliveries(t *testing.T) {
+	ctx, s, orgA, st, held := f.ctx, f.s, f.orgA, f.st, f.held
 	mustAppend(t, s, orgA.ID, NewEvent(1), NewEvent(2), NewEvent(3))
 	cur, err := s.Streams.RenewStream(ctx, held, time.Minute)
 	if err != nil || cur.Lag != 6 {
@@ -133,7 +172,7 @@ func testStreams(t *testing.T, s Services) {
 	if err := s.Streams.RecordStreamFailure(ctx, held, trail.StreamInvalid, "HTTP 401 Unauthorized", retryAt); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Streams.FindStreamByID(ctx, orgA.ID, st.ID)
+	got, _ := s.Streams.FindStreamByID(ctx, orgA.ID, st.ID)
 	if got.State != trail.StreamInvalid || got.LastError != "HTTP 401 Unauthorized" || got.LastErrorAt == nil || got.RetryAt == nil ||
 		!got.RetryAt.Equal(retryAt) || got.Delivered != 2 {
 		t.Fatalf("after a failure: %+v", got)
@@ -153,9 +192,13 @@ func testStreams(t *testing.T, s Services) {
 	if err := s.Streams.RecordDelivery(ctx, held, held.Cursor+1, 1); err != nil {
 		t.Fatalf("delivery after reload: %v", err)
 	}
+	f.held = held
+}
 
-	// Given back, it is claimable at once; a lease that ran out lets
-	// another node take it, and the old holder is fenced.
+// testTakeover: given back, a stream is claimable at once; a lease that ran out lets another node take it.
+func (f *streamsFixture) testTakeover(t *testing.T) {
+	ctx, s, st, held := f.ctx, f.s, f.st, f.held
+	// The old holder is fenced.
 	if err := s.Streams.ReleaseStream(ctx, held); err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +232,13 @@ func testStreams(t *testing.T, s Services) {
 	if err != nil || third == nil || third.ID != st.ID {
 		t.Fatalf("claim after the node's release: %+v, %v", third, err)
 	}
+	f.third = third
+}
 
-	// Lists, by organization and of all; other organizations see none.
+// testLists: lists, by organization and of all.
+func (f *streamsFixture) testLists(t *testing.T) {
+	ctx, s, orgA, orgB := f.ctx, f.s, f.orgA, f.orgB
+	// Other organizations see none.
 	for i := range trail.MaxStreams - 2 {
 		if err := s.Streams.CreateStream(ctx, newStream(orgA.ID, fmt.Sprint("more ", i))); err != nil {
 			t.Fatal(err)
@@ -198,9 +246,9 @@ func testStreams(t *testing.T, s Services) {
 	}
 	wantCode(t, "one stream too many", s.Streams.CreateStream(ctx, newStream(orgA.ID, "too many")), trail.EINVALID)
 	var ids []string
-	f := trail.ListFilter{Limit: 3, Ascending: true}
+	filter := trail.ListFilter{Limit: 3, Ascending: true}
 	for {
-		list, more, err := s.Streams.FindStreams(ctx, orgA.ID, f)
+		list, more, err := s.Streams.FindStreams(ctx, orgA.ID, filter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +258,7 @@ func testStreams(t *testing.T, s Services) {
 		if !more {
 			break
 		}
-		f.After = list[len(list)-1].ID
+		filter.After = list[len(list)-1].ID
 	}
 	if len(ids) != trail.MaxStreams || !slices.IsSorted(ids) {
 		t.Fatalf("listed %d streams %v", len(ids), ids)
@@ -221,8 +269,11 @@ func testStreams(t *testing.T, s Services) {
 	if list, _, err := s.Streams.FindStreams(ctx, "", trail.ListFilter{Limit: 100}); err != nil || len(list) != trail.MaxStreams {
 		t.Fatalf("every organization's list: %d, %v", len(list), err)
 	}
+}
 
-	// Deleted: recorded, gone, and its holder finds out.
+// testDelete: deleted, a stream is recorded, gone, and its holder finds out.
+func (f *streamsFixture) testDelete(t *testing.T) {
+	ctx, s, orgA, orgB, st, third := f.ctx, f.s, f.orgA, f.orgB, f.st, f.third
 	if err := s.Streams.DeleteStream(ctx, orgB.ID, st.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
 		t.Fatalf("delete through another organization: %v", err)
 	}
@@ -232,7 +283,7 @@ func testStreams(t *testing.T, s Services) {
 	if ev := lastEvent(t, s, orgA.ID); ev.Action != trail.ActionStreamDeleted || ev.Targets[0].ID != st.ID {
 		t.Fatalf("deleted event %+v", ev)
 	}
-	_, err = s.Streams.FindStreamByID(ctx, orgA.ID, st.ID)
+	_, err := s.Streams.FindStreamByID(ctx, orgA.ID, st.ID)
 	wantCode(t, "deleted stream", err, trail.ENOTFOUND)
 	_, err = s.Streams.RenewStream(ctx, third, time.Minute)
 	wantCode(t, "renew of a deleted stream", err, trail.ENOTFOUND)
@@ -261,9 +312,13 @@ func testStreamDelivery(t *testing.T, s Services) {
 		t.Fatal(err)
 	}
 	first := st.Cursor
+	// Test signals: the worker's claim rounds, and the streams it let go.
+	var rounds, released atomic.Int64
 	newWorker := func() *delivery.Worker {
 		w := &delivery.Worker{Streams: s.Streams, Events: s.Events, Open: box.OpenStream, PollInterval: 50 * time.Millisecond,
-			Client: delivery.NewClient(delivery.ClientOptions{AllowPrivate: true})}
+			Client:       delivery.NewClient(delivery.ClientOptions{AllowPrivate: true}),
+			OnClaimRound: func() { rounds.Add(1) },
+			OnRelease:    func(string) { released.Add(1) }}
 		w.Start(context.Background())
 		return w
 	}
@@ -279,16 +334,6 @@ func testStreamDelivery(t *testing.T, s Services) {
 			w.Wake()
 		}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	// covered reports whether the receiver has every index from first to
 	// last, in order.
 	covered := func(last int64) bool {
@@ -298,11 +343,11 @@ func testStreamDelivery(t *testing.T, s Services) {
 	}
 	appendN(0, 2500)
 	last := first + 2500
-	waitFor("2,501 events", func() bool { return covered(last) })
+	testwait.For(t, 30*time.Second, "2,501 events", func() bool { return covered(last) })
 	if err := receiver.CheckOrder(rcv.Events()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the cursor", func() bool {
+	testwait.For(t, 30*time.Second, "the cursor", func() bool {
 		got, err := s.Streams.FindStreamByID(ctx, org.ID, st.ID)
 		return err == nil && got.Cursor == last+1 && got.Lag == 0 && got.Delivered == 2501 && got.State == trail.StreamActive
 	})
@@ -312,7 +357,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	appendN(2500, 300)
 	w = newWorker()
 	last += 300
-	waitFor("the events appended while stopped", func() bool { return covered(last) })
+	testwait.For(t, 30*time.Second, "the events appended while stopped", func() bool { return covered(last) })
 	if _, repeats := receiver.Indexes(rcv.Events()); repeats != 0 {
 		t.Fatalf("%d events delivered twice without a failure", repeats)
 	}
@@ -323,13 +368,14 @@ func testStreamDelivery(t *testing.T, s Services) {
 		t.Fatal(err)
 	}
 	w.Changed()
-	waitFor("the replay", func() bool { return len(rcv.Events()) >= n+int(last-first+2) })
+	testwait.For(t, 30*time.Second, "the replay", func() bool { return len(rcv.Events()) >= n+int(last-first+2) })
 	again := rcv.Events()[n:]
 	if again[0].Index != first || receiver.CheckOrder(again) != nil {
 		t.Fatalf("replay started at %d", again[0].Index)
 	}
 
 	// Paused, nothing goes out; resumed, the rest follows.
+	releasedBefore := released.Load()
 	if _, err := changeStream(s, org.ID, st.ID, trail.ActionStreamPaused, func(st *trail.Stream) error { st.State = trail.StreamInactive; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +383,11 @@ func testStreamDelivery(t *testing.T, s Services) {
 	// The pause's own event (last+2) is recorded with the pause: a batch
 	// read before the pause may still carry it out, nothing after it.
 	appendN(2800, 10)
-	time.Sleep(500 * time.Millisecond)
+	// The holder lets the paused stream go, and a whole claim round
+	// after that does not take it again.
+	testwait.For(t, 30*time.Second, "the paused stream let go", func() bool { return released.Load() > releasedBefore })
+	after := rounds.Load()
+	testwait.For(t, 30*time.Second, "a claim round after the pause", func() bool { return rounds.Load() >= after+2 })
 	for _, e := range rcv.Events() {
 		if e.Index > last+2 {
 			t.Fatalf("a paused stream delivered index %d", e.Index)
@@ -349,7 +399,7 @@ func testStreamDelivery(t *testing.T, s Services) {
 	w.Changed()
 	// The pause's event, the 10 appended while paused and the resume's.
 	last += 2 + 10 + 1
-	waitFor("the resumed stream", func() bool {
+	testwait.For(t, 30*time.Second, "the resumed stream", func() bool {
 		got, _ := s.Streams.FindStreamByID(ctx, org.ID, st.ID)
 		return got != nil && got.Lag == 0 && got.Cursor == last+1 && got.State == trail.StreamActive && covered(last)
 	})

@@ -90,226 +90,298 @@ func (o FsckOptions) Fsck(ctx context.Context, store trail.LogStore, orgID strin
 }
 
 func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID string) (*FsckResult, error) {
-	vkey, originPrefix := o.Key, o.Origin
-	res := &FsckResult{}
-	problem := func(index int64, id, format string, args ...any) error {
-		return &FsckProblem{OrganizationID: orgID, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
-	}
-	// Trail may be serving: events and checkpoints may be added while
-	// fsck reads. It checks the tree of the latest checkpoint when it
-	// starts and the rows up to the head it reads next; what comes later
-	// is left for the next run.
-	latest, err := store.LatestCheckpoint(ctx, orgID)
-	if trail.ErrorCode(err) == trail.ENOTFOUND {
-		latest = nil
-	} else if err != nil {
-		return nil, err
-	}
-	head, err := store.LogHead(ctx, orgID)
+	c := &fscker{o: o, ctx: ctx, store: store, orgID: orgID, res: &FsckResult{}, lastSize: -1}
+	latest, head, err := c.readHead()
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkHead(latest, head); err != nil {
+		return c.res, err
+	}
+	c.origin = Origin(o.Origin, orgID)
+	c.tree = rangeFactory.NewEmptyRange(0)
+	c.want = &tileSet{tiles: map[trail.TileID]*trail.Tile{}, dirty: map[trail.TileID]bool{}}
+	if c.cp, err = c.nextCheckpoint(); err != nil {
+		return c.res, err
+	}
+	if err := c.checkRoot(); err != nil {
+		return c.res, err
+	}
+	c.ev = newPurgeEvidence(orgID)
+	c.ix = newIndexCheck()
+	// Rows up to the head read before the scan's snapshot are all in it;
+	// rows beyond are ones appended since, checked against the head as it
+	// is when they are met.
+	c.bound = c.head.LogSize
+	scanErr := store.ScanLog(ctx, orgID, trail.LogScan{Indexes: c.ix.finish, Thorough: o.Thorough, Row: c.row})
+	var p *FsckProblem
+	if errors.As(scanErr, &p) {
+		return c.res, p
+	} else if scanErr != nil {
+		return c.res, scanErr
+	}
+	if err := c.finish(); err != nil {
+		return c.res, err
+	}
+	return c.res, c.checkUpperTiles()
+}
+
+// fscker is the state of one run of fsck over one organization's log.
+type fscker struct {
+	o     FsckOptions
+	ctx   context.Context
+	store trail.LogStore
+	orgID string
+	res   *FsckResult
+
+	head     *trail.LogHead
+	treeSize int64 // the latest checkpoint's when fsck started
+
+	// Checkpoints are read as the scan reaches their sizes.
+	pending  []*trail.Checkpoint
+	lastSize int64
+	cp       *trail.Checkpoint // the next checkpoint to check
+
+	origin   string
+	tree     *compact.Range
+	want     *tileSet // the tree's upper levels, recomputed
+	leafTile *trail.Tile
+	next     int64 // the index the next row must have
+	bound    int64 // the head the rows are checked against
+	ev       *purgeEvidence
+	ix       *indexCheck
+}
+
+func (c *fscker) problem(index int64, id, format string, args ...any) error {
+	return &FsckProblem{OrganizationID: c.orgID, Index: index, ID: id, Reason: fmt.Sprintf(format, args...)}
+}
+
+// readHead reads the latest checkpoint and the log's head. Trail may be
+// serving: events and checkpoints may be added while fsck reads. It
+// checks the tree of the latest checkpoint when it starts and the rows up
+// to the head it reads next; what comes later is left for the next run.
+func (c *fscker) readHead() (*trail.Checkpoint, *trail.LogHead, error) {
+	latest, err := c.store.LatestCheckpoint(c.ctx, c.orgID)
+	if trail.ErrorCode(err) == trail.ENOTFOUND {
+		latest = nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	head, err := c.store.LogHead(c.ctx, c.orgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return latest, head, nil
+}
+
+// checkHead checks that the head agrees with the latest checkpoint, and
+// sets the tree size fsck checks up to.
+func (c *fscker) checkHead(latest *trail.Checkpoint, head *trail.LogHead) error {
+	c.head = head
 	treeSize := int64(0)
 	if latest != nil {
 		treeSize = latest.Size
 	}
-	res.TreeSize = treeSize
+	c.treeSize = treeSize
+	c.res.TreeSize = treeSize
 	if latest != nil && (!head.HasCheckpoint || head.TreeSize < treeSize) {
-		return res, problem(-1, "", "the organization's tree size (%d) is behind its latest checkpoint's (%d)", head.TreeSize, treeSize)
+		return c.problem(-1, "", "the organization's tree size (%d) is behind its latest checkpoint's (%d)", head.TreeSize, treeSize)
 	}
 	if head.HasCheckpoint && head.TreeSize > treeSize {
 		// An integrator signed meanwhile, or checkpoints were removed.
-		now, err := store.LatestCheckpoint(ctx, orgID)
+		now, err := c.store.LatestCheckpoint(c.ctx, c.orgID)
 		if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
-			return res, err
+			return err
 		}
 		if now == nil || now.Size < head.TreeSize {
-			return res, problem(-1, "", "the organization's tree has size %d, but no checkpoint of that size: checkpoints were removed", head.TreeSize)
+			return c.problem(-1, "", "the organization's tree has size %d, but no checkpoint of that size: checkpoints were removed", head.TreeSize)
 		}
 	}
+	return nil
+}
 
-	// Checkpoints are read as the scan reaches their sizes.
-	var pending []*trail.Checkpoint
-	lastSize := int64(-1)
-	nextCheckpoint := func() (*trail.Checkpoint, error) {
-		if len(pending) == 0 {
-			cps, err := store.FindCheckpoints(ctx, orgID, lastSize, 1000)
-			if err != nil {
-				return nil, err
-			}
-			pending = cps
+func (c *fscker) nextCheckpoint() (*trail.Checkpoint, error) {
+	if len(c.pending) == 0 {
+		cps, err := c.store.FindCheckpoints(c.ctx, c.orgID, c.lastSize, 1000)
+		if err != nil {
+			return nil, err
 		}
-		if len(pending) == 0 {
-			return nil, nil
-		}
-		cp := pending[0]
-		pending = pending[1:]
-		lastSize = cp.Size
-		return cp, nil
+		c.pending = cps
 	}
-	origin := Origin(originPrefix, orgID)
-	tree := rangeFactory.NewEmptyRange(0)
-	want := &tileSet{tiles: map[trail.TileID]*trail.Tile{}, dirty: map[trail.TileID]bool{}}
-	var leafTile *trail.Tile
-	cp, err := nextCheckpoint()
+	if len(c.pending) == 0 {
+		return nil, nil
+	}
+	cp := c.pending[0]
+	c.pending = c.pending[1:]
+	c.lastSize = cp.Size
+	return cp, nil
+}
+
+// checkRoot checks every checkpoint whose size the tree has reached (up
+// to the latest one when fsck started).
+func (c *fscker) checkRoot() error {
+	for c.cp != nil && c.cp.Size <= c.treeSize && c.cp.Size == int64(c.tree.End()) {
+		cp := c.cp
+		opened, err := OpenCheckpoint([]byte(cp.Note), c.o.Key)
+		if err != nil {
+			return c.problem(-1, "", "checkpoint of tree size %d: %v", cp.Size, err)
+		}
+		if opened.Origin != c.origin || opened.Size != cp.Size || opened.Root != cp.Root {
+			return c.problem(-1, "", "checkpoint of tree size %d: the signed note says origin %q, size %d, root %x; the row says origin %q, size %d, root %x",
+				cp.Size, opened.Origin, opened.Size, opened.Root, c.origin, cp.Size, cp.Root)
+		}
+		root, err := rootOf(c.tree)
+		if err != nil {
+			return err
+		}
+		if root != cp.Root {
+			return c.problem(-1, "", "the events before index %d do not form the tree of the checkpoint of that size: an event was changed, removed, inserted or moved", cp.Size)
+		}
+		c.res.Checkpoints++
+		if c.cp, err = c.nextCheckpoint(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// row checks one row of the scan.
+func (c *fscker) row(row *trail.LogRow) error {
+	if row.Index >= c.bound {
+		// An append committed since the head was read moved the head
+		// with it; a row beyond the head as it is now was not put
+		// there by Trail. The scan goes on through the snapshot's
+		// rows, for the indexes (the tree is checked up to treeSize).
+		now, err := c.store.LogHead(c.ctx, c.orgID)
+		if err != nil {
+			return err
+		}
+		if row.Index >= now.LogSize {
+			return c.problem(row.Index, row.ID, "a row beyond the log's head (%d events): inserted behind Trail's back", now.LogSize)
+		}
+		c.bound = now.LogSize
+	}
+	if row.Index != c.next {
+		return c.problem(c.next, "", "missing: the next row has index %d", row.Index)
+	}
+	if row.Mismatch != "" {
+		return c.problem(row.Index, row.ID, "%s", row.Mismatch)
+	}
+	if row.Purged {
+		c.ev.purged(row.Index)
+	} else if err := c.document(row); err != nil {
+		return err
+	}
+	if row.Index < c.treeSize {
+		if err := c.treeRow(row); err != nil {
+			return err
+		}
+	}
+	c.next++
+	c.res.Events++
+	return nil
+}
+
+// document checks the document of a row that is not purged against its
+// leaf hash and the secondary indexes.
+func (c *fscker) document(row *trail.LogRow) error {
+	computed, err := LeafHashJSON(row.Data)
 	if err != nil {
-		return res, err
+		return c.problem(row.Index, row.ID, "the stored document: %v", err)
 	}
-	// checkRoot checks every checkpoint whose size the tree has reached
-	// (up to the latest one when fsck started).
-	checkRoot := func() error {
-		for cp != nil && cp.Size <= treeSize && cp.Size == int64(tree.End()) {
-			opened, err := OpenCheckpoint([]byte(cp.Note), vkey)
-			if err != nil {
-				return problem(-1, "", "checkpoint of tree size %d: %v", cp.Size, err)
-			}
-			if opened.Origin != origin || opened.Size != cp.Size || opened.Root != cp.Root {
-				return problem(-1, "", "checkpoint of tree size %d: the signed note says origin %q, size %d, root %x; the row says origin %q, size %d, root %x",
-					cp.Size, opened.Origin, opened.Size, opened.Root, origin, cp.Size, cp.Root)
-			}
-			root, err := rootOf(tree)
-			if err != nil {
-				return err
-			}
-			if root != cp.Root {
-				return problem(-1, "", "the events before index %d do not form the tree of the checkpoint of that size: an event was changed, removed, inserted or moved", cp.Size)
-			}
-			res.Checkpoints++
-			if cp, err = nextCheckpoint(); err != nil {
-				return err
-			}
-		}
-		return nil
+	if computed != row.LeafHash {
+		return c.problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
 	}
-	if err := checkRoot(); err != nil {
-		return res, err
-	}
-	next := int64(0)
-	ev := newPurgeEvidence(orgID)
-	ix := newIndexCheck()
-	// Rows up to the head read before the scan's snapshot are all in it;
-	// rows beyond are ones appended since, checked against the head as it
-	// is when they are met.
-	bound := head.LogSize
-	scanErr := store.ScanLog(ctx, orgID, trail.LogScan{Indexes: ix.finish, Thorough: o.Thorough, Row: func(row *trail.LogRow) error {
-		if row.Index >= bound {
-			// An append committed since the head was read moved the head
-			// with it; a row beyond the head as it is now was not put
-			// there by Trail. The scan goes on through the snapshot's
-			// rows, for the indexes (the tree is checked up to treeSize).
-			now, err := store.LogHead(ctx, orgID)
-			if err != nil {
-				return err
-			}
-			if row.Index >= now.LogSize {
-				return problem(row.Index, row.ID, "a row beyond the log's head (%d events): inserted behind Trail's back", now.LogSize)
-			}
-			bound = now.LogSize
-		}
-		if row.Index != next {
-			return problem(next, "", "missing: the next row has index %d", row.Index)
-		}
-		if row.Mismatch != "" {
-			return problem(row.Index, row.ID, "%s", row.Mismatch)
-		}
-		leaf := row.LeafHash
-		if row.Purged {
-			ev.purged(row.Index)
-		} else {
-			computed, err := LeafHashJSON(row.Data)
-			if err != nil {
-				return problem(row.Index, row.ID, "the stored document: %v", err)
-			}
-			if computed != row.LeafHash {
-				return problem(row.Index, row.ID, "its contents do not match the leaf hash stored with it: the row was changed")
-			}
-			doc, err := decodeRow(row)
-			if err != nil {
-				return problem(row.Index, row.ID, "the stored document: %v", err)
-			}
-			if err := ix.row(row, doc); err != nil {
-				return err
-			}
-			if row.Index < treeSize {
-				ev.row(row, doc)
-			}
-			if path, number := nonCanonicalNumber(doc); path != "" {
-				res.NonCanonical++
-				if len(res.Warnings) < MaxFsckWarnings {
-					res.Warnings = append(res.Warnings, fmt.Sprintf("event index %d (id %s): the number %s at %s is not in the canonical form its leaf hash covers: digits beyond it could be changed undetected", row.Index, row.ID, number, path))
-				}
-			}
-		}
-		if row.Index < treeSize {
-			if leafTile == nil || leafTile.Index != row.Index/trail.TileWidth {
-				tiles, err := store.Tiles(ctx, orgID, []trail.TileID{{Level: 0, Index: row.Index / trail.TileWidth}})
-				if err != nil {
-					return err
-				}
-				leafTile = nil
-				if len(tiles) == 1 {
-					leafTile = tiles[0]
-				}
-			}
-			off := int(row.Index%trail.TileWidth) * trail.HashSize
-			if leafTile == nil || len(leafTile.Hashes) < off+trail.HashSize || !bytes.Equal(leafTile.Hashes[off:off+trail.HashSize], leaf[:]) {
-				return problem(row.Index, row.ID, "its leaf hash is not the one in the tree (tile 0/%d): the row or the tree was changed", row.Index/trail.TileWidth)
-			}
-			visit := func(id compact.NodeID, h []byte) {
-				if id.Level > 0 { // level 0 is checked row by row
-					want.visit(id, h)
-				}
-			}
-			if err := tree.Append(leaf[:], visit); err != nil {
-				return err
-			}
-			if err := checkRoot(); err != nil {
-				return err
-			}
-		}
-		next++
-		res.Events++
-		return nil
-	}})
-	var p *FsckProblem
-	if errors.As(scanErr, &p) {
-		return res, p
-	} else if scanErr != nil {
-		return res, scanErr
-	}
-	if next < head.LogSize {
-		return res, problem(next, "", "missing: the log's head says %d events, the rows end before", head.LogSize)
-	}
-	if cp != nil && cp.Size <= treeSize {
-		return res, problem(-1, "", "the checkpoint of tree size %d was not reached: events are missing", cp.Size)
-	}
-	if want.err != nil {
-		return res, problem(-1, "", "%v", want.err)
-	}
-	warnings, err := ev.check(ctx, store, vkey, o.Legacy[orgID])
-	res.Warnings = append(res.Warnings, warnings...)
+	doc, err := decodeRow(row)
 	if err != nil {
-		return res, err
+		return c.problem(row.Index, row.ID, "the stored document: %v", err)
 	}
-	res.Indexes = ix.report
+	if err := c.ix.row(row, doc); err != nil {
+		return err
+	}
+	if row.Index < c.treeSize {
+		c.ev.row(row, doc)
+	}
+	if path, number := nonCanonicalNumber(doc); path != "" {
+		c.res.NonCanonical++
+		if len(c.res.Warnings) < MaxFsckWarnings {
+			c.res.Warnings = append(c.res.Warnings, fmt.Sprintf("event index %d (id %s): the number %s at %s is not in the canonical form its leaf hash covers: digits beyond it could be changed undetected", row.Index, row.ID, number, path))
+		}
+	}
+	return nil
+}
+
+// treeRow checks a row in the tree against its leaf tile, and adds it to
+// the recomputed tree.
+func (c *fscker) treeRow(row *trail.LogRow) error {
+	leaf := row.LeafHash
+	if c.leafTile == nil || c.leafTile.Index != row.Index/trail.TileWidth {
+		tiles, err := c.store.Tiles(c.ctx, c.orgID, []trail.TileID{{Level: 0, Index: row.Index / trail.TileWidth}})
+		if err != nil {
+			return err
+		}
+		c.leafTile = nil
+		if len(tiles) == 1 {
+			c.leafTile = tiles[0]
+		}
+	}
+	off := int(row.Index%trail.TileWidth) * trail.HashSize
+	if c.leafTile == nil || len(c.leafTile.Hashes) < off+trail.HashSize || !bytes.Equal(c.leafTile.Hashes[off:off+trail.HashSize], leaf[:]) {
+		return c.problem(row.Index, row.ID, "its leaf hash is not the one in the tree (tile 0/%d): the row or the tree was changed", row.Index/trail.TileWidth)
+	}
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level > 0 { // level 0 is checked row by row
+			c.want.visit(id, h)
+		}
+	}
+	if err := c.tree.Append(leaf[:], visit); err != nil {
+		return err
+	}
+	return c.checkRoot()
+}
+
+// finish checks, after the scan, that no row or checkpoint is missing,
+// the evidence of the purged events and the secondary indexes.
+func (c *fscker) finish() error {
+	if c.next < c.head.LogSize {
+		return c.problem(c.next, "", "missing: the log's head says %d events, the rows end before", c.head.LogSize)
+	}
+	if c.cp != nil && c.cp.Size <= c.treeSize {
+		return c.problem(-1, "", "the checkpoint of tree size %d was not reached: events are missing", c.cp.Size)
+	}
+	if c.want.err != nil {
+		return c.problem(-1, "", "%v", c.want.err)
+	}
+	warnings, err := c.ev.check(c.ctx, c.store, c.o.Key, c.o.Legacy[c.orgID])
+	c.res.Warnings = append(c.res.Warnings, warnings...)
+	if err != nil {
+		return err
+	}
+	ix := c.ix
+	c.res.Indexes = ix.report
 	if ix.report.Bad() {
 		reason := "the secondary indexes do not match the documents (" + ix.report.String() + ")"
 		if ix.report.First != "" {
 			reason += ": " + ix.report.First
 		}
-		return res, &FsckProblem{OrganizationID: orgID, Index: ix.report.FirstIndex, ID: ix.report.FirstID, Reason: reason, indexes: true}
+		return &FsckProblem{OrganizationID: c.orgID, Index: ix.report.FirstIndex, ID: ix.report.FirstID, Reason: reason, indexes: true}
 	}
-	// The upper levels of the tree, as stored, against the recomputed.
+	return nil
+}
+
+// checkUpperTiles checks the upper levels of the tree, as stored, against
+// the recomputed.
+func (c *fscker) checkUpperTiles() error {
 	var ids []trail.TileID
-	for id := range want.tiles {
+	for id := range c.want.tiles {
 		ids = append(ids, id)
 	}
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		stored, err := store.Tiles(ctx, orgID, chunk)
+		stored, err := c.store.Tiles(c.ctx, c.orgID, chunk)
 		if err != nil {
-			return res, err
+			return err
 		}
 		byID := map[trail.TileID]*trail.Tile{}
 		for _, t := range stored {
@@ -318,10 +390,10 @@ func (o FsckOptions) fsck(ctx context.Context, store trail.LogStore, orgID strin
 		for _, id := range chunk {
 			// A tile may have grown since (it only grows).
 			t := byID[id]
-			if t == nil || !bytes.HasPrefix(t.Hashes, want.tiles[id].Hashes) {
-				return res, problem(-1, "", "tile %d/%d of the tree differs from the one the events give: the tree was changed", id.Level, id.Index)
+			if t == nil || !bytes.HasPrefix(t.Hashes, c.want.tiles[id].Hashes) {
+				return c.problem(-1, "", "tile %d/%d of the tree differs from the one the events give: the tree was changed", id.Level, id.Index)
 			}
 		}
 	}
-	return res, nil
+	return nil
 }

@@ -50,6 +50,11 @@ type Integrator struct {
 	// OnCheckpoint, if set, is called after each checkpoint this
 	// integrator stored.
 	OnCheckpoint func(orgID string, oldSize, newSize int64)
+	// OnRound, if set, is called after each round of the background
+	// loop (Start) with what Integrate returned: how many checkpoints it
+	// stored, and its error (tests: a round happened, and signed nothing
+	// when n is 0). It must not block.
+	OnRound func(n int, err error)
 
 	mu      sync.Mutex                // mu guards ranges and failing
 	ranges  map[string]*compact.Range // the trees' compact ranges at their last checkpoint
@@ -86,7 +91,10 @@ func (ig *Integrator) run(ctx context.Context) {
 	failures := 0
 	for {
 		start := time.Now()
-		_, err := ig.Integrate(ctx)
+		n, err := ig.Integrate(ctx)
+		if ig.OnRound != nil {
+			ig.OnRound(n, err)
+		}
 		wait := interval - time.Since(start)
 		var orgErrs *OrganizationErrors
 		switch {

@@ -218,6 +218,13 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	testVerifySubsetsAndMembers(t, l, key, cp)
+
+	testVerifyPurgedAndForged(t, l, key, cp)
+}
+
+// testVerifySubsetsAndMembers: subsets need their proofs, a purged line holds nothing else and a member is not repeated.
+func testVerifySubsetsAndMembers(t *testing.T, l *testLog, key string, cp []byte) {
 	t.Run("SubsetWithProofs", func(t *testing.T) {
 		subset := l.withProofs(t, [][]byte{l.lines[5], l.lines[2999], l.lines[1000]})
 		o := tlog.VerifyOptions{Key: key, Checkpoint: cp, Subset: true}
@@ -274,7 +281,10 @@ func TestVerify(t *testing.T) {
 		_, err := tlog.Verify(ndjson(lines), cp, key)
 		wantLine(t, err, 21)
 	})
+}
 
+// testVerifyPurgedAndForged: purged lines, a bad signature and a forked history.
+func testVerifyPurgedAndForged(t *testing.T, l *testLog, key string, cp []byte) {
 	t.Run("Purged", func(t *testing.T) {
 		lines := append([][]byte{}, l.lines...)
 		h, _ := tlog.LeafHashJSON(lines[10])

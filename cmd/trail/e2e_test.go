@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 	_ "modernc.org/sqlite"
 )
 
@@ -254,16 +255,13 @@ func testCrash(t *testing.T, env []string) {
 			}
 		}(w)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	// 8000 events acknowledged, or 20 seconds of load: the kill comes
+	// either way.
+	testwait.Poll(20*time.Second, func() error {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 8000 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return atLeast(len(acked), 8000)
+	})
 	// SIGKILL while requests are in flight.
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

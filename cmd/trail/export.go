@@ -108,77 +108,16 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	}
 	id := ex.ID
 	fmt.Fprintf(m.Stderr, "export %s of %s, %s to %s\n", id, org, start, end)
-	bar := m.newProgress()
 	started := time.Now()
-	for ex.State == trail.ExportPending {
-		bar.show(fmt.Sprintf("exporting: %s rows", thousands(ex.Rows)), ex.Rows, "rows")
-		select {
-		case <-ctx.Done():
-			bar.done()
-			return fmt.Errorf("interrupted; the export %s goes on on the server", id)
-		case <-time.After(250 * time.Millisecond):
-		}
-		if ex, err = c.GetExport(ctx, id); err != nil {
-			bar.done()
-			return fmt.Errorf("export %s: %s", id, describe(err))
-		}
+	if ex, err = m.awaitExport(ctx, c, ex); err != nil {
+		return err
 	}
-	bar.show(fmt.Sprintf("exported: %s rows", thousands(ex.Rows)), ex.Rows, "rows")
-	bar.done()
-	switch ex.State {
-	case trail.ExportReady:
-		if ex.URL == nil {
-			return fmt.Errorf("export %s is ready but the server gave no link", id)
-		}
-	case trail.ExportError:
-		return fmt.Errorf("export %s failed on the server: %s", ex.ID, ex.Error)
-	default:
-		return fmt.Errorf("export %s is %s", ex.ID, ex.State)
-	}
-
 	if out == "" {
 		out = ex.FileName
 	}
-	var w io.Writer = m.Stdout
-	var tmp *os.File
-	if out != "-" {
-		// A partial file never takes the name: written beside it, renamed
-		// when complete.
-		if tmp, err = os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.part"); err != nil {
-			return err
-		}
-		defer func() {
-			if tmp != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
-		w = tmp
-	}
-	bar = m.newProgress()
-	total := ex.Bytes
-	n, err := c.DownloadExport(ctx, *ex.URL, w, func(n int64) {
-		pct := 100.0
-		if total > 0 {
-			pct = 100 * float64(n) / float64(total)
-		}
-		bar.show(fmt.Sprintf("downloading: %s %5.1f%% of %s", meter(pct), pct, bytesString(total)), n, "bytes")
-	})
-	bar.done()
+	n, err := m.downloadExport(ctx, c, ex, out)
 	if err != nil {
-		return fmt.Errorf("download %s: %s", ex.ID, describe(err))
-	}
-	if tmp != nil {
-		if err := tmp.Sync(); err != nil {
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp.Name(), out); err != nil {
-			return err
-		}
-		tmp = nil
+		return err
 	}
 	elapsed := time.Since(started)
 	fmt.Fprintf(m.Stderr, "%s rows, %s, in %s (%s rows/s)", thousands(ex.Rows), bytesString(n), elapsed.Round(time.Millisecond), thousands(int64(float64(ex.Rows)/elapsed.Seconds())))
@@ -199,6 +138,87 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 			*ex.TreeSize, cpFile, cpFile, subset, out)
 	}
 	return nil
+}
+
+// awaitExport shows an export's progress until it is no longer pending,
+// and returns it ready, or an error.
+func (m *Main) awaitExport(ctx context.Context, c *httpapi.Client, ex *httpapi.ExportResponse) (*httpapi.ExportResponse, error) {
+	id := ex.ID
+	var err error
+	bar := m.newProgress()
+	for ex.State == trail.ExportPending {
+		bar.show(fmt.Sprintf("exporting: %s rows", thousands(ex.Rows)), ex.Rows, "rows")
+		select {
+		case <-ctx.Done():
+			bar.done()
+			return nil, fmt.Errorf("interrupted; the export %s goes on on the server", id)
+		case <-time.After(250 * time.Millisecond):
+		}
+		if ex, err = c.GetExport(ctx, id); err != nil {
+			bar.done()
+			return nil, fmt.Errorf("export %s: %s", id, describe(err))
+		}
+	}
+	bar.show(fmt.Sprintf("exported: %s rows", thousands(ex.Rows)), ex.Rows, "rows")
+	bar.done()
+	switch ex.State {
+	case trail.ExportReady:
+		if ex.URL == nil {
+			return nil, fmt.Errorf("export %s is ready but the server gave no link", id)
+		}
+	case trail.ExportError:
+		return nil, fmt.Errorf("export %s failed on the server: %s", ex.ID, ex.Error)
+	default:
+		return nil, fmt.Errorf("export %s is %s", ex.ID, ex.State)
+	}
+	return ex, nil
+}
+
+// downloadExport downloads a ready export's file to out (- for stdout).
+// A partial file never takes the name: it is written beside it, and
+// renamed when complete.
+func (m *Main) downloadExport(ctx context.Context, c *httpapi.Client, ex *httpapi.ExportResponse, out string) (int64, error) {
+	var w io.Writer = m.Stdout
+	var tmp *os.File
+	if out != "-" {
+		var err error
+		if tmp, err = os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.part"); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if tmp != nil {
+				tmp.Close()
+				os.Remove(tmp.Name())
+			}
+		}()
+		w = tmp
+	}
+	bar := m.newProgress()
+	total := ex.Bytes
+	n, err := c.DownloadExport(ctx, *ex.URL, w, func(n int64) {
+		pct := 100.0
+		if total > 0 {
+			pct = 100 * float64(n) / float64(total)
+		}
+		bar.show(fmt.Sprintf("downloading: %s %5.1f%% of %s", meter(pct), pct, bytesString(total)), n, "bytes")
+	})
+	bar.done()
+	if err != nil {
+		return 0, fmt.Errorf("download %s: %s", ex.ID, describe(err))
+	}
+	if tmp != nil {
+		if err := tmp.Sync(); err != nil {
+			return 0, err
+		}
+		if err := tmp.Close(); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return 0, err
+		}
+		tmp = nil
+	}
+	return n, nil
 }
 
 // describe is an API error as a sentence, with the fields it names.

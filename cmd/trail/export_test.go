@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestExport_SurvivesRestart: an export created while no checkpoint can
@@ -53,15 +55,13 @@ func testExportRestart(t *testing.T, databaseURL string) {
 	p.wait()
 
 	p = startServe(t, env)
-	deadline := time.Now().Add(90 * time.Second)
 	var got map[string]any
-	for {
-		_, got = get(t, p.URL+"/audit_logs/exports/"+id, testAdminKey)
-		if got["state"] != "pending" || time.Now().After(deadline) {
-			break
+	testwait.Poll(90*time.Second, func() error {
+		if _, got = get(t, p.URL+"/audit_logs/exports/"+id, testAdminKey); got["state"] == "pending" {
+			return errors.New("pending")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// organization.created, the 120 events and the export's own
 	// audit_log_export.created.
 	if got["state"] != "ready" || got["rows"] != float64(122) {

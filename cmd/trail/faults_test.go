@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // requireFaults skips a fault test that this machine cannot run (it needs
@@ -329,14 +331,11 @@ func TestFaults_PostgresRestart(t *testing.T) {
 	go func() {
 		defer close(restarted)
 		// Some load first, then the outage.
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testwait.Poll(30*time.Second, func() error {
 			load.mu.Lock()
-			n := load.statuses[200]
-			load.mu.Unlock()
-			if n >= 20 {
-				break
-			}
-		}
+			defer load.mu.Unlock()
+			return atLeast(load.statuses[200], 20)
+		})
 		load.mu.Lock()
 		before := load.statuses[503]
 		load.mu.Unlock()
@@ -344,14 +343,11 @@ func TestFaults_PostgresRestart(t *testing.T) {
 			t.Error(err)
 		}
 		// Down for a while: requests meanwhile must be 503s.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testwait.Poll(10*time.Second, func() error {
 			load.mu.Lock()
-			n := load.statuses[503] - before
-			load.mu.Unlock()
-			if n >= 20 {
-				break
-			}
-		}
+			defer load.mu.Unlock()
+			return atLeast(load.statuses[503]-before, 20)
+		})
 		load.mu.Lock()
 		outage503 = load.statuses[503] - before
 		load.mu.Unlock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestMultiNode starts two trail serve processes on one PostgreSQL
@@ -25,6 +27,38 @@ func TestMultiNode(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
+	m := startMultiNode(t)
+	acked := m.ingest(t)
+	if acked == nil { // a request failed
+		return
+	}
+	m.checkLogs(t, acked)
+	m.checkCheckpoints(t)
+	m.checkExports(t)
+	// A node with another signing key refuses to start, naming it.
+	_, err := tryServe(t, append(m.env[:len(m.env):len(m.env)], "TRAIL_DATA_DIR="+t.TempDir(), "TRAIL_SIGNING_KEY_FILE="+filepath.Join(t.TempDir(), "other.key")))
+	if err == nil || !strings.Contains(err.Error(), "signing key") {
+		t.Fatalf("a node with another signing key: %v", err)
+	}
+}
+
+// multiNode is two nodes of one PostgreSQL database, with three
+// organizations.
+type multiNode struct {
+	dbURL, keyFile string
+	env            []string
+	a, b           *process
+	nodes          []*process
+	orgs           []string
+}
+
+// multiAck is where an event was acknowledged.
+type multiAck struct {
+	org   string
+	index int64
+}
+
+func startMultiNode(t *testing.T) *multiNode {
 	dbURL, keyFile := pgtest.URL(t), filepath.Join(t.TempDir(), "log-signing.key")
 	// Every node of a database is given the same signing key; the first
 	// to start creates the file.
@@ -54,21 +88,24 @@ func TestMultiNode(t *testing.T) {
 			t.Fatalf("create %s: %d %v", o, code, body)
 		}
 	}
+	return &multiNode{dbURL: dbURL, keyFile: keyFile, env: env, a: a, b: b, nodes: nodes, orgs: orgs}
+}
 
-	type ack struct {
-		org   string
-		index int64
-	}
+// ingest sends events to both nodes at once and returns where each was
+// acknowledged.
+func (m *multiNode) ingest(t *testing.T) map[string]multiAck {
+	nodes, orgs := m.nodes, m.orgs
 	var mu sync.Mutex
-	acked := map[string]ack{}
+	var wg sync.WaitGroup
+	acked := map[string]multiAck{}
 	record := func(org string, d map[string]any) {
 		mu.Lock()
 		defer mu.Unlock()
 		id, idx := d["id"].(string), int64(d["index"].(float64))
-		if prev, ok := acked[id]; ok && prev != (ack{org, idx}) {
-			t.Errorf("event %s acknowledged as %v and as %v", id, prev, ack{org, idx})
+		if prev, ok := acked[id]; ok && prev != (multiAck{org, idx}) {
+			t.Errorf("event %s acknowledged as %v and as %v", id, prev, multiAck{org, idx})
 		}
-		acked[id] = ack{org, idx}
+		acked[id] = multiAck{org, idx}
 	}
 	// Plain ingestion: 8 clients per node, single events and batches.
 	for w := 0; w < 16; w++ {
@@ -134,7 +171,7 @@ func TestMultiNode(t *testing.T) {
 	}
 	wg.Wait()
 	if t.Failed() {
-		return
+		return nil
 	}
 	for k, p := range keyed {
 		if p.a != p.b {
@@ -146,10 +183,14 @@ func TestMultiNode(t *testing.T) {
 			t.Errorf("identical event %d stored twice: %s on one node, %s on the other", k, p.a, p.b)
 		}
 	}
+	return acked
+}
 
+func (m *multiNode) checkLogs(t *testing.T, acked map[string]multiAck) {
+	a, b, orgs := m.a, m.b, m.orgs
 	// Each node reads every log whole: gapless (readLog checks), the same
 	// on both, and holding every acknowledged event at its index.
-	stored := map[string]ack{}
+	stored := map[string]multiAck{}
 	for _, org := range orgs {
 		logA, logB := readLog(t, a.URL, org), readLog(t, b.URL, org)
 		if fmt.Sprint(logA) != fmt.Sprint(logB) {
@@ -159,7 +200,7 @@ func TestMultiNode(t *testing.T) {
 			if _, dup := stored[id]; dup {
 				t.Fatalf("event %s stored twice", id)
 			}
-			stored[id] = ack{org, int64(i)}
+			stored[id] = multiAck{org, int64(i)}
 		}
 	}
 	for id, want := range acked {
@@ -173,31 +214,34 @@ func TestMultiNode(t *testing.T) {
 		t.Fatalf("%d events stored, %d acknowledged + %d organization.created", len(stored), len(acked), len(orgs))
 	}
 	t.Logf("%d events acknowledged through two nodes, all stored once, gapless", len(acked))
+}
 
+func (m *multiNode) checkCheckpoints(t *testing.T) {
+	a, nodes, orgs := m.a, m.nodes, m.orgs
 	// Both nodes' integrators signed checkpoints of the same trees: each
 	// node serves one that covers the whole log, and trail fsck finds
 	// every checkpoint consistent with the events.
 	for _, org := range orgs {
 		size := len(readLog(t, a.URL, org))
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testwait.ForNil(t, 30*time.Second, org+"'s checkpoint on both nodes", func() error {
 			notes := [2]string{}
 			for i, n := range nodes {
 				notes[i] = getText(t, n.URL+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
 			}
 			if notes[0] == notes[1] && strings.Contains(notes[0], fmt.Sprintf("\n%d\n", size)) {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no checkpoint of %d events on both nodes: %q", org, size, notes)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return fmt.Errorf("%s: no checkpoint of %d events on both nodes: %q", org, size, notes)
+		})
 	}
-	out, _, err := runMain(t, map[string]string{"TRAIL_DATABASE_URL": dbURL, "TRAIL_SIGNING_KEY_FILE": keyFile}, "fsck")
+	out, _, err := runMain(t, map[string]string{"TRAIL_DATABASE_URL": m.dbURL, "TRAIL_SIGNING_KEY_FILE": m.keyFile}, "fsck")
 	if err != nil || strings.Count(out, "ok   ") != len(orgs)+1 {
 		t.Fatalf("fsck after two nodes: %v\n%s", err, out)
 	}
+}
+
+func (m *multiNode) checkExports(t *testing.T) {
+	a, b, nodes, orgs := m.a, m.b, m.nodes, m.orgs
 	// Exports created through both nodes are each claimed and written by
 	// exactly one node (one attempt, one "export ready" line in one node's
 	// log), and either node serves every file, from the database.
@@ -210,21 +254,19 @@ func TestMultiNode(t *testing.T) {
 		}
 		exportIDs = append(exportIDs, body["id"].(string))
 	}
-	db, err := (&storageFlags{databaseURL: dbURL}).openDB(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	db, err := (&storageFlags{databaseURL: m.dbURL}).openDB(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for i, id := range exportIDs {
-		deadline := time.Now().Add(60 * time.Second)
 		var body map[string]any
-		for {
-			_, body = get(t, nodes[i%2].URL+"/audit_logs/exports/"+id, testAdminKey)
-			if body["state"] != "pending" || time.Now().After(deadline) {
-				break
+		testwait.Poll(60*time.Second, func() error {
+			if _, body = get(t, nodes[i%2].URL+"/audit_logs/exports/"+id, testAdminKey); body["state"] == "pending" {
+				return errors.New("pending")
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		if body["state"] != "ready" {
 			t.Fatalf("export %s: %v", id, body)
 		}
@@ -246,12 +288,6 @@ func TestMultiNode(t *testing.T) {
 		if writers := strings.Count(a.Stderr(), "export ready\" export="+id) + strings.Count(b.Stderr(), "export ready\" export="+id); writers != 1 {
 			t.Fatalf("export %s was written %d times", id, writers)
 		}
-	}
-
-	// A node with another signing key refuses to start, naming it.
-	_, err = tryServe(t, append(env[:len(env):len(env)], "TRAIL_DATA_DIR="+t.TempDir(), "TRAIL_SIGNING_KEY_FILE="+filepath.Join(t.TempDir(), "other.key")))
-	if err == nil || !strings.Contains(err.Error(), "signing key") {
-		t.Fatalf("a node with another signing key: %v", err)
 	}
 }
 

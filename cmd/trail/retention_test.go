@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // TestRetention: events older than a shortened retention are purged by
@@ -136,15 +138,17 @@ func testRetention(t *testing.T, databaseURL string) {
 	if out, _, err := runMain(t, env, "fsck", "--org", org); err != nil {
 		t.Fatalf("fsck after the purge: %v\n%s", err, out)
 	}
-	// trail export writes the same whole log: the purged events as
-	// placeholders with their proofs, verified as the whole log; a CSV
-	// export holds only the events that still have contents.
+	retentionExports(t, dir, u, org, keyFile)
+}
+
+// retentionExports: trail export writes the same whole log as the API gives: the purged events as placeholders with their proofs, verified as the whole log; a CSV export holds only the events that still have contents.
+func retentionExports(t *testing.T, dir, u, org, keyFile string) {
 	cli := map[string]string{"TRAIL_URL": u, "TRAIL_API_KEY": testAdminKey}
 	nd := filepath.Join(dir, "export.ndjson")
 	if _, errOut, err := runMain(t, cli, "export", "--org", org, "--from", "2000-01-01", "--format", "ndjson", "-o", nd); err != nil {
 		t.Fatalf("trail export: %v\n%s", err, errOut)
 	}
-	out, errOut, err = runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
+	out, errOut, err := runMain(t, nil, "verify", "--key", keyFile, "--checkpoint", nd+".checkpoint", nd)
 	if err != nil || !strings.Contains(out, "44 event(s)") || !strings.Contains(out, "30 purged") || !strings.Contains(out, "whole log") {
 		t.Fatalf("verify the export after the purge: %v\n%s%s", err, out, errOut)
 	}
@@ -162,15 +166,13 @@ func testRetention(t *testing.T, databaseURL string) {
 // returns it.
 func waitCheckpointText(t *testing.T, u, org string, size int) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cp := getText(t, u+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
+	var cp string
+	testwait.ForNil(t, 30*time.Second, fmt.Sprintf("a checkpoint of %d events", size), func() error {
+		cp = getText(t, u+"/audit_logs/checkpoint?organization_id="+org, testAdminKey)
 		if lines := strings.Split(cp, "\n"); len(lines) > 2 && lines[1] == strconv.Itoa(size) {
-			return cp
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of %d events: %s", size, cp)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("no checkpoint of %d events: %s", size, cp)
+	})
+	return cp
 }

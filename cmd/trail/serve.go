@@ -164,18 +164,8 @@ func (s *Server) serve(name string, srv *http.Server, ln net.Listener) {
 // demo if asked and starts serving.
 func (s *Server) Open(ctx context.Context) error {
 	s.serveErr = make(chan error, 1)
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch s.LogFormat {
-	case "json":
-		s.Logger = slog.New(slog.NewJSONHandler(s.stderr, opts))
-	case "text":
-		s.Logger = slog.New(slog.NewTextHandler(s.stderr, opts))
-	default:
-		return fmt.Errorf("--log-format %q: want text or json", s.LogFormat)
+	if err := s.openLogger(); err != nil {
+		return err
 	}
 	if s.AdminKey != "" && !trail.ValidSecret(s.AdminKey) {
 		return fmt.Errorf("TRAIL_ADMIN_KEY must start with sk_ and have at least %d characters", trail.MinSecretLength)
@@ -271,6 +261,37 @@ func (s *Server) Open(ctx context.Context) error {
 	if err := h.Open(); err != nil {
 		return err
 	}
+	if err := s.serveSide(h); err != nil {
+		return err
+	}
+	s.Logger.Info("trail serving", "url", h.URL(), "public_url", h.BaseURL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
+	if s.Demo {
+		return s.printDemo(ctx, db, h, generated)
+	}
+	return nil
+}
+
+// openLogger makes the server's logger from --log-level and --log-format.
+func (s *Server) openLogger() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch s.LogFormat {
+	case "json":
+		s.Logger = slog.New(slog.NewJSONHandler(s.stderr, opts))
+	case "text":
+		s.Logger = slog.New(slog.NewTextHandler(s.stderr, opts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", s.LogFormat)
+	}
+	return nil
+}
+
+// serveSide serves the profiles and the metrics on their own listeners,
+// when asked, and warns of links that would point at a wildcard address.
+func (s *Server) serveSide(h *httpapi.Server) error {
 	if s.PprofAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -303,22 +324,25 @@ func (s *Server) Open(ctx context.Context) error {
 		s.metricsURL = "http://" + ln.Addr().String() + "/metrics"
 		s.Logger.Info("metrics served without a key", "url", s.metricsURL)
 	}
-	s.Logger.Info("trail serving", "url", h.URL(), "public_url", h.BaseURL(), "version", version(), "database", db.Name, "schema_version", db.SchemaVersion, "log_origin", id.Origin, "log_key", id.Key)
-	if s.Demo {
-		base := h.BaseURL()
-		link, err := portalLink(ctx, db.Portal, base, &trail.PortalLink{OrganizationID: trail.DemoOrganizationID, Intent: trail.IntentAuditLogs,
-			Role: trail.RoleOwner, User: trail.PortalUser{ID: "user_demo_owner", Email: "owner@demo.example", Name: "Demo Owner"}})
-		if err != nil {
-			return fmt.Errorf("demo portal link: %w", err)
-		}
-		hint := "export TRAIL_ADMIN_KEY=<your admin key>"
-		switch {
-		case generated != "":
-			hint = "export TRAIL_ADMIN_KEY=<the key printed above>"
-		case s.AdminKey != "":
-			hint = "# TRAIL_ADMIN_KEY is already set in this environment"
-		}
-		fmt.Fprintf(s.stderr, `
+	return nil
+}
+
+// printDemo prints how to use the demo organization, with a portal link.
+func (s *Server) printDemo(ctx context.Context, db *store, h *httpapi.Server, generated string) error {
+	base := h.BaseURL()
+	link, err := portalLink(ctx, db.Portal, base, &trail.PortalLink{OrganizationID: trail.DemoOrganizationID, Intent: trail.IntentAuditLogs,
+		Role: trail.RoleOwner, User: trail.PortalUser{ID: "user_demo_owner", Email: "owner@demo.example", Name: "Demo Owner"}})
+	if err != nil {
+		return fmt.Errorf("demo portal link: %w", err)
+	}
+	hint := "export TRAIL_ADMIN_KEY=<your admin key>"
+	switch {
+	case generated != "":
+		hint = "export TRAIL_ADMIN_KEY=<the key printed above>"
+	case s.AdminKey != "":
+		hint = "# TRAIL_ADMIN_KEY is already set in this environment"
+	}
+	fmt.Fprintf(s.stderr, `
 Demo organization %[1]s is ready. Query it:
 
   %[2]s
@@ -345,7 +369,6 @@ Open its audit log in a browser, as an owner of %[1]s (the link works once, with
 Another link: go run ./cmd/trail portal --org %[1]s --role owner --url %[5]s (or POST /portal/generate_link).
 
 `, trail.DemoOrganizationID, hint, h.URL(), link, base)
-	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // createStream creates a GenericHttps stream to url and returns its id and
@@ -30,18 +32,14 @@ func createStream(t *testing.T, base, org, url string) (string, int64) {
 func waitAllDelivered(t *testing.T, base, org string, rcv *receiver.Webhook, first int64) {
 	t.Helper()
 	var ids []string
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testwait.ForNil(t, 90*time.Second, "every event delivered", func() error {
 		ids = readLog(t, base, org)
 		d, _ := receiver.Indexes(rcv.Events())
 		if len(d) == len(ids)-int(first) && (len(d) == 0 || d[0] == first && d[len(d)-1] == int64(len(ids)-1)) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d events", len(d), len(ids)-int(first))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("delivered %d of %d events", len(d), len(ids)-int(first))
+	})
 	evs := rcv.Events()
 	if err := receiver.CheckOrder(evs); err != nil {
 		t.Fatal(err)
@@ -98,10 +96,9 @@ func TestStreams_Crash(t *testing.T) {
 			for range 4 {
 				wg.Go(func() { ingest(t, p.URL, org, stop) })
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for len(rcv.Events()) < 2000 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
+			// 2000 events delivered, or 30 seconds of load: the kill
+			// comes either way.
+			testwait.Poll(30*time.Second, func() error { return atLeast(len(rcv.Events()), 2000) })
 			if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -143,10 +140,9 @@ func TestStreams_MultiNode(t *testing.T) {
 	for _, n := range []*process{a, b} {
 		wg.Go(func() { ingest(t, n.URL, org, stop) })
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(rcv.Events()) < 1000 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// 1000 events delivered, or 30 seconds of load: the test goes on
+	// either way.
+	testwait.Poll(30*time.Second, func() error { return atLeast(len(rcv.Events()), 1000) })
 	claimed := func(p *process) int {
 		return strings.Count(p.Stderr(), `msg="log stream claimed; delivering" stream=`+id)
 	}
@@ -186,4 +182,12 @@ func TestStreams_MultiNode(t *testing.T) {
 	if code != http.StatusOK || body["state"] != "active" || body["lag"] != 0.0 {
 		t.Fatalf("stream after the takeover: %d %v", code, body)
 	}
+}
+
+// atLeast is nil when n ≥ want, for testwait.Poll.
+func atLeast(n, want int) error {
+	if n < want {
+		return fmt.Errorf("%d of %d", n, want)
+	}
+	return nil
 }

@@ -149,95 +149,7 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 	}
 	where := fmt.Sprintf(`organization_id = '%s' AND idx = 1500`, tamperOrg)
 	org := fmt.Sprintf(`organization_id = '%s'`, tamperOrg)
-	randomHash := `randomblob(32)`
-	if td.pg {
-		randomHash = `decode(md5('a') || md5('b'), 'hex')`
-	}
-	cases := []struct {
-		name  string
-		edits []string
-		want  string // in fsck's output
-	}{
-		{"document", []string{`UPDATE events SET data = replace(data, '"location":"127.0.0.1"', '"location":"127.0.0.2"') WHERE ` + where}, "event index 1500 "},
-		{"leaf_hash", []string{`UPDATE events SET leaf_hash = ` + randomHash + ` WHERE ` + where}, "event index 1500 "},
-		{"id", []string{`UPDATE events SET id = 'X' || substr(id, 2) WHERE ` + where}, "event index 1500 "},
-		{"action", []string{`UPDATE events SET action = action || 'x' WHERE ` + where}, "event index 1500 "},
-		{"actor_id", []string{`UPDATE events SET actor_id = actor_id || 'x' WHERE ` + where}, "event index 1500 "},
-		{"actor_type", []string{`UPDATE events SET actor_type = 'api_key' WHERE ` + where}, "event index 1500 "},
-		{"actor_name", []string{`UPDATE events SET actor_name = actor_name || 'x' WHERE ` + where}, "event index 1500 "},
-		{"occurred_at", []string{`UPDATE events SET occurred_at = occurred_at + 1 WHERE ` + where}, "event index 1500 "},
-		{"organization_id", []string{`UPDATE events SET organization_id = 'org_elsewhere' WHERE ` + where}, "event index 1500: missing"},
-		{"idx", []string{`UPDATE events SET idx = 1000000 WHERE ` + where}, "event index 1500: missing"},
-		{"deleted row", []string{`DELETE FROM events WHERE ` + where}, "event index 1500: missing"},
-		{"swapped rows", []string{
-			`UPDATE events SET idx = -1 WHERE ` + where,
-			`UPDATE events SET idx = 1500 WHERE ` + org + ` AND idx = 1501`,
-			`UPDATE events SET idx = 1501 WHERE ` + org + ` AND idx = -1`,
-		}, "event index 1500 "},
-		{"row inserted in the middle", []string{
-			`UPDATE events SET idx = idx + 1000000 WHERE ` + org + ` AND idx >= 1500`,
-			`UPDATE events SET idx = idx - 999999 WHERE ` + org + ` AND idx >= 1000000`,
-			insertCopy(td.pg, 1499, 1500),
-			`UPDATE organizations SET next_index = next_index + 1 WHERE id = '` + tamperOrg + `'`,
-		}, "event index 1500 "},
-		{"row appended behind Trail's back", []string{insertCopy(td.pg, 1499, 1801)}, "event index 1801 "},
-		// Issue 16: a fresh event "purged" by hand, as retention would: its
-		// id and index kept, its row gone. No purge record covers it.
-		{"fake purge", []string{
-			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
-			`DELETE FROM events WHERE ` + where,
-		}, "event index 1500: purged without evidence"},
-		{"fake purge record", []string{
-			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
-			`DELETE FROM events WHERE ` + where,
-			`UPDATE events SET action = 'audit_log_events.purged' WHERE ` + org + ` AND idx = 1700`,
-		}, "event index 1700 "},
-		{"tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 0 AND idx = 5`}, "event index 1280 "},
-		{"upper tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 1 AND idx = 0`}, "tile 1/0"},
-		{"checkpoint root", []string{`UPDATE checkpoints SET root = ` + randomHash + ` WHERE ` + org + ` AND tree_size = 1801`}, "checkpoint of tree size 1801"},
-		{"latest checkpoint deleted", []string{`DELETE FROM checkpoints WHERE ` + org + ` AND tree_size = 1801`}, "no checkpoint of that size"},
-		{"checkpoint signature", []string{`UPDATE checkpoints SET note = replace(note, '` + "\n1801\n" + `', '` + "\n1800\n" + `') WHERE ` + org + ` AND tree_size = 1801`}, "checkpoint of tree size 1801"},
-	}
-	// Issue 16: the secondary indexes that read paths rely on.
-	targetOf1500 := `seq = (SELECT seq FROM events WHERE ` + where + `)`
-	if td.pg {
-		targetOf1500 = `idx = 1500`
-	}
-	cases = append(cases, []struct {
-		name  string
-		edits []string
-		want  string
-	}{
-		{"target row deleted", []string{`DELETE FROM event_targets WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
-		{"target row retargeted", []string{`UPDATE event_targets SET target_id = 'sched_1' WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
-		{"hourly counts", []string{`UPDATE event_counts SET n = n - 1 WHERE ` + org}, "hourly counts: "},
-		{"hourly count of another action", []string{`UPDATE event_counts SET action = 'schedule.deleted' WHERE ` + org + ` AND action = 'schedule.updated'`}, "hourly counts: "},
-		{"actions catalogue", []string{`DELETE FROM org_actions WHERE ` + org + ` AND action = 'schedule.updated'`}, `the action "schedule.updated" is not in the actions catalogue`},
-	}...)
-	if td.pg {
-		cases = append(cases, []struct {
-			name  string
-			edits []string
-			want  string
-		}{
-			{"received_at", []string{`UPDATE events SET received_at = received_at + interval '1 microsecond' WHERE ` + where}, "event index 1500 "},
-			{"occurred_day", []string{`UPDATE events SET occurred_day = occurred_day + 1 WHERE ` + where}, "event index 1500 "},
-			{"target_ids", []string{`UPDATE events SET target_ids = array['forged'] WHERE ` + where}, "event index 1500 "},
-			{"target_types", []string{`UPDATE events SET target_types = array_append(target_types, 'x') WHERE ` + where}, "event index 1500 "},
-			{"search", []string{`UPDATE events SET search = to_tsvector('simple', 'forged words') WHERE ` + where}, "event index 1500 "},
-		}...)
-	} else {
-		cases = append(cases, struct {
-			name  string
-			edits []string
-			want  string
-		}{"seq", []string{`UPDATE events SET seq = seq + 100000000 WHERE ` + where}, "event index 1501 "})
-		cases = append(cases, struct {
-			name  string
-			edits []string
-			want  string
-		}{"full-text row deleted", []string{`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`}, "event index 1500 (id "})
-	}
+	cases := tamperCases(td, where, org)
 	for _, c := range cases {
 		for _, q := range c.edits {
 			if err := td.exec(q); err != nil {
@@ -291,6 +203,89 @@ func testTamper(t *testing.T, env map[string]string, td *tamperDB) {
 		t.Errorf("a row changed with its leaf hash: %v\n%s", err, out)
 	}
 	restore()
+}
+
+// tamperCase is an edit of the database behind Trail's back, and what
+// fsck's output must then say.
+type tamperCase struct {
+	name  string
+	edits []string
+	want  string // in fsck's output
+}
+
+// tamperCases are the edits testTamper makes, one at a time: where selects
+// the event of index 1500, org the organization's rows.
+func tamperCases(td *tamperDB, where, org string) []tamperCase {
+	randomHash := `randomblob(32)`
+	if td.pg {
+		randomHash = `decode(md5('a') || md5('b'), 'hex')`
+	}
+	cases := []tamperCase{
+		{"document", []string{`UPDATE events SET data = replace(data, '"location":"127.0.0.1"', '"location":"127.0.0.2"') WHERE ` + where}, "event index 1500 "},
+		{"leaf_hash", []string{`UPDATE events SET leaf_hash = ` + randomHash + ` WHERE ` + where}, "event index 1500 "},
+		{"id", []string{`UPDATE events SET id = 'X' || substr(id, 2) WHERE ` + where}, "event index 1500 "},
+		{"action", []string{`UPDATE events SET action = action || 'x' WHERE ` + where}, "event index 1500 "},
+		{"actor_id", []string{`UPDATE events SET actor_id = actor_id || 'x' WHERE ` + where}, "event index 1500 "},
+		{"actor_type", []string{`UPDATE events SET actor_type = 'api_key' WHERE ` + where}, "event index 1500 "},
+		{"actor_name", []string{`UPDATE events SET actor_name = actor_name || 'x' WHERE ` + where}, "event index 1500 "},
+		{"occurred_at", []string{`UPDATE events SET occurred_at = occurred_at + 1 WHERE ` + where}, "event index 1500 "},
+		{"organization_id", []string{`UPDATE events SET organization_id = 'org_elsewhere' WHERE ` + where}, "event index 1500: missing"},
+		{"idx", []string{`UPDATE events SET idx = 1000000 WHERE ` + where}, "event index 1500: missing"},
+		{"deleted row", []string{`DELETE FROM events WHERE ` + where}, "event index 1500: missing"},
+		{"swapped rows", []string{
+			`UPDATE events SET idx = -1 WHERE ` + where,
+			`UPDATE events SET idx = 1500 WHERE ` + org + ` AND idx = 1501`,
+			`UPDATE events SET idx = 1501 WHERE ` + org + ` AND idx = -1`,
+		}, "event index 1500 "},
+		{"row inserted in the middle", []string{
+			`UPDATE events SET idx = idx + 1000000 WHERE ` + org + ` AND idx >= 1500`,
+			`UPDATE events SET idx = idx - 999999 WHERE ` + org + ` AND idx >= 1000000`,
+			insertCopy(td.pg, 1499, 1500),
+			`UPDATE organizations SET next_index = next_index + 1 WHERE id = '` + tamperOrg + `'`,
+		}, "event index 1500 "},
+		{"row appended behind Trail's back", []string{insertCopy(td.pg, 1499, 1801)}, "event index 1801 "},
+		// Issue 16: a fresh event "purged" by hand, as retention would: its
+		// id and index kept, its row gone. No purge record covers it.
+		{"fake purge", []string{
+			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
+			`DELETE FROM events WHERE ` + where,
+		}, "event index 1500: purged without evidence"},
+		{"fake purge record", []string{
+			`INSERT INTO purged_events (organization_id, idx, id, occurred_at) SELECT organization_id, idx, id, occurred_at FROM events WHERE ` + where,
+			`DELETE FROM events WHERE ` + where,
+			`UPDATE events SET action = 'audit_log_events.purged' WHERE ` + org + ` AND idx = 1700`,
+		}, "event index 1700 "},
+		{"tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 0 AND idx = 5`}, "event index 1280 "},
+		{"upper tree tile", []string{`UPDATE merkle_tiles SET hashes = ` + randomHash + ` || substr(hashes, 33) WHERE ` + org + ` AND level = 1 AND idx = 0`}, "tile 1/0"},
+		{"checkpoint root", []string{`UPDATE checkpoints SET root = ` + randomHash + ` WHERE ` + org + ` AND tree_size = 1801`}, "checkpoint of tree size 1801"},
+		{"latest checkpoint deleted", []string{`DELETE FROM checkpoints WHERE ` + org + ` AND tree_size = 1801`}, "no checkpoint of that size"},
+		{"checkpoint signature", []string{`UPDATE checkpoints SET note = replace(note, '` + "\n1801\n" + `', '` + "\n1800\n" + `') WHERE ` + org + ` AND tree_size = 1801`}, "checkpoint of tree size 1801"},
+	}
+	// Issue 16: the secondary indexes that read paths rely on.
+	targetOf1500 := `seq = (SELECT seq FROM events WHERE ` + where + `)`
+	if td.pg {
+		targetOf1500 = `idx = 1500`
+	}
+	cases = append(cases, []tamperCase{
+		{"target row deleted", []string{`DELETE FROM event_targets WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
+		{"target row retargeted", []string{`UPDATE event_targets SET target_id = 'sched_1' WHERE ` + org + ` AND ` + targetOf1500}, "event index 1500 (id "},
+		{"hourly counts", []string{`UPDATE event_counts SET n = n - 1 WHERE ` + org}, "hourly counts: "},
+		{"hourly count of another action", []string{`UPDATE event_counts SET action = 'schedule.deleted' WHERE ` + org + ` AND action = 'schedule.updated'`}, "hourly counts: "},
+		{"actions catalogue", []string{`DELETE FROM org_actions WHERE ` + org + ` AND action = 'schedule.updated'`}, `the action "schedule.updated" is not in the actions catalogue`},
+	}...)
+	if td.pg {
+		cases = append(cases, []tamperCase{
+			{"received_at", []string{`UPDATE events SET received_at = received_at + interval '1 microsecond' WHERE ` + where}, "event index 1500 "},
+			{"occurred_day", []string{`UPDATE events SET occurred_day = occurred_day + 1 WHERE ` + where}, "event index 1500 "},
+			{"target_ids", []string{`UPDATE events SET target_ids = array['forged'] WHERE ` + where}, "event index 1500 "},
+			{"target_types", []string{`UPDATE events SET target_types = array_append(target_types, 'x') WHERE ` + where}, "event index 1500 "},
+			{"search", []string{`UPDATE events SET search = to_tsvector('simple', 'forged words') WHERE ` + where}, "event index 1500 "},
+		}...)
+	} else {
+		cases = append(cases, tamperCase{"seq", []string{`UPDATE events SET seq = seq + 100000000 WHERE ` + where}, "event index 1501 "})
+		cases = append(cases, tamperCase{"full-text row deleted", []string{`DELETE FROM events_fts WHERE rowid = (SELECT seq FROM events WHERE ` + where + `)`}, "event index 1500 (id "})
+	}
+	return cases
 }
 
 // restoreSearch writes the full-text entry of the event where selects as

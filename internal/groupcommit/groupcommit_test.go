@@ -3,11 +3,13 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/testwait"
 )
 
 // recorder is a Commit that records its batches and can be held.
@@ -55,12 +57,12 @@ func newQueue(t *testing.T, rec *recorder, length int) *Queue[int] {
 // queuedLen waits until n requests wait in the queue.
 func queuedLen(t *testing.T, q *Queue[int], n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); len(q.ch) != n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue holds %d requests, want %d", len(q.ch), n)
+	testwait.ForNil(t, 10*time.Second, fmt.Sprintf("%d requests in the queue", n), func() error {
+		if len(q.ch) != n {
+			return fmt.Errorf("queue holds %d requests, want %d", len(q.ch), n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestQueue_GroupsUpToMaxEvents(t *testing.T) {

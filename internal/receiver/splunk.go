@@ -32,6 +32,7 @@ type Splunk struct {
 	nextAck map[string]int64
 	pending map[string]map[int64]bool
 	hold    bool
+	refused int // ack ids answered false
 }
 
 // NewSplunk starts a HEC that accepts the tokens.
@@ -62,6 +63,14 @@ func (s *Splunk) HoldAcks(hold bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hold = hold
+}
+
+// RefusedAcks is how many ack ids the ack endpoint has answered false:
+// a sender that asked again after a refusal has seen one.
+func (s *Splunk) RefusedAcks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 type hec struct {
@@ -229,6 +238,8 @@ func (s *Splunk) handleAck(w http.ResponseWriter, r *http.Request) {
 		ok := !s.hold && s.pending[ch][id]
 		if ok {
 			delete(s.pending[ch], id) // true once, then forgotten
+		} else {
+			s.refused++
 		}
 		out[strconv.FormatInt(id, 10)] = ok
 	}
