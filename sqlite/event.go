@@ -106,10 +106,6 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 // organization fails only this request.
 func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendResult, error) {
 	orgID, inputs := r.OrgID, r.Inputs
-	keys := make([]dedupeKey, len(r.Keys))
-	for i, k := range r.Keys {
-		keys[i] = dedupeKey{orgID, k}
-	}
 	head, ok := a.heads[orgID]
 	if !ok {
 		head = &orgHead{}
@@ -124,8 +120,8 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 	}
 	var lookup [][]byte
 	for i := range inputs {
-		if _, ok := a.seen[keys[i]]; !ok {
-			lookup = append(lookup, keys[i].hash[:])
+		if _, ok := a.seen[dedupeKey{orgID, r.Keys[i]}]; !ok {
+			lookup = append(lookup, r.Keys[i][:])
 		}
 	}
 	if err := a.loadDedupe(ctx, orgID, lookup); err != nil {
@@ -133,7 +129,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 	}
 	results := make([]trail.AppendResult, len(inputs))
 	for i, in := range inputs {
-		if prev, ok := a.seen[keys[i]]; ok {
+		if prev, ok := a.seen[dedupeKey{orgID, r.Keys[i]}]; ok {
 			results[i] = trail.AppendResult{ID: prev.ID, Index: prev.Index, Duplicate: true}
 			continue
 		}
@@ -153,10 +149,10 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 		}
 		a.fts = append(a.fts, seq, r.Search[i])
 		a.counts[countKey{orgID, ev.Action, ev.OccurredAt.UnixNano() / hourNanos}]++
-		a.idem = append(a.idem, orgID, keys[i].hash[:], ev.ID, ev.Index, a.now.UnixNano())
-		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
-		a.seen[keys[i]] = r
-		results[i] = r
+		a.idem = append(a.idem, orgID, r.Keys[i][:], ev.ID, ev.Index, a.now.UnixNano())
+		res := trail.AppendResult{ID: ev.ID, Index: ev.Index}
+		a.seen[dedupeKey{orgID, r.Keys[i]}] = res
+		results[i] = res
 	}
 	return results, nil
 }
