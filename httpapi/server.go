@@ -402,8 +402,8 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, key *tr
 		fmt.Fprintf(h, "%d:%s\x00", len(part), part)
 	}
 	h.Write(body)
-	var hash [32]byte
-	copy(hash[:], h.Sum(nil))
+	hash := trail.ResponseKey{OrganizationID: key.OrganizationID}
+	copy(hash.Hash[:], h.Sum(nil))
 	stored, err := s.Idempotency.ClaimResponse(r.Context(), hash)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -64,8 +64,9 @@ type DB struct {
 	// of events and requests it held and how long it took.
 	OnCommit func(events, requests int, d time.Duration)
 
-	pool *pgxpool.Pool
-	ids  *ident.Generator
+	pool  *pgxpool.Pool
+	ids   *ident.Generator
+	citus bool // the database is distributed by Citus (citus.go)
 
 	monthsMu sync.Mutex // monthsMu guards months
 	// months holds the months whose partitions are known to exist.
@@ -105,6 +106,10 @@ func (db *DB) Open(ctx context.Context) error {
 	// spend 100 ms and more on a query that runs in a few.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if db.citus, err = detectCitus(ctx, db.pool); err != nil {
+		db.pool.Close()
 		return fmt.Errorf("connect: %w", err)
 	}
 	if err := db.migrate(ctx); err != nil {
@@ -275,11 +280,22 @@ func partitionName(table string, month time.Time) string {
 // batches.
 func (db *DB) expire(ctx context.Context) error {
 	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
+	if db.citus {
+		// A row lock on every shard is refused: each worker deletes its
+		// shards' expired rows in one statement (a minute's worth, as the
+		// expiry runs every minute).
+		for _, table := range []string{"idempotency", "idempotent_responses"} {
+			if _, err := db.pool.Exec(ctx, `DELETE FROM `+table+` WHERE created_at < $1`, cutoff); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, q := range []string{
-		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
-			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)`,
-		`DELETE FROM idempotent_responses WHERE key_hash IN
-			(SELECT key_hash FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000 FOR UPDATE SKIP LOCKED)`,
+		// No row lock: nodes that expire at once delete a row once (the
+		// second waits for the first and then finds it gone).
+		`DELETE FROM idempotency WHERE ctid = ANY (ARRAY (SELECT ctid FROM idempotency WHERE created_at < $1 LIMIT 5000))`,
+		`DELETE FROM idempotent_responses WHERE ctid = ANY (ARRAY (SELECT ctid FROM idempotent_responses WHERE created_at < $1 ORDER BY created_at LIMIT 5000))`,
 	} {
 		for {
 			if ctx.Err() != nil {
@@ -385,8 +401,20 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return err
+			if db.citus {
+				if err := citusSequential(ctx, tx); err != nil {
+					return err
+				}
+			}
+			for _, stmt := range statements(string(body)) {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			if db.citus {
+				if err := distribute(ctx, tx, version); err != nil {
+					return err
+				}
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())`,
 				version, strings.TrimPrefix(name, "migrations/"))
@@ -396,7 +424,46 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
+	if !db.citus {
+		return nil
+	}
+	// A database moved from plain PostgreSQL to Citus has its tables
+	// distributed here, once (docs/SCALING.md).
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if err := citusSequential(ctx, tx); err != nil {
+			return err
+		}
+		return distribute(ctx, tx, len(names))
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
+}
+
+// statements splits a migration into its statements, each run on its own:
+// Citus propagates a DDL statement to the workers by its text, and refuses
+// one that came in a string of several. A statement ends with a line that
+// ends in ";" (before any "--" comment), outside a $$ block.
+func statements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	dollar := false
+	for _, line := range strings.SplitAfter(body, "\n") {
+		cur.WriteString(line)
+		if strings.Count(line, "$$")%2 == 1 {
+			dollar = !dollar
+		}
+		code, _, _ := strings.Cut(line, "--")
+		if !dollar && strings.HasSuffix(strings.TrimSpace(code), ";") {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
 }
 
 // interpretError translates driver errors at the boundary.

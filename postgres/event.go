@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -36,6 +37,12 @@ func (s *EventService) AppendEvents(ctx context.Context, orgID string, inputs []
 // partition is missing (the maintenance task has not run, or the clock
 // jumped), it creates it and tries once more.
 func (db *DB) commit(batch []*appendRequest) {
+	if db.citus {
+		if groups := byOrganization(batch); len(groups) > 1 {
+			db.commitApart(groups)
+			return
+		}
+	}
 	a, err := db.commitOnce(batch)
 	if isMissingPartition(err) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,6 +68,46 @@ func (db *DB) commit(batch []*appendRequest) {
 			r.Results, r.Err = nil, fmt.Errorf("append events: %w", interpretError(err))
 		}
 	}
+}
+
+// citusCommitsAtOnce bounds the transactions of one group commit that
+// run at once on Citus (one per organization).
+const citusCommitsAtOnce = 8
+
+// byOrganization splits a group commit by organization, each part in the
+// order of the batch.
+func byOrganization(batch []*appendRequest) [][]*appendRequest {
+	var groups [][]*appendRequest
+	at := map[string]int{}
+	for _, r := range batch {
+		i, ok := at[r.OrgID]
+		if !ok {
+			i = len(groups)
+			at[r.OrgID] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	return groups
+}
+
+// commitApart commits each organization's requests in a transaction of
+// its own, several at once. On Citus a transaction that locked the head
+// rows of organizations on two shards would need a multi-shard row lock,
+// which Citus refuses; one organization's rows are on one shard, so its
+// transaction is routed to one worker and commits there alone.
+func (db *DB) commitApart(groups [][]*appendRequest) {
+	sem := make(chan struct{}, citusCommitsAtOnce)
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			db.commit(g)
+		}()
+	}
+	wg.Wait()
 }
 
 // isDataError reports whether PostgreSQL refused a value (SQLSTATE class
@@ -100,8 +147,10 @@ func (db *DB) commitOnce(batch []*appendRequest) (*appender, error) {
 // row.
 func isMissingPartition(err error) bool {
 	var pe *pgconn.PgError
-	// A check violation without a constraint is partition routing's.
-	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == ""
+	// A check violation without a constraint is partition routing's; a
+	// Citus worker reports it as an internal error on the shard.
+	return errors.As(err, &pe) && (pe.Code == "23514" && pe.ConstraintName == "" ||
+		pe.Code == "XX000" && strings.HasPrefix(pe.Message, "no partition of relation"))
 }
 
 // appender assigns indexes under the organizations' head-row locks and
@@ -155,8 +204,14 @@ func (db *DB) newAppender(tx pgx.Tx) *appender {
 // concurrent transactions cannot deadlock, and reads their next index.
 // Until the transaction ends, no other transaction on any node appends to
 // these organizations: that makes every index unique and gapless.
+// A commit of one organization (every commit on Citus) names it alone,
+// so that Citus routes the lock to its shard.
 func (a *appender) lockHeads(ctx context.Context, orgs []string) error {
-	rows, err := a.tx.Query(ctx, `SELECT id, next_index FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, orgs)
+	q, arg := `SELECT id, next_index FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, any(orgs)
+	if orgs = slices.Compact(slices.Sorted(slices.Values(orgs))); len(orgs) == 1 {
+		q, arg = `SELECT id, next_index FROM organizations WHERE id = $1 FOR UPDATE`, orgs[0]
+	}
+	rows, err := a.tx.Query(ctx, q, arg)
 	if err != nil {
 		return fmt.Errorf("lock organization heads: %w", err)
 	}

@@ -55,20 +55,50 @@ func (x *executor) ExportGet(ctx context.Context, orgID, id string) (*trail.Expo
 	return ex, noRows(err)
 }
 
-// ClaimExport takes the oldest due pending export; SKIP LOCKED lets nodes
-// that claim at once take different exports.
+// ClaimExport takes the oldest due pending export: it reads the due ones
+// without a lock, then claims one with an UPDATE of that row that holds
+// only while it is still due (claim). Of nodes that claim one at once, the
+// first UPDATE moves due_at on and the others' find it no longer due.
 func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {
 	now := s.db.now()
-	ex, err := scanExport(ctx, s.db, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
-		WHERE (organization_id, id) = (SELECT organization_id, id FROM exports WHERE state = 'pending' AND due_at <= $3
-			ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+exportColumns, ident.Claim(), now.Add(lease), now))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
+	var ex *trail.Export
+	err := claim(ctx, s.db.pool, `SELECT organization_id, id FROM exports WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2`, now,
+		func(org, id string) (err error) {
+			ex, err = scanExport(ctx, s.db, s.db.pool.QueryRow(ctx, `UPDATE exports SET claim = $1, attempts = attempts + 1, due_at = $2, updated_at = $3
+				WHERE organization_id = $4 AND id = $5 AND state = 'pending' AND due_at <= $3
+				RETURNING `+exportColumns, ident.Claim(), now.Add(lease), now, org, id))
+			return err
+		})
+	if err != nil {
 		return nil, fmt.Errorf("claim export: %w", err)
 	}
 	return ex, nil
+}
+
+// claimCandidates is how many due rows a claim reads: enough that nodes
+// claiming at once each find one the others did not take.
+const claimCandidates = 8
+
+// claim reads the (organization_id, id) of due rows with candidates (its
+// parameters: now and a limit) and calls take on each, in order, until
+// one is taken: take returns pgx.ErrNoRows (or store.ErrNotFound) for a
+// row another claimer took first. No row taken is no error.
+func claim(ctx context.Context, q querier, candidates string, now time.Time, take func(org, id string) error) error {
+	rows, err := q.Query(ctx, candidates, now, claimCandidates)
+	if err != nil {
+		return err
+	}
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (k [2]string, err error) { return k, r.Scan(&k[0], &k[1]) })
+	if err != nil {
+		return err
+	}
+	for _, r := range due {
+		err := take(r[0], r[1])
+		if !errors.Is(err, pgx.ErrNoRows) && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // update runs a claim-guarded UPDATE: ECONFLICT when the claim was lost.

@@ -686,7 +686,7 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 				continue
 			}
 			if att {
-				if err := detachPartition(ctx, conn, table, p); err != nil {
+				if err := detachPartition(ctx, conn, s.db.citus, table, p); err != nil {
 					return err
 				}
 			}
@@ -703,7 +703,17 @@ func (s *LogStore) dropExpiredPartitions(ctx context.Context, conn *pgxpool.Conn
 // lets reads and writes of the other partitions go on (and cannot run in a
 // transaction block). A detach that an earlier run began and did not
 // finish is finished with FINALIZE.
-func detachPartition(ctx context.Context, conn *pgxpool.Conn, table, p string) error {
+//
+// Citus has no DETACH … CONCURRENTLY: there the partition (and its shards)
+// is detached in one statement, which waits for the statements on the
+// partitioned table to end.
+func detachPartition(ctx context.Context, conn *pgxpool.Conn, citus bool, table, p string) error {
+	if citus {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s`, table, pgx.Identifier{p}.Sanitize())); err != nil {
+			return fmt.Errorf("detach %s: %w", p, err)
+		}
+		return nil
+	}
 	_, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY`, table, pgx.Identifier{p}.Sanitize()))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "55000" { // object_not_in_prerequisite_state: a pending detach

@@ -25,8 +25,19 @@ func TestConformance_SmallWindows(t *testing.T) {
 	})
 }
 
+// TestConformance_Citus runs the suite on a Citus cluster
+// (TRAIL_TEST_CITUS_URL), each test's schema distributed by organization.
+func TestConformance_Citus(t *testing.T) {
+	pgtest.CitusURL(t) // skip the whole suite at once when there is none
+	storetest.Run(t, func(t *testing.T) storetest.Services { return openAt(t, pgtest.CitusURL(t), nil) })
+}
+
 func open(t *testing.T, configure func(*postgres.DB)) storetest.Services {
-	db := postgres.NewDB(pgtest.URL(t))
+	return openAt(t, pgtest.URL(t), configure)
+}
+
+func openAt(t *testing.T, url string, configure func(*postgres.DB)) storetest.Services {
+	db := postgres.NewDB(url)
 	var offset atomic.Int64
 	db.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	if configure != nil {

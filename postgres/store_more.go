@@ -130,15 +130,15 @@ func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now
 // ResponseClaimOrGet claims with an insert that does nothing on a row of
 // another request; that row is then read and locked. A row released
 // between the two statements is claimed again.
-func (x *executor) ResponseClaimOrGet(ctx context.Context, hash [32]byte, now time.Time) (*store.StoredResponse, bool, error) {
+func (x *executor) ResponseClaimOrGet(ctx context.Context, k trail.ResponseKey, now time.Time) (*store.StoredResponse, bool, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		claimed, err := x.exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES ($1, 0, '', $2) ON CONFLICT DO NOTHING`, hash[:], now.UnixNano())
+		claimed, err := x.exec(ctx, `INSERT INTO idempotent_responses (organization_id, key_hash, status, body, created_at) VALUES ($1, $2, 0, '', $3) ON CONFLICT DO NOTHING`, k.OrganizationID, k.Hash[:], now.UnixNano())
 		if err != nil || claimed {
 			return nil, claimed, err
 		}
 		var r store.StoredResponse
 		var created int64
-		err = x.q().QueryRow(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = $1`+x.forUpdate(true), hash[:]).Scan(&r.Status, &r.Body, &created)
+		err = x.q().QueryRow(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE organization_id = $1 AND key_hash = $2`+x.forUpdate(true), k.OrganizationID, k.Hash[:]).Scan(&r.Status, &r.Body, &created)
 		if err == nil {
 			r.CreatedAt = time.Unix(0, created)
 			return &r, false, nil
@@ -149,18 +149,18 @@ func (x *executor) ResponseClaimOrGet(ctx context.Context, hash [32]byte, now ti
 	return nil, false, store.ErrNotFound
 }
 
-func (x *executor) ResponseReclaim(ctx context.Context, hash [32]byte, now time.Time) error {
-	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = 0, body = '', created_at = $2 WHERE key_hash = $1`, hash[:], now.UnixNano())
+func (x *executor) ResponseReclaim(ctx context.Context, k trail.ResponseKey, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = 0, body = '', created_at = $3 WHERE organization_id = $1 AND key_hash = $2`, k.OrganizationID, k.Hash[:], now.UnixNano())
 	return err
 }
 
-func (x *executor) ResponseFinish(ctx context.Context, hash [32]byte, r *trail.StoredResponse, now time.Time) error {
-	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = $1, body = $2, created_at = $3 WHERE key_hash = $4 AND status = 0`,
-		r.Status, r.Body, now.UnixNano(), hash[:])
+func (x *executor) ResponseFinish(ctx context.Context, k trail.ResponseKey, r *trail.StoredResponse, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = $1, body = $2, created_at = $3 WHERE organization_id = $4 AND key_hash = $5 AND status = 0`,
+		r.Status, r.Body, now.UnixNano(), k.OrganizationID, k.Hash[:])
 	return err
 }
 
-func (x *executor) ResponseRelease(ctx context.Context, hash [32]byte) error {
-	_, err := x.exec(ctx, `DELETE FROM idempotent_responses WHERE key_hash = $1 AND status = 0`, hash[:])
+func (x *executor) ResponseRelease(ctx context.Context, k trail.ResponseKey) error {
+	_, err := x.exec(ctx, `DELETE FROM idempotent_responses WHERE organization_id = $1 AND key_hash = $2 AND status = 0`, k.OrganizationID, k.Hash[:])
 	return err
 }

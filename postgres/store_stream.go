@@ -13,9 +13,14 @@ import (
 
 // Log streams: a free lease is '-infinity'.
 
+// streamColumns are read from streams s joined with its organization o
+// (streamsJoined), for the lag. A join on the organization, not a
+// subquery: Citus routes it to one shard, and may lock s in it.
 const streamColumns = `s.organization_id, s.id, s.type, s.name, s.config, s.sealed, s.secret_fields, s.state, s.last_error,
 	s.last_error_at, s.cursor, s.delivered, s.last_synced_at, s.retry_at, s.generation, s.claim, s.created_at, s.updated_at,
-	(SELECT o.next_index FROM organizations o WHERE o.id = s.organization_id) - s.cursor`
+	o.next_index - s.cursor`
+
+const streamsJoined = `streams s JOIN organizations o ON o.id = s.organization_id`
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
@@ -55,11 +60,15 @@ func (x *executor) StreamInsert(ctx context.Context, st *trail.Stream) error {
 }
 
 func (x *executor) StreamGet(ctx context.Context, orgID, id string, lock bool) (*trail.Stream, error) {
-	return scanStream(x.q().QueryRow(ctx, `SELECT `+streamColumns+` FROM streams s WHERE s.id = $1 AND ($2 = '' OR s.organization_id = $2)`+x.forUpdate(lock), id, orgID))
+	if lock {
+		return scanStream(x.q().QueryRow(ctx, `SELECT `+streamColumns+` FROM streams s JOIN organizations o ON o.id = s.organization_id
+			WHERE s.organization_id = $1 AND s.id = $2`+x.forUpdate(lock)+` OF s`, orgID, id))
+	}
+	return scanStream(x.q().QueryRow(ctx, `SELECT `+streamColumns+` FROM `+streamsJoined+` WHERE s.id = $1 AND ($2 = '' OR s.organization_id = $2)`, id, orgID))
 }
 
 func (x *executor) StreamList(ctx context.Context, orgID string, f trail.ListFilter) ([]*trail.Stream, error) {
-	q, args := listQuery(`SELECT `+streamColumns+` FROM streams s WHERE ($1 = '' OR s.organization_id = $1)`, "s.id", []any{orgID}, f)
+	q, args := listQuery(`SELECT `+streamColumns+` FROM `+streamsJoined+` WHERE ($1 = '' OR s.organization_id = $1)`, "s.id", []any{orgID}, f)
 	rows, err := x.q().Query(ctx, q, args...)
 	return collectRows(rows, err, scanStream)
 }
@@ -80,21 +89,26 @@ func (x *executor) StreamDelete(ctx context.Context, orgID, id string) error {
 	return err
 }
 
-// StreamClaim takes the stream whose lease ended first; SKIP LOCKED lets
-// nodes that claim at once take different streams.
-func (x *executor) StreamClaim(ctx context.Context, claim string, now, until time.Time) (*trail.Stream, error) {
-	st, err := scanStream(x.q().QueryRow(ctx, `UPDATE streams s SET claim = $1, lease_until = $2
-		WHERE (organization_id, id) = (SELECT organization_id, id FROM streams WHERE state <> 'inactive' AND lease_until <= $3
-			ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+streamColumns, claim, until, now))
-	if err == store.ErrNotFound {
-		return nil, nil
+// StreamClaim takes the stream whose lease ended first, as ClaimExport
+// takes an export (claim): the UPDATE holds only while its lease is over.
+func (x *executor) StreamClaim(ctx context.Context, holder string, now, until time.Time) (*trail.Stream, error) {
+	var st *trail.Stream
+	err := claim(ctx, x.q(), `SELECT organization_id, id FROM streams WHERE state <> 'inactive' AND lease_until <= $1 ORDER BY lease_until LIMIT $2`, now,
+		func(org, id string) (err error) {
+			st, err = scanStream(x.q().QueryRow(ctx, `UPDATE streams s SET claim = $1, lease_until = $2 FROM organizations o
+				WHERE o.id = s.organization_id AND s.organization_id = $4 AND s.id = $5 AND s.state <> 'inactive' AND s.lease_until <= $3
+				RETURNING `+streamColumns, holder, until, now, org, id))
+			return err
+		})
+	if err != nil {
+		return nil, interpretError(err)
 	}
-	return st, err
+	return st, nil
 }
 
 func (x *executor) StreamRenew(ctx context.Context, orgID, id, claim string, until time.Time) (*trail.Stream, error) {
-	return scanStream(x.q().QueryRow(ctx, `UPDATE streams s SET lease_until = $1 WHERE organization_id = $2 AND id = $3 AND claim = $4
+	return scanStream(x.q().QueryRow(ctx, `UPDATE streams s SET lease_until = $1 FROM organizations o
+		WHERE o.id = s.organization_id AND s.organization_id = $2 AND s.id = $3 AND s.claim = $4
 		RETURNING `+streamColumns, until, orgID, id, claim))
 }
 
@@ -103,9 +117,9 @@ func (x *executor) StreamRenew(ctx context.Context, orgID, id, claim string, unt
 func (x *executor) guarded(ctx context.Context, g store.StreamGuard, set string, args ...any) (int64, error) {
 	n := len(args)
 	var head int64
-	err := x.q().QueryRow(ctx, `UPDATE streams s SET `+set+fmt.Sprintf(` WHERE organization_id = $%d AND id = $%d AND claim = $%d
-		AND generation = $%d AND cursor = $%d AND state <> 'inactive'
-		RETURNING (SELECT o.next_index FROM organizations o WHERE o.id = s.organization_id)`, n+1, n+2, n+3, n+4, n+5),
+	err := x.q().QueryRow(ctx, `UPDATE streams s SET `+set+fmt.Sprintf(` FROM organizations o WHERE o.id = s.organization_id
+		AND s.organization_id = $%d AND s.id = $%d AND s.claim = $%d AND s.generation = $%d AND s.cursor = $%d AND s.state <> 'inactive'
+		RETURNING o.next_index`, n+1, n+2, n+3, n+4, n+5),
 		append(args, g.OrganizationID, g.ID, g.Claim, g.Generation, g.Cursor)...).Scan(&head)
 	return head, noRows(err)
 }

@@ -16,11 +16,11 @@ type Idempotency struct{ *base }
 var _ trail.IdempotencyService = (*Idempotency)(nil)
 
 // ClaimResponse replays, refuses or claims, in one transaction.
-func (s *Idempotency) ClaimResponse(ctx context.Context, hash [32]byte) (*trail.StoredResponse, error) {
+func (s *Idempotency) ClaimResponse(ctx context.Context, k trail.ResponseKey) (*trail.StoredResponse, error) {
 	now := s.d.Now()
 	var out *trail.StoredResponse
 	err := s.d.InTx(ctx, func(x store.Executor) error {
-		r, claimed, err := x.ResponseClaimOrGet(ctx, hash, now)
+		r, claimed, err := x.ResponseClaimOrGet(ctx, k, now)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return trail.ErrIdempotentRunning() // claimed and released meanwhile, again and again
@@ -35,7 +35,7 @@ func (s *Idempotency) ClaimResponse(ctx context.Context, hash [32]byte) (*trail.
 			return trail.ErrIdempotentRunning()
 		}
 		// An expired response or an abandoned claim: claim it anew.
-		return x.ResponseReclaim(ctx, hash, now)
+		return x.ResponseReclaim(ctx, k, now)
 	})
 	if err != nil {
 		return nil, notFound(err, nil, "claim response")
@@ -46,11 +46,11 @@ func (s *Idempotency) ClaimResponse(ctx context.Context, hash [32]byte) (*trail.
 // FinishResponse stores the response of a claimed request. Only a claim
 // may be finished: if this request's claim expired and a retry finished
 // first, the retry's response stays.
-func (s *Idempotency) FinishResponse(ctx context.Context, hash [32]byte, r *trail.StoredResponse) error {
-	return notFound(s.d.ResponseFinish(ctx, hash, r, s.d.Now()), nil, "finish response")
+func (s *Idempotency) FinishResponse(ctx context.Context, k trail.ResponseKey, r *trail.StoredResponse) error {
+	return notFound(s.d.ResponseFinish(ctx, k, r, s.d.Now()), nil, "finish response")
 }
 
 // ReleaseResponse drops a claim.
-func (s *Idempotency) ReleaseResponse(ctx context.Context, hash [32]byte) error {
-	return notFound(s.d.ResponseRelease(ctx, hash), nil, "release response")
+func (s *Idempotency) ReleaseResponse(ctx context.Context, k trail.ResponseKey) error {
+	return notFound(s.d.ResponseRelease(ctx, k), nil, "release response")
 }

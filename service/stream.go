@@ -77,7 +77,7 @@ func (s *Streams) UpdateStream(ctx context.Context, orgID, id string, change tra
 	now := s.d.Now().UTC()
 	var org string
 	err := s.d.InTx(ctx, func(x store.Executor) error {
-		st, err := x.StreamGet(ctx, orgID, id, true)
+		st, err := lockStream(ctx, x, orgID, id)
 		if err != nil {
 			return notFound(err, trail.ErrStreamNotFound(id), "update stream")
 		}
@@ -96,11 +96,25 @@ func (s *Streams) UpdateStream(ctx context.Context, orgID, id string, change tra
 	return s.FindStreamByID(ctx, org, id)
 }
 
+// lockStream reads and locks a stream of the organization, or of any
+// (orgID ""): a row lock names its organization, so the stream's is found
+// first.
+func lockStream(ctx context.Context, x store.Executor, orgID, id string) (*trail.Stream, error) {
+	if orgID == "" {
+		st, err := x.StreamGet(ctx, "", id, false)
+		if err != nil {
+			return nil, err
+		}
+		orgID = st.OrganizationID
+	}
+	return x.StreamGet(ctx, orgID, id, true)
+}
+
 // DeleteStream removes a stream and records log_stream.deleted.
 func (s *Streams) DeleteStream(ctx context.Context, orgID, id string) error {
 	now := s.d.Now().UTC()
 	return s.d.InTx(ctx, func(x store.Executor) error {
-		st, err := x.StreamGet(ctx, orgID, id, true)
+		st, err := lockStream(ctx, x, orgID, id)
 		if err != nil {
 			return notFound(err, trail.ErrStreamNotFound(id), "delete stream")
 		}

@@ -126,15 +126,17 @@ func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now
 	return err
 }
 
-// Idempotent responses: a claim is a row with status 0.
+// Idempotent responses: a claim is a row with status 0. The request's
+// hash names it alone (it holds the API key's id); the organization of
+// the key places rows on a distributed database only.
 
-func (x *executor) ResponseClaimOrGet(ctx context.Context, hash [32]byte, now time.Time) (*store.StoredResponse, bool, error) {
+func (x *executor) ResponseClaimOrGet(ctx context.Context, k trail.ResponseKey, now time.Time) (*store.StoredResponse, bool, error) {
 	var r store.StoredResponse
 	var created int64
-	err := x.w().QueryRowContext(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = ?`, hash[:]).Scan(&r.Status, &r.Body, &created)
+	err := x.w().QueryRowContext(ctx, `SELECT status, body, created_at FROM idempotent_responses WHERE key_hash = ?`, k.Hash[:]).Scan(&r.Status, &r.Body, &created)
 	if err == sql.ErrNoRows {
 		// The single writer: no one claims between the read and this.
-		_, err := x.exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES (?, 0, x'', ?)`, hash[:], now.UnixNano())
+		_, err := x.exec(ctx, `INSERT INTO idempotent_responses (key_hash, status, body, created_at) VALUES (?, 0, x'', ?)`, k.Hash[:], now.UnixNano())
 		return nil, err == nil, err
 	} else if err != nil {
 		return nil, false, interpretError(err)
@@ -143,18 +145,18 @@ func (x *executor) ResponseClaimOrGet(ctx context.Context, hash [32]byte, now ti
 	return &r, false, nil
 }
 
-func (x *executor) ResponseReclaim(ctx context.Context, hash [32]byte, now time.Time) error {
-	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = 0, body = x'', created_at = ? WHERE key_hash = ?`, now.UnixNano(), hash[:])
+func (x *executor) ResponseReclaim(ctx context.Context, k trail.ResponseKey, now time.Time) error {
+	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = 0, body = x'', created_at = ? WHERE key_hash = ?`, now.UnixNano(), k.Hash[:])
 	return err
 }
 
-func (x *executor) ResponseFinish(ctx context.Context, hash [32]byte, r *trail.StoredResponse, now time.Time) error {
+func (x *executor) ResponseFinish(ctx context.Context, k trail.ResponseKey, r *trail.StoredResponse, now time.Time) error {
 	_, err := x.exec(ctx, `UPDATE idempotent_responses SET status = ?, body = ?, created_at = ? WHERE key_hash = ? AND status = 0`,
-		r.Status, r.Body, now.UnixNano(), hash[:])
+		r.Status, r.Body, now.UnixNano(), k.Hash[:])
 	return err
 }
 
-func (x *executor) ResponseRelease(ctx context.Context, hash [32]byte) error {
-	_, err := x.exec(ctx, `DELETE FROM idempotent_responses WHERE key_hash = ? AND status = 0`, hash[:])
+func (x *executor) ResponseRelease(ctx context.Context, k trail.ResponseKey) error {
+	_, err := x.exec(ctx, `DELETE FROM idempotent_responses WHERE key_hash = ? AND status = 0`, k.Hash[:])
 	return err
 }

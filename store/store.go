@@ -144,15 +144,15 @@ type StoredResponse struct {
 // IdempotencyExecutor stores the responses of requests sent with an
 // Idempotency-Key.
 type IdempotencyExecutor interface {
-	// ResponseClaimOrGet claims hash at now when no row has it (nil,
+	// ResponseClaimOrGet claims k at now when no row has it (nil,
 	// true); otherwise it returns the row, locked to the transaction.
-	ResponseClaimOrGet(ctx context.Context, hash [32]byte, now time.Time) (*StoredResponse, bool, error)
-	// ResponseReclaim makes the row of hash a new claim at now.
-	ResponseReclaim(ctx context.Context, hash [32]byte, now time.Time) error
+	ResponseClaimOrGet(ctx context.Context, k trail.ResponseKey, now time.Time) (*StoredResponse, bool, error)
+	// ResponseReclaim makes the row of k a new claim at now.
+	ResponseReclaim(ctx context.Context, k trail.ResponseKey, now time.Time) error
 	// ResponseFinish stores the response of a claim (and of nothing else).
-	ResponseFinish(ctx context.Context, hash [32]byte, r *trail.StoredResponse, now time.Time) error
+	ResponseFinish(ctx context.Context, k trail.ResponseKey, r *trail.StoredResponse, now time.Time) error
 	// ResponseRelease drops a claim.
-	ResponseRelease(ctx context.Context, hash [32]byte) error
+	ResponseRelease(ctx context.Context, k trail.ResponseKey) error
 }
 
 // StreamGuard is what a holder's update of a stream must still match:
@@ -172,7 +172,8 @@ type StreamExecutor interface {
 	StreamCount(ctx context.Context, orgID string) (int, error)
 	StreamInsert(ctx context.Context, st *trail.Stream) error
 	// StreamGet reads one stream of the organization (of any when orgID
-	// is ""), with its lag.
+	// is "" and lock is false), with its lag. A lock names the
+	// organization: on a distributed database it is routed to its shard.
 	StreamGet(ctx context.Context, orgID, id string, lock bool) (*trail.Stream, error)
 	StreamList(ctx context.Context, orgID string, f trail.ListFilter) ([]*trail.Stream, error)
 	// StreamUpdate stores the stream's name, config, secrets, state and

@@ -787,7 +787,7 @@ func testQueryWords(t *testing.T, s Services) {
 
 func testStoredResponses(t *testing.T, s Services) {
 	ctx := context.Background()
-	h := [32]byte{1, 2, 3}
+	h := trail.ResponseKey{Hash: [32]byte{1, 2, 3}}
 	if r, err := s.Idempotency.ClaimResponse(ctx, h); err != nil || r != nil {
 		t.Fatalf("first claim = %v, %v", r, err)
 	}
@@ -801,7 +801,7 @@ func testStoredResponses(t *testing.T, s Services) {
 	if err != nil || r == nil || r.Status != 201 || string(r.Body) != `{"ok":true}` {
 		t.Fatalf("replay = %+v, %v", r, err)
 	}
-	h2 := [32]byte{9}
+	h2 := trail.ResponseKey{OrganizationID: "org_x", Hash: [32]byte{9}}
 	if r, err := s.Idempotency.ClaimResponse(ctx, h2); err != nil || r != nil {
 		t.Fatalf("claim = %v, %v", r, err)
 	}

@@ -5,12 +5,17 @@
 // local default postgres://postgres@127.0.0.1:5432/test. When it cannot be
 // reached the test is skipped, unless TRAIL_REQUIRE_POSTGRES=1, which makes
 // it fail: CI sets it.
+//
+// CitusURL does the same on a Citus cluster's coordinator,
+// TRAIL_TEST_CITUS_URL, which has no default: tests on Citus skip unless it
+// is set, and fail instead with TRAIL_REQUIRE_CITUS=1.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
@@ -49,11 +54,49 @@ func ServerURL(t testing.TB) string {
 	return u
 }
 
+// CitusURL is URL on the Citus coordinator of TRAIL_TEST_CITUS_URL: the
+// test's schema is distributed there. The test is skipped when the
+// variable is not set or the coordinator cannot be reached, unless
+// TRAIL_REQUIRE_CITUS=1, which makes it fail.
+func CitusURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TRAIL_TEST_CITUS_URL")
+	require := os.Getenv("TRAIL_REQUIRE_CITUS") == "1"
+	if u == "" {
+		if require {
+			t.Fatal("Citus is required (TRAIL_REQUIRE_CITUS=1) but TRAIL_TEST_CITUS_URL is not set")
+		}
+		t.Skip("no Citus coordinator (set TRAIL_TEST_CITUS_URL)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var citus bool
+	conn, err := pgx.Connect(ctx, u)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus)
+		conn.Close(ctx)
+	}
+	if err == nil && !citus {
+		err = errors.New("the database has no citus extension")
+	}
+	if err != nil {
+		if require {
+			t.Fatalf("Citus is required (TRAIL_REQUIRE_CITUS=1) but %s: %v", redact(u), err)
+		}
+		t.Skipf("Citus coordinator %s: %v", redact(u), err)
+	}
+	return schemaURL(t, u)
+}
+
 // URL creates a schema for the test and returns a URL whose connections
 // use it. The schema is dropped when the test ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	base := ServerURL(t)
+	return schemaURL(t, ServerURL(t))
+}
+
+func schemaURL(t testing.TB, base string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "trail_test_" + hex.EncodeToString(b)

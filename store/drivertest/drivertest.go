@@ -246,7 +246,7 @@ func testPortalLinkOpensOnce(t *testing.T, d store.Driver) {
 
 func testResponseClaim(t *testing.T, d store.Driver) {
 	ctx := context.Background()
-	h := [32]byte{9}
+	h := trail.ResponseKey{OrganizationID: "org_x", Hash: [32]byte{9}}
 	now := d.Now().UTC()
 	claim := func() (*store.StoredResponse, bool) {
 		var r *store.StoredResponse
