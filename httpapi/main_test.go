@@ -57,7 +57,7 @@ type serverFunc func(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Val
 // subtests named after the driver. The PostgreSQL run skips where no
 // server can be reached, unless TRAIL_REQUIRE_POSTGRES=1.
 func forEachDriver(t *testing.T, test func(t *testing.T, newTestServer serverFunc)) {
-	for _, driver := range []string{"sqlite", "postgres"} {
+	for _, driver := range []string{"sqlite", "postgres", "citus"} {
 		t.Run(driver, func(t *testing.T) {
 			test(t, func(t *testing.T, opts ...func(*httpapi.Server, *jsonschema.Validator)) *testServer {
 				return newServerOn(t, driver, opts...)
@@ -95,8 +95,12 @@ func openDriver(t *testing.T, driver string, clock *atomic.Int64) driverServices
 		t.Cleanup(func() { db.Close() })
 		return driverServices{sqlite.NewEventService(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Organizations, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Schemas,
 			service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).APIKeys, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Idempotency, func(f func(int, int, time.Duration)) { db.OnCommit = f }, sqlite.NewLogStore(db), service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Exports, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Streams, service.New(sqlite.NewStore(db), sqlite.NewExportService(db)).Portal}
-	case "postgres":
-		db := postgres.NewDB(pgtest.URL(t))
+	case "postgres", "citus":
+		url := pgtest.URL
+		if driver == "citus" {
+			url = pgtest.CitusURL // skips without TRAIL_TEST_CITUS_URL
+		}
+		db := postgres.NewDB(url(t))
 		db.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
 		if err := db.Open(ctx); err != nil {
 			t.Fatal(err)

@@ -27,7 +27,21 @@ func TestMultiNode(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	m := startMultiNode(t)
+	testMultiNode(t, pgtest.URL(t))
+}
+
+// TestMultiNode_Citus is TestMultiNode on a Citus cluster
+// (TRAIL_TEST_CITUS_URL): the organizations are spread over its shards.
+func TestMultiNode_Citus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	testMultiNode(t, pgtest.CitusURL(t))
+}
+
+func testMultiNode(t *testing.T, dbURL string) {
+	m := startMultiNode(t, dbURL)
 	acked := m.ingest(t)
 	if acked == nil { // a request failed
 		return
@@ -58,8 +72,8 @@ type multiAck struct {
 	index int64
 }
 
-func startMultiNode(t *testing.T) *multiNode {
-	dbURL, keyFile := pgtest.URL(t), filepath.Join(t.TempDir(), "log-signing.key")
+func startMultiNode(t *testing.T, dbURL string) *multiNode {
+	keyFile := filepath.Join(t.TempDir(), "log-signing.key")
 	// Every node of a database is given the same signing key; the first
 	// to start creates the file.
 	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_RATE_LIMIT=0", "TRAIL_DATABASE_URL=" + dbURL,
