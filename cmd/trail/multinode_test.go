@@ -27,21 +27,22 @@ func TestMultiNode(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	testMultiNode(t, pgtest.URL(t))
+	testMultiNode(t, pgtest.URL(t), 3)
 }
 
 // TestMultiNode_Citus is TestMultiNode on a Citus cluster
-// (TRAIL_TEST_CITUS_URL): the organizations are spread over its shards.
+// (TRAIL_TEST_CITUS_URL), with twelve organizations spread over its
+// shards and workers.
 func TestMultiNode_Citus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	testMultiNode(t, pgtest.CitusURL(t))
+	testMultiNode(t, pgtest.CitusURL(t), 12)
 }
 
-func testMultiNode(t *testing.T, dbURL string) {
-	m := startMultiNode(t, dbURL)
+func testMultiNode(t *testing.T, dbURL string, orgs int) {
+	m := startMultiNode(t, dbURL, orgs)
 	acked := m.ingest(t)
 	if acked == nil { // a request failed
 		return
@@ -56,7 +57,7 @@ func testMultiNode(t *testing.T, dbURL string) {
 	}
 }
 
-// multiNode is two nodes of one PostgreSQL database, with three
+// multiNode is two nodes of one PostgreSQL database, with its
 // organizations.
 type multiNode struct {
 	dbURL, keyFile string
@@ -72,7 +73,7 @@ type multiAck struct {
 	index int64
 }
 
-func startMultiNode(t *testing.T, dbURL string) *multiNode {
+func startMultiNode(t *testing.T, dbURL string, n int) *multiNode {
 	keyFile := filepath.Join(t.TempDir(), "log-signing.key")
 	// Every node of a database is given the same signing key; the first
 	// to start creates the file.
@@ -96,7 +97,10 @@ func startMultiNode(t *testing.T, dbURL string) *multiNode {
 	if code, body := get(t, a.URL+"/api_keys?limit=100", testAdminKey); code != 200 || len(body["data"].([]any)) != 1 {
 		t.Fatalf("keys after two nodes bootstrapped the same admin key: %d %v", code, body)
 	}
-	orgs := []string{"org_multi_a", "org_multi_b", "org_multi_c"}
+	var orgs []string
+	for i := range n {
+		orgs = append(orgs, fmt.Sprintf("org_multi_%c", 'a'+i))
+	}
 	for i, o := range orgs {
 		if code, body := post(t, nodes[i%2].URL+"/organizations", testAdminKey, map[string]any{"id": o, "name": o}); code != 201 {
 			t.Fatalf("create %s: %d %v", o, code, body)
