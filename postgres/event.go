@@ -246,9 +246,16 @@ func (a *appender) loadDedupe(ctx context.Context, batch []*appendRequest) error
 		return nil
 	}
 	cutoff := a.now.Add(-trail.IdempotencyWindow).UnixNano()
-	rows, err := a.tx.Query(ctx, `SELECT i.organization_id, i.key_hash, i.event_id, i.idx FROM idempotency i
+	q, org := `SELECT i.organization_id, i.key_hash, i.event_id, i.idx FROM idempotency i
 		JOIN unnest($1::text[], $2::bytea[]) AS k(org, hash) ON i.organization_id = k.org AND i.key_hash = k.hash
-		WHERE i.created_at > $3`, orgs, hashes, cutoff)
+		WHERE i.created_at > $3`, any(orgs)
+	if len(a.heads) == 1 {
+		// One organization (every commit on Citus): named, so that Citus
+		// routes the read to its shard rather than join on every one.
+		q, org = `SELECT i.organization_id, i.key_hash, i.event_id, i.idx FROM idempotency i
+			WHERE i.organization_id = $1 AND i.key_hash = ANY ($2::bytea[]) AND i.created_at > $3`, orgs[0]
+	}
+	rows, err := a.tx.Query(ctx, q, org, hashes, cutoff)
 	if err != nil {
 		return fmt.Errorf("read de-duplication keys: %w", err)
 	}
@@ -319,6 +326,39 @@ func (a *appender) flush(ctx context.Context) error {
 		}
 	}
 	b := &pgx.Batch{}
+	if a.db.citus {
+		a.queueRouted(b)
+	} else {
+		a.queueUnnest(b)
+	}
+	var ids []string
+	var nexts []int64
+	for id, h := range a.heads {
+		if h.next != h.stored {
+			ids, nexts = append(ids, id), append(nexts, h.next)
+			h.stored = h.next
+		}
+	}
+	switch {
+	case len(ids) == 1: // routed to the organization's shard on Citus
+		b.Queue(`UPDATE organizations SET next_index = $2 WHERE id = $1`, ids[0], nexts[0])
+	case len(ids) > 1:
+		b.Queue(`UPDATE organizations o SET next_index = u.n FROM unnest($1::text[], $2::bigint[]) AS u(id, n) WHERE o.id = u.id`, ids, nexts)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	a.events, a.targets = nil, nil
+	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
+	return nil
+}
+
+// queueUnnest queues the writes of the de-duplication keys, the new
+// actions and the hourly counts, each table in one statement over arrays.
+func (a *appender) queueUnnest(b *pgx.Batch) {
 	if len(a.idem.org) > 0 {
 		b.Queue(`INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at)
 			SELECT o, h, e, i, $1 FROM unnest($2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(o, h, e, i)
@@ -342,26 +382,64 @@ func (a *appender) flush(ctx context.Context) error {
 			ON CONFLICT (organization_id, hour, action) DO UPDATE SET n = event_counts.n + excluded.n`, orgs, hours, actions, ns)
 		clear(a.counts)
 	}
-	var ids []string
-	var nexts []int64
-	for id, h := range a.heads {
-		if h.next != h.stored {
-			ids, nexts = append(ids, id), append(nexts, h.next)
-			h.stored = h.next
+}
+
+// queueRouted queues the same writes as queueUnnest as INSERTs of rows
+// (VALUES), which Citus routes to the shard of their organization; an
+// INSERT … SELECT from arrays goes through the coordinator and may reach
+// every worker, making each commit a two-phase one.
+func (a *appender) queueRouted(b *pgx.Batch) {
+	var rows [][]any
+	for i := range a.idem.org {
+		rows = append(rows, []any{a.idem.org[i], a.idem.hash[i], a.idem.eventID[i], a.idem.idx[i], a.now.UnixNano()})
+	}
+	queueValues(b, `INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, rows,
+		` ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`)
+	rows = nil
+	for k := range a.newActions {
+		rows = append(rows, []any{k[0], k[1]})
+	}
+	queueValues(b, `INSERT INTO org_actions (organization_id, action) VALUES `, rows, ` ON CONFLICT DO NOTHING`)
+	rows = nil
+	for k, n := range a.counts {
+		rows = append(rows, []any{k.org, k.hour, k.action, n})
+	}
+	queueValues(b, `INSERT INTO event_counts (organization_id, hour, action, n) VALUES `, rows,
+		` ON CONFLICT (organization_id, hour, action) DO UPDATE SET n = event_counts.n + excluded.n`)
+	clear(a.counts)
+}
+
+// queueValues queues insert (ending in VALUES) with the rows as
+// parameters, then suffix, in statements of at most 60,000 parameters
+// (PostgreSQL takes 65,535).
+func queueValues(b *pgx.Batch, insert string, rows [][]any, suffix string) {
+	if len(rows) == 0 {
+		return
+	}
+	per := 60000 / len(rows[0])
+	for len(rows) > 0 {
+		part := rows[:min(per, len(rows))]
+		rows = rows[len(part):]
+		var q strings.Builder
+		q.WriteString(insert)
+		args := make([]any, 0, len(part)*len(part[0]))
+		for i, r := range part {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteByte('(')
+			for j, v := range r {
+				if j > 0 {
+					q.WriteByte(',')
+				}
+				args = append(args, v)
+				fmt.Fprintf(&q, "$%d", len(args))
+			}
+			q.WriteByte(')')
 		}
+		q.WriteString(suffix)
+		b.Queue(q.String(), args...)
 	}
-	if len(ids) > 0 {
-		b.Queue(`UPDATE organizations o SET next_index = u.n FROM unnest($1::text[], $2::bigint[]) AS u(id, n) WHERE o.id = u.id`, ids, nexts)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write events: %w", err)
-	}
-	a.events, a.targets = nil, nil
-	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
-	return nil
 }
 
 // committed is called after the transaction committed.
