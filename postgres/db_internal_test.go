@@ -21,7 +21,13 @@ import (
 
 func openAt(t *testing.T, now *time.Time) *DB {
 	t.Helper()
-	db := NewDB(pgtest.URL(t))
+	return openURL(t, pgtest.URL(t), now)
+}
+
+// openURL opens the database at url with the clock now.
+func openURL(t *testing.T, url string, now *time.Time) *DB {
+	t.Helper()
+	db := NewDB(url)
 	db.Now = func() time.Time { return *now }
 	if err := db.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -195,12 +201,24 @@ func TestSearchVector(t *testing.T) {
 // leaf hashes, and fsck passes.
 func TestPurge_DropsPartitions(t *testing.T) {
 	t.Parallel()
+	testDropsPartitions(t, pgtest.URL)
+}
+
+// TestPurge_DropsPartitions_Citus drops them on Citus
+// (TRAIL_TEST_CITUS_URL), where a partition is detached without
+// CONCURRENTLY.
+func TestPurge_DropsPartitions_Citus(t *testing.T) {
+	t.Parallel()
+	testDropsPartitions(t, pgtest.CitusURL)
+}
+
+func testDropsPartitions(t *testing.T, url func(testing.TB) string) {
 	ctx := context.Background()
 	// The first purge, a month before, records in org_system that purges
 	// keep evidence: org_system's partition of December 2029 keeps that
 	// record for ever.
 	now := time.Date(2029, 12, 10, 12, 0, 0, 0, time.UTC)
-	db := openAt(t, &now)
+	db := openURL(t, url(t), &now)
 	events, orgs, logs := NewEventService(db), service.New(NewStore(db), NewExportService(db)).Organizations, NewLogStore(db)
 	skey, _, _ := note.GenerateKey(rand.Reader, "trail.test")
 	keys, err := tlog.ParseKeys(skey)
