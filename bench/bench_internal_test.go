@@ -195,3 +195,25 @@ func TestRunner_newTarget_Postgres(t *testing.T) {
 		t.Error("CreateSchema took a name that needs quoting")
 	}
 }
+
+// A server that exits before it serves is reported as such (not as the
+// two-minute timeout), with what it wrote to stderr.
+func TestStartServer_ExitReportsOutput(t *testing.T) {
+	t.Parallel()
+	script := t.TempDir() + "/trail"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'open database: connection refused' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := validConfig()
+	c.Executable = script
+	r := &runner{c: c}
+	_, err := r.startServer(context.Background(), t.TempDir(), "")
+	if err == nil {
+		t.Fatal("startServer: no error for a server that exited")
+	}
+	for _, want := range []string{"exited before serving", "exit status 3", "open database: connection refused"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,10 +119,13 @@ func (r *runner) startServer(ctx context.Context, dataDir, dbURL string, args ..
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	found := make(chan string, 1)
+	found, ended := make(chan string, 1), make(chan struct{})
+	tail := &lastLines{n: 20}
 	go func() {
+		defer close(ended)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			tail.add(sc.Text())
 			if m := servingPattern.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
@@ -134,10 +137,39 @@ func (r *runner) startServer(ctx context.Context, dataDir, dbURL string, args ..
 	select {
 	case u := <-found:
 		return &server{cmd: cmd, url: u}, nil
+	case <-ended:
+		err := cmd.Wait()
+		return nil, fmt.Errorf("server exited before serving (%v); its last output:\n%s", err, tail)
 	case <-time.After(2 * time.Minute):
 		cmd.Process.Kill()
-		return nil, errors.New("server did not start")
+		return nil, fmt.Errorf("server did not start within 2 minutes; its last output:\n%s", tail)
 	}
+}
+
+// lastLines keeps the last n lines written to it, for an error message.
+// It is safe for concurrent use.
+type lastLines struct {
+	mu    sync.Mutex // mu guards lines
+	n     int
+	lines []string
+}
+
+func (l *lastLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == l.n {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+func (l *lastLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return "(none)"
+	}
+	return strings.Join(l.lines, "\n")
 }
 
 var vmHWM = regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
