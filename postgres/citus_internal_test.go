@@ -8,6 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/internal/pgtest"
+	"github.com/trail-audit/trail/service"
+	"github.com/trail-audit/trail/store"
+	"github.com/trail-audit/trail/storetest"
 )
 
 // TestRowLocksNameTheirOrganization reads the driver's SQL: every row
@@ -107,5 +113,83 @@ func TestStatements(t *testing.T) {
 	}
 	if n < 40 {
 		t.Fatalf("the migrations split into %d statements", n)
+	}
+}
+
+// TestAppendCommitsInOnePhase_Citus: on Citus, a commit of one
+// organization's events is routed to its worker and commits there in one
+// phase; with COPY, as on plain PostgreSQL, Citus would make it a
+// two-phase commit, which the coordinator records in pg_dist_transaction.
+// The same transaction written with COPY is the control: it shows that
+// the probe sees a two-phase commit.
+func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	db := openURL(t, pgtest.CitusURL(t), &now)
+	if !db.citus {
+		t.Fatal("the database is not detected as Citus")
+	}
+	orgs := service.New(NewStore(db), NewExportService(db)).Organizations
+	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_phase", Name: "phase"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	pid := conn.Conn().PgConn().PID()
+	twoPhase := func() int {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_dist_transaction WHERE gid LIKE 'citus\_%\_' || $1::int || '\_%'`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// write appends events in a transaction on conn, with COPY or as Trail
+	// does, and returns how many two-phase commits that added.
+	write := func(i int, copyRows bool) int {
+		before := twoPhase()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		a := db.newAppender(tx)
+		if err := a.lockHeads(ctx, []string{"org_phase"}); err != nil {
+			t.Fatal(err)
+		}
+		r := store.NewAppendRequest("org_phase", []*trail.EventInput{storetest.NewEvent(i), storetest.NewEvent(i + 1)}, searchForm)
+		if _, err := a.add(r); err != nil {
+			t.Fatal(err)
+		}
+		if copyRows {
+			err = a.copyRows(ctx)
+			a.events, a.targets = nil, nil
+		}
+		if err == nil {
+			err = a.flush(ctx)
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return twoPhase() - before
+	}
+	if n := write(0, false); n != 0 {
+		t.Errorf("an append of one organization made %d two-phase commits, want 0", n)
+	}
+	if n := write(10, true); n < 1 {
+		t.Errorf("the same append with COPY made %d two-phase commits: the probe does not see them", n)
+	}
+	var stored int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE organization_id = 'org_phase'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 5 { // with organization.created
+		t.Errorf("%d events stored, want 5", stored)
 	}
 }

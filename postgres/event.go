@@ -313,22 +313,22 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 }
 
 // flush writes the collected rows: events and targets with binary COPY,
-// the rest, and the new heads, in one more round trip.
+// the rest, and the new heads, in one more round trip. On Citus, every
+// row goes in that round trip as INSERT … VALUES: Citus makes any
+// transaction that COPYs into a distributed table a two-phase commit
+// (PREPARE on the worker, a commit record on the coordinator, COMMIT
+// PREPARED), whereas rows of one organization inserted as values are
+// routed to its shard and the transaction commits on that worker alone.
 func (a *appender) flush(ctx context.Context) error {
-	if len(a.events) > 0 {
-		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(a.events)); err != nil {
-			return fmt.Errorf("write events: %w", err)
-		}
-	}
-	if len(a.targets) > 0 {
-		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"event_targets"}, targetColumns, pgx.CopyFromRows(a.targets)); err != nil {
-			return fmt.Errorf("write targets: %w", err)
-		}
-	}
 	b := &pgx.Batch{}
 	if a.db.citus {
+		queueValues(b, insertEvents, a.events, "")
+		queueValues(b, insertTargets, a.targets, "")
 		a.queueRouted(b)
 	} else {
+		if err := a.copyRows(ctx); err != nil {
+			return err
+		}
 		a.queueUnnest(b)
 	}
 	var ids []string
@@ -353,6 +353,27 @@ func (a *appender) flush(ctx context.Context) error {
 	}
 	a.events, a.targets = nil, nil
 	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
+	return nil
+}
+
+// The INSERTs of eventColumns and targetColumns, without their rows.
+var (
+	insertEvents  = "INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES "
+	insertTargets = "INSERT INTO event_targets (" + strings.Join(targetColumns, ", ") + ") VALUES "
+)
+
+// copyRows writes the collected events and targets with binary COPY.
+func (a *appender) copyRows(ctx context.Context) error {
+	if len(a.events) > 0 {
+		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(a.events)); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+	}
+	if len(a.targets) > 0 {
+		if _, err := a.tx.CopyFrom(ctx, pgx.Identifier{"event_targets"}, targetColumns, pgx.CopyFromRows(a.targets)); err != nil {
+			return fmt.Errorf("write targets: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/trail-audit/trail/internal/pgtest"
 	"github.com/trail-audit/trail/postgres"
 	"github.com/trail-audit/trail/storetest"
@@ -57,17 +55,7 @@ func movedToCitus(t *testing.T) string {
 	if err := restore.Wait(); err != nil {
 		t.Fatalf("psql: %v\n%s", err, restoreErr.String())
 	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, libpq(cu))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Error(err)
-		}
-	})
+	t.Cleanup(func() { pgtest.DropSchema(t, libpq(cu), schema) })
 	q := cu.Query()
 	q.Set("search_path", schema)
 	cu.RawQuery = q.Encode()

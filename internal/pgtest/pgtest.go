@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DefaultURL is the server tried when no variable names one.
@@ -109,19 +110,7 @@ func schemaURL(t testing.TB, base string) string {
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { DropSchema(t, base, schema) })
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +122,33 @@ func schemaURL(t testing.TB, base string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// DropSchema drops schema and all it holds, on the server of base. On
+// Citus, drops of distributed tables in parallel tests can deadlock with
+// each other (each locks metadata on every node); a drop chosen as the
+// deadlock's victim is tried again.
+func DropSchema(t testing.TB, base, schema string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	for try := 1; ; try++ {
+		_, err = conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+		var pgErr *pgconn.PgError
+		if err == nil || try == 5 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
+			break
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+	}
 }
 
 func redact(s string) string {
