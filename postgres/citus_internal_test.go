@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,12 +117,11 @@ func TestStatements(t *testing.T) {
 	}
 }
 
-// TestAppendCommitsInOnePhase_Citus: on Citus, a commit of one
+// TestAppendCommitsInOnePhase_Citus: on Citus, a small commit of one
 // organization's events is routed to its worker and commits there in one
-// phase; with COPY, as on plain PostgreSQL, Citus would make it a
-// two-phase commit, which the coordinator records in pg_dist_transaction.
-// The same transaction written with COPY is the control: it shows that
-// the probe sees a two-phase commit.
+// phase; a commit of DB.citusCopyAt events or more writes with COPY, which
+// Citus makes a two-phase commit, recorded in pg_dist_transaction. That
+// second commit is also the control: it shows that the probe sees one.
 func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -147,9 +147,10 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 		}
 		return n
 	}
-	// write appends events in a transaction on conn, with COPY or as Trail
-	// does, and returns how many two-phase commits that added.
-	write := func(i int, copyRows bool) int {
+	// write appends n events in a transaction on conn, as Trail does, and
+	// returns how many two-phase commits that added.
+	seq := 0
+	write := func(n int) int {
 		before := twoPhase()
 		tx, err := conn.Begin(ctx)
 		if err != nil {
@@ -160,14 +161,12 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 		if err := a.lockHeads(ctx, []string{"org_phase"}); err != nil {
 			t.Fatal(err)
 		}
-		r := store.NewAppendRequest("org_phase", []*trail.EventInput{storetest.NewEvent(i), storetest.NewEvent(i + 1)}, searchForm)
-		if _, err := a.add(r); err != nil {
-			t.Fatal(err)
+		in := make([]*trail.EventInput, n)
+		for i := range in {
+			in[i] = storetest.NewEvent(seq)
+			seq++
 		}
-		if copyRows {
-			err = a.copyRows(ctx)
-			a.events, a.targets = nil, nil
-		}
+		_, err = a.add(store.NewAppendRequest("org_phase", in, searchForm))
 		if err == nil {
 			err = a.flush(ctx)
 		}
@@ -179,17 +178,72 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 		}
 		return twoPhase() - before
 	}
-	if n := write(0, false); n != 0 {
-		t.Errorf("an append of one organization made %d two-phase commits, want 0", n)
+	if n := write(db.citusCopyAt - 1); n != 0 {
+		t.Errorf("an append of %d events of one organization made %d two-phase commits, want 0", db.citusCopyAt-1, n)
 	}
-	if n := write(10, true); n < 1 {
-		t.Errorf("the same append with COPY made %d two-phase commits: the probe does not see them", n)
+	if n := write(db.citusCopyAt); n < 1 {
+		t.Errorf("an append of %d events (with COPY) made %d two-phase commits: the probe does not see them", db.citusCopyAt, n)
 	}
 	var stored int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE organization_id = 'org_phase'`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	if stored != 5 { // with organization.created
-		t.Errorf("%d events stored, want 5", stored)
+	if want := (db.citusCopyAt - 1) + db.citusCopyAt + 1; stored != want { // with organization.created
+		t.Errorf("%d events stored, want %d", stored, want)
+	}
+}
+
+// BenchmarkAppendRows_Citus: a commit of n events of one organization
+// on Citus, its rows written as VALUES (one phase) or with COPY (two
+// phases), to find where COPY pays (DB.citusCopyAt).
+func BenchmarkAppendRows_Citus(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	db := NewDB(pgtest.CitusURL(b))
+	db.Now = func() time.Time { return now }
+	if err := db.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	orgs := service.New(NewStore(db), NewExportService(db)).Organizations
+	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_rows", Name: "rows"}); err != nil {
+		b.Fatal(err)
+	}
+	seq := 0
+	for _, n := range []int{1, 4, 16, 64, 256} {
+		for _, mode := range []string{"values", "copy"} {
+			b.Run(fmt.Sprintf("events=%d/%s", n, mode), func(b *testing.B) {
+				db.citusCopyAt = 1 << 30
+				if mode == "copy" {
+					db.citusCopyAt = 0
+				}
+				for b.Loop() {
+					in := make([]*trail.EventInput, n)
+					for i := range in {
+						in[i] = storetest.NewEvent(seq)
+						seq++
+					}
+					tx, err := db.pool.Begin(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					a := db.newAppender(tx)
+					err = a.lockHeads(ctx, []string{"org_rows"})
+					if err == nil {
+						_, err = a.add(store.NewAppendRequest("org_rows", in, searchForm))
+					}
+					if err == nil {
+						err = a.flush(ctx)
+					}
+					if err == nil {
+						err = tx.Commit(ctx)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
 	}
 }

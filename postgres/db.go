@@ -67,6 +67,9 @@ type DB struct {
 	pool  *pgxpool.Pool
 	ids   *ident.Generator
 	citus bool // the database is distributed by Citus (citus.go)
+	// citusCopyAt is the number of events from which a commit on Citus
+	// writes its rows with COPY (see appender.flush).
+	citusCopyAt int
 
 	monthsMu sync.Mutex // monthsMu guards months
 	// months holds the months whose partitions are known to exist.
@@ -79,10 +82,16 @@ type DB struct {
 	stopOnce sync.Once
 }
 
+// citusCopyAt is the default of DB.citusCopyAt. Measured by
+// BenchmarkAppendRows_Citus (BENCHMARKS.md, 2026-12-06): a commit of 1 or
+// 4 events takes 58 % and 74 % of the time as VALUES, 16 events about the
+// same either way, 64 and 256 events 69 % and 61 % with COPY.
+const citusCopyAt = 16
+
 // NewDB returns a DB for the database at url. It does no I/O.
 func NewDB(url string) *DB {
 	return &DB{URL: url, Now: time.Now, MaxCommitEvents: store.DefaultMaxCommitEvents, Committers: DefaultCommitters,
-		RecentWindow: RecentWindow, SearchWindow: SearchWindow, ids: ident.NewGenerator()}
+		RecentWindow: RecentWindow, SearchWindow: SearchWindow, ids: ident.NewGenerator(), citusCopyAt: citusCopyAt}
 }
 
 // Open connects, runs migrations under an advisory lock, makes sure the

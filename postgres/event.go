@@ -313,17 +313,23 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 }
 
 // flush writes the collected rows: events and targets with binary COPY,
-// the rest, and the new heads, in one more round trip. On Citus, every
-// row goes in that round trip as INSERT … VALUES: Citus makes any
-// transaction that COPYs into a distributed table a two-phase commit
-// (PREPARE on the worker, a commit record on the coordinator, COMMIT
-// PREPARED), whereas rows of one organization inserted as values are
-// routed to its shard and the transaction commits on that worker alone.
+// the rest, and the new heads, in one more round trip. On Citus, a commit
+// of fewer than DB.citusCopyAt events inserts its rows as VALUES in that
+// round trip instead: Citus makes any transaction that COPYs into a
+// distributed table a two-phase commit (PREPARE on the worker, a commit
+// record on the coordinator, COMMIT PREPARED), whereas rows of one
+// organization inserted as values are routed to its shard and the
+// transaction commits on that worker alone. Larger commits pay the two
+// phases and gain more from COPY than they lose.
 func (a *appender) flush(ctx context.Context) error {
 	b := &pgx.Batch{}
 	if a.db.citus {
-		queueValues(b, insertEvents, a.events, "")
-		queueValues(b, insertTargets, a.targets, "")
+		if len(a.events) < a.db.citusCopyAt {
+			queueValues(b, insertEvents, a.events, "")
+			queueValues(b, insertTargets, a.targets, "")
+		} else if err := a.copyRows(ctx); err != nil {
+			return err
+		}
 		a.queueRouted(b)
 	} else {
 		if err := a.copyRows(ctx); err != nil {
