@@ -7,8 +7,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/internal/pgtest"
@@ -120,13 +125,17 @@ func TestStatements(t *testing.T) {
 // TestAppendCommitsInOnePhase_Citus: on Citus, a small commit of one
 // organization's events is routed to its worker and commits there in one
 // phase; a commit of DB.citusCopyAt events or more writes with COPY, which
-// Citus makes a two-phase commit, recorded in pg_dist_transaction. That
-// second commit is also the control: it shows that the probe sees one.
+// Citus makes a two-phase commit. The appends run on a connection of
+// their own on which Citus reports every command it sends to a worker
+// (citus.log_remote_commands), and the test counts the PREPARE
+// TRANSACTIONs among them. The second commit is also the control: it
+// shows that the probe sees a two-phase commit.
 func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := time.Now().UTC()
-	db := openURL(t, pgtest.CitusURL(t), &now)
+	url := pgtest.CitusURL(t)
+	db := openURL(t, url, &now)
 	if !db.citus {
 		t.Fatal("the database is not detected as Citus")
 	}
@@ -134,24 +143,35 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 	if err := orgs.CreateOrganization(ctx, &trail.Organization{ID: "org_phase", Name: "phase"}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := db.pool.Acquire(ctx)
+	poolCfg, err := pgxpool.ParseConfig(url) // the URL names pool settings
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Release()
-	pid := conn.Conn().PgConn().PID()
-	twoPhase := func() int {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_dist_transaction WHERE gid LIKE 'citus\_%\_' || $1::int || '\_%'`, pid).Scan(&n); err != nil {
-			t.Fatal(err)
+	cfg := poolCfg.ConnConfig
+	var mu sync.Mutex
+	prepares := 0
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if strings.Contains(n.Message, "PREPARE TRANSACTION") {
+			mu.Lock()
+			prepares++
+			mu.Unlock()
 		}
-		return n
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET citus.log_remote_commands = on`); err != nil {
+		t.Fatal(err)
 	}
 	// write appends n events in a transaction on conn, as Trail does, and
-	// returns how many two-phase commits that added.
+	// returns how many PREPARE TRANSACTIONs Citus sent for it.
 	seq := 0
 	write := func(n int) int {
-		before := twoPhase()
+		mu.Lock()
+		before := prepares
+		mu.Unlock()
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +196,9 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return twoPhase() - before
+		mu.Lock()
+		defer mu.Unlock()
+		return prepares - before
 	}
 	if n := write(db.citusCopyAt - 1); n != 0 {
 		t.Errorf("an append of %d events of one organization made %d two-phase commits, want 0", db.citusCopyAt-1, n)

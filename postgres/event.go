@@ -154,8 +154,9 @@ func isMissingPartition(err error) bool {
 }
 
 // appender assigns indexes under the organizations' head-row locks and
-// collects the rows of one transaction, then writes each table with one
-// statement over arrays.
+// collects the rows of one transaction, then writes them (flush): events
+// and targets with COPY or, for a small commit on Citus, as VALUES; the
+// other tables with one statement each.
 type appender struct {
 	db    *DB
 	tx    pgx.Tx

@@ -82,8 +82,11 @@ func BenchmarkFindEvents(b *testing.B) {
 			f.OrganizationID, f.Limit = "org_find", 50
 			for b.Loop() {
 				p, err := events.FindEvents(ctx, f)
-				if err != nil || len(p.Events) == 0 {
-					b.Fatal(err, len(p.Events))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(p.Events) == 0 {
+					b.Fatal("no event matches")
 				}
 			}
 		})
