@@ -172,28 +172,7 @@ func TestAppendCommitsInOnePhase_Citus(t *testing.T) {
 		mu.Lock()
 		before := prepares
 		mu.Unlock()
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx)
-		a := db.newAppender(tx)
-		if err := a.lockHeads(ctx, []string{"org_phase"}); err != nil {
-			t.Fatal(err)
-		}
-		in := make([]*trail.EventInput, n)
-		for i := range in {
-			in[i] = storetest.NewEvent(seq)
-			seq++
-		}
-		_, err = a.add(store.NewAppendRequest("org_phase", in, searchForm))
-		if err == nil {
-			err = a.flush(ctx)
-		}
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
-		if err != nil {
+		if err := commitEvents(ctx, db, conn, "org_phase", newEvents(&seq, n)); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -240,27 +219,7 @@ func BenchmarkAppendRows_Citus(b *testing.B) {
 					db.citusCopyAt = 0
 				}
 				for b.Loop() {
-					in := make([]*trail.EventInput, n)
-					for i := range in {
-						in[i] = storetest.NewEvent(seq)
-						seq++
-					}
-					tx, err := db.pool.Begin(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					a := db.newAppender(tx)
-					err = a.lockHeads(ctx, []string{"org_rows"})
-					if err == nil {
-						_, err = a.add(store.NewAppendRequest("org_rows", in, searchForm))
-					}
-					if err == nil {
-						err = a.flush(ctx)
-					}
-					if err == nil {
-						err = tx.Commit(ctx)
-					}
-					if err != nil {
+					if err := commitEvents(ctx, db, db.pool, "org_rows", newEvents(&seq, n)); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -268,4 +227,37 @@ func BenchmarkAppendRows_Citus(b *testing.B) {
 			})
 		}
 	}
+}
+
+// newEvents returns n test events, numbered from *seq on.
+func newEvents(seq *int, n int) []*trail.EventInput {
+	in := make([]*trail.EventInput, n)
+	for i := range in {
+		in[i] = storetest.NewEvent(*seq)
+		*seq++
+	}
+	return in
+}
+
+// commitEvents appends in to org in a transaction of its own on c, as a
+// committer does for a group of one request.
+func commitEvents(ctx context.Context, db *DB, c interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, org string, in []*trail.EventInput) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	a := db.newAppender(tx)
+	if err := a.lockHeads(ctx, []string{org}); err != nil {
+		return err
+	}
+	if _, err := a.add(store.NewAppendRequest(org, in, searchForm)); err != nil {
+		return err
+	}
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
