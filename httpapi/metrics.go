@@ -29,6 +29,8 @@ type Metrics struct {
 	streamFailures *prometheus.CounterVec
 	streamRetries  *prometheus.CounterVec
 	streamLag      *prometheus.GaugeVec
+	rounds         *prometheus.CounterVec
+	checkpoints    prometheus.Counter
 	handler        http.Handler
 }
 
@@ -81,12 +83,30 @@ func NewMetrics() *Metrics {
 		streamLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "trail_stream_lag_events", Help: "Events of each log stream not delivered yet, as last seen by the node that delivers it.",
 		}, []string{"stream", "type"}),
+		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trail_integrator_rounds_total", Help: "Rounds of this node's integrator (new events added to the organizations' trees), by outcome (ok or error).",
+		}, []string{"outcome"}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trail_checkpoints_total", Help: "Checkpoints this node signed and stored.",
+		}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.eventsIngested, m.commitEvents, m.commitRequests, m.commitDuration,
 		m.exports, m.exportRows, m.exportDuration, m.streamEvents, m.streamFailures, m.streamRetries, m.streamLag,
+		m.rounds, m.checkpoints,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
+}
+
+// ObserveRound counts a round of the integrator and the checkpoints it
+// stored (tlog.Integrator.OnRound).
+func (m *Metrics) ObserveRound(n int, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.rounds.WithLabelValues(outcome).Inc()
+	m.checkpoints.Add(float64(n))
 }
 
 // ObserveExport counts an export that ended, in d (export.Worker.OnFinish).

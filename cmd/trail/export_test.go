@@ -30,6 +30,16 @@ func testExportRestart(t *testing.T, databaseURL string) {
 	env := []string{"TRAIL_ADMIN_KEY=" + testAdminKey, "TRAIL_DATA_DIR=" + dir, "TRAIL_DATABASE_URL=" + databaseURL}
 	// No checkpoint for an hour: the export waits for one.
 	p := startServe(t, env, "--checkpoint-interval", "1h")
+	// Its first round runs at start: wait for it, so that nothing this
+	// test writes can fall into it.
+	if err := testwait.Poll(30*time.Second, func() error {
+		if !strings.Contains(getText(t, p.URL+"/metrics", testAdminKey), `trail_integrator_rounds_total{outcome="ok"} 1`) {
+			return errors.New("no round of the integrator yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, p.Stderr())
+	}
 	const org = "org_export_cli"
 	if code, body := post(t, p.URL+"/organizations", testAdminKey, map[string]any{"id": org, "name": "Export CLI"}); code != 201 {
 		t.Fatalf("%d %v", code, body)

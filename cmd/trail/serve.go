@@ -251,7 +251,7 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	s.Integrator = &tlog.Integrator{Store: db.Logs, Signer: id.Signer, Timestamper: id.Timestamper, Origin: id.Origin, Interval: s.CheckpointInterval, Logger: s.Logger,
-		Now: s.CheckpointClock}
+		Now: s.CheckpointClock, OnRound: h.Metrics.ObserveRound}
 	// The workers stop at Close, in its order, not when a signal ends ctx.
 	bg := context.WithoutCancel(ctx)
 	s.Integrator.Start(bg)
