@@ -3,7 +3,11 @@ package trail
 import (
 	"context"
 	"crypto/sha256"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Portal roles (SPEC §9): owners and admins see the audit log, export it
@@ -35,6 +39,10 @@ type PortalUser struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`
 	Name  string `json:"name"`
+	// TimeZone is the IANA name of the zone the UI shows times in ("" is
+	// UTC); Locale is the person's BCP 47 language tag ("" is en).
+	TimeZone string `json:"time_zone"`
+	Locale   string `json:"locale"`
 }
 
 // PortalLink is a single-use link that opens a web session for one person
@@ -45,8 +53,11 @@ type PortalLink struct {
 	Intent         string
 	User           PortalUser
 	Role           string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
+	// ReturnTo is the page of the UI the link opens on (a path under
+	// /ui/), "" for the intent's page.
+	ReturnTo  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 	// Token is the link's secret, set only when the link is created; the
 	// database keeps its SHA-256.
 	Token string
@@ -60,8 +71,11 @@ type PortalSession struct {
 	Intent         string
 	User           PortalUser
 	Role           string
-	OpenedAt       time.Time
-	ExpiresAt      time.Time
+	ReturnTo       string
+	// ShowUTC: the person chose to see times in UTC, not in their zone.
+	ShowUTC   bool
+	OpenedAt  time.Time
+	ExpiresAt time.Time
 }
 
 // CanView reports whether the session's role may see the audit log,
@@ -79,6 +93,59 @@ func (s *PortalSession) Actor() Actor {
 
 // ValidRole reports whether r is a portal role.
 func ValidRole(r string) bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
+
+// TimeZoneProblem says why name is not a time zone the UI can show times
+// in, or returns "": an IANA name such as Europe/Paris or UTC ("Local",
+// which would be the server's, is not one).
+func TimeZoneProblem(name string) string {
+	if name == "" || name == "Local" || len(name) > 64 {
+		return "must be an IANA time zone name such as America/Los_Angeles or UTC"
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return "must be an IANA time zone name such as America/Los_Angeles or UTC"
+	}
+	return ""
+}
+
+// localeTag is the shape of a BCP 47 language tag (RFC 5646): a language
+// and optional subtags of letters and digits.
+var localeTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+
+// LocaleProblem says why tag is not a locale (a BCP 47 language tag such
+// as en-US or fr-CA), or returns "".
+func LocaleProblem(tag string) string {
+	if len(tag) > 35 || !localeTag.MatchString(tag) {
+		return "must be a BCP 47 language tag such as en-US or fr-CA"
+	}
+	return ""
+}
+
+// MaxReturnTo bounds a portal link's return_to.
+const MaxReturnTo = 2048
+
+// ReturnToProblem says why p is not a page of the UI a link may open on,
+// or returns "": a path under /ui/ with its query, on this server only.
+// Anything that a browser could read as another site (a scheme, "//", a
+// backslash, a control character) is refused: no open redirect.
+func ReturnToProblem(p string) string {
+	switch {
+	case len(p) > MaxReturnTo || !utf8.ValidString(p):
+		return "must be a path under /ui/ of at most 2048 bytes"
+	case !strings.HasPrefix(p, "/ui/") || strings.Contains(p, "//") || strings.ContainsAny(p, "\\#"):
+		return "must be a path under /ui/ (such as /ui/?actions=user.role_granted)"
+	}
+	// Dot segments, written or percent-encoded, could lead out of /ui/.
+	path, _, _ := strings.Cut(p, "?")
+	if strings.Contains(strings.ToLower(path), "%2e") || slices.Contains(strings.Split(path, "/"), "..") || slices.Contains(strings.Split(path, "/"), ".") {
+		return "must be a path under /ui/ without dot segments"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == ' ' {
+			return "must be a path under /ui/ without spaces or control characters (percent-encode them)"
+		}
+	}
+	return ""
+}
 
 // SecretHash is how links and sessions find their row: the SHA-256 of
 // the secret, so that the database holds nothing that opens a session.
@@ -108,4 +175,8 @@ type PortalService interface {
 	// EndPortalSession ends the session with this secret (sign out). Ending
 	// one that is not open is not an error.
 	EndPortalSession(ctx context.Context, sessionSecret string) error
+
+	// SetPortalSessionUTC records whether the open session with this
+	// secret shows times in UTC rather than in its person's zone.
+	SetPortalSessionUTC(ctx context.Context, sessionSecret string, utc bool) error
 }

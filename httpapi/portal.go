@@ -53,6 +53,8 @@ func (s *Server) handleGenerateLink(w http.ResponseWriter, r *http.Request, key 
 			err = str(name, v, &l.Intent)
 		case "role":
 			err = str(name, v, &l.Role)
+		case "return_to":
+			err = str(name, v, &l.ReturnTo)
 		case "return_url", "success_url":
 			var u string
 			err = str(name, v, &u)
@@ -77,6 +79,10 @@ func (s *Server) handleGenerateLink(w http.ResponseWriter, r *http.Request, key 
 					err = str("user.email", fv, &l.User.Email)
 				case "name":
 					err = str("user.name", fv, &l.User.Name)
+				case "time_zone":
+					err = str("user.time_zone", fv, &l.User.TimeZone)
+				case "locale":
+					err = str("user.locale", fv, &l.User.Locale)
 				default:
 					err = malformed("user."+field, "unknown_field")
 				}
@@ -105,6 +111,14 @@ func (s *Server) handleGenerateLink(w http.ResponseWriter, r *http.Request, key 
 	for _, f := range []struct{ name, v string }{{"user.id", l.User.ID}, {"user.email", l.User.Email}, {"user.name", l.User.Name}} {
 		if err == nil && (len(f.v) > maxPortalText || !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0)) {
 			err = invalidField(f.name, "must be valid text of at most 256 bytes")
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+		problem func(string) string
+	}{{"user.time_zone", l.User.TimeZone, trail.TimeZoneProblem}, {"user.locale", l.User.Locale, trail.LocaleProblem}, {"return_to", l.ReturnTo, trail.ReturnToProblem}} {
+		if err == nil && f.v != "" && f.problem(f.v) != "" {
+			err = invalidField(f.name, f.problem(f.v))
 		}
 	}
 	if err != nil {
@@ -159,7 +173,10 @@ func (s *Server) handleOpenPortal(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", MaxAge: int(trail.PortalSessionTTL / time.Second),
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	next := "/ui/"
-	if sess.Intent == trail.IntentLogStreams {
+	switch {
+	case sess.ReturnTo != "":
+		next = sess.ReturnTo
+	case sess.Intent == trail.IntentLogStreams:
 		next = "/ui/settings"
 	}
 	s.render(w, r, http.StatusOK, "opening", &uiPage{Title: "Opening the audit log", Refresh: "0;url=" + next, Data: next})
@@ -178,6 +195,7 @@ type uiSession struct {
 	secret string
 	key    *trail.APIKey
 	org    *trail.Organization
+	zone   *uiZone // the zone of its pages' times
 }
 
 // Org is the session's organization.

@@ -334,8 +334,8 @@ func TestUI_Pages(t *testing.T) {
 		want   string
 	}{
 		{"/ui/?range=all", 200, "Grace Hopper"},
-		{"/ui/?range=bogus", 400, "unknown date range"},
-		{"/ui/?from=yesterday", 400, "not a date and time"},
+		{"/ui/?range=bogus", 400, "unknown preset"},
+		{"/ui/?from=yesterday", 400, "is not a date (YYYY-MM-DD)"},
 		{"/ui/?to=2300-01-01", 400, "from 1970 to 2261"},
 		{"/ui/?from=1969-12-31T23:00", 400, "from 1970 to 2261"},
 		{"/ui/?from=2026-01-02T00:00&to=2026-01-01T00:00", 400, "Until must be after From"},

@@ -37,6 +37,9 @@ type uiPage struct {
 	Nav     string // "log" or "settings": the current menu entry
 	Refresh string // a meta refresh, while an export runs
 	Session *uiSession
+	Zone    *uiZone // the zone of the page's times
+	Now     time.Time
+	Here    string // the page's own path and query, for forms that come back to it
 	CSRF    string
 	Flash   string
 	Error   string
@@ -64,15 +67,17 @@ func (s *Server) templates() (*uiTemplates, error) {
 		}
 		funcs := template.FuncMap{
 			"asset": func(name string) string { return "/ui/" + t.assets[name] },
-			"when":  func(ts time.Time) string { return ts.UTC().Format("2006-01-02 15:04:05") },
-			"whenp": func(ts *time.Time) string {
+			"when":  func(z *uiZone, ts time.Time) string { return z.when(ts) },
+			"whenp": func(z *uiZone, ts *time.Time) string {
 				if ts == nil {
 					return "—"
 				}
-				return ts.UTC().Format("2006-01-02 15:04:05")
+				return z.when(*ts)
 			},
+			"minute":  func(z *uiZone, ts time.Time) string { return z.minute(ts) },
 			"iso":     func(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) },
 			"count":   formatCount,
+			"plural":  plural,
 			"bytes":   formatBytes,
 			"jsonval": func(v any) string { b, _ := json.Marshal(v); return string(b) },
 		}
@@ -118,8 +123,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		if page := t.pages[name]; page == nil {
 			err = fmt.Errorf("no template %q", name)
 		} else {
+			p.Zone = utcZone
 			if p.Session != nil {
 				p.CSRF = p.Session.csrf()
+				p.Zone = p.Session.zone
+			}
+			p.Now, p.Here = s.Now(), "/ui/"
+			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/ui/") {
+				p.Here = r.URL.RequestURI()
 			}
 			err = page.ExecuteTemplate(&buf, "layout", p)
 		}
@@ -170,6 +181,7 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"GET", "/ui/streams/{id}", false, s.uiEditStream},
 		{"POST", "/ui/streams/{id}", false, s.uiUpdateStream},
 		{"POST", "/ui/streams/{id}/{op}", false, s.uiStreamOp},
+		{"POST", "/ui/zone", false, s.uiSetZone},
 		{"POST", "/ui/logout", true, s.uiLogout},
 	}
 }
@@ -206,6 +218,11 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 						"This form did not come from this page of Trail (its security token is missing or stale). Go back, reload the page and try again.")
 					return
 				}
+			}
+			if u.zone, err = pageZone(r, u.PortalSession); err != nil {
+				u.zone = utcZone
+				s.renderMessage(w, r, u, http.StatusBadRequest, "Unknown time zone", err.Error())
+				return
 			}
 			if !rt.member && !u.CanView() {
 				s.render(w, r, http.StatusForbidden, "role", &uiPage{Title: "Owner or Admin role needed", Session: u})
@@ -276,27 +293,16 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request, u *uiSession) 
 // uiFilter is the audit log's filters as the page's URL holds them.
 type uiFilter struct {
 	Q, Action, Actor, TargetType, TargetID string
-	From, To                               string // datetime-local values, UTC, or dates
+	From, To                               string // datetime-local values in the page's zone, or dates
+	Zone                                   string // tz=: the zone of a shared view
 	Range                                  string // a preset, when From and To are empty
 	Before, After                          string // page cursors
 }
 
-// uiPresets are the date range presets, in the order shown.
-var uiPresets = []struct {
-	Key, Label string
-	Span       time.Duration
-}{
-	{"1h", "Last hour", time.Hour}, {"24h", "Last 24 hours", 24 * time.Hour}, {"7d", "Last 7 days", 7 * 24 * time.Hour},
-	{"30d", "Last 30 days", 30 * 24 * time.Hour}, {"90d", "Last 90 days", 90 * 24 * time.Hour}, {"all", "All time", 0},
-}
-
-// defaultRange is the preset of a page with no date filter.
-const defaultRange = "30d"
-
 func parseUIFilter(q url.Values) uiFilter {
 	g := func(n string) string { return strings.TrimSpace(q.Get(n)) }
 	f := uiFilter{Q: g("q"), Action: g("actions"), Actor: g("actor_ids"), TargetType: g("targets"), TargetID: g("target_ids"),
-		From: g("from"), To: g("to"), Range: g("range"), Before: g("before"), After: g("after")}
+		From: g("from"), To: g("to"), Range: g("range"), Before: g("before"), After: g("after"), Zone: g("tz")}
 	if f.From != "" || f.To != "" {
 		f.Range = ""
 	} else if f.Range == "" {
@@ -321,6 +327,7 @@ func (f uiFilter) values(cursor bool) url.Values {
 	set("target_ids", f.TargetID)
 	set("from", f.From)
 	set("to", f.To)
+	set("tz", f.Zone)
 	if f.Range != defaultRange {
 		set("range", f.Range)
 	}
@@ -343,6 +350,15 @@ func (f uiFilter) ExportValues() map[string]string {
 	return out
 }
 
+// formDate shows a From or Until value as people type it: a space, not
+// a T, between the date and the time.
+func formDate(v string) string {
+	if len(v) == 16 || len(v) == 19 {
+		return strings.Replace(v, "T", " ", 1)
+	}
+	return v
+}
+
 // URL is the audit log page of the filter, without a page cursor.
 func (f uiFilter) URL() string { return pageURL("/ui/", f.values(false)) }
 
@@ -353,70 +369,10 @@ func pageURL(base string, v url.Values) string {
 	return base + "?" + v.Encode()
 }
 
-// parseUITime reads a From or To value: a datetime-local (UTC) or a
-// date, from 1970 to 2261 (what the stored times hold).
-func parseUITime(s string) (time.Time, error) {
-	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02", time.RFC3339Nano} {
-		if t, err := time.Parse(layout, s); err == nil {
-			if t.Year() < 1970 || t.Year() > 2261 {
-				return time.Time{}, errors.New("out of range")
-			}
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, errors.New("not a date and time")
-}
-
-// period is the filter's date range: start and end (either may be
-// unset), for the list; and a closed one, for the histogram.
-func (f uiFilter) period(now time.Time, retentionDays int) (start, end *time.Time, hist [2]time.Time, err error) {
-	// Presets end at the next whole minute, so that a page's buckets and
-	// zoom links fall on whole minutes.
-	end0 := now.UTC().Truncate(time.Minute).Add(time.Minute)
-	oldest := end0.Add(-time.Duration(max(retentionDays, 1)) * 24 * time.Hour)
-	hist = [2]time.Time{oldest, end0}
-	if f.From != "" || f.To != "" {
-		for i, v := range []string{f.From, f.To} {
-			if v == "" {
-				continue
-			}
-			t, perr := parseUITime(v)
-			if perr != nil {
-				return nil, nil, hist, fmt.Errorf("%s: %q is not a date and time from 1970 to 2261 (YYYY-MM-DDTHH:MM, UTC)", []string{"From", "Until"}[i], v)
-			}
-			if i == 0 {
-				start, hist[0] = &t, t
-			} else {
-				end, hist[1] = &t, t
-			}
-		}
-		if start != nil && end != nil && !start.Before(*end) {
-			return nil, nil, hist, uiInputError("Until must be after From")
-		}
-		if end != nil && start == nil && !hist[0].Before(hist[1]) {
-			hist[0] = hist[1].Add(-24 * time.Hour)
-		}
-		if start != nil && end == nil && !hist[0].Before(hist[1]) {
-			hist[1] = hist[0].Add(24 * time.Hour)
-		}
-		return start, end, hist, nil
-	}
-	for _, p := range uiPresets {
-		if p.Key == f.Range {
-			if p.Span == 0 {
-				return nil, nil, hist, nil
-			}
-			s := end0.Add(-p.Span)
-			return &s, &end0, [2]time.Time{s, end0}, nil
-		}
-	}
-	return nil, nil, hist, fmt.Errorf("unknown date range %q", f.Range)
-}
-
 // eventFilter turns the page's filter into the store's, checked as the
 // API checks its parameters.
 func (s *Server) eventFilter(u *uiSession, f uiFilter) (trail.EventFilter, [2]time.Time, error) {
-	start, end, hist, err := f.period(s.Now(), u.org.RetentionDays)
+	start, end, hist, err := f.period(s.Now(), u.org.RetentionDays, u.zone)
 	if err != nil {
 		return trail.EventFilter{}, hist, err
 	}
@@ -481,6 +437,11 @@ type uiEventsData struct {
 	Query    template.URL // "?" and the filter's query string, for links that keep it
 	RangeAll string       // the page with the same filters over all time
 	Chips    []uiPreset
+	// Invalid: a filter is wrong (the page says which); FilterCount is
+	// how many of the folded filters are set.
+	Invalid            bool
+	FilterCount        int
+	FromValue, ToValue string
 }
 
 func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) {
@@ -491,7 +452,12 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		http.Redirect(w, r, pageURL("/ui/", f.values(true)), http.StatusSeeOther)
 		return
 	}
-	d := &uiEventsData{F: f}
+	d := &uiEventsData{F: f, FromValue: formDate(f.From), ToValue: formDate(f.To)}
+	for _, v := range []string{f.Action, f.Actor, f.TargetType, f.TargetID, f.From, f.To} {
+		if v != "" {
+			d.FilterCount++
+		}
+	}
 	if q := f.values(false).Encode(); q != "" {
 		d.Query = template.URL("?" + q) // url.Values.Encode escapes every value
 	}
@@ -508,7 +474,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	page := &uiPage{Title: "Audit log", Nav: "log", Session: u, Data: d}
 	ef, hist, err := s.eventFilter(u, f)
 	if err != nil {
-		page.Error = err.Error()
+		page.Error, d.Invalid = err.Error(), true
 		s.render(w, r, http.StatusBadRequest, "events", page)
 		return
 	}
@@ -543,7 +509,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	}
 	ef.Before, ef.After = nil, nil
 	t1 := time.Now()
-	d.Hist = s.histogram(r, ef, hist, f)
+	d.Hist = s.histogram(r, ef, hist, f, u.zone)
 	// The two reads of the page, for the browser's developer tools and
 	// trail bench.
 	w.Header().Set("Server-Timing", fmt.Sprintf("list;dur=%.1f, histogram;dur=%.1f",
@@ -569,8 +535,9 @@ func filterChips(f uiFilter) []uiPreset {
 	add("Actor", f.Actor, func(g *uiFilter) { g.Actor = "" })
 	add("Target type", f.TargetType, func(g *uiFilter) { g.TargetType = "" })
 	add("Target ID", f.TargetID, func(g *uiFilter) { g.TargetID = "" })
-	add("From", strings.Replace(f.From, "T", " ", 1), func(g *uiFilter) { g.From = ""; g.fixRange() })
-	add("Until", strings.Replace(f.To, "T", " ", 1), func(g *uiFilter) { g.To = ""; g.fixRange() })
+	add("From", formDate(f.From), func(g *uiFilter) { g.From = ""; g.fixRange() })
+	add("Until", formDate(f.To), func(g *uiFilter) { g.To = ""; g.fixRange() })
+	add("Time zone", f.Zone, func(g *uiFilter) { g.Zone = "" })
 	return chips
 }
 
@@ -654,43 +621,24 @@ type uiBar struct {
 	Label, URL string
 }
 
-// histogramWidths are the bucket widths a histogram picks from: the
-// smallest that needs at most histogramBars.
-var histogramWidths = []struct {
-	d     time.Duration
-	label string
-}{
-	{time.Minute, "minute"}, {5 * time.Minute, "5 minutes"}, {15 * time.Minute, "15 minutes"}, {time.Hour, "hour"},
-	{3 * time.Hour, "3 hours"}, {6 * time.Hour, "6 hours"}, {12 * time.Hour, "12 hours"}, {24 * time.Hour, "day"},
-	{7 * 24 * time.Hour, "week"}, {30 * 24 * time.Hour, "30 days"}, {365 * 24 * time.Hour, "year"},
-}
-
-const histogramBars = 90
-
 // HistogramTimeout bounds the count behind the histogram: past it, the
 // page shows the events and says the range is too large to chart.
 var HistogramTimeout = 5 * time.Second
 
-func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.Time, uf uiFilter) *uiHistogram {
+func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.Time, uf uiFilter, z *uiZone) *uiHistogram {
 	h := &uiHistogram{Start: period[0], End: period[1]}
 	counter, ok := s.Events.(trail.EventCounter)
 	if !ok {
 		h.Error = "This storage cannot chart activity."
 		return h
 	}
-	span := period[1].Sub(period[0])
-	width := histogramWidths[len(histogramWidths)-1]
-	for _, w := range histogramWidths {
-		if span <= w.d*histogramBars {
-			width = w
-			break
-		}
-	}
+	width := pickWidth(period[1].Sub(period[0]))
 	h.BucketLabel = width.label
 	f.RangeStart, f.RangeEnd = &period[0], &period[1]
 	ctx, cancel := context.WithTimeout(r.Context(), HistogramTimeout)
 	defer cancel()
-	counts, err := counter.CountEvents(ctx, f, width.d)
+	grid := width.grid(period[1].Sub(period[0]))
+	counts, err := counter.CountEvents(ctx, f, grid)
 	if err != nil {
 		if ctx.Err() != nil {
 			h.Error = "Too many events to chart in this range quickly: narrow the dates or add a filter."
@@ -700,17 +648,26 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 		}
 		return h
 	}
-	for _, c := range counts {
+	// The counts are of epoch-aligned grid buckets; each lies within one
+	// bar (the bars' edges are on the grid).
+	edges := width.edges(period[0], period[1], z, grid)
+	bars := make([]int64, len(edges)-1)
+	g0 := period[0].Truncate(grid)
+	for i, c := range counts {
+		t := g0.Add(time.Duration(i) * grid)
+		j, _ := slices.BinarySearchFunc(edges, t, func(e, t time.Time) int { return e.Compare(t) })
+		if j == len(edges) || !edges[j].Equal(t) {
+			j--
+		}
+		bars[min(max(j, 0), len(bars)-1)] += c
+	}
+	for _, c := range bars {
 		h.Total += c
 		h.Max = max(h.Max, c)
 	}
-	h.Width = len(counts) * 10
-	// Buckets are aligned on the epoch (whole hours, days); the first and
-	// the last may be cut by the period.
-	b0 := period[0].UnixNano() / int64(width.d) * int64(width.d)
-	for i, c := range counts {
-		from := time.Unix(0, b0).UTC().Add(time.Duration(i) * width.d)
-		to := from.Add(width.d)
+	h.Width = len(bars) * 10
+	for i, c := range bars {
+		from, to := edges[i], edges[i+1]
 		if from.Before(period[0]) {
 			from = period[0]
 		}
@@ -721,15 +678,26 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 		if h.Max > 0 && c > 0 {
 			bh = max(2, float64(c)/float64(h.Max)*96)
 		}
-		zoom := uf
-		zoom.From, zoom.To, zoom.Range, zoom.Before, zoom.After = from.Format("2006-01-02T15:04"), to.Format("2006-01-02T15:04"), "", "", ""
-		h.Bars = append(h.Bars, uiBar{X: float64(i*10) + 1, Y: 100 - bh, W: 8, H: bh, Count: c,
-			Label: fmt.Sprintf("%s events from %s to %s UTC", formatCount(c), from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04")),
-			URL:   zoom.URL()})
+		bar := uiBar{X: float64(i*10) + 1, Y: 100 - bh, W: 8, H: bh, Count: c,
+			Label: fmt.Sprintf("%s from %s to %s", plural(c, "event"), z.minute(from), z.minute(to))}
+		if c > 0 {
+			zoom := uf
+			zoom.From, zoom.To, zoom.Range, zoom.Before, zoom.After = z.formValue(from), z.formValue(to), "", "", ""
+			bar.URL = zoom.URL()
+		}
+		h.Bars = append(h.Bars, bar)
 	}
-	h.Summary = fmt.Sprintf("Activity chart: %s events from %s to %s UTC, one bar per %s, at most %s in one bar.",
-		formatCount(h.Total), period[0].Format("2006-01-02 15:04"), period[1].Format("2006-01-02 15:04"), width.label, formatCount(h.Max))
+	h.Summary = fmt.Sprintf("Activity chart: %s from %s to %s, one bar per %s, at most %s in one bar.",
+		plural(h.Total, "event"), z.minute(period[0]), z.minute(period[1]), width.label, formatCount(h.Max))
 	return h
+}
+
+// plural is a count and its noun: "1 event", "12,000 events".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return formatCount(n) + " " + noun + "s"
 }
 
 func formatCount(n int64) string {

@@ -71,12 +71,12 @@ func (x *executor) ActionList(ctx context.Context, f trail.ListFilter) ([]*trail
 
 // Portal links and sessions.
 
-const portalColumns = `id, organization_id, intent, user_id, user_email, user_name, role, opened_at, session_expires_at`
+const portalColumns = `id, organization_id, intent, user_id, user_email, user_name, user_time_zone, user_locale, role, return_to, show_utc, opened_at, session_expires_at`
 
 func scanSession(row pgx.Row) (*trail.PortalSession, error) {
 	var p trail.PortalSession
 	var opened, expires *time.Time
-	if err := row.Scan(&p.ID, &p.OrganizationID, &p.Intent, &p.User.ID, &p.User.Email, &p.User.Name, &p.Role, &opened, &expires); err != nil {
+	if err := row.Scan(&p.ID, &p.OrganizationID, &p.Intent, &p.User.ID, &p.User.Email, &p.User.Name, &p.User.TimeZone, &p.User.Locale, &p.Role, &p.ReturnTo, &p.ShowUTC, &opened, &expires); err != nil {
 		return nil, noRows(err)
 	}
 	if opened != nil {
@@ -89,9 +89,9 @@ func scanSession(row pgx.Row) (*trail.PortalSession, error) {
 }
 
 func (x *executor) PortalLinkInsert(ctx context.Context, l *trail.PortalLink, tokenHash []byte) error {
-	_, err := x.exec(ctx, `INSERT INTO portal_links (id, organization_id, intent, user_id, user_email, user_name, role, token_hash, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, l.ID, l.OrganizationID, l.Intent, l.User.ID, l.User.Email, l.User.Name, l.Role,
-		tokenHash, l.CreatedAt, l.ExpiresAt)
+	_, err := x.exec(ctx, `INSERT INTO portal_links (id, organization_id, intent, user_id, user_email, user_name, user_time_zone, user_locale, role, return_to,
+		token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, l.ID, l.OrganizationID, l.Intent, l.User.ID, l.User.Email, l.User.Name,
+		l.User.TimeZone, l.User.Locale, l.Role, l.ReturnTo, tokenHash, l.CreatedAt, l.ExpiresAt)
 	return err
 }
 
@@ -118,6 +118,11 @@ func (x *executor) PortalLinkOpen(ctx context.Context, tokenHash, sessionHash []
 func (x *executor) PortalSessionGet(ctx context.Context, sessionHash []byte, now time.Time) (*trail.PortalSession, error) {
 	return scanSession(x.q().QueryRow(ctx, `SELECT `+portalColumns+` FROM portal_links
 		WHERE session_hash = $1 AND ended_at IS NULL AND session_expires_at > $2`, sessionHash, now))
+}
+
+func (x *executor) PortalSessionSetUTC(ctx context.Context, sessionHash []byte, utc bool) error {
+	_, err := x.exec(ctx, `UPDATE portal_links SET show_utc = $1 WHERE session_hash = $2 AND ended_at IS NULL`, utc, sessionHash)
+	return err
 }
 
 func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error {

@@ -69,3 +69,9 @@ func (s *Portal) FindPortalSession(ctx context.Context, sessionSecret string) (*
 func (s *Portal) EndPortalSession(ctx context.Context, sessionSecret string) error {
 	return notFound(s.d.PortalSessionEnd(ctx, trail.SecretHash(sessionSecret), s.d.Now().UTC()), nil, "end portal session")
 }
+
+// SetPortalSessionUTC records the session's choice of UTC or its person's
+// zone.
+func (s *Portal) SetPortalSessionUTC(ctx context.Context, sessionSecret string, utc bool) error {
+	return notFound(s.d.PortalSessionSetUTC(ctx, trail.SecretHash(sessionSecret), utc), nil, "set portal session zone")
+}

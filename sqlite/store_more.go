@@ -78,12 +78,12 @@ func (x *executor) ActionList(ctx context.Context, f trail.ListFilter) ([]*trail
 
 // Portal links and sessions.
 
-const portalColumns = `id, organization_id, intent, user_id, user_email, user_name, role, opened_at, session_expires_at`
+const portalColumns = `id, organization_id, intent, user_id, user_email, user_name, user_time_zone, user_locale, role, return_to, show_utc, opened_at, session_expires_at`
 
 func scanSession(row *sql.Row) (*trail.PortalSession, error) {
 	var p trail.PortalSession
 	var opened, expires sql.NullInt64
-	if err := row.Scan(&p.ID, &p.OrganizationID, &p.Intent, &p.User.ID, &p.User.Email, &p.User.Name, &p.Role, &opened, &expires); err != nil {
+	if err := row.Scan(&p.ID, &p.OrganizationID, &p.Intent, &p.User.ID, &p.User.Email, &p.User.Name, &p.User.TimeZone, &p.User.Locale, &p.Role, &p.ReturnTo, &p.ShowUTC, &opened, &expires); err != nil {
 		return nil, noRows(err)
 	}
 	p.OpenedAt, p.ExpiresAt = time.Unix(0, opened.Int64).UTC(), time.Unix(0, expires.Int64).UTC()
@@ -91,9 +91,9 @@ func scanSession(row *sql.Row) (*trail.PortalSession, error) {
 }
 
 func (x *executor) PortalLinkInsert(ctx context.Context, l *trail.PortalLink, tokenHash []byte) error {
-	_, err := x.exec(ctx, `INSERT INTO portal_links (id, organization_id, intent, user_id, user_email, user_name, role, token_hash, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.ID, l.OrganizationID, l.Intent, l.User.ID, l.User.Email, l.User.Name, l.Role,
-		tokenHash, l.CreatedAt.UnixNano(), l.ExpiresAt.UnixNano())
+	_, err := x.exec(ctx, `INSERT INTO portal_links (id, organization_id, intent, user_id, user_email, user_name, user_time_zone, user_locale, role, return_to,
+		token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.ID, l.OrganizationID, l.Intent, l.User.ID, l.User.Email, l.User.Name,
+		l.User.TimeZone, l.User.Locale, l.Role, l.ReturnTo, tokenHash, l.CreatedAt.UnixNano(), l.ExpiresAt.UnixNano())
 	return err
 }
 
@@ -119,6 +119,11 @@ func (x *executor) PortalLinkOpen(ctx context.Context, tokenHash, sessionHash []
 func (x *executor) PortalSessionGet(ctx context.Context, sessionHash []byte, now time.Time) (*trail.PortalSession, error) {
 	return scanSession(x.r().QueryRowContext(ctx, `SELECT `+portalColumns+` FROM portal_links
 		WHERE session_hash = ? AND ended_at IS NULL AND session_expires_at > ?`, sessionHash, now.UnixNano()))
+}
+
+func (x *executor) PortalSessionSetUTC(ctx context.Context, sessionHash []byte, utc bool) error {
+	_, err := x.exec(ctx, `UPDATE portal_links SET show_utc = ? WHERE session_hash = ? AND ended_at IS NULL`, utc, sessionHash)
+	return err
 }
 
 func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error {

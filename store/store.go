@@ -132,6 +132,9 @@ type PortalExecutor interface {
 	// ended and not expired at now.
 	PortalSessionGet(ctx context.Context, sessionHash []byte, now time.Time) (*trail.PortalSession, error)
 	PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error
+	// PortalSessionSetUTC records whether the session shows times in UTC
+	// rather than in its person's zone.
+	PortalSessionSetUTC(ctx context.Context, sessionHash []byte, utc bool) error
 }
 
 // StoredResponse is a row of the idempotency table: a claim while Status

@@ -18,7 +18,7 @@ import (
 // organization's log with the person as the actor.
 func testPortal(t *testing.T, s Services) {
 	f := &portalFixture{s: s, org: mustOrg(t, s, "Portal"), other: mustOrg(t, s, "Other"),
-		user: trail.PortalUser{ID: "user_42", Email: "ada@example.com", Name: "Ada Lovelace"}}
+		user: trail.PortalUser{ID: "user_42", Email: "ada@example.com", Name: "Ada Lovelace", TimeZone: "America/Los_Angeles", Locale: "en-US"}}
 	f.ctx = trail.NewContextWithCaller(context.Background(), &trail.Caller{
 		Actor:   trail.Actor{ID: "key_1", Type: "api_key"},
 		Context: trail.EventContext{Location: "198.51.100.4", UserAgent: "Mozilla/5.0 portal"},
@@ -33,6 +33,7 @@ func testPortal(t *testing.T, s Services) {
 	}{
 		{"Open", f.testOpen},
 		{"OnceOnly", f.testOnceOnly},
+		{"ShowUTC", f.testShowUTC},
 		{"LinkExpiry", f.testLinkExpiry},
 		{"SignOut", f.testSignOut},
 		{"SessionExpiry", f.testSessionExpiry},
@@ -58,7 +59,7 @@ type portalFixture struct {
 
 func (f *portalFixture) newLink(t *testing.T, orgID, role string) *trail.PortalLink {
 	t.Helper()
-	l := &trail.PortalLink{OrganizationID: orgID, Intent: trail.IntentAuditLogs, User: f.user, Role: role}
+	l := &trail.PortalLink{OrganizationID: orgID, Intent: trail.IntentAuditLogs, User: f.user, Role: role, ReturnTo: "/ui/?actions=user.%2A"}
 	if err := f.s.Portal.CreatePortalLink(f.ctx, l); err != nil {
 		t.Fatalf("CreatePortalLink: %v", err)
 	}
@@ -78,7 +79,8 @@ func (f *portalFixture) testOpen(t *testing.T) {
 		t.Fatalf("OpenPortalLink: %v", err)
 	}
 	if sess.ID != l.ID || sess.OrganizationID != org.ID || sess.User != user || sess.Role != trail.RoleAdmin ||
-		sess.Intent != trail.IntentAuditLogs || sess.ExpiresAt.Sub(sess.OpenedAt) != trail.PortalSessionTTL || !sess.CanView() {
+		sess.Intent != trail.IntentAuditLogs || sess.ExpiresAt.Sub(sess.OpenedAt) != trail.PortalSessionTTL || !sess.CanView() ||
+		sess.ReturnTo != l.ReturnTo || sess.ShowUTC {
 		t.Fatalf("session = %+v", sess)
 	}
 	evs := allEvents(t, s, trail.EventFilter{OrganizationID: org.ID, Actions: []string{trail.ActionPortalSessionCreated}})
@@ -117,6 +119,28 @@ func (f *portalFixture) testOnceOnly(t *testing.T) {
 	found, err := s.Portal.FindPortalSession(ctx, "session-secret-1")
 	if err != nil || found.ID != sess.ID || found.Role != trail.RoleAdmin || found.User != user || found.OrganizationID != org.ID {
 		t.Fatalf("FindPortalSession = %+v, %v", found, err)
+	}
+}
+
+// testShowUTC: a session remembers its person's choice of UTC, and only
+// its own.
+func (f *portalFixture) testShowUTC(t *testing.T) {
+	for _, utc := range []bool{true, false, true} {
+		if err := f.s.Portal.SetPortalSessionUTC(f.ctx, "session-secret-1", utc); err != nil {
+			t.Fatal(err)
+		}
+		found, err := f.s.Portal.FindPortalSession(f.ctx, "session-secret-1")
+		if err != nil || found.ShowUTC != utc || found.User != f.user {
+			t.Fatalf("after SetPortalSessionUTC(%v): %+v, %v", utc, found, err)
+		}
+	}
+	other := f.newLink(t, f.org.ID, trail.RoleAdmin)
+	sess, err := f.s.Portal.OpenPortalLink(f.ctx, other.Token, "session-secret-utc")
+	if err != nil || sess.ShowUTC {
+		t.Fatalf("another session: %+v, %v", sess, err)
+	}
+	if err := f.s.Portal.SetPortalSessionUTC(f.ctx, "session-secret-1", false); err != nil {
+		t.Fatal(err)
 	}
 }
 
