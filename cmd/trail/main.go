@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones for the UI where the system has none (a scratch image)
 
 	"github.com/trail-audit/trail/tlog"
 )
