@@ -353,6 +353,15 @@ func TestUI_Pages(t *testing.T) {
 			t.Errorf("%s: %d, want %d with %q", tc.path, p.status, tc.status, tc.want)
 		}
 	}
+	// A bad filter's page marks its field, and offers no export and no
+	// presets that would lead to the same error.
+	for path, field := range map[string]string{"/ui/?from=yesterday": "from", "/ui/?from=2026-01-02&to=2026-01-01": "to", "/ui/?actions=Not+An+Action!": "actions"} {
+		p := get(t, c, ts.URL()+path)
+		if !strings.Contains(p.body, `id="`+field+`" aria-invalid="true" aria-errormessage="page-error"`) || !strings.Contains(p.body, `id="page-error"`) ||
+			strings.Contains(p.body, `action="/ui/exports"`) || strings.Contains(p.body, `class="presets"`) || strings.Count(p.body, `aria-invalid`) != 1 {
+			t.Errorf("%s: the error is not tied to %s, or export and presets are offered:\n%s", path, field, p.body)
+		}
+	}
 	// Empty form fields are dropped: the URL to share is the short one.
 	p := get(t, c, ts.URL()+"/ui/?q=&actions=user.role_granted&actor_ids=&targets=&target_ids=&from=&to=&range=30d")
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/?actions=user.role_granted" {

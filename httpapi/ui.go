@@ -78,6 +78,7 @@ func (s *Server) templates() (*uiTemplates, error) {
 			"iso":     func(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) },
 			"count":   formatCount,
 			"plural":  plural,
+			"changes": changeSummary,
 			"bytes":   formatBytes,
 			"jsonval": func(v any) string { b, _ := json.Marshal(v); return string(b) },
 		}
@@ -440,6 +441,7 @@ type uiEventsData struct {
 	// Invalid: a filter is wrong (the page says which); FilterCount is
 	// how many of the folded filters are set.
 	Invalid            bool
+	ErrField           string // the id of the field the error is about
 	FilterCount        int
 	FromValue, ToValue string
 }
@@ -475,6 +477,12 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	ef, hist, err := s.eventFilter(u, f)
 	if err != nil {
 		page.Error, d.Invalid = err.Error(), true
+		for label, id := range map[string]string{"From": "from", "Until": "to", "Event type": "actions", "Actor": "actor",
+			"Target type": "target-type", "Target ID": "target-id", "Search": "q"} {
+			if strings.HasPrefix(page.Error, label+":") || (id == "to" && strings.HasPrefix(page.Error, "Until must")) {
+				d.ErrField = id
+			}
+		}
 		s.render(w, r, http.StatusBadRequest, "events", page)
 		return
 	}

@@ -99,6 +99,10 @@ func uiEvents(t *testing.T, ts *testServer, org string) {
 			"context":  map[string]any{"location": fmt.Sprintf("203.0.113.%d", i%9), "user_agent": "Mozilla/5.0 ui-test"},
 			"metadata": map[string]any{"ticket": fmt.Sprintf("TCK-%d", i%7), "reason": "quarterly review"},
 		})
+		if actions[i%len(actions)] == "escalation_path.updated" {
+			evs[len(evs)-1]["metadata"].(map[string]any)["before_priority"] = "P2"
+			evs[len(evs)-1]["metadata"].(map[string]any)["after_priority"] = "P1"
+		}
 	}
 	for i := 0; i < len(evs); i += 50 {
 		res := ts.do(t, "POST", "/audit_logs/events/batch", adminSecret, map[string]any{"organization_id": org, "events": evs[i:min(i+50, len(evs))]})
@@ -256,7 +260,9 @@ func TestUI_Browser(t *testing.T) {
 
 		t.Run("keyboard", b.testKeyboard)
 
-		t.Run("phone", b.testPhone)
+		t.Run("layout", b.testLayout)
+
+		t.Run("what changed", b.testWhatChanged)
 
 		t.Run("member", b.testMember)
 
@@ -576,7 +582,11 @@ func (b *uiBrowser) testStream(t *testing.T) {
 	}
 	// Pause and resume, with the state shown.
 	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
-	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` .state.inactive`)))
+	var state string
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` .state.inactive`)), textInto(&state, chromedp.CSS(`#stream-`+id+` .state`)))
+	if state != "paused" {
+		t.Fatalf("a paused stream reads %q", state)
+	}
 	screenshot(t, ctx, "settings")
 	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Resume"]`)))
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#stream-`+id+` button[aria-label^="Pause"]`)))
@@ -633,17 +643,68 @@ func (b *uiBrowser) testKeyboard(t *testing.T) {
 	}
 }
 
-func (b *uiBrowser) testPhone(t *testing.T) {
-	ts, ctx := b.ts, b.ctx
-	run(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(ts.URL()+"/ui/?range=7d"),
-		chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
-	var overflow bool
-	run(t, ctx, into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
-	if overflow {
-		t.Error("the audit log scrolls sideways at 390 px")
+// testLayout: no page scrolls sideways on a phone, a tablet or a
+// desktop; the results are above the fold: on a 1440×900 screen the 10th
+// row ends within 900 px, on a 390×844 phone the first row within 844.
+func (b *uiBrowser) testLayout(t *testing.T) {
+	ts, ctx, org := b.ts, b.ctx, b.org
+	defer run(t, ctx, chromedp.EmulateViewport(1280, 1000))
+	event := ts.allIDs(t, org)[0]
+	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk"}
+	for _, size := range [][2]int64{{390, 844}, {768, 1024}, {1440, 900}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if size[0] < 500 {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		for _, path := range pages {
+			run(t, ctx, chromedp.EmulateViewport(size[0], size[1], opts...), chromedp.Navigate(ts.URL()+path), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			var wide []string
+			run(t, ctx, into(&wide, chromedp.Evaluate[[]string](`document.documentElement.scrollWidth > window.innerWidth + 1 ?
+				[String(document.documentElement.scrollWidth)].concat(Array.from(document.querySelectorAll('main *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(-3).map(e => e.outerHTML.slice(0, 100))) : []`)))
+			if len(wide) > 0 {
+				t.Errorf("%s scrolls sideways at %d px: %v", path, size[0], wide)
+			}
+		}
+		run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+		var bottoms []float64
+		run(t, ctx, into(&bottoms, chromedp.Evaluate[[]float64](`Array.from(document.querySelectorAll('tr[data-event-id]')).slice(0, 10).map(r => r.getBoundingClientRect().bottom)`)))
+		switch {
+		case len(bottoms) < 10:
+			t.Fatalf("%d rows", len(bottoms))
+		case size == [2]int64{1440, 900} && bottoms[9] > 900:
+			t.Errorf("at 1440×900 the 10th row ends at %.0f px", bottoms[9])
+		case size == [2]int64{390, 844} && bottoms[0] > 844:
+			t.Errorf("at 390×844 the first row ends at %.0f px", bottoms[0])
+		}
+		t.Logf("%dx%d: first row ends at %.0f px, 10th at %.0f px", size[0], size[1], bottoms[0], bottoms[9])
+		switch size[0] {
+		case 390:
+			screenshot(t, ctx, "audit-log-phone")
+		case 1440:
+			screenshot(t, ctx, "audit-log")
+		}
 	}
-	screenshot(t, ctx, "audit-log-phone")
-	run(t, ctx, chromedp.EmulateViewport(1280, 1000))
+}
+
+// testWhatChanged: an event's before/after metadata is a diff of each
+// field on its page and one line in the list.
+func (b *uiBrowser) testWhatChanged(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?actions=escalation_path.updated&range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	var line string
+	run(t, ctx, textInto(&line, chromedp.CSS(`tr[data-event-id] .diff`)))
+	if line != "priority: P2 → P1" {
+		t.Fatalf("the row says %q", line)
+	}
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-event-id] a`)))
+	var before, after, rest string
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`table.changes`)), textInto(&before, chromedp.CSS(`table.changes tr.changed del`)),
+		textInto(&after, chromedp.CSS(`table.changes tr.changed ins`)), textInto(&rest, chromedp.CSS(`#metadata-h`)))
+	if before != "P2" || after != "P1" || rest != "Other metadata" {
+		t.Fatalf("the event shows %q → %q, then %q", before, after, rest)
+	}
+	checkLabels(t, ctx, "event with changes")
+	screenshot(t, ctx, "event-changes")
 }
 
 func (b *uiBrowser) testMember(t *testing.T) {

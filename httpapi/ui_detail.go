@@ -21,6 +21,8 @@ type uiEventData struct {
 	Back     string // the log with the filters the event was opened from
 	Raw      string // the stored JSON, indented
 	Metadata []uiKV
+	Changes  []uiChange // what the event changed (metadataChanges)
+	ActorMD  []uiKV
 	Verify   uiVerification
 	ID       string
 }
@@ -40,12 +42,7 @@ type uiVerification struct {
 func sortedKV(md trail.Metadata) []uiKV {
 	out := make([]uiKV, 0, len(md))
 	for k, v := range md {
-		val, ok := v.(string)
-		if !ok {
-			b, _ := json.Marshal(v)
-			val = string(b)
-		}
-		out = append(out, uiKV{k, val})
+		out = append(out, uiKV{k, metadataText(v)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
@@ -60,7 +57,8 @@ func (s *Server) uiEvent(w http.ResponseWriter, r *http.Request, u *uiSession) {
 	}
 	back := parseUIFilter(r.URL.Query())
 	back.Before, back.After = "", ""
-	d := &uiEventData{Event: ev, Back: back.URL(), ID: id, Metadata: sortedKV(ev.Metadata)}
+	d := &uiEventData{Event: ev, Back: back.URL(), ID: id, ActorMD: sortedKV(ev.Actor.Metadata)}
+	d.Changes, d.Metadata = metadataChanges(ev.Metadata)
 	if !ev.Purged {
 		var pretty bytes.Buffer
 		if json.Indent(&pretty, []byte(ev.Raw), "", "  ") == nil {
@@ -249,4 +247,75 @@ func (s *Server) uiExportCheckpoint(w http.ResponseWriter, r *http.Request, u *u
 	w.Header().Set("Content-Disposition", `attachment; filename="`+ex.FileName()+`.checkpoint"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(ex.Checkpoint.Note))
+}
+
+// uiChange is one field an event changed, from metadata keys that pair
+// up: before_X and after_X, old_X and new_X, previous_X and X.
+type uiChange struct {
+	Field, Before, After string
+	Changed              bool
+}
+
+// changePairs are the prefixes of a pair: the value before, and after.
+var changePairs = [][2]string{{"before_", "after_"}, {"old_", "new_"}, {"previous_", ""}}
+
+// metadataChanges splits an event's metadata into the fields it changed
+// (in the order of their names) and the other keys.
+func metadataChanges(md trail.Metadata) ([]uiChange, []uiKV) {
+	used := map[string]bool{}
+	var changes []uiChange
+	for k := range md {
+		for _, p := range changePairs {
+			field, ok := strings.CutPrefix(k, p[0])
+			if !ok || field == "" {
+				continue
+			}
+			after, has := md[p[1]+field]
+			if !has || used[k] || used[p[1]+field] {
+				continue
+			}
+			used[k], used[p[1]+field] = true, true
+			b, a := metadataText(md[k]), metadataText(after)
+			changes = append(changes, uiChange{Field: field, Before: b, After: a, Changed: b != a})
+			break
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Field < changes[j].Field })
+	rest := trail.Metadata{}
+	for k, v := range md {
+		if !used[k] {
+			rest[k] = v
+		}
+	}
+	return changes, sortedKV(rest)
+}
+
+// metadataText is a metadata value as the UI shows it: a string as it
+// is, anything else as JSON.
+func metadataText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// changeSummary is one line of what an event changed, for the list:
+// "priority: P2 → P1; name: A → B" (the changed fields only).
+func changeSummary(md trail.Metadata) string {
+	changes, _ := metadataChanges(md)
+	var parts []string
+	for _, c := range changes {
+		if c.Changed {
+			parts = append(parts, c.Field+": "+orDash(c.Before)+" → "+orDash(c.After))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

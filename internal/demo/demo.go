@@ -8,7 +8,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,13 +32,79 @@ type CatalogEntry struct {
 	MetadataKeys []string `json:"metadata_keys"`
 }
 
-// Catalog returns the embedded catalogue.
+// Catalog returns the embedded catalogue, where every *.updated event
+// type says what it changed (withChanges).
 func Catalog() ([]CatalogEntry, error) {
 	var c []CatalogEntry
 	if err := json.Unmarshal(catalogJSON, &c); err != nil {
 		return nil, fmt.Errorf("decode catalogue: %w", err)
 	}
-	return c, nil
+	return withChanges(c), nil
+}
+
+// changedFields are fields a *.updated event may change, with the values
+// they take; every such event changes the name or keeps it, and one of
+// the others.
+var changedFields = map[string][]string{
+	"priority":      {"P1", "P2", "P3", "P4"},
+	"severity":      {"minor", "major", "critical"},
+	"visibility":    {"public", "private"},
+	"delay_minutes": {"5", "10", "15", "30"},
+	"owner_team":    {"Platform", "Payments", "Security", "Data", "Mobile"},
+}
+
+var changedOrder = []string{"priority", "severity", "visibility", "delay_minutes", "owner_team"}
+
+// withChanges gives each *.updated entry of the catalogue that has no
+// before/after keys of its own the pair before_name/after_name and one
+// more pair (SPEC §9's "what changed"); its schema declares them.
+func withChanges(c []CatalogEntry) []CatalogEntry {
+	for i, e := range c {
+		if !strings.HasSuffix(e.Action, ".updated") {
+			continue
+		}
+		paired := false
+		for _, k := range e.MetadataKeys {
+			paired = paired || strings.HasPrefix(k, "before_") || strings.HasPrefix(k, "after_") || strings.HasPrefix(k, "previous_")
+		}
+		if paired {
+			continue
+		}
+		f := changedOrder[len(e.Action)%len(changedOrder)]
+		keys := append(slices.Clone(e.MetadataKeys), "before_name", "after_name", "before_"+f, "after_"+f)
+		c[i].MetadataKeys = keys
+	}
+	return c
+}
+
+// sampleChange fills a before/after pair of md with realistic values: a
+// change most of the time, the same value sometimes.
+func sampleChange(rng *rand.Rand, md trail.Metadata) {
+	for _, k := range slices.Sorted(maps.Keys(md)) { // in order: the demo is the same every time
+		field, ok := strings.CutPrefix(k, "before_")
+		if !ok {
+			continue
+		}
+		var values []string
+		if field == "name" {
+			for range 2 {
+				values = append(values, adjectives[rng.IntN(len(adjectives))]+" "+nouns[rng.IntN(len(nouns))])
+			}
+		} else if values = changedFields[field]; values == nil {
+			continue
+		}
+		before := values[rng.IntN(len(values))]
+		after := before
+		if rng.IntN(5) > 0 || field != "name" {
+			for after == before {
+				after = values[rng.IntN(len(values))]
+				if field == "name" {
+					after = adjectives[rng.IntN(len(adjectives))] + " " + nouns[rng.IntN(len(nouns))]
+				}
+			}
+		}
+		md[k], md["after_"+field] = before, after
+	}
 }
 
 // metadataKey turns a catalogue key into a valid metadata key and its JSON
@@ -216,6 +284,7 @@ func Events(c []CatalogEntry, n int, now time.Time) []*trail.EventInput {
 				name, sch := metadataKey(raw)
 				in.Metadata[name] = sampleValue(rng, name, sch, times[i], people)
 			}
+			sampleChange(rng, in.Metadata)
 		}
 		out[i] = in
 	}

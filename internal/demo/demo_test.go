@@ -2,7 +2,9 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +46,38 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("event %d at %v is outside the last 90 days or out of order", i, e.OccurredAt)
 		}
 		actors[e.Actor.ID], types[e.Actor.Type], actions[e.Action] = true, true, true
+	}
+	// Every *.updated event says what it changed: a before/after pair,
+	// most of them with a value that differs; and the demo is the same
+	// every time.
+	updated, changed := 0, 0
+	for _, e := range evs {
+		if !strings.HasSuffix(e.Action, ".updated") {
+			continue
+		}
+		updated++
+		pair := false
+		for k, v := range e.Metadata {
+			for _, p := range [][2]string{{"before_", "after_"}, {"previous_", ""}} {
+				if f, ok := strings.CutPrefix(k, p[0]); ok {
+					if after, has := e.Metadata[p[1]+f]; has {
+						pair = true
+						if fmt.Sprint(after) != fmt.Sprint(v) {
+							changed++
+						}
+					}
+				}
+			}
+		}
+		if !pair {
+			t.Fatalf("%s says nothing of what it changed: %v", e.Action, e.Metadata)
+		}
+	}
+	if updated < 1000 || changed < updated {
+		t.Fatalf("%d updated events, %d changed values", updated, changed)
+	}
+	if again := demo.Events(catalog, 500, now); fmt.Sprint(again[499].Metadata) != fmt.Sprint(demo.Events(catalog, 500, now)[499].Metadata) {
+		t.Fatal("the demo differs from one run to the next")
 	}
 	if len(actors) < 50 || len(types) < 4 || len(actions) < 150 {
 		t.Fatalf("not varied: %d actors, %d actor types, %d actions", len(actors), len(types), len(actions))
