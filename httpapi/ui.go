@@ -44,6 +44,8 @@ type uiPage struct {
 	Flash   string
 	Error   string
 	Data    any
+	// Results: the page lists events, which a skip link leads to.
+	Results bool
 }
 
 type uiTemplates struct {
@@ -431,6 +433,7 @@ type uiEventsData struct {
 	Presets  []uiPreset
 	Actions  []string
 	Events   []*trail.Event
+	Rows     []uiRow
 	Newer    string // page URLs
 	Older    string
 	Newest   string
@@ -499,7 +502,8 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		s.uiFail(w, r, u, err)
 		return
 	}
-	d.Events = res.Events
+	d.Events, d.Rows = res.Events, eventRows(res.Events, f)
+	page.Results = len(d.Rows) > 0
 	if n := len(res.Events); n > 0 {
 		first, last := EncodeEventCursor(res.Events[0].Index), EncodeEventCursor(res.Events[n-1].Index)
 		older, newer := f, f

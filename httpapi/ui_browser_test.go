@@ -462,6 +462,36 @@ func (b *uiBrowser) testDetail(t *testing.T) {
 	if loc := location(t, ctx); loc.Query().Get("q") != "TCK-5" {
 		t.Fatalf("back to %s", loc)
 	}
+	b.testInspectInPlace(t)
+}
+
+// testInspectInPlace: a row opens as a whole; its page leads to the
+// newer and older events of the same list, and Back to the same page of
+// the list at the same row.
+func (b *uiBrowser) testInspectInPlace(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="next"]`)))
+	page2 := location(t, ctx)
+	ids := rowIDs(t, ctx)
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-event-id="`+ids[1]+`"] td[data-label="Location"]`)))
+	if loc := location(t, ctx); loc.Path != "/ui/events/"+ids[1] {
+		t.Fatalf("a click on the row's location led to %s", loc)
+	}
+	var newer, older string
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)),
+		into(&newer, chromedp.Evaluate[string](`document.querySelector('a[rel="prev"]').pathname`)),
+		into(&older, chromedp.Evaluate[string](`document.querySelector('a[rel="next"]').pathname`)))
+	if newer != "/ui/events/"+ids[0] || older != "/ui/events/"+ids[2] {
+		t.Fatalf("newer %s, older %s; the list has %v", newer, older, ids[:3])
+	}
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`a[rel="next"]`)))
+	follow(t, ctx, chromedp.Click(chromedp.Search(`//a[contains(text(), "Back to the audit log")]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	loc := location(t, ctx)
+	if loc.Query().Encode() != page2.Query().Encode() || loc.Fragment != "ev-"+ids[2] || !slices.Equal(rowIDs(t, ctx), ids) {
+		t.Fatalf("back to %s, not to %s at row %s", loc, page2, ids[2])
+	}
 }
 
 func (b *uiBrowser) testExport(t *testing.T) {
@@ -630,6 +660,16 @@ func (b *uiBrowser) testKeyboard(t *testing.T) {
 	run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.id`)))
 	if focused != "main" {
 		t.Fatalf("the skip link focuses %q", focused)
+	}
+	// The first event is three Tab presses away: past the first skip
+	// link, to "Skip to the events", and from there to the first row.
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent(kb.Tab))
+	var first string
+	run(t, ctx, into(&focused, chromedp.Evaluate[string](`document.activeElement.closest('tr') ? document.activeElement.closest('tr').dataset.eventId : document.activeElement.outerHTML`)),
+		into(&first, chromedp.Evaluate[string](`document.querySelector('tr[data-event-id]').dataset.eventId`)))
+	if focused != first {
+		t.Fatalf("three Tabs and Enter reach %q, not the first event %s", focused, first)
 	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`details.more summary`)), chromedp.WaitVisible(chromedp.CSS(`#actor`)))
 	follow(t, ctx, chromedp.SendKeys(chromedp.CSS(`#actor`), "user_3"+kb.Enter))

@@ -44,3 +44,32 @@ func TestMetadataChanges(t *testing.T) {
 		t.Errorf("summary of an empty before %q", got)
 	}
 }
+
+// TestActionWords: a row's sentence reads the action as a verb and the
+// kind of thing, and names the target of that kind.
+func TestActionWords(t *testing.T) {
+	for action, want := range map[string][2]string{
+		"escalation_path.updated":     {"updated", "escalation path"},
+		"user.role_granted":           {"granted role", "user"},
+		"log_stream.created":          {"created", "log stream"},
+		"catalog.entry.attribute_set": {"attribute set", "catalog entry"},
+		"login":                       {"login", ""},
+	} {
+		if v, o := actionWords(action); v != want[0] || o != want[1] {
+			t.Errorf("%s: %q %q, want %q %q", action, v, o, want[0], want[1])
+		}
+	}
+	ev := &trail.Event{Action: "escalation_path.updated", Actor: trail.Actor{ID: "user_1", Type: "user", Name: "Ada Lovelace"},
+		Targets: []trail.Target{{Type: "team", ID: "team_1", Name: "SRE"}, {Type: "escalation_path", ID: "ep_1", Name: "EU responders"}}}
+	rows := eventRows([]*trail.Event{ev}, uiFilter{Range: "7d", Before: "x", Zone: "Europe/Paris"})
+	r := rows[0]
+	if r.Actor+" "+r.Verb+" "+r.Object+" "+r.Target != "Ada Lovelace updated escalation path EU responders" {
+		t.Errorf("sentence %q %q %q %q", r.Actor, r.Verb, r.Object, r.Target)
+	}
+	if r.TargetURL != "/ui/?range=7d&target_ids=ep_1&tz=Europe%2FParis" || r.ActorURL != "/ui/?actor_ids=user_1&range=7d&tz=Europe%2FParis" {
+		t.Errorf("filter links %q %q", r.TargetURL, r.ActorURL)
+	}
+	if r.Open != "/ui/events/"+ev.ID+"?before=x&range=7d&tz=Europe%2FParis" {
+		t.Errorf("open %q", r.Open)
+	}
+}

@@ -17,14 +17,17 @@ import (
 // --- one event ---
 
 type uiEventData struct {
-	Event    *trail.Event
-	Back     string // the log with the filters the event was opened from
-	Raw      string // the stored JSON, indented
-	Metadata []uiKV
-	Changes  []uiChange // what the event changed (metadataChanges)
-	ActorMD  []uiKV
-	Verify   uiVerification
-	ID       string
+	Event *trail.Event
+	Back  string // the log with the filters the event was opened from
+	// Newer and Older are the pages of the events above and below it in
+	// that list ("" at its ends).
+	Newer, Older string
+	Raw          string // the stored JSON, indented
+	Metadata     []uiKV
+	Changes      []uiChange // what the event changed (metadataChanges)
+	ActorMD      []uiKV
+	Verify       uiVerification
+	ID           string
 }
 
 type uiKV struct{ Key, Value string }
@@ -55,9 +58,12 @@ func (s *Server) uiEvent(w http.ResponseWriter, r *http.Request, u *uiSession) {
 		s.uiFail(w, r, u, err)
 		return
 	}
-	back := parseUIFilter(r.URL.Query())
-	back.Before, back.After = "", ""
-	d := &uiEventData{Event: ev, Back: back.URL(), ID: id, ActorMD: sortedKV(ev.Actor.Metadata)}
+	list := parseUIFilter(r.URL.Query())
+	// Back is the list's page the event was opened from, at its row.
+	d := &uiEventData{Event: ev, Back: pageURL("/ui/", list.values(true)) + "#ev-" + url.PathEscape(id), ID: id, ActorMD: sortedKV(ev.Actor.Metadata)}
+	if !ev.Purged {
+		d.Newer, d.Older = s.neighbours(r, u, list, ev)
+	}
 	d.Changes, d.Metadata = metadataChanges(ev.Metadata)
 	if !ev.Purged {
 		var pretty bytes.Buffer
@@ -318,4 +324,33 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// neighbours are the pages of the events next to ev in the list it was
+// opened from (its filters, in any page): the newer and the older one,
+// each keeping the list's filters and page.
+func (s *Server) neighbours(r *http.Request, u *uiSession, list uiFilter, ev *trail.Event) (newer, older string) {
+	f := list
+	f.Before, f.After = "", ""
+	ef, _, err := s.eventFilter(u, f)
+	if err != nil {
+		return "", ""
+	}
+	ef.Limit = 1
+	place := pageURL("", list.values(true))
+	idx := ev.Index
+	for i, dir := range []*string{&newer, &older} {
+		g := ef
+		if i == 0 {
+			g.Before, g.After = &idx, nil
+		} else {
+			g.Before, g.After = nil, &idx
+		}
+		res, err := s.Events.FindEvents(r.Context(), g)
+		if err != nil || len(res.Events) == 0 {
+			continue
+		}
+		*dir = "/ui/events/" + url.PathEscape(res.Events[0].ID) + place
+	}
+	return newer, older
 }
