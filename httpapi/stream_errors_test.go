@@ -1,15 +1,19 @@
 package httpapi_test
 
 import (
+	"html"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/testwait"
 )
@@ -35,6 +39,8 @@ func TestStreams_ErrorsHideInternals(t *testing.T) {
 	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0)
 	untrusted.StartTLS()
 	defer untrusted.Close()
+	browser := browserClient(t)
+	get(t, browser, ts.portalLink(t, org, trail.RoleAdmin, trail.IntentLogStreams))
 	for _, c := range []struct {
 		url, want string
 	}{
@@ -65,6 +71,17 @@ func TestStreams_ErrorsHideInternals(t *testing.T) {
 		}
 		if m := internals.FindString(st["last_error"].(string)); m != "" {
 			t.Errorf("last_error of %s: %q shows %q", c.url, st["last_error"], m)
+		}
+		// The web UI's Test button and Last error column say the same.
+		p := get(t, browser, ts.URL()+"/ui/settings")
+		csrf := csrfField.FindStringSubmatch(p.body)[1]
+		res := post(t, browser, ts.URL()+"/ui/streams/"+id+"/test", url.Values{"csrf": {csrf}})
+		row := regexp.MustCompile(`(?s)<tr id="stream-` + id + `">.*?</tr>`).FindString(p.body)
+		result := regexp.MustCompile(`(?s)<div class="notice bad" role="alert" id="test-result">.*?</div>`).FindString(res.body)
+		for _, part := range []string{row, result} {
+			if !strings.Contains(part, html.EscapeString(c.want)) || internals.FindString(part) != "" {
+				t.Errorf("the UI of %s shows %q, or not %q: %s", c.url, internals.FindString(part), c.want, part)
+			}
 		}
 	}
 }
