@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -263,6 +264,8 @@ func TestUI_Browser(t *testing.T) {
 		t.Run("layout", b.testLayout)
 
 		t.Run("what changed", b.testWhatChanged)
+
+		t.Run("dark mode", b.testDarkMode)
 
 		t.Run("member", b.testMember)
 
@@ -724,6 +727,28 @@ func (b *uiBrowser) testLayout(t *testing.T) {
 			screenshot(t, ctx, "audit-log")
 		}
 	}
+}
+
+// testDarkMode: a reader whose system is dark gets dark pages.
+func (b *uiBrowser) testDarkMode(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	dark := func(on string) {
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: on}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer dark("light")
+	for _, c := range []struct{ scheme, bg string }{{"light", "rgb(246, 247, 249)"}, {"dark", "rgb(16, 20, 28)"}} {
+		dark(c.scheme)
+		var bg string
+		run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)),
+			into(&bg, chromedp.Evaluate[string](`getComputedStyle(document.documentElement).backgroundColor`)))
+		if bg != c.bg {
+			t.Errorf("%s: the page's background is %s, want %s", c.scheme, bg, c.bg)
+		}
+	}
+	screenshot(t, ctx, "audit-log-dark")
 }
 
 // testWhatChanged: an event's before/after metadata is a diff of each
