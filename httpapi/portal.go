@@ -174,7 +174,7 @@ func (s *Server) handleOpenPortal(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	next := "/ui/"
 	switch {
-	case sess.ReturnTo != "":
+	case sess.ReturnTo != "" && trail.ReturnToProblem(sess.ReturnTo) == "": // checked again: the row could have been changed
 		next = sess.ReturnTo
 	case sess.Intent == trail.IntentLogStreams:
 		next = "/ui/settings"
