@@ -362,6 +362,10 @@ func TestUI_Pages(t *testing.T) {
 			t.Errorf("%s: the error is not tied to %s, or export and presets are offered:\n%s", path, field, p.body)
 		}
 	}
+	// The page's title names the view.
+	if p := get(t, c, ts.URL()+"/ui/?actions=user.role_granted&range=7d"); !strings.Contains(p.body, "<title>Event type: user.role_granted · Last 7 days · Audit log · Trail</title>") {
+		t.Errorf("title: %s", p.body[:300])
+	}
 	// Empty form fields are dropped: the URL to share is the short one.
 	p := get(t, c, ts.URL()+"/ui/?q=&actions=user.role_granted&actor_ids=&targets=&target_ids=&from=&to=&range=30d")
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/?actions=user.role_granted" {

@@ -425,6 +425,7 @@ func (s *Server) eventFilter(u *uiSession, f uiFilter) (trail.EventFilter, [2]ti
 
 type uiPreset struct {
 	Label, URL string
+	Title      string // a preset's name in full, for screen readers
 	Current    bool
 }
 
@@ -469,14 +470,14 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	for _, p := range uiPresets {
 		g := f
 		g.From, g.To, g.Range, g.Before, g.After = "", "", p.Key, "", ""
-		d.Presets = append(d.Presets, uiPreset{Label: p.Label, URL: g.URL(), Current: f.Range == p.Key})
+		d.Presets = append(d.Presets, uiPreset{Label: p.Label, Title: p.Title, URL: g.URL(), Current: f.Range == p.Key})
 		if p.Key == "all" {
 			d.RangeAll = g.URL()
 		}
 	}
 	d.Chips = filterChips(f)
 	d.Actions = s.actionSuggestions(r, u)
-	page := &uiPage{Title: "Audit log", Nav: "log", Session: u, Data: d}
+	page := &uiPage{Title: pageTitle(f, d.Chips), Nav: "log", Session: u, Data: d}
 	ef, hist, err := s.eventFilter(u, f)
 	if err != nil {
 		page.Error, d.Invalid = err.Error(), true
@@ -527,6 +528,24 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	w.Header().Set("Server-Timing", fmt.Sprintf("list;dur=%.1f, histogram;dur=%.1f",
 		float64(listTime.Microseconds())/1000, float64(time.Since(t1).Microseconds())/1000))
 	s.render(w, r, http.StatusOK, "events", page)
+}
+
+// pageTitle names the view: "Audit log", or its filters and date range
+// ("Event type: user.* · Last week · Audit log"), for tabs, bookmarks and
+// history.
+func pageTitle(f uiFilter, chips []uiPreset) string {
+	var parts []string
+	for _, c := range chips {
+		parts = append(parts, c.Label)
+	}
+	if f.Range != "" && f.Range != defaultRange {
+		for _, p := range uiPresets {
+			if p.Key == f.Range {
+				parts = append(parts, p.Title)
+			}
+		}
+	}
+	return strings.Join(append(parts, "Audit log"), " · ")
 }
 
 // filterChips lists the filters that are set, each with a link that

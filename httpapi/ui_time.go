@@ -138,12 +138,13 @@ func addDays(day time.Time, n int, loc *time.Location) time.Time {
 // uiPresets are the date range presets, in the order shown: calendar
 // periods in the page's zone, then spans ending now.
 var uiPresets = []struct {
-	Key, Label string
-	Span       time.Duration
+	Key, Label, Title string
+	Span              time.Duration
 }{
-	{"today", "Today", 0}, {"yesterday", "Yesterday", 0}, {"this_week", "This week", 0}, {"last_week", "Last week", 0},
-	{"1h", "1 h", time.Hour}, {"24h", "24 h", 24 * time.Hour}, {"7d", "7 d", 7 * 24 * time.Hour},
-	{"30d", "30 d", 30 * 24 * time.Hour}, {"90d", "90 d", 90 * 24 * time.Hour}, {"all", "All", 0},
+	{"today", "Today", "Today", 0}, {"yesterday", "Yesterday", "Yesterday", 0}, {"this_week", "This week", "This week", 0},
+	{"last_week", "Last week", "Last week", 0},
+	{"1h", "1 h", "Last hour", time.Hour}, {"24h", "24 h", "Last 24 hours", 24 * time.Hour}, {"7d", "7 d", "Last 7 days", 7 * 24 * time.Hour},
+	{"30d", "30 d", "Last 30 days", 30 * 24 * time.Hour}, {"90d", "90 d", "Last 90 days", 90 * 24 * time.Hour}, {"all", "All", "All time", 0},
 }
 
 // defaultRange is the preset of a page with no date filter.
