@@ -35,7 +35,8 @@ func pageZone(r *http.Request, sess *trail.PortalSession) (*uiZone, error) {
 	if sess.ShowUTC {
 		name = ""
 	}
-	if tz := strings.TrimSpace(r.URL.Query().Get("tz")); tz != "" {
+	// A page's URL, or a form of a view (the export's) that carries it.
+	if tz := strings.TrimSpace(r.FormValue("tz")); tz != "" {
 		if msg := trail.TimeZoneProblem(tz); msg != "" {
 			return z, uiInputError("Time zone (tz): " + msg)
 		}

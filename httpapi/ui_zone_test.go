@@ -105,6 +105,22 @@ func TestUI_TimeZone(t *testing.T) {
 		if p = get(t, c, ts.URL()+view); !strings.Contains(p.body, "2026-11-30 23:30:00 −08:00") {
 			t.Fatalf("back in Los Angeles: %s", p.body)
 		}
+		// An export of a shared view reads its dates in the view's zone.
+		for zone, start := range map[string]string{"": "2026-11-30T08:00:00Z", "Europe/Paris": "2026-11-29T23:00:00Z"} {
+			form := url.Values{"csrf": {csrf}, "format": {"csv"}, "from": {"2026-11-30"}, "to": {"2026-11-30"}}
+			if zone != "" {
+				form.Set("tz", zone)
+			}
+			r = post(t, c, ts.URL()+"/ui/exports", form)
+			loc, _ := url.Parse(r.header.Get("Location"))
+			if r.status != http.StatusSeeOther || !strings.HasPrefix(loc.Path, "/ui/exports/") {
+				t.Fatalf("export: %d %s", r.status, r.body)
+			}
+			ex := ts.do(t, "GET", "/audit_logs/exports/"+strings.TrimPrefix(loc.Path, "/ui/exports/"), adminSecret, nil).JSON(t)
+			if ex["range_start"] != start {
+				t.Errorf("export in %q starts at %v, want %s", zone, ex["range_start"], start)
+			}
+		}
 		if r = post(t, c, ts.URL()+"/ui/zone", url.Values{"utc": {"1"}}); r.status != http.StatusForbidden {
 			t.Fatalf("switch without the form's token: %d", r.status)
 		}
