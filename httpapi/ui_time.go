@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -37,20 +38,43 @@ func pageZone(r *http.Request, sess *trail.PortalSession) (*uiZone, error) {
 	}
 	// A page's URL, or a form of a view (the export's) that carries it.
 	if tz := strings.TrimSpace(r.FormValue("tz")); tz != "" {
-		if msg := trail.TimeZoneProblem(tz); msg != "" {
-			return z, uiInputError("Time zone (tz): " + msg)
+		if _, err := loadZone(tz); err != nil {
+			return z, uiInputError("Time zone (tz): " + err.Error())
 		}
 		name, z.Fixed = tz, true
 	}
 	if name == "" {
 		return z, nil
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := loadZone(name)
 	if err != nil { // checked when the link was made; tzdata may differ
 		return z, nil
 	}
 	z.Loc, z.Name = loc, name
 	return z, nil
+}
+
+// zones caches the zones pages were shown in: time.LoadLocation reads
+// and parses a zoneinfo file on each call. Only names that
+// trail.TimeZoneProblem accepts are kept, so it holds at most the zone
+// database's few hundred.
+var zones sync.Map // name → *time.Location
+
+// loadZone is the zone of an IANA name, or an error saying why the name
+// is not one.
+func loadZone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	if msg := trail.TimeZoneProblem(name); msg != "" {
+		return nil, errors.New(msg)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 // IsUTC reports whether the zone is UTC.
