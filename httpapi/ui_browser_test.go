@@ -267,6 +267,8 @@ func TestUI_Browser(t *testing.T) {
 
 		t.Run("dark mode", b.testDarkMode)
 
+		t.Run("axe", b.testAxe)
+
 		t.Run("member", b.testMember)
 
 		t.Run("used and expired links", b.testUsedAndExpiredLinks)
@@ -279,6 +281,8 @@ type uiBrowser struct {
 	ts  *testServer
 	ctx context.Context // the browser's
 	org string
+	// Pages that earlier subtests made, for later ones to check.
+	stream, export string // a stream's id, an export's path
 }
 
 // testFilters: each filter, typed into its field (or chosen), the URL
@@ -509,6 +513,7 @@ func (b *uiBrowser) testExport(t *testing.T) {
 	)
 	follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Export"]`)))
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#download`)))
+	b.export = location(t, ctx).Path
 	screenshot(t, ctx, "export")
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#download`)))
 	f, err := os.Open(waitFile(t, dir, "*.csv"))
@@ -598,6 +603,7 @@ func (b *uiBrowser) testStream(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Name != "SIEM" || list[0].Config.Format != "ndjson" {
 		t.Fatalf("streams = %v, %v", list, err)
 	}
+	b.stream = list[0].ID
 	id := list[0].ID
 	follow(t, ctx, chromedp.Click(chromedp.CSS(`#stream-`+id+` button[aria-label^="Send a test"]`)))
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#test-result`)))
@@ -811,6 +817,7 @@ func (b *uiBrowser) testUsedAndExpiredLinks(t *testing.T) {
 		t.Fatalf("an expired link shows %q", text)
 	}
 	screenshot(t, ctx, "link-refused")
+	checkAxe(t, ctx, axeSource(t), "an expired link")
 	// Signing out ends the session: the pages ask for a new link.
 	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/settings"), chromedp.WaitVisible(chromedp.CSS(`#streams-h`)))
 	follow(t, ctx, chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)))
@@ -822,6 +829,7 @@ func (b *uiBrowser) testUsedAndExpiredLinks(t *testing.T) {
 	if text != "You are signed out" {
 		t.Fatalf("after signing out: %q", text)
 	}
+	checkAxe(t, ctx, axeSource(t), "signed out")
 }
 
 // allIDs lists every event id of an organization, newest first, with
