@@ -186,8 +186,11 @@ func TestPortal_Session(t *testing.T) {
 				t.Errorf("%s: %q, want %q", name, got, want)
 			}
 		}
-		if strings.Contains(p.body, "<script") || strings.Contains(p.body, "style=") {
-			t.Error("a page has a script or an inline style")
+		// Its only script is Trail's own file, under /ui/assets/.
+		scripts := regexp.MustCompile(`<script[^>]*>`).FindAllString(p.body, -1)
+		if strings.Contains(p.body, "style=") || len(scripts) != 1 || !regexp.MustCompile(`^<script src="/ui/assets/trail\.[0-9a-f]{12}\.js" defer>$`).MatchString(scripts[0]) ||
+			strings.Count(p.body, "</script>") != 1 || !strings.Contains(p.body, scripts[0]+"</script>") {
+			t.Errorf("a page has an inline script or style: %q", scripts)
 		}
 		for _, m := range regexp.MustCompile(`(?:href|src|action)="([^"]*)"`).FindAllStringSubmatch(p.body, -1) {
 			if !strings.HasPrefix(m[1], "#") && (!strings.HasPrefix(m[1], "/") || strings.HasPrefix(m[1], "//")) {

@@ -25,7 +25,7 @@ import (
 // ContentSecurityPolicy is sent with every page of the UI: nothing but
 // this server's own style sheet and icon, no script at all, forms posted
 // only here, never framed.
-const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
 // uiPageSize is how many events a page of the audit log shows.
@@ -46,6 +46,9 @@ type uiPage struct {
 	Data    any
 	// Results: the page lists events, which a skip link leads to.
 	Results bool
+	// AskZone: the page's script may send the browser's time zone and
+	// reload (a GET page of a session whose link named no zone).
+	AskZone bool
 }
 
 type uiTemplates struct {
@@ -129,11 +132,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 			p.Zone = utcZone
 			if p.Session != nil {
 				p.CSRF = p.Session.csrf()
-				p.Zone = p.Session.zone
+				if p.Session.zone != nil { // not yet read on a page not found
+					p.Zone = p.Session.zone
+				}
 			}
 			p.Now, p.Here = s.Now(), "/ui/"
 			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/ui/") {
 				p.Here = r.URL.RequestURI()
+				p.AskZone = p.Session != nil && p.Zone.Person == "" && !p.Zone.Fixed
 			}
 			err = page.ExecuteTemplate(&buf, "layout", p)
 		}
@@ -185,6 +191,7 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"POST", "/ui/streams/{id}", false, s.uiUpdateStream},
 		{"POST", "/ui/streams/{id}/{op}", false, s.uiStreamOp},
 		{"POST", "/ui/zone", false, s.uiSetZone},
+		{"GET", "/ui/live", false, s.uiLive},
 		{"POST", "/ui/logout", true, s.uiLogout},
 	}
 }
@@ -300,12 +307,22 @@ type uiFilter struct {
 	Zone                                   string // tz=: the zone of a shared view
 	Range                                  string // a preset, when From and To are empty
 	Before, After                          string // page cursors
+	// Undo is the date range a histogram bar zoomed in from, as the
+	// query string of its range, from, to (and undo) parameters.
+	Undo string
 }
+
+// maxUndo bounds an undo parameter: zooms nest their undo, and past this
+// the oldest are forgotten.
+const maxUndo = 1024
 
 func parseUIFilter(q url.Values) uiFilter {
 	g := func(n string) string { return strings.TrimSpace(q.Get(n)) }
 	f := uiFilter{Q: g("q"), Action: g("actions"), Actor: g("actor_ids"), TargetType: g("targets"), TargetID: g("target_ids"),
-		From: g("from"), To: g("to"), Range: g("range"), Before: g("before"), After: g("after"), Zone: g("tz")}
+		From: g("from"), To: g("to"), Range: g("range"), Before: g("before"), After: g("after"), Zone: g("tz"), Undo: g("undo")}
+	if len(f.Undo) > maxUndo {
+		f.Undo = ""
+	}
 	if f.From != "" || f.To != "" {
 		f.Range = ""
 	} else if f.Range == "" {
@@ -331,6 +348,7 @@ func (f uiFilter) values(cursor bool) url.Values {
 	set("from", f.From)
 	set("to", f.To)
 	set("tz", f.Zone)
+	set("undo", f.Undo)
 	if f.Range != defaultRange {
 		set("range", f.Range)
 	}
@@ -347,6 +365,7 @@ func (f uiFilter) ExportValues() map[string]string {
 	for k, v := range f.values(false) {
 		out[k] = v[0]
 	}
+	delete(out, "undo")
 	if f.Range != "" {
 		out["range"] = f.Range
 	}
@@ -448,6 +467,37 @@ type uiEventsData struct {
 	ErrField           string // the id of the field the error is about
 	FilterCount        int
 	FromValue, ToValue string
+	// Moves of the date range: a period earlier or later, twice as long,
+	// and back to where a histogram bar zoomed in from.
+	Earlier, Later, ZoomOut, Undo string
+	// Poll: where the page's script asks how many events arrived since
+	// it loaded (the first page only).
+	Poll string
+}
+
+// uiLive answers the audit log page's script: how many events of the
+// page's filter arrived after its newest (the before cursor), up to a
+// page's worth, as {"count": N, "more": bool}.
+func (s *Server) uiLive(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	w.Header().Set("Cache-Control", "no-store")
+	f := parseUIFilter(r.URL.Query())
+	f.After = ""
+	ef, _, err := s.eventFilter(u, f)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": err.Error()})
+		return
+	}
+	res, err := s.Events.FindEvents(r.Context(), ef)
+	if err != nil {
+		if trail.ErrorCode(err) == trail.EINVALID {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "This page of the log no longer exists."})
+			return
+		}
+		s.Logger.Error("ui: live", "err", err, "request_id", r.Context().Value(requestIDKey))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"message": "Trail could not count new events."})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(res.Events), "more": res.HasMore})
 }
 
 func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) {
@@ -490,6 +540,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		s.render(w, r, http.StatusBadRequest, "events", page)
 		return
 	}
+	d.Earlier, d.Later, d.ZoomOut, d.Undo = f.moves(hist, s.Now(), u.zone)
 	t0 := time.Now()
 	res, err := s.Events.FindEvents(r.Context(), ef)
 	listTime := time.Since(t0)
@@ -504,6 +555,13 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		return
 	}
 	d.Events, d.Rows = res.Events, eventRows(res.Events, f)
+	if f.Before == "" && f.After == "" {
+		live := f
+		if len(res.Events) > 0 {
+			live.Before = EncodeEventCursor(res.Events[0].Index)
+		}
+		d.Poll = pageURL("/ui/live", live.values(true))
+	}
 	page.Results = len(d.Rows) > 0
 	if n := len(res.Events); n > 0 {
 		first, last := EncodeEventCursor(res.Events[0].Index), EncodeEventCursor(res.Events[n-1].Index)
@@ -714,6 +772,7 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 		if c > 0 {
 			zoom := uf
 			zoom.From, zoom.To, zoom.Range, zoom.Before, zoom.After = z.formValue(from), z.formValue(to), "", "", ""
+			zoom.Undo = uf.rangeQuery()
 			bar.URL = zoom.URL()
 		}
 		h.Bars = append(h.Bars, bar)

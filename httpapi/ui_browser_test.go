@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/httpapi"
 	"github.com/trail-audit/trail/internal/receiver"
 	"github.com/trail-audit/trail/internal/testwait"
 	"github.com/trail-audit/trail/tlog"
@@ -49,7 +50,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-dev-shm-usage", true))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 15*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -269,6 +270,14 @@ func TestUI_Browser(t *testing.T) {
 
 		t.Run("axe", b.testAxe)
 
+		t.Run("keys", b.testKeys)
+
+		t.Run("zoom and undo", b.testZoomUndo)
+
+		t.Run("live", b.testLive)
+
+		t.Run("browser zone", b.testBrowserZone)
+
 		t.Run("member", b.testMember)
 
 		t.Run("used and expired links", b.testUsedAndExpiredLinks)
@@ -345,7 +354,8 @@ func (b *uiBrowser) testLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookies := res.Cookies
+	// The session's, and the page's script's: the browser's time zone.
+	cookies := slices.DeleteFunc(res.Cookies, func(c *network.Cookie) bool { return c.Name == httpapi.ZoneCookie && c.Value == "UTC" })
 	if len(cookies) != 1 || cookies[0].Name != "trail_session" || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict ||
 		cookies[0].Path != "/" {
 		t.Fatalf("cookies = %+v", cookies)

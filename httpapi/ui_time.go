@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +23,14 @@ type uiZone struct {
 	// Fixed: the URL's tz= set it. UTC: the session chose UTC over the
 	// person's zone.
 	Fixed, UTC bool
-	weekStart  time.Weekday
+	// Browser: Person is the browser's zone (ZoneCookie), not the link's.
+	Browser   bool
+	weekStart time.Weekday
 }
+
+// ZoneCookie holds the browser's time zone, which the UI's script sets
+// (Intl's IANA name); it is used only when a session's link named none.
+const ZoneCookie = "trail_zone"
 
 // utcZone is the zone of pages without a session.
 var utcZone = &uiZone{Loc: time.UTC, Name: "UTC"}
@@ -32,7 +39,14 @@ var utcZone = &uiZone{Loc: time.UTC, Name: "UTC"}
 // naming the tz= parameter when it is not a zone.
 func pageZone(r *http.Request, sess *trail.PortalSession) (*uiZone, error) {
 	z := &uiZone{Loc: time.UTC, Name: "UTC", Person: sess.User.TimeZone, UTC: sess.ShowUTC, weekStart: weekStart(sess.User.Locale)}
-	name := sess.User.TimeZone
+	// A link that named no zone: the browser's, which the page's script
+	// keeps in a cookie.
+	if c, err := r.Cookie(ZoneCookie); err == nil && z.Person == "" && c.Value != "UTC" {
+		if _, err := loadZone(c.Value); err == nil {
+			z.Person, z.Browser = c.Value, true
+		}
+	}
+	name := z.Person
 	if sess.ShowUTC {
 		name = ""
 	}
@@ -393,4 +407,102 @@ func (s *Server) uiSetZone(w http.ResponseWriter, r *http.Request, u *uiSession)
 		back = "/ui/"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// rangeQuery is the filter's date range as a query string (range, from,
+// to and its own undo), for the undo of a zoom; "" when it is too long.
+func (f uiFilter) rangeQuery() string {
+	v := url.Values{}
+	for n, val := range map[string]string{"range": f.Range, "from": f.From, "to": f.To, "undo": f.Undo} {
+		if val != "" {
+			v.Set(n, val)
+		}
+	}
+	q := v.Encode()
+	if len(q) > maxUndo {
+		v.Del("undo") // forget the oldest zooms
+		q = v.Encode()
+	}
+	return q
+}
+
+// calendarDays is how many of the zone's days period spans, when both
+// its ends are the zone's midnights; else 0.
+func calendarDays(period [2]time.Time, loc *time.Location) int {
+	s, e := period[0].In(loc), period[1].In(loc)
+	for _, t := range []time.Time{s, e} {
+		if t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 || t.Nanosecond() != 0 {
+			return 0
+		}
+	}
+	day := func(t time.Time) time.Time { y, m, d := t.Date(); return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	return int(day(e).Sub(day(s)) / (24 * time.Hour))
+}
+
+// moves are the links that move the page's date range (period, as the
+// page shows it): a period earlier, a period later (none past now), twice
+// as long around it, and back from a zoom into a histogram bar. A view of
+// all time has none but the last.
+func (f uiFilter) moves(period [2]time.Time, now time.Time, z *uiZone) (earlier, later, zoomOut, undo string) {
+	base := f
+	base.Before, base.After, base.Undo = "", "", ""
+	at := func(from, to time.Time) string {
+		g := base
+		g.Range, g.From, g.To = "", z.formValue(from), z.formValue(to)
+		return g.URL()
+	}
+	if f.Undo != "" {
+		if q, err := url.ParseQuery(f.Undo); err == nil {
+			g := base
+			g.Range, g.From, g.To, g.Undo = q.Get("range"), q.Get("from"), q.Get("to"), q.Get("undo")
+			if g.From != "" || g.To != "" {
+				g.Range = ""
+			}
+			g.fixRange()
+			undo = g.URL()
+		}
+	}
+	if f.Range == "all" || !period[0].Before(period[1]) {
+		return "", "", "", undo
+	}
+	next := now.UTC().Truncate(time.Minute).Add(time.Minute)
+	if days := calendarDays(period, z.Loc); days > 0 {
+		// Whole days of the zone: move by days, which are 23 or 25
+		// hours long when the clocks change, and write them as dates
+		// (Until names the last day, which it includes).
+		at := func(from, to time.Time) string {
+			g := base
+			g.Range, g.From, g.To = "", from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly)
+			return g.URL()
+		}
+		s, e := period[0].In(z.Loc), period[1].In(z.Loc)
+		earlier = at(s.AddDate(0, 0, -days), s)
+		if e.Before(now) {
+			later = at(e, e.AddDate(0, 0, days))
+		}
+		to := e.AddDate(0, 0, days/2)
+		if to.After(next) {
+			y, m, d := now.In(z.Loc).Date()
+			to = time.Date(y, m, d+1, 0, 0, 0, 0, z.Loc)
+			if e.After(to) {
+				to = e
+			}
+		}
+		zoomOut = at(to.AddDate(0, 0, -2*days), to)
+		return earlier, later, zoomOut, undo
+	}
+	d := period[1].Sub(period[0])
+	earlier = at(period[0].Add(-d), period[0])
+	if period[1].Before(now) {
+		later = at(period[1], period[1].Add(d))
+	}
+	end := period[1].Add(d / 2)
+	if end.After(next) {
+		end = next
+		if period[1].After(end) {
+			end = period[1]
+		}
+	}
+	zoomOut = at(end.Add(-2*d), end)
+	return earlier, later, zoomOut, undo
 }

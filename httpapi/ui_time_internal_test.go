@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,47 @@ func TestZone_Shown(t *testing.T) {
 	r = httptest.NewRequest("GET", "/ui/?tz=Europe/Paris", nil)
 	if z, err := pageZone(r, &trail.PortalSession{User: trail.PortalUser{TimeZone: "America/Los_Angeles"}, ShowUTC: true}); err != nil || z.Name != "Europe/Paris" || !z.Fixed {
 		t.Errorf("tz=Europe/Paris: %+v %v", z, err)
+	}
+}
+
+// TestZone_Moves: Earlier, Later and Zoom out move the page's period in
+// the page's zone; none passes now; Undo comes back from a zoom, nested,
+// and forgets the oldest zooms past maxUndo.
+func TestZone_Moves(t *testing.T) {
+	z := zoneOf(t, "America/Los_Angeles", "en-US")
+	now := mustTime(t, "2026-12-04T18:00:30Z")
+	f := uiFilter{Range: "today", Action: "user.*"}
+	_, _, period, err := f.period(now, 90, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, later, out, undo := f.moves(period, now, z)
+	if earlier != "/ui/?actions=user.%2A&from=2026-12-03&to=2026-12-03" || later != "" || undo != "" {
+		t.Errorf("today: earlier %q, later %q, undo %q", earlier, later, undo)
+	}
+	// Twice the day: yesterday and today, not past today.
+	if out != "/ui/?actions=user.%2A&from=2026-12-03&to=2026-12-04" {
+		t.Errorf("zoom out of today: %q", out)
+	}
+	g := uiFilter{From: "2026-11-01", To: "2026-11-01"} // 25 hours: clocks go back
+	_, _, period, _ = g.period(now, 90, z)
+	earlier, later, _, _ = g.moves(period, now, z)
+	if earlier != "/ui/?from=2026-10-31&to=2026-10-31" || later != "/ui/?from=2026-11-02&to=2026-11-02" {
+		t.Errorf("around the 25-hour day: %q, %q", earlier, later)
+	}
+	if e, l, o, _ := (uiFilter{Range: "all"}).moves(period, now, z); e != "" || l != "" || o != "" {
+		t.Errorf("all time moves: %q %q %q", e, l, o)
+	}
+	zoomed := uiFilter{From: "2026-12-01T00:00", To: "2026-12-01T01:00", Undo: uiFilter{Range: "7d"}.rangeQuery()}
+	if _, _, _, u := zoomed.moves(period, now, z); u != "/ui/?range=7d" {
+		t.Errorf("undo of a zoom from 7 days: %q", u)
+	}
+	twice := uiFilter{From: "2026-12-01T00:00", To: "2026-12-01T00:05", Undo: zoomed.rangeQuery()}
+	if _, _, _, u := twice.moves(period, now, z); u != "/ui/?from=2026-12-01T00%3A00&to=2026-12-01T01%3A00&undo=range%3D7d" {
+		t.Errorf("undo of a second zoom: %q", u)
+	}
+	long := uiFilter{From: "2026-12-01", Undo: strings.Repeat("x", maxUndo)}
+	if q := long.rangeQuery(); q != "from=2026-12-01" {
+		t.Errorf("an undo past %d bytes is kept: %d bytes", maxUndo, len(q))
 	}
 }
