@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -173,9 +174,21 @@ func (s *Server) handleOpenPortal(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", MaxAge: int(trail.PortalSessionTTL / time.Second),
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	next := "/ui/"
+	// The page this browser asked for while signed out, if any (kept for
+	// an hour, used once).
+	asked := ""
+	if c, err := r.Cookie(ReturnCookie); err == nil {
+		if v, err := url.QueryUnescape(c.Value); err == nil && trail.ReturnToProblem(v) == "" {
+			asked = v
+		}
+		http.SetCookie(w, &http.Cookie{Name: ReturnCookie, Value: "", Path: "/portal/", MaxAge: -1, HttpOnly: true,
+			Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
+	}
 	switch {
 	case sess.ReturnTo != "" && trail.ReturnToProblem(sess.ReturnTo) == "": // checked again: the row could have been changed
 		next = sess.ReturnTo
+	case asked != "":
+		next = asked
 	case sess.Intent == trail.IntentLogStreams:
 		next = "/ui/settings"
 	}

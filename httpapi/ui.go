@@ -217,8 +217,7 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 					s.renderMessage(w, r, nil, http.StatusInternalServerError, "Something went wrong", "Trail could not read your session. Try again in a moment.")
 					return
 				}
-				s.renderMessage(w, r, nil, http.StatusUnauthorized, "You are signed out",
-					"Your session has ended or this browser has none. Open the audit log again from your application: it gives you a new link.")
+				s.signedOut(w, r, rt)
 				return
 			}
 			if rt.method == "POST" {
@@ -248,6 +247,26 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 		u, _ := s.session(r)
 		s.renderMessage(w, r, u, http.StatusNotFound, "Page not found", "There is no such page in Trail's audit log.")
 	}))
+}
+
+// ReturnCookie holds the page a signed-out browser asked for, so that the
+// next portal link opened in it (one without a return_to of its own)
+// comes back to that page: a shared or bookmarked view survives signing
+// in. It is SameSite=Lax, since that link is followed from the
+// application's site, and lasts an hour.
+const ReturnCookie = "trail_return"
+
+// signedOut answers a request without a session: a page says how to get
+// in and that Trail will come back to it; the page's own script gets 401.
+func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, rt uiRoute) {
+	text := "Your session has ended or this browser has none. Open the audit log again from your application: it gives you a new link."
+	if rt.method == http.MethodGet && rt.pattern != "/ui/live" && trail.ReturnToProblem(r.URL.RequestURI()) == "" {
+		http.SetCookie(w, &http.Cookie{Name: ReturnCookie, Value: url.QueryEscape(r.URL.RequestURI()), Path: "/portal/", MaxAge: 3600,
+			HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
+		text = "Your session has ended or this browser has none. To see this page, open the audit log again from your application " +
+			"(its Audit log link gives you a new link), in this browser, within the hour: Trail then brings you back here, to the same view."
+	}
+	s.render(w, r, http.StatusUnauthorized, "message", &uiPage{Title: "You are signed out", Data: uiMessage{"You are signed out", text}})
 }
 
 // observe wraps a UI handler with the request's metrics and a recovered

@@ -840,6 +840,18 @@ func (b *uiBrowser) testUsedAndExpiredLinks(t *testing.T) {
 		t.Fatalf("after signing out: %q", text)
 	}
 	checkAxe(t, ctx, axeSource(t), "signed out")
+	// A shared view opened signed out says how to get in, and a new link
+	// comes back to it.
+	view := "/ui/?actions=user.role_granted&range=all"
+	run(t, ctx, chromedp.Navigate(ts.URL()+view), chromedp.WaitVisible(chromedp.CSS(`h1`)), textInto(&text, chromedp.CSS(`main`)))
+	if !strings.Contains(text, "brings you back here") {
+		t.Fatalf("a view opened signed out says %q", text)
+	}
+	screenshot(t, ctx, "signed-out")
+	run(t, ctx, chromedp.Navigate(ts.portalLink(t, org, trail.RoleOwner, trail.IntentAuditLogs)), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))
+	if loc := location(t, ctx); loc.RequestURI() != view {
+		t.Fatalf("the new link opened %s, not the view %s", loc.RequestURI(), view)
+	}
 }
 
 // allIDs lists every event id of an organization, newest first, with

@@ -107,3 +107,67 @@ func TestUI_BrowserZone(t *testing.T) {
 		}
 	})
 }
+
+// TestUI_SignedOutComesBack: a view opened without a session says how to
+// get in, and the next link opened in that browser (one without a
+// return_to) comes back to the view, once; nothing else is a way back.
+func TestUI_SignedOutComesBack(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, newTestServer serverFunc) {
+		ts := newTestServer(t)
+		org := ts.mustOrg(t, "org_back")
+		c := browserClient(t)
+		view := "/ui/?actions=user.role_granted&range=7d"
+		p := get(t, c, ts.URL()+view)
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "brings you back here") {
+			t.Fatalf("signed out: %d %s", p.status, p.body)
+		}
+		cookie := p.header.Get("Set-Cookie")
+		for _, want := range []string{"trail_return=", "Path=/portal/", "HttpOnly", "SameSite=Lax", "Max-Age=3600"} {
+			if !strings.Contains(cookie, want) {
+				t.Errorf("the return cookie %q lacks %s", cookie, want)
+			}
+		}
+		// The page's script asking for new events is not a view to come back to.
+		if r := get(t, browserClient(t), ts.URL()+"/ui/live?range=7d"); r.status != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
+			t.Errorf("/ui/live signed out: %d, %q", r.status, r.header.Get("Set-Cookie"))
+		}
+		opening := func(c *http.Client, body map[string]any) string {
+			t.Helper()
+			body["organization"], body["role"] = org, "admin"
+			body["user"] = map[string]any{"id": "user_back"}
+			res := ts.do(t, "POST", "/portal/generate_link", adminSecret, body)
+			p := get(t, c, res.JSON(t)["link"].(string))
+			m := regexp.MustCompile(`content="0;url=([^"]*)"`).FindStringSubmatch(p.body)
+			if p.status != 200 || m == nil {
+				t.Fatalf("open: %d %s", p.status, p.body)
+			}
+			return html.UnescapeString(m[1])
+		}
+		if next := opening(c, map[string]any{}); next != view {
+			t.Fatalf("the new link opens %q, want %q", next, view)
+		}
+		if p := get(t, c, ts.URL()+view); p.status != 200 {
+			t.Fatalf("the view after the new link: %d", p.status)
+		}
+		if next := opening(c, map[string]any{}); next != "/ui/" {
+			t.Fatalf("the way back is used twice: %q", next)
+		}
+		// A link's own return_to wins.
+		get(t, browserClient(t), ts.URL()+view)
+		c2 := browserClient(t)
+		get(t, c2, ts.URL()+view)
+		if next := opening(c2, map[string]any{"return_to": "/ui/settings"}); next != "/ui/settings" {
+			t.Fatalf("with return_to: %q", next)
+		}
+		// A return cookie that is not a UI path (planted, or altered) is
+		// no redirect.
+		c3 := browserClient(t)
+		base, _ := url.Parse(ts.URL() + "/portal/")
+		for _, bad := range []string{"https%3A%2F%2Fevil.example%2Fui%2F", "%2F%2Fevil.example", "%2Fui%2F..%2Fportal", "%2Fhealthz"} {
+			c3.Jar.SetCookies(base, []*http.Cookie{{Name: "trail_return", Value: bad, Path: "/portal/"}})
+			if next := opening(c3, map[string]any{}); next != "/ui/" {
+				t.Errorf("return cookie %q leads to %q", bad, next)
+			}
+		}
+	})
+}
