@@ -350,8 +350,10 @@ func (s *Stream) Validate(allowHTTP bool) []Problem {
 	add := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	if n := utf8.RuneCountInString(s.Name); n == 0 || n > MaxNameLength {
-		add("/name", "must be 1 to %d characters", MaxNameLength)
+	if n := utf8.RuneCountInString(s.Name); n == 0 {
+		add("/name", "is required")
+	} else if n > MaxNameLength {
+		add("/name", "must be at most %d characters", MaxNameLength)
 	}
 	fields, ok := StreamFields[s.Type]
 	if !ok {
@@ -366,7 +368,7 @@ func (s *Stream) Validate(allowHTTP bool) []Problem {
 			v = *p
 		}
 		if f.Required && v == "" {
-			add("/config/"+f.Name, "is required for a %s stream", s.Type)
+			add("/config/"+f.Name, "is required for %s streams", s.Type)
 		}
 		if utf8.RuneCountInString(v) > 2048 {
 			add("/config/"+f.Name, "must be at most 2048 characters")

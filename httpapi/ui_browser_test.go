@@ -710,6 +710,12 @@ func (b *uiBrowser) testLayout(t *testing.T) {
 	defer run(t, ctx, chromedp.EmulateViewport(1280, 1000))
 	event := ts.allIDs(t, org)[0]
 	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk"}
+	if b.stream != "" {
+		pages = append(pages, "/ui/streams/"+b.stream)
+	}
+	if b.export != "" {
+		pages = append(pages, b.export)
+	}
 	for _, size := range [][2]int64{{390, 844}, {768, 1024}, {1440, 900}} {
 		opts := []chromedp.EmulateViewportOption{}
 		if size[0] < 500 {
@@ -722,6 +728,13 @@ func (b *uiBrowser) testLayout(t *testing.T) {
 				[String(document.documentElement.scrollWidth)].concat(Array.from(document.querySelectorAll('main *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(-3).map(e => e.outerHTML.slice(0, 100))) : []`)))
 			if len(wide) > 0 {
 				t.Errorf("%s scrolls sideways at %d px: %v", path, size[0], wide)
+			}
+			// On a phone a row's cells are stacked under their labels; a
+			// cell without a label shows none (no stray ":").
+			var stray []string
+			run(t, ctx, into(&stray, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('table.events td')).filter(td => /^"?\s*:/.test(getComputedStyle(td, '::before').content)).map(td => td.outerHTML.slice(0, 100))`)))
+			if len(stray) > 0 {
+				t.Errorf("%s at %d px: cells with a stray label: %v", path, size[0], stray)
 			}
 		}
 		run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)))

@@ -87,7 +87,29 @@ type uiStreamForm struct {
 	NameError string
 	Fields    []uiField
 	Errors    []string
-	Secret    string // a generated signing secret, shown once
+	// Invalid lists the fields whose errors are marked on them, for the
+	// summary at the top, each a link to its field.
+	Invalid []uiFieldError
+	Secret  string // a generated signing secret, shown once
+}
+
+type uiFieldError struct{ ID, Text string }
+
+// sentence makes a field's problem a sentence that names the field ("URL
+// is required for Splunk streams."), as the summary and a screen reader
+// read it out of its place.
+func sentence(label, msg string) string {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return label + " is not valid."
+	}
+	if r := msg[0]; r >= 'a' && r <= 'z' && !strings.HasPrefix(strings.ToLower(msg), strings.ToLower(label)) {
+		msg = label + " " + msg
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 var fieldLabels = map[string]string{
@@ -247,20 +269,20 @@ func formErrors(f *uiStreamForm, err error) (status int, ok bool) {
 		}
 		name = strings.TrimPrefix(name, "config.")
 		if name == "name" {
-			f.NameError, placed = msg, true
+			f.NameError, placed = sentence("Name", msg), true
+			f.Invalid = append(f.Invalid, uiFieldError{"f-name", f.NameError})
 			continue
 		}
 		base, _, _ := strings.Cut(name, ".")
 		for i := range f.Fields {
-			if f.Fields[i].Name == base {
-				f.Fields[i].Error, placed = msg, true
+			if fl := &f.Fields[i]; fl.Name == base && fl.Error == "" {
+				fl.Error, placed = sentence(fl.Label, msg), true
+				f.Invalid = append(f.Invalid, uiFieldError{"f-" + fl.Name, fl.Error})
 			}
 		}
 	}
 	if !placed || len(ps) == 0 {
 		f.Errors = append(f.Errors, body.Message)
-	} else {
-		f.Errors = append(f.Errors, "The stream was not saved: see the fields marked below.")
 	}
 	return status, true
 }
