@@ -3,6 +3,7 @@ package trail
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -72,13 +73,58 @@ type Export struct {
 	ReadyAt   *time.Time
 }
 
-// FileName is the name a download of the export gets.
-func (e *Export) FileName() string {
-	name := e.ID + "." + e.Format
+// FileName is the name a download of the export gets: the organization
+// (its name as ASCII letters, digits and hyphens, or its ID when the name
+// has none), then the period, in UTC: whole days as dates with the last
+// day included ("acme-corp_audit-log_2026-11-01_to_2026-11-30.csv"),
+// other bounds to the minute ("…_2026-11-01T0800Z_to_2026-11-02T0800Z…").
+// It is safe as a file name and in a Content-Disposition header.
+func (e *Export) FileName(orgName string) string {
+	org := slug(orgName, 48)
+	if org == "" {
+		org = slug(e.OrganizationID, 64)
+	}
+	start, end := e.Filter.RangeStart, e.Filter.RangeEnd
+	from, until := "beginning", "now"
+	if end == nil {
+		t := e.CreatedAt
+		end = &t
+	}
+	day := func(t time.Time) bool { return t.UTC().Equal(t.UTC().Truncate(24 * time.Hour)) }
+	if (start == nil || day(*start)) && day(*end) {
+		if start != nil {
+			from = start.UTC().Format(time.DateOnly)
+		}
+		until = end.UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	} else {
+		if start != nil {
+			from = start.UTC().Format("2006-01-02T1504Z")
+		}
+		until = end.UTC().Format("2006-01-02T1504Z")
+	}
+	name := org + "_audit-log_" + from + "_to_" + until + "." + e.Format
 	if e.Gzip {
 		name += ".gz"
 	}
 	return name
+}
+
+// slug keeps the ASCII letters and digits of s, lower-cased, with one
+// hyphen for each run of anything else, at most max bytes.
+func slug(s string, max int) string {
+	var b []byte
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b = append(b, byte(r))
+		case len(b) > 0 && b[len(b)-1] != '-':
+			b = append(b, '-')
+		}
+		if len(b) >= max {
+			break
+		}
+	}
+	return strings.Trim(string(b), "-")
 }
 
 // ContentType is the media type of the export's file.
@@ -114,6 +160,10 @@ type ExportService interface {
 	// organization when orgID is ""); ENOTFOUND when there is none
 	// (another organization's export included).
 	FindExportByID(ctx context.Context, orgID, id string) (*Export, error)
+
+	// FindRecentExports returns the organization's newest exports, newest
+	// first, at most limit (clamped to 1…50).
+	FindRecentExports(ctx context.Context, orgID string, limit int) ([]*Export, error)
 
 	// ClaimExport takes the oldest pending export that is due (not held,
 	// or whose holder's lease ran out) for lease, sets a new Claim and

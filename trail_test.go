@@ -224,3 +224,40 @@ func TestAPIKey_CanInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestExport_FileName: a download is named by its organization and
+// period, whole days as dates with the last one included, and nothing
+// of a hostile organization name reaches the file name.
+func TestExport_FileName(t *testing.T) {
+	at := func(s string) *time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &v
+	}
+	created := *at("2026-12-04T10:00:00Z")
+	for _, tc := range []struct {
+		org        string
+		start, end *time.Time
+		format     string
+		gzip       bool
+		want       string
+	}{
+		{"Acme Corp", at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"), trail.ExportCSV, false, "acme-corp_audit-log_2026-11-01_to_2026-11-30.csv"},
+		{"Acme Corp", at("2026-11-01T00:00:00Z"), at("2026-11-02T00:00:00Z"), trail.ExportNDJSON, true, "acme-corp_audit-log_2026-11-01_to_2026-11-01.ndjson.gz"},
+		{"Zürich AG", at("2026-11-01T08:00:00Z"), at("2026-11-02T08:00:00Z"), trail.ExportCSV, false, "z-rich-ag_audit-log_2026-11-01T0800Z_to_2026-11-02T0800Z.csv"},
+		{`"; filename=../../etc/passwd`, nil, at("2026-11-02T00:00:00Z"), trail.ExportCSV, false, "filename-etc-passwd_audit-log_beginning_to_2026-11-01.csv"},
+		{"日本", nil, nil, trail.ExportCSV, false, "org-01_audit-log_beginning_to_2026-12-04T1000Z.csv"},
+	} {
+		ex := &trail.Export{OrganizationID: "org_01", Format: tc.format, Gzip: tc.gzip, CreatedAt: created,
+			Filter: trail.EventFilter{RangeStart: tc.start, RangeEnd: tc.end}}
+		if got := ex.FileName(tc.org); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.org, got, tc.want)
+		}
+	}
+	long := (&trail.Export{OrganizationID: "o", Format: "csv", CreatedAt: created}).FileName(strings.Repeat("a", 300))
+	if len(long) > 120 {
+		t.Errorf("a long name makes a %d-byte file name", len(long))
+	}
+}

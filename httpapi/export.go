@@ -61,7 +61,7 @@ func (s *Server) toExportJSON(r *http.Request, ex *trail.Export) ExportResponse 
 	switch ex.State {
 	case trail.ExportReady:
 		u, expires := s.exportURL(ex)
-		j.URL, j.URLExpires, j.FileName = &u, &expires, ex.FileName()
+		j.URL, j.URLExpires, j.FileName = &u, &expires, s.exportFileName(r.Context(), ex)
 		if cp := ex.Checkpoint; cp != nil {
 			j.TreeSize, j.Checkpoint = &cp.Size, &cp.Note
 		}
@@ -268,7 +268,7 @@ func (s *Server) handleDownloadExport(w http.ResponseWriter, r *http.Request, _ 
 	defer f.Close()
 	h := w.Header()
 	h.Set("Content-Type", ex.ContentType())
-	h.Set("Content-Disposition", `attachment; filename="`+ex.FileName()+`"`)
+	h.Set("Content-Disposition", `attachment; filename="`+s.exportFileName(r.Context(), ex)+`"`)
 	h.Set("Content-Length", strconv.FormatInt(ex.Bytes, 10))
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -69,7 +69,8 @@ func (ts *testServer) exportFile(t *testing.T, key string, body map[string]any) 
 		t.Fatalf("export ended %v", ex)
 	}
 	status, hdr, file := download(t, ex["url"].(string))
-	if status != 200 || hdr.Get("Content-Disposition") == "" || fmt.Sprint(len(file)) != fmt.Sprint(ex["bytes"]) {
+	name, _ := ex["file_name"].(string)
+	if status != 200 || hdr.Get("Content-Disposition") != `attachment; filename="`+name+`"` || !strings.Contains(name, "_audit-log_") || fmt.Sprint(len(file)) != fmt.Sprint(ex["bytes"]) {
 		t.Fatalf("download: %d %v, %d bytes of %v", status, hdr, len(file), ex["bytes"])
 	}
 	return ex, file

@@ -686,6 +686,11 @@ func (s *Server) org(ctx context.Context, key *trail.APIKey, id string) (*trail.
 	if id == "" || !key.CanAct(id) || strings.IndexByte(id, 0) >= 0 {
 		return nil, trail.Errorf(trail.ENOTFOUND, "Organization not found: '%s'.", strings.ReplaceAll(id, "\x00", ""))
 	}
+	return s.cachedOrg(ctx, id)
+}
+
+// cachedOrg reads an organization through the server's short cache.
+func (s *Server) cachedOrg(ctx context.Context, id string) (*trail.Organization, error) {
 	now := s.Now()
 	s.mu.Lock()
 	e, ok := s.orgs[id]
@@ -704,6 +709,17 @@ func (s *Server) org(ctx context.Context, key *trail.APIKey, id string) (*trail.
 	s.orgs[id] = orgEntry{org: org, expires: now.Add(OrgCacheTTL)}
 	s.mu.Unlock()
 	return org, nil
+}
+
+// exportFileName names an export's file by its organization and period.
+// Without the organization's name (it cannot be read now) the file is
+// named by the organization's ID.
+func (s *Server) exportFileName(ctx context.Context, ex *trail.Export) string {
+	var name string
+	if org, err := s.cachedOrg(ctx, ex.OrganizationID); err == nil {
+		name = org.Name
+	}
+	return ex.FileName(name)
 }
 
 func (s *Server) forgetOrg(id string) {

@@ -179,6 +179,7 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"GET", "/ui/{$}", false, s.uiEvents},
 		{"GET", "/ui/events/{id}", false, s.uiEvent},
 		{"GET", "/ui/events/{id}/proof.json", false, s.uiEventProof},
+		{"GET", "/ui/exports", false, s.uiExports},
 		{"POST", "/ui/exports", false, s.uiCreateExport},
 		{"GET", "/ui/exports/{id}", false, s.uiExport},
 		{"GET", "/ui/exports/{id}/checkpoint.txt", false, s.uiExportCheckpoint},

@@ -709,7 +709,7 @@ func (b *uiBrowser) testLayout(t *testing.T) {
 	ts, ctx, org := b.ts, b.ctx, b.org
 	defer run(t, ctx, chromedp.EmulateViewport(1280, 1000))
 	event := ts.allIDs(t, org)[0]
-	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk"}
+	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk", "/ui/exports"}
 	if b.stream != "" {
 		pages = append(pages, "/ui/streams/"+b.stream)
 	}

@@ -163,6 +163,7 @@ func (s *Server) uiLogKeyFile(w http.ResponseWriter, r *http.Request, u *uiSessi
 
 type uiExportData struct {
 	Export   *trail.Export
+	FileName string
 	Expected int64 // the events the page counted, for the progress bar
 	Percent  int
 	Download string
@@ -212,13 +213,33 @@ func (s *Server) uiCreateExport(w http.ResponseWriter, r *http.Request, u *uiSes
 	http.Redirect(w, r, "/ui/exports/"+url.PathEscape(ex.ID)+"?"+v.Encode(), http.StatusSeeOther)
 }
 
+// recentExports is how many exports the exports page lists.
+const recentExports = 20
+
+// uiExports lists the organization's recent exports with their state,
+// newest first: each opens its page (progress, download, verification).
+func (s *Server) uiExports(w http.ResponseWriter, r *http.Request, u *uiSession) {
+	list, err := s.Exports.FindRecentExports(r.Context(), u.OrganizationID, recentExports)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	page := &uiPage{Title: "Exports", Nav: "exports", Session: u, Data: list}
+	for _, ex := range list {
+		if ex.State == trail.ExportPending {
+			page.Refresh = "2"
+		}
+	}
+	s.render(w, r, http.StatusOK, "exports", page)
+}
+
 func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) {
 	ex, err := s.Exports.FindExportByID(r.Context(), u.OrganizationID, r.PathValue("id"))
 	if err != nil {
 		s.uiFail(w, r, u, err)
 		return
 	}
-	d := &uiExportData{Export: ex, Back: "/ui/", Verify: ex.Format == trail.ExportNDJSON && ex.Checkpoint != nil,
+	d := &uiExportData{Export: ex, FileName: s.exportFileName(r.Context(), ex), Back: "/ui/", Verify: ex.Format == trail.ExportNDJSON && ex.Checkpoint != nil,
 		Subset: ex.Filter.HasContentFilter()}
 	if b := r.URL.Query().Get("back"); strings.HasPrefix(b, "/ui/") && !strings.HasPrefix(b, "//") {
 		d.Back = b
@@ -227,7 +248,7 @@ func (s *Server) uiExport(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		d.Expected = n
 		d.Percent = int(min(100, ex.Rows*100/n))
 	}
-	page := &uiPage{Title: "Export", Nav: "log", Session: u, Data: d}
+	page := &uiPage{Title: "Export", Nav: "exports", Session: u, Data: d}
 	switch ex.State {
 	case trail.ExportPending:
 		page.Refresh = "1"
@@ -250,7 +271,7 @@ func (s *Server) uiExportCheckpoint(w http.ResponseWriter, r *http.Request, u *u
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+ex.FileName()+`.checkpoint"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+s.exportFileName(r.Context(), ex)+`.checkpoint"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(ex.Checkpoint.Note))
 }

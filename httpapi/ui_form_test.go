@@ -56,3 +56,58 @@ func TestUI_StreamFormErrors(t *testing.T) {
 		t.Errorf("a good field is marked, or an old fragment remains")
 	}
 }
+
+// TestUI_Exports: the exports page lists the organization's recent
+// exports, newest first, with their state, each a link to its page; the
+// file is named by the organization and the period.
+func TestUI_Exports(t *testing.T) {
+	t.Parallel()
+	ts := newServerOn(t, "sqlite")
+	org := ts.mustOrg(t, "org_exports")
+	other := ts.mustOrg(t, "org_exports_other")
+	uiEvents(t, ts, org)
+	key := ts.mustKey(t, org, trail.PermExports)
+	otherKey := ts.mustKey(t, other, trail.PermExports)
+	c := browserClient(t)
+	get(t, c, ts.portalLink(t, org, trail.RoleAdmin, trail.IntentAuditLogs))
+	p := get(t, c, ts.URL()+"/ui/exports")
+	if p.status != 200 || !strings.Contains(p.body, "No exports yet") || !strings.Contains(p.body, `href="/ui/exports" aria-current="page"`) {
+		t.Fatalf("no exports: %d %s", p.status, p.body)
+	}
+	csrf := csrfField.FindStringSubmatch(p.body)[1]
+	hidden := ts.do(t, "POST", "/audit_logs/exports", otherKey, map[string]any{"organization_id": other,
+		"range_start": "2026-01-01T00:00:00Z", "range_end": "2026-02-01T00:00:00Z"}).JSON(t)["id"].(string)
+	var ids []string
+	for _, form := range []url.Values{
+		{"csrf": {csrf}, "format": {"csv"}, "from": {"2026-11-01"}, "to": {"2026-11-30"}},
+		{"csrf": {csrf}, "format": {"ndjson"}, "range": {"all"}, "actions": {"user.role_granted"}},
+	} {
+		r := post(t, c, ts.URL()+"/ui/exports", form)
+		if r.status != 303 {
+			t.Fatalf("export: %d %s", r.status, r.body)
+		}
+		loc, _ := url.Parse(r.header.Get("Location"))
+		ids = append(ids, strings.TrimPrefix(loc.Path, "/ui/exports/"))
+	}
+	first := ts.waitExport(t, key, ids[0])
+	if first["file_name"] != "org-org-exports_audit-log_2026-11-01_to_2026-11-30.csv" {
+		t.Errorf("file name %v", first["file_name"])
+	}
+	ts.waitExport(t, key, ids[1])
+	p = get(t, c, ts.URL()+"/ui/exports")
+	rows := regexp.MustCompile(`<tr id="export-([^"]+)">`).FindAllStringSubmatch(p.body, -1)
+	if len(rows) != 2 || rows[0][1] != ids[1] || rows[1][1] != ids[0] || strings.Contains(p.body, hidden) {
+		t.Fatalf("listed %q, want %v newest first and not %s:\n%s", rows, ids, hidden, p.body)
+	}
+	for _, want := range []string{`href="/ui/exports/` + ids[0] + `"`, `<span class="state ready">ready</span>`, "user.role_granted", "NDJSON", "all events"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("the list lacks %q", want)
+		}
+	}
+	if p := get(t, c, ts.URL()+"/ui/exports/"+ids[0]); !strings.Contains(p.body, "Download org-org-exports_audit-log_2026-11-01_to_2026-11-30.csv") {
+		t.Errorf("the export page does not name its file:\n%s", p.body)
+	}
+	if p := get(t, c, ts.URL()+"/ui/exports/"+hidden); p.status != 404 {
+		t.Errorf("another organization's export: %d", p.status)
+	}
+}

@@ -55,6 +55,13 @@ func (x *executor) ExportGet(ctx context.Context, orgID, id string) (*trail.Expo
 	return ex, noRows(err)
 }
 
+// ExportIDs returns the IDs of the organization's newest exports (IDs
+// sort by creation time).
+func (x *executor) ExportIDs(ctx context.Context, orgID string, limit int) ([]string, error) {
+	rows, err := x.q().Query(ctx, `SELECT id FROM exports WHERE organization_id = $1 ORDER BY id DESC LIMIT $2`, orgID, limit)
+	return collectRows(rows, err, func(r pgx.Row) (id string, err error) { return id, r.Scan(&id) })
+}
+
 // ClaimExport takes the oldest due pending export: it reads the due ones
 // without a lock, then claims one with an UPDATE of that row that holds
 // only while it is still due (claim). Of nodes that claim one at once, the

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/store"
@@ -41,6 +43,31 @@ func (s *Exports) CreateExport(ctx context.Context, ex *trail.Export) error {
 		ex.MinTreeSize = next
 		return notFound(x.ExportInsert(ctx, ex, filter), nil, "create export")
 	})
+}
+
+// MaxRecentExports is the most exports FindRecentExports returns.
+const MaxRecentExports = 50
+
+// FindRecentExports returns the organization's newest exports, newest
+// first, at most limit (1 to MaxRecentExports).
+func (s *Exports) FindRecentExports(ctx context.Context, orgID string, limit int) ([]*trail.Export, error) {
+	limit = min(max(limit, 1), MaxRecentExports)
+	ids, err := s.d.ExportIDs(ctx, orgID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find recent exports: %w", err)
+	}
+	out := make([]*trail.Export, 0, len(ids))
+	for _, id := range ids {
+		ex, err := s.d.ExportGet(ctx, orgID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed since
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find recent exports: %w", err)
+		}
+		out = append(out, ex)
+	}
+	return out, nil
 }
 
 // FindExportByID returns one export of the organization (of any when

@@ -58,6 +58,13 @@ func (x *executor) ExportGet(ctx context.Context, orgID, id string) (*trail.Expo
 	return ex, noRows(err)
 }
 
+// ExportIDs returns the IDs of the organization's newest exports (IDs
+// sort by creation time).
+func (x *executor) ExportIDs(ctx context.Context, orgID string, limit int) ([]string, error) {
+	rows, err := x.r().QueryContext(ctx, `SELECT id FROM exports WHERE organization_id = ? ORDER BY id DESC LIMIT ?`, orgID, limit)
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (id string, err error) { return id, r.Scan(&id) })
+}
+
 // ClaimExport takes the oldest due pending export. SQLite's single writer
 // serializes claims.
 func (s *ExportService) ClaimExport(ctx context.Context, lease time.Duration) (*trail.Export, error) {

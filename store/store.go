@@ -206,6 +206,9 @@ type ExportExecutor interface {
 	// ExportGet reads one export of the organization (of any when orgID
 	// is ""), with its checkpoint when it has one.
 	ExportGet(ctx context.Context, orgID, id string) (*trail.Export, error)
+	// ExportIDs returns the IDs of the organization's newest exports,
+	// newest first, at most limit.
+	ExportIDs(ctx context.Context, orgID string, limit int) ([]string, error)
 }
 
 // EncodeStream returns the JSON a driver stores of a stream's config and

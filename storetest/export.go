@@ -120,6 +120,7 @@ func testExports(t *testing.T, s Services) {
 	if ex, err := s.Exports.ClaimExport(fx.ctx, time.Minute); err != nil || ex != nil {
 		t.Fatalf("left pending: %+v %v", ex, err)
 	}
+	t.Run("Recent", fx.testRecent)
 }
 
 // exportFixture is an organization of 1200 events, some hostile, with one
@@ -191,6 +192,52 @@ func (fx *exportFixture) testFind(t *testing.T) {
 	}
 	if _, err := s.Exports.FindExportByID(ctx, other.ID, ex.ID); trail.ErrorCode(err) != trail.ENOTFOUND {
 		t.Fatalf("another organization's export: %v", err)
+	}
+}
+
+// testRecent: an organization's recent exports are its own, newest first.
+func (fx *exportFixture) testRecent(t *testing.T) {
+	ctx, s, org, other, ex := fx.ctx, fx.s, fx.org, fx.other, fx.ex
+	start, end := fx.start, fx.end
+	var made []string
+	for range 3 {
+		e := &trail.Export{OrganizationID: other.ID, Format: trail.ExportNDJSON, Filter: trail.EventFilter{RangeStart: &start, RangeEnd: &end}}
+		if err := s.Exports.CreateExport(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, e.ID)
+	}
+	got, err := s.Exports.FindRecentExports(ctx, other.ID, 2)
+	if err != nil || len(got) != 2 || got[0].ID != made[2] || got[1].ID != made[1] || got[0].Format != "ndjson" || got[0].OrganizationID != other.ID {
+		t.Fatalf("recent of %s: %v %v, made %v", other.ID, got, err, made)
+	}
+	mine, err := s.Exports.FindRecentExports(ctx, org.ID, 100)
+	if err != nil || len(mine) == 0 || len(mine) > 50 {
+		t.Fatalf("recent of %s: %d %v", org.ID, len(mine), err)
+	}
+	found := false
+	for _, e := range mine {
+		found = found || e.ID == ex.ID
+		if e.OrganizationID != org.ID {
+			t.Fatalf("another organization's export %s", e.ID)
+		}
+	}
+	if !found {
+		t.Fatalf("%s is not among the recent exports", ex.ID)
+	}
+	if none, err := s.Exports.FindRecentExports(ctx, "org_nobody", 10); err != nil || len(none) != 0 {
+		t.Fatalf("an unknown organization's recent exports: %v %v", none, err)
+	}
+	// None is left pending for the tests after these.
+	for range made {
+		e, err := s.Exports.ClaimExport(ctx, time.Minute)
+		if err != nil || e == nil {
+			t.Fatalf("claim: %v %v", e, err)
+		}
+		e.State, e.Error = trail.ExportError, "test"
+		if err := s.Exports.FinishExport(ctx, e, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

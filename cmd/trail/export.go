@@ -113,7 +113,8 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		return err
 	}
 	if out == "" {
-		out = ex.FileName
+		// A name from the network names a file here, never a path.
+		out = filepath.Base(filepath.Clean("/" + ex.FileName))
 	}
 	n, err := m.downloadExport(ctx, c, ex, out)
 	if err != nil {
