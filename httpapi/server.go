@@ -84,6 +84,10 @@ type Server struct {
 	// ExportURLKey signs export download links; every node of a database
 	// needs the same.
 	ExportURLKey []byte
+	// FacetLimit is the most events the web UI's top actors, event types
+	// and target types are counted from (0: 20,000); past it the counts
+	// read "N+".
+	FacetLimit int
 	// ExportCreated, if set, is told of each new export (to wake the
 	// export worker).
 	ExportCreated func()

@@ -79,9 +79,13 @@ func (s *Server) templates() (*uiTemplates, error) {
 				}
 				return z.when(*ts)
 			},
-			"minute":  func(z *uiZone, ts time.Time) string { return z.minute(ts) },
-			"iso":     func(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) },
-			"count":   formatCount,
+			"minute": func(z *uiZone, ts time.Time) string { return z.minute(ts) },
+			"iso":    func(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) },
+			"count":  formatCount,
+			"int64":  func(n int) int64 { return int64(n) },
+			"facetLists": func(f *uiFacets) []uiFacetList {
+				return []uiFacetList{{"actors", "Actors", f.Actors}, {"actions", "Event types", f.Actions}, {"targets", "Target types", f.TargetTypes}}
+			},
 			"plural":  plural,
 			"changes": changeSummary,
 			"bytes":   formatBytes,
@@ -193,6 +197,9 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"POST", "/ui/streams/{id}/{op}", false, s.uiStreamOp},
 		{"POST", "/ui/zone", false, s.uiSetZone},
 		{"GET", "/ui/live", false, s.uiLive},
+		{"GET", "/ui/suggest", false, s.uiSuggest},
+		{"GET", "/ui/facets", false, s.uiFacets},
+		{"GET", "/ui/top", false, s.uiTop},
 		{"POST", "/ui/logout", true, s.uiLogout},
 	}
 }
@@ -257,11 +264,15 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 // application's site, and lasts an hour.
 const ReturnCookie = "trail_return"
 
+// scriptRoutes answer a page's script, not a person: never a page to come
+// back to.
+var scriptRoutes = map[string]bool{"/ui/live": true, "/ui/suggest": true, "/ui/facets": true}
+
 // signedOut answers a request without a session: a page says how to get
 // in and that Trail will come back to it; the page's own script gets 401.
 func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, rt uiRoute) {
 	text := "Your session has ended or this browser has none. Open the audit log again from your application: it gives you a new link."
-	if rt.method == http.MethodGet && rt.pattern != "/ui/live" && trail.ReturnToProblem(r.URL.RequestURI()) == "" {
+	if rt.method == http.MethodGet && !scriptRoutes[rt.pattern] && trail.ReturnToProblem(r.URL.RequestURI()) == "" {
 		http.SetCookie(w, &http.Cookie{Name: ReturnCookie, Value: url.QueryEscape(r.URL.RequestURI()), Path: "/portal/", MaxAge: 3600,
 			HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
 		text = "Your session has ended or this browser has none. To see this page, open the audit log again from your application " +
@@ -322,11 +333,15 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request, u *uiSession) 
 
 // uiFilter is the audit log's filters as the page's URL holds them.
 type uiFilter struct {
-	Q, Action, Actor, TargetType, TargetID string
-	From, To                               string // datetime-local values in the page's zone, or dates
-	Zone                                   string // tz=: the zone of a shared view
-	Range                                  string // a preset, when From and To are empty
-	Before, After                          string // page cursors
+	Q, Action, Actor, TargetType, TargetID string // Actor and TargetID: the API's actor_ids and target_ids
+	// ActorRef and TargetRef are what a person typed in the Actor and
+	// Target fields (actor=, target=): a name or an ID, resolved by
+	// resolveRefs.
+	ActorRef, TargetRef string
+	From, To            string // datetime-local values in the page's zone, or dates
+	Zone                string // tz=: the zone of a shared view
+	Range               string // a preset, when From and To are empty
+	Before, After       string // page cursors
 	// Undo is the date range a histogram bar zoomed in from, as the
 	// query string of its range, from, to (and undo) parameters.
 	Undo string
@@ -339,6 +354,7 @@ const maxUndo = 1024
 func parseUIFilter(q url.Values) uiFilter {
 	g := func(n string) string { return strings.TrimSpace(q.Get(n)) }
 	f := uiFilter{Q: g("q"), Action: g("actions"), Actor: g("actor_ids"), TargetType: g("targets"), TargetID: g("target_ids"),
+		ActorRef: g("actor"), TargetRef: g("target"),
 		From: g("from"), To: g("to"), Range: g("range"), Before: g("before"), After: g("after"), Zone: g("tz"), Undo: g("undo")}
 	if len(f.Undo) > maxUndo {
 		f.Undo = ""
@@ -362,8 +378,10 @@ func (f uiFilter) values(cursor bool) url.Values {
 	}
 	set("q", f.Q)
 	set("actions", f.Action)
+	set("actor", f.ActorRef)
 	set("actor_ids", f.Actor)
 	set("targets", f.TargetType)
+	set("target", f.TargetRef)
 	set("target_ids", f.TargetID)
 	set("from", f.From)
 	set("to", f.To)
@@ -413,7 +431,7 @@ func pageURL(base string, v url.Values) string {
 
 // eventFilter turns the page's filter into the store's, checked as the
 // API checks its parameters.
-func (s *Server) eventFilter(u *uiSession, f uiFilter) (trail.EventFilter, [2]time.Time, error) {
+func (s *Server) eventFilter(ctx context.Context, u *uiSession, f uiFilter) (trail.EventFilter, [2]time.Time, error) {
 	start, end, hist, err := f.period(s.Now(), u.org.RetentionDays, u.zone)
 	if err != nil {
 		return trail.EventFilter{}, hist, err
@@ -449,7 +467,7 @@ func (s *Server) eventFilter(u *uiSession, f uiFilter) (trail.EventFilter, [2]ti
 	if err != nil {
 		var te *trail.Error
 		if errors.As(err, &te) && len(te.Problems) > 0 {
-			names := map[string]string{"actions": "Event type", "actor_ids": "Actor", "targets": "Target type", "target_ids": "Target ID",
+			names := map[string]string{"actions": "Event type", "actor_ids": "Actor ID", "targets": "Target type", "target_ids": "Target ID",
 				"q": "Search", "before": "Page", "after": "Page", "range_end": "Until"}
 			label := names[te.Problems[0].Path]
 			if label == "" {
@@ -457,6 +475,9 @@ func (s *Server) eventFilter(u *uiSession, f uiFilter) (trail.EventFilter, [2]ti
 			}
 			return ef, hist, fmt.Errorf("%s: %s", label, te.Problems[0].Message)
 		}
+		return ef, hist, err
+	}
+	if err := s.resolveRefs(ctx, &ef, f); err != nil {
 		return ef, hist, err
 	}
 	return ef, hist, nil
@@ -502,7 +523,7 @@ func (s *Server) uiLive(w http.ResponseWriter, r *http.Request, u *uiSession) {
 	w.Header().Set("Cache-Control", "no-store")
 	f := parseUIFilter(r.URL.Query())
 	f.After = ""
-	ef, _, err := s.eventFilter(u, f)
+	ef, _, err := s.eventFilter(r.Context(), u, f)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": err.Error()})
 		return
@@ -529,7 +550,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		return
 	}
 	d := &uiEventsData{F: f, FromValue: formDate(f.From), ToValue: formDate(f.To)}
-	for _, v := range []string{f.Action, f.Actor, f.TargetType, f.TargetID, f.From, f.To} {
+	for _, v := range []string{f.Action, f.ActorRef, f.Actor, f.TargetType, f.TargetRef, f.TargetID, f.From, f.To} {
 		if v != "" {
 			d.FilterCount++
 		}
@@ -548,11 +569,11 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	d.Chips = filterChips(f)
 	d.Actions = s.actionSuggestions(r, u)
 	page := &uiPage{Title: pageTitle(f, d.Chips), Nav: "log", Session: u, Data: d}
-	ef, hist, err := s.eventFilter(u, f)
+	ef, hist, err := s.eventFilter(r.Context(), u, f)
 	if err != nil {
 		page.Error, d.Invalid = err.Error(), true
 		for label, id := range map[string]string{"From": "from", "Until": "to", "Event type": "actions", "Actor": "actor",
-			"Target type": "target-type", "Target ID": "target-id", "Search": "q"} {
+			"Target type": "target-type", "Target": "target", "Search": "q"} {
 			if strings.HasPrefix(page.Error, label+":") || (id == "to" && strings.HasPrefix(page.Error, "Until must")) {
 				d.ErrField = id
 			}
@@ -641,8 +662,10 @@ func filterChips(f uiFilter) []uiPreset {
 	}
 	add("Search", f.Q, func(g *uiFilter) { g.Q = "" })
 	add("Event type", f.Action, func(g *uiFilter) { g.Action = "" })
-	add("Actor", f.Actor, func(g *uiFilter) { g.Actor = "" })
+	add("Actor", f.ActorRef, func(g *uiFilter) { g.ActorRef = "" })
+	add("Actor ID", f.Actor, func(g *uiFilter) { g.Actor = "" })
 	add("Target type", f.TargetType, func(g *uiFilter) { g.TargetType = "" })
+	add("Target", f.TargetRef, func(g *uiFilter) { g.TargetRef = "" })
 	add("Target ID", f.TargetID, func(g *uiFilter) { g.TargetID = "" })
 	add("From", formDate(f.From), func(g *uiFilter) { g.From = ""; g.fixRange() })
 	add("Until", formDate(f.To), func(g *uiFilter) { g.To = ""; g.fixRange() })

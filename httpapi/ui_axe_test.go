@@ -111,7 +111,7 @@ func (b *uiBrowser) testAxe(t *testing.T) {
 	event := ts.allIDs(t, org)[0]
 	changed := ts.allIDs(t, org, "actions", "escalation_path.updated")
 	pages := []string{"/ui/?range=all", "/ui/?range=7d&actions=user.*", "/ui/?range=all&q=no-such-word",
-		"/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new", "/ui/streams/new?type=Splunk", "/ui/exports",
+		"/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new", "/ui/streams/new?type=Splunk", "/ui/exports", "/ui/top?range=all",
 		"/ui/no-such-page"}
 	if len(changed) > 0 {
 		pages = append(pages, "/ui/events/"+changed[0])

@@ -276,6 +276,8 @@ func TestUI_Browser(t *testing.T) {
 
 		t.Run("live", b.testLive)
 
+		t.Run("suggest and facets", b.testSuggestAndFacets)
+
 		t.Run("browser zone", b.testBrowserZone)
 
 		t.Run("member", b.testMember)
@@ -304,9 +306,11 @@ func (b *uiBrowser) testFilters(t *testing.T) {
 	}{
 		{"event type", "#actions", "user.role_granted", "actions", url.Values{"actions": {"user.role_granted"}}},
 		{"event type prefix", "#actions", "user.*", "actions", url.Values{"actions": {"user.*"}}},
-		{"actor", "#actor", "user_2", "actor_ids", url.Values{"actor_ids": {"user_2"}}},
+		{"actor", "#actor", "user_2", "actor", url.Values{"actor_ids": {"user_2"}}},
+		{"actor name", "#actor", "edsger dijkstra", "actor", url.Values{"actor_ids": {"user_2"}}},
 		{"target type", "#target-type", "team", "targets", url.Values{"targets": {"team"}}},
-		{"target id", "#target-id", "team_1", "target_ids", url.Values{"target_ids": {"team_1"}}},
+		{"target id", "#target", "team_1", "target", url.Values{"target_ids": {"team_1"}}},
+		{"target name", "#target", "Team 1", "target", url.Values{"target_ids": {"team_1"}}},
 		{"free text", "#q", "TCK-3", "q", url.Values{"q": {"TCK-3"}}},
 		{"nothing", "#q", "no-such-word", "q", url.Values{"q": {"no-such-word"}}},
 	}
@@ -692,7 +696,7 @@ func (b *uiBrowser) testKeyboard(t *testing.T) {
 	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`details.more summary`)), chromedp.WaitVisible(chromedp.CSS(`#actor`)))
 	follow(t, ctx, chromedp.SendKeys(chromedp.CSS(`#actor`), "user_3"+kb.Enter))
-	if loc := location(t, ctx); loc.Query().Get("actor_ids") != "user_3" {
+	if loc := location(t, ctx); loc.Query().Get("actor") != "user_3" {
 		t.Fatalf("Enter in the actor field led to %s", loc)
 	}
 	var reach bool
@@ -709,7 +713,7 @@ func (b *uiBrowser) testLayout(t *testing.T) {
 	ts, ctx, org := b.ts, b.ctx, b.org
 	defer run(t, ctx, chromedp.EmulateViewport(1280, 1000))
 	event := ts.allIDs(t, org)[0]
-	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk", "/ui/exports"}
+	pages := []string{"/ui/?range=7d", "/ui/?range=all&q=TCK-3", "/ui/?from=nonsense", "/ui/events/" + event, "/ui/settings", "/ui/streams/new?type=Splunk", "/ui/exports", "/ui/top?range=all"}
 	if b.stream != "" {
 		pages = append(pages, "/ui/streams/"+b.stream)
 	}

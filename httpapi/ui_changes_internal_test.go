@@ -66,7 +66,7 @@ func TestActionWords(t *testing.T) {
 	if r.Actor+" "+r.Verb+" "+r.Object+" "+r.Target != "Ada Lovelace updated escalation path EU responders" {
 		t.Errorf("sentence %q %q %q %q", r.Actor, r.Verb, r.Object, r.Target)
 	}
-	if r.TargetURL != "/ui/?range=7d&target_ids=ep_1&tz=Europe%2FParis" || r.ActorURL != "/ui/?actor_ids=user_1&range=7d&tz=Europe%2FParis" {
+	if r.TargetURL != "/ui/?range=7d&target=ep_1&tz=Europe%2FParis" || r.ActorURL != "/ui/?actor=user_1&range=7d&tz=Europe%2FParis" {
 		t.Errorf("filter links %q %q", r.TargetURL, r.ActorURL)
 	}
 	if r.Open != "/ui/events/"+ev.ID+"?before=x&range=7d&tz=Europe%2FParis" {

@@ -177,7 +177,7 @@ type uiExportData struct {
 func (s *Server) uiCreateExport(w http.ResponseWriter, r *http.Request, u *uiSession) {
 	f := parseUIFilter(r.PostForm)
 	f.Before, f.After = "", ""
-	ef, _, err := s.eventFilter(u, f)
+	ef, _, err := s.eventFilter(r.Context(), u, f)
 	if err != nil {
 		s.renderMessage(w, r, u, http.StatusBadRequest, "Export refused", err.Error())
 		return
@@ -353,7 +353,7 @@ func orDash(s string) string {
 func (s *Server) neighbours(r *http.Request, u *uiSession, list uiFilter, ev *trail.Event) (newer, older string) {
 	f := list
 	f.Before, f.After = "", ""
-	ef, _, err := s.eventFilter(u, f)
+	ef, _, err := s.eventFilter(r.Context(), u, f)
 	if err != nil {
 		return "", ""
 	}

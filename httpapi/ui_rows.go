@@ -30,7 +30,7 @@ func eventRows(events []*trail.Event, f uiFilter) []uiRow {
 		r := uiRow{Event: ev, Actor: orID(ev.Actor.Name, ev.Actor.ID), Changes: changeSummary(ev.Metadata)}
 		r.Verb, r.Object = actionWords(ev.Action)
 		g := base
-		g.Actor = ev.Actor.ID
+		g.Actor, g.ActorRef = "", ev.Actor.ID
 		r.ActorURL = g.URL()
 		g = base
 		g.Action = ev.Action
@@ -38,7 +38,7 @@ func eventRows(events []*trail.Event, f uiFilter) []uiRow {
 		if t := firstTarget(ev, ev.Action); t != nil {
 			r.Target = orID(t.Name, t.ID)
 			g = base
-			g.TargetID = t.ID
+			g.TargetID, g.TargetRef = "", t.ID
 			r.TargetURL = g.URL()
 		}
 		r.Open = "/ui/events/" + ev.ID + place

@@ -231,3 +231,43 @@ func (b *uiBrowser) testBrowserZone(t *testing.T) {
 		t.Fatalf("after Show in UTC the header says %q", zone)
 	}
 }
+
+// testSuggestAndFacets: the Actor and Target fields suggest the
+// organization's own actors and targets once used; opening the top
+// actors, event types and target types counts them in place, and each is
+// a link that narrows the view.
+func (b *uiBrowser) testSuggestAndFacets(t *testing.T) {
+	ts, ctx := b.ts, b.ctx
+	run(t, ctx, chromedp.Navigate(ts.URL()+"/ui/?range=all"), chromedp.WaitVisible(chromedp.CSS(`#events-h`)), openFilters,
+		chromedp.Focus(chromedp.CSS(`#actor`)))
+	for _, list := range []string{"actor-list", "target-list"} {
+		if list == "target-list" {
+			run(t, ctx, chromedp.Focus(chromedp.CSS(`#target`)))
+		}
+		var options []string
+		testwait.ForNil(t, 10*time.Second, "suggestions in "+list, func() error {
+			run(t, ctx, into(&options, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#`+list+` option')).map(o => o.value + ' (' + o.label + ')')`)))
+			if len(options) == 0 {
+				return fmt.Errorf("none")
+			}
+			return nil
+		})
+		want := map[string]string{"actor-list": "Grace Hopper (user · user_0)", "target-list": "Team 1 (team · team_1)"}[list]
+		if !slices.Contains(options, want) {
+			t.Errorf("%s: %v lack %q", list, options, want)
+		}
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#facets summary`)), chromedp.WaitVisible(chromedp.CSS(`#facets ol.facets a`)))
+	checkAxe(t, ctx, axeSource(t), "/ui/?range=all with the counts open")
+	var first string
+	run(t, ctx, textInto(&first, chromedp.CSS(`#facets ol.facets a`)))
+	follow(t, ctx, chromedp.Click(chromedp.CSS(`#facets ol.facets a`)))
+	loc := location(t, ctx)
+	if loc.Query().Get("actor") == "" || loc.Query().Get("range") != "all" {
+		t.Fatalf("the top actor %q led to %s", first, loc)
+	}
+	want := ts.apiIDs(t, b.org, url.Values{"actor_ids": {loc.Query().Get("actor")}})
+	if got := rowIDs(t, ctx); len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("rows of %s: %v, want %v", first, got, want)
+	}
+}

@@ -113,7 +113,76 @@
     setTimeout(tick, delay);
   }
 
+  // Suggestions for the Actor and Target fields: the organization's own
+  // actors and targets, asked for once, when the field is first used.
+  function suggest() {
+    if (!window.fetch) {
+      return;
+    }
+    var inputs = document.querySelectorAll('input[data-suggest]');
+    Array.prototype.forEach.call(inputs, function (input) {
+      var list = document.getElementById(input.getAttribute('list'));
+      if (!list) {
+        return;
+      }
+      function load() {
+        input.removeEventListener('focus', load);
+        fetch('/ui/suggest?field=' + encodeURIComponent(input.getAttribute('data-suggest')),
+          { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (res) {
+          return res.ok ? res.json() : null;
+        }).then(function (body) {
+          (body && body.values || []).forEach(function (s) {
+            var o = document.createElement('option');
+            o.value = s.value;
+            o.label = s.label;
+            list.appendChild(o);
+          });
+        }).catch(function () {});
+      }
+      input.addEventListener('focus', load);
+    });
+  }
+
+  // The top actors, event types and target types of the view: counted
+  // when the reader opens them, in place (the link beside them opens the
+  // same counts as a page).
+  function facets() {
+    var d = document.getElementById('facets');
+    var body = document.getElementById('facets-body');
+    if (!d || !body || !window.fetch) {
+      return;
+    }
+    var loaded = false;
+    d.addEventListener('toggle', function () {
+      if (!d.open || loaded) {
+        return;
+      }
+      loaded = true;
+      body.setAttribute('aria-busy', 'true');
+      body.querySelector('p').textContent = 'Counting…';
+      fetch(d.getAttribute('data-src'), { credentials: 'same-origin' }).then(function (res) {
+        if (!res.ok) {
+          throw new Error(String(res.status));
+        }
+        return res.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        body.textContent = '';
+        Array.prototype.forEach.call(doc.body.childNodes, function (n) {
+          body.appendChild(document.importNode(n, true));
+        });
+        body.removeAttribute('aria-busy');
+      }).catch(function () {
+        loaded = false;
+        body.removeAttribute('aria-busy');
+        body.querySelector('p').textContent = 'Trail could not count these events; close and open to try again.';
+      });
+    });
+  }
+
   rememberZone();
   keys();
   live();
+  suggest();
+  facets();
 })();
