@@ -179,4 +179,19 @@ type PortalService interface {
 	// SetPortalSessionUTC records whether the open session with this
 	// secret shows times in UTC rather than in its person's zone.
 	SetPortalSessionUTC(ctx context.Context, sessionSecret string, utc bool) error
+
+	// SaveView stores a named view of the organization's audit log,
+	// giving it its ID and CreatedAt, and records audit_log_view.created
+	// in the organization's log in the same transaction. EINVALID for a
+	// bad name or query, ECONFLICT when the name is taken (ignoring case)
+	// or the organization has MaxSavedViews, ENOTFOUND for an unknown
+	// organization.
+	SaveView(ctx context.Context, v *SavedView) error
+
+	// FindViews returns the organization's saved views, by name.
+	FindViews(ctx context.Context, orgID string) ([]*SavedView, error)
+
+	// DeleteView removes one of the organization's views and records
+	// audit_log_view.deleted; ENOTFOUND when it has none of that ID.
+	DeleteView(ctx context.Context, orgID, id string) error
 }

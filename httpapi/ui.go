@@ -197,6 +197,8 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"POST", "/ui/streams/{id}/{op}", false, s.uiStreamOp},
 		{"POST", "/ui/zone", false, s.uiSetZone},
 		{"GET", "/ui/live", false, s.uiLive},
+		{"POST", "/ui/views", false, s.uiSaveView},
+		{"POST", "/ui/views/{id}/delete", false, s.uiDeleteView},
 		{"GET", "/ui/suggest", false, s.uiSuggest},
 		{"GET", "/ui/facets", false, s.uiFacets},
 		{"GET", "/ui/top", false, s.uiTop},
@@ -514,6 +516,10 @@ type uiEventsData struct {
 	// Poll: where the page's script asks how many events arrived since
 	// it loaded (the first page only).
 	Poll string
+	// Views are the organization's saved views; ViewQuery is this one's,
+	// to save it, and ViewName its name when it is one of them.
+	Views               []uiView
+	ViewQuery, ViewName string
 }
 
 // uiLive answers the audit log page's script: how many events of the
@@ -568,7 +574,24 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	}
 	d.Chips = filterChips(f)
 	d.Actions = s.actionSuggestions(r, u)
+	d.ViewQuery = viewQuery(f)
+	views, err := s.Portal.FindViews(r.Context(), u.OrganizationID)
+	if err != nil {
+		s.uiFail(w, r, u, err)
+		return
+	}
+	for _, v := range views {
+		// The query, read and encoded again, is only parameters.
+		view := uiView{ID: v.ID, Name: v.Name, URL: template.URL(pageURL("/ui/", mustQuery(v.Query))), Current: v.Query == d.ViewQuery}
+		if view.Current {
+			d.ViewName = v.Name
+		}
+		d.Views = append(d.Views, view)
+	}
 	page := &uiPage{Title: pageTitle(f, d.Chips), Nav: "log", Session: u, Data: d}
+	if d.ViewName != "" {
+		page.Title = d.ViewName + " · " + page.Title
+	}
 	ef, hist, err := s.eventFilter(r.Context(), u, f)
 	if err != nil {
 		page.Error, d.Invalid = err.Error(), true
@@ -685,7 +708,8 @@ func (s *Server) actionSuggestions(r *http.Request, u *uiSession) []string {
 	seen := map[string]bool{}
 	for _, a := range []string{trail.ActionPortalSessionCreated, trail.ActionExportCreated, trail.ActionStreamCreated,
 		trail.ActionStreamUpdated, trail.ActionStreamDeleted, trail.ActionStreamPaused, trail.ActionStreamResumed,
-		trail.ActionStreamReplayed, trail.ActionRetentionUpdated, trail.ActionAPIKeyCreated, trail.ActionAPIKeyRevoked} {
+		trail.ActionStreamReplayed, trail.ActionRetentionUpdated, trail.ActionAPIKeyCreated, trail.ActionAPIKeyRevoked,
+		trail.ActionViewCreated, trail.ActionViewDeleted} {
 		seen[a] = true
 	}
 	if s.Schemas != nil {

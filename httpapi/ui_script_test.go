@@ -258,7 +258,14 @@ func (b *uiBrowser) testSuggestAndFacets(t *testing.T) {
 		}
 	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#facets summary`)), chromedp.WaitVisible(chromedp.CSS(`#facets ol.facets a`)))
-	checkAxe(t, ctx, axeSource(t), "/ui/?range=all with the counts open")
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#views summary`)), chromedp.WaitVisible(chromedp.CSS(`#view-name`)))
+	checkAxe(t, ctx, axeSource(t), "/ui/?range=all with the counts and the saved views open")
+	var wide bool
+	run(t, ctx, into(&wide, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
+	if wide {
+		t.Error("the saved views make the page scroll sideways")
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#views summary`)))
 	var first string
 	run(t, ctx, textInto(&first, chromedp.CSS(`#facets ol.facets a`)))
 	follow(t, ctx, chromedp.Click(chromedp.CSS(`#facets ol.facets a`)))

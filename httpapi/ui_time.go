@@ -402,6 +402,12 @@ func (s *Server) uiSetZone(w http.ResponseWriter, r *http.Request, u *uiSession)
 		s.uiFail(w, r, u, err)
 		return
 	}
+	redirectBack(w, r)
+}
+
+// redirectBack sends the browser to the page a form came from (its back
+// field), when that is a page of the UI, else to the audit log.
+func redirectBack(w http.ResponseWriter, r *http.Request) {
 	back := r.PostFormValue("back")
 	if trail.ReturnToProblem(back) != "" {
 		back = "/ui/"

@@ -42,6 +42,7 @@ var layout = map[string]string{
 	"exports":              "organization_id",
 	"export_chunks":        "organization_id",
 	"streams":              "organization_id",
+	"saved_views":          "organization_id",
 	// Instance-wide catalogues, read by every node and written rarely.
 	"actions":           "",
 	"schemas":           "",

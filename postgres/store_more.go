@@ -125,6 +125,26 @@ func (x *executor) PortalSessionSetUTC(ctx context.Context, sessionHash []byte, 
 	return err
 }
 
+func (x *executor) ViewInsert(ctx context.Context, v *trail.SavedView) error {
+	_, err := x.exec(ctx, `INSERT INTO saved_views (organization_id, id, name, query, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		v.OrganizationID, v.ID, v.Name, v.Query, v.CreatedBy, v.CreatedAt)
+	return err
+}
+
+func (x *executor) ViewList(ctx context.Context, orgID string) ([]*trail.SavedView, error) {
+	rows, err := x.q().Query(ctx, `SELECT organization_id, id, name, query, created_by, created_at FROM saved_views WHERE organization_id = $1`, orgID)
+	return collectRows(rows, err, func(r pgx.Row) (*trail.SavedView, error) {
+		var v trail.SavedView
+		err := r.Scan(&v.OrganizationID, &v.ID, &v.Name, &v.Query, &v.CreatedBy, &v.CreatedAt)
+		v.CreatedAt = v.CreatedAt.UTC()
+		return &v, err
+	})
+}
+
+func (x *executor) ViewDelete(ctx context.Context, orgID, id string) (bool, error) {
+	return x.exec(ctx, `DELETE FROM saved_views WHERE organization_id = $1 AND id = $2`, orgID, id)
+}
+
 func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error {
 	_, err := x.exec(ctx, `UPDATE portal_links SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL`, now, sessionHash)
 	return err

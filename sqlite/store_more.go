@@ -126,6 +126,27 @@ func (x *executor) PortalSessionSetUTC(ctx context.Context, sessionHash []byte, 
 	return err
 }
 
+func (x *executor) ViewInsert(ctx context.Context, v *trail.SavedView) error {
+	_, err := x.exec(ctx, `INSERT INTO saved_views (organization_id, id, name, query, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		v.OrganizationID, v.ID, v.Name, v.Query, v.CreatedBy, formatTime(v.CreatedAt))
+	return err
+}
+
+func (x *executor) ViewList(ctx context.Context, orgID string) ([]*trail.SavedView, error) {
+	rows, err := x.r().QueryContext(ctx, `SELECT organization_id, id, name, query, created_by, created_at FROM saved_views WHERE organization_id = ?`, orgID)
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (*trail.SavedView, error) {
+		var v trail.SavedView
+		var created string
+		err := r.Scan(&v.OrganizationID, &v.ID, &v.Name, &v.Query, &v.CreatedBy, &created)
+		v.CreatedAt = parseTime(created)
+		return &v, err
+	})
+}
+
+func (x *executor) ViewDelete(ctx context.Context, orgID, id string) (bool, error) {
+	return x.exec(ctx, `DELETE FROM saved_views WHERE organization_id = ? AND id = ?`, orgID, id)
+}
+
 func (x *executor) PortalSessionEnd(ctx context.Context, sessionHash []byte, now time.Time) error {
 	_, err := x.exec(ctx, `UPDATE portal_links SET ended_at = ? WHERE session_hash = ? AND ended_at IS NULL`, now.UnixNano(), sessionHash)
 	return err

@@ -135,6 +135,13 @@ type PortalExecutor interface {
 	// PortalSessionSetUTC records whether the session shows times in UTC
 	// rather than in its person's zone.
 	PortalSessionSetUTC(ctx context.Context, sessionHash []byte, utc bool) error
+	// ViewInsert stores a saved view; ViewList reads an organization's
+	// (lock: FOR UPDATE of its organization's row, so that two saves of
+	// one organization take turns); ViewDelete removes one, false when
+	// there was none.
+	ViewInsert(ctx context.Context, v *trail.SavedView) error
+	ViewList(ctx context.Context, orgID string) ([]*trail.SavedView, error)
+	ViewDelete(ctx context.Context, orgID, id string) (bool, error)
 }
 
 // StoredResponse is a row of the idempotency table: a claim while Status

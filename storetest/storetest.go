@@ -85,6 +85,14 @@ func Run(t *testing.T, newServices func(t *testing.T) Services) {
 		}
 		testPortal(t, s)
 	})
+	t.Run("SavedViews", func(t *testing.T) {
+		t.Parallel()
+		s := newServices(t)
+		if s.Portal == nil {
+			t.Skip("this implementation has no portal service")
+		}
+		testSavedViews(t, s)
+	})
 	t.Run("CountEvents", func(t *testing.T) { t.Parallel(); testCountEvents(t, newServices(t)) })
 	t.Run("StreamDelivery", func(t *testing.T) {
 		t.Parallel()
