@@ -102,3 +102,9 @@ func (e *Export) AuditEvent(ctx context.Context, now time.Time) *EventInput {
 }
 
 func jsonInt(n int) any { return json.Number(strconv.Itoa(n)) }
+
+// AuditEvent returns the view's audit_log_view.created or
+// audit_log_view.deleted event.
+func (v *SavedView) AuditEvent(ctx context.Context, action string, now time.Time) *EventInput {
+	return AuditEvent(ctx, action, now, Metadata{"query": v.Query}, Target{ID: v.ID, Type: "audit_log_view", Name: v.Name})
+}

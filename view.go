@@ -1,7 +1,6 @@
 package trail
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"time"
@@ -61,10 +60,4 @@ func (v *SavedView) Validate() []Problem {
 		}
 	}
 	return ps
-}
-
-// AuditEvent returns the view's audit_log_view.created or
-// audit_log_view.deleted event.
-func (v *SavedView) AuditEvent(ctx context.Context, action string, now time.Time) *EventInput {
-	return AuditEvent(ctx, action, now, Metadata{"query": v.Query}, Target{ID: v.ID, Type: "audit_log_view", Name: v.Name})
 }
