@@ -87,7 +87,7 @@ func checkAxe(t *testing.T, ctx context.Context, src, page string) {
 	t.Helper()
 	var raw string
 	run(t, ctx, chromedp.Evaluate[chromedp.Void](src),
-		into(&raw, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise)))
+		into(&raw, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ['violations'], rules: {'target-size': {enabled: true}}}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise)))
 	var vs []axeViolation
 	if err := json.Unmarshal([]byte(raw), &vs); err != nil {
 		t.Fatalf("%s: axe's answer: %v", page, err)
