@@ -51,6 +51,10 @@ func uiPages(rng *rand.Rand, catalog []demo.CatalogEntry, p preloadedDB, events 
 		{"log: an older page", func() string {
 			return "/ui/?range=all&after=" + httpapi.EncodeEventCursor(1+rng.Int64N(int64(events-1)))
 		}},
+		{"log: actor= (ID probe), 30 days", func() string { return fmt.Sprintf("/ui/?actor=user_%04d", rng.IntN(2000)) }},
+		{"top counts, 30 days", func() string { return "/ui/facets" }},
+		{"top counts, action, 30 days", func() string { return "/ui/facets?actions=" + catalog[rng.IntN(len(catalog))].Action }},
+		{"exports list", func() string { return "/ui/exports" }},
 		{"event detail (verified)", func() string { return "/ui/events/" + ids[rng.IntN(len(ids))] }},
 		{"settings", func() string { return "/ui/settings" }},
 	}

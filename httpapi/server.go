@@ -85,7 +85,7 @@ type Server struct {
 	// needs the same.
 	ExportURLKey []byte
 	// FacetLimit is the most events the web UI's top actors, event types
-	// and target types are counted from (0: 20,000); past it the counts
+	// and target types are counted from (0: 10,000); past it the counts
 	// read "N+".
 	FacetLimit int
 	// ExportCreated, if set, is told of each new export (to wake the

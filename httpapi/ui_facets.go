@@ -20,7 +20,7 @@ import (
 // names.
 const (
 	facetBudget = 300 * time.Millisecond
-	facetMax    = 20000
+	facetMax    = 10000
 	facetPage   = 500
 	facetTop    = 5
 )
