@@ -58,6 +58,8 @@ Commands:
 	portal    print a link that opens an organization's audit log in a browser
 	fsck      recompute every organization's tree from the database and check it
 	purge     purge the events past their organization's retention, once
+	backup    write a consistent copy of the SQLite database while it serves
+	restore   restore a backup into a data directory
 	bench     start a server on a temporary directory and measure it
 	version   print the version, commit and build date
 
@@ -90,6 +92,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runFsck(ctx, rest)
 	case "purge":
 		return m.runPurge(ctx, rest)
+	case "backup":
+		return m.runBackup(ctx, rest)
+	case "restore":
+		return m.runRestore(ctx, rest)
 	case "version":
 		return m.runVersion(rest)
 	case "-h", "--help", "help":
