@@ -5,10 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,55 +18,20 @@ import (
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/delivery"
 	"github.com/trail-audit/trail/internal/receiver"
+	"github.com/trail-audit/trail/internal/s3test"
 	"github.com/trail-audit/trail/internal/testwait"
 )
 
 const (
-	gwAccess = "trailtestroot"
-	gwSecret = "trail-test-root-secret-0123456789"
+	gwAccess = s3test.Access
+	gwSecret = s3test.Secret
 )
 
-// startVersitygw runs versitygw (an S3 gateway over a directory that
-// checks SigV4 as AWS does) on a loopback port and returns its endpoint.
-// .ci/run installs it; elsewhere the test skips without it, unless
-// TRAIL_REQUIRE_S3=1.
+// startVersitygw runs versitygw (internal/s3test) and returns its
+// endpoint.
 func startVersitygw(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("TRAIL_REQUIRE_S3") == "1" {
-				t.Fatal("versitygw is required (TRAIL_REQUIRE_S3=1): go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-			}
-			t.Skip("versitygw not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--port", addr, "posix", t.TempDir())
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+gwAccess, "ROOT_SECRET_KEY="+gwSecret)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if err := testwait.Poll(20*time.Second, func() error {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("versitygw did not start: %s", out.String())
-	}
-	return "http://" + addr
+	return s3test.Start(t).Endpoint
 }
 
 func s3Client(endpoint, access, secret string) *s3.Client {

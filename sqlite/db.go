@@ -53,6 +53,13 @@ type DB struct {
 	// OnCommit, if set, is called after each group commit with the number
 	// of events and requests it held and how long it took.
 	OnCommit func(events, requests int, d time.Duration)
+	// PassiveCheckpoints leaves restarting and truncating the WAL to
+	// another program that replicates it (Litestream, which holds a read
+	// transaction on the WAL and checkpoints it itself): Trail then runs
+	// only PASSIVE checkpoints, which never go past another reader's
+	// position, never RESTART one between commits, and does not TRUNCATE
+	// the WAL when it closes. docs/OPERATIONS.md.
+	PassiveCheckpoints bool
 
 	writer *sql.DB
 	reader *sql.DB
@@ -207,7 +214,7 @@ const RestartWALFrames = 16384
 // competes with it, and waits at most 100 ms for readers of old snapshots:
 // ingestion never stalls behind a slow reader; the next round tries again.
 func (db *DB) restartWAL() {
-	if db.walFrames.Load() < RestartWALFrames {
+	if db.PassiveCheckpoints || db.walFrames.Load() < RestartWALFrames {
 		return
 	}
 	db.walFrames.Store(0)
@@ -285,7 +292,7 @@ func (db *DB) Close() error {
 	db.queue.Stop()
 	db.loops.Stop()
 	var errs []error
-	if db.writer != nil && db.opened {
+	if db.writer != nil && db.opened && !db.PassiveCheckpoints {
 		// Leave a small WAL behind: fold it into the database file.
 		if _, err := db.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))

@@ -46,23 +46,33 @@ type store struct {
 
 // storageFlags are the flags every command that opens the database takes.
 type storageFlags struct {
-	dataDir     string
-	databaseURL string
+	dataDir        string
+	databaseURL    string
+	walCheckpoints string
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "./trail-data", "data directory (database, keys)")
 	fs.StringVar(&s.databaseURL, "database-url", "", "database: sqlite://PATH (default <data-dir>/trail.db) or postgres://USER@HOST:PORT/DB?sslmode=…")
+	fs.StringVar(&s.walCheckpoints, "wal-checkpoints", "full", "SQLite: full (Trail keeps the WAL short: PASSIVE checkpoints, RESTART when long, TRUNCATE at exit) or passive (PASSIVE only; for Litestream, which checkpoints itself)")
 }
 
 // openDB opens the database named by the flags and runs its migrations.
 func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store, error) {
+	var passive bool
+	switch s.walCheckpoints {
+	case "", "full":
+	case "passive":
+		passive = true
+	default:
+		return nil, fmt.Errorf("--wal-checkpoints %q: want full or passive", s.walCheckpoints)
+	}
 	switch u := s.databaseURL; {
 	case u == "":
 		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
-		return openSQLite(ctx, filepath.Join(s.dataDir, "trail.db"), logger)
+		return openSQLite(ctx, filepath.Join(s.dataDir, "trail.db"), passive, logger)
 	case strings.HasPrefix(u, "sqlite://"):
 		path := strings.TrimPrefix(u, "sqlite://")
 		if path == "" {
@@ -71,7 +81,7 @@ func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store,
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
-		return openSQLite(ctx, path, logger)
+		return openSQLite(ctx, path, passive, logger)
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		return openPostgres(ctx, u, logger)
 	default:
@@ -79,9 +89,9 @@ func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store,
 	}
 }
 
-func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*store, error) {
+func openSQLite(ctx context.Context, path string, passiveCheckpoints bool, logger *slog.Logger) (*store, error) {
 	db := sqlite.NewDB(path)
-	db.Logger = logger
+	db.Logger, db.PassiveCheckpoints = logger, passiveCheckpoints
 	if err := db.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
