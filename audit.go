@@ -33,6 +33,15 @@ func OrganizationCreatedEvent(ctx context.Context, org *Organization) *EventInpu
 	return OrganizationEvent(ctx, ActionOrganizationCreated, org.ID, org.Name, org.CreatedAt, Metadata{"name": org.Name})
 }
 
+// ActionImportCompleted is the own audit event of a trail import run.
+const ActionImportCompleted = "audit_log_import.completed"
+
+// ImportEvent returns the audit_log_import.completed event of a run of
+// trail import into an organization: its files and counts in md.
+func ImportEvent(ctx context.Context, orgID string, now time.Time, md Metadata) *EventInput {
+	return OrganizationEvent(ctx, ActionImportCompleted, orgID, "", now, md)
+}
+
 // RetentionUpdatedEvent returns the audit_log_retention.updated event of
 // a change of an organization's retention from old to days.
 func RetentionUpdatedEvent(ctx context.Context, orgID string, old, days int, now time.Time) *EventInput {

@@ -80,7 +80,17 @@ type EventInput struct {
 	// and the same event within IdempotencyWindow are one event; without
 	// one, identical events within the window are.
 	IdempotencyKey string `json:"-"`
+	// Durable keeps the event's de-duplication entry for ever instead of
+	// for IdempotencyWindow: trail import's events, whose key comes from
+	// their source (its id, or its content), so that importing a file
+	// again imports nothing new, however much later.
+	Durable bool `json:"-"`
 }
+
+// DurableDedupe is the creation time recorded for a durable
+// de-duplication entry (EventInput.Durable): the latest time there is,
+// which every lookup finds live and no expiry ever reaches.
+const DurableDedupe = math.MaxInt64
 
 // Event is a stored event, as every read API returns it.
 type Event struct {
@@ -499,6 +509,16 @@ func (e *EncodedInput) rest(b []byte) []byte {
 		b = append(append(b, `,"metadata":`...), e.md...)
 	}
 	return append(b, '}')
+}
+
+// DedupeStamp is the creation time (Unix nanoseconds) a driver records
+// with the input's de-duplication entry: now, or DurableDedupe for a
+// durable one. Entries expire IdempotencyWindow after it.
+func (e *EncodedInput) DedupeStamp(now time.Time) int64 {
+	if e.in.Durable {
+		return DurableDedupe
+	}
+	return now.UnixNano()
 }
 
 // DedupeKey returns the input's de-duplication key in the organization.

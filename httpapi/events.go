@@ -60,15 +60,9 @@ func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json
 	if len(raw) > trail.MaxEventBytes {
 		return nil, nil, trail.Errorf(trail.ETOOLARGE, "An encoded event must be at most %d bytes; this one has %d.", trail.MaxEventBytes, len(raw))
 	}
-	m, err := decodeObject(raw)
+	in, m, ps, err := DecodeEvent(raw)
 	if err != nil {
-		return nil, nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.",
-			Problems: []trail.Problem{{Path: "", Message: "must be a JSON object"}}}
-	}
-	in, ps := decodeEvent(m)
-	ps = append(textProblems(raw), ps...)
-	if trail.ReservedAction(in.Action) {
-		ps = append(ps, trail.Problem{Path: "/action", Message: "is reserved for Trail's own audit events"})
+		return nil, nil, err
 	}
 	in.Normalize()
 	ps = mergeProblems(ps, in.Validate(s.Now(), org.RetentionDays))
@@ -83,6 +77,25 @@ func (s *Server) prepareEvent(r *http.Request, org *trail.Organization, raw json
 		return nil, nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.", Problems: ps}
 	}
 	return in, m, nil
+}
+
+// DecodeEvent reads one event object as the API does (WorkOS's field
+// names and types): the input, the decoded object, and the problems of
+// its shape and text (a reserved action among them). The caller
+// normalizes and validates the input. trail import reads its lines with
+// it, so that a file is held to the API's rules.
+func DecodeEvent(raw json.RawMessage) (*trail.EventInput, map[string]any, []trail.Problem, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return nil, nil, nil, &trail.Error{Code: trail.EINVALIDEVENT, Message: "Invalid Audit Log event.",
+			Problems: []trail.Problem{{Path: "", Message: "must be a JSON object"}}}
+	}
+	in, ps := decodeEvent(m)
+	ps = append(textProblems(raw), ps...)
+	if trail.ReservedAction(in.Action) {
+		ps = append(ps, trail.Problem{Path: "/action", Message: "is reserved for Trail's own audit events"})
+	}
+	return in, m, ps, nil
 }
 
 func jsonString(raw json.RawMessage) (string, bool) {

@@ -171,7 +171,7 @@ type appender struct {
 	idem       struct {
 		org, eventID []string
 		hash         [][]byte
-		idx          []int64
+		idx, created []int64
 	}
 }
 
@@ -306,6 +306,7 @@ func (a *appender) add(r *appendRequest) ([]trail.AppendResult, error) {
 		a.events = append(a.events, []any{orgID, ev.Index, a.now, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name,
 			ns, int32(ns / dayNanos), ids, types, r.Search[i], string(data), leaf[:]})
 		a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = append(a.idem.org, orgID), append(a.idem.hash, key.hash[:]), append(a.idem.eventID, ev.ID), append(a.idem.idx, ev.Index)
+		a.idem.created = append(a.idem.created, r.Encoded[i].DedupeStamp(a.now))
 		r := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[key] = r
 		results[i] = r
@@ -359,7 +360,7 @@ func (a *appender) flush(ctx context.Context) error {
 		return fmt.Errorf("write events: %w", err)
 	}
 	a.events, a.targets = nil, nil
-	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx = nil, nil, nil, nil
+	a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx, a.idem.created = nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -389,9 +390,9 @@ func (a *appender) copyRows(ctx context.Context) error {
 func (a *appender) queueUnnest(b *pgx.Batch) {
 	if len(a.idem.org) > 0 {
 		b.Queue(`INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at)
-			SELECT o, h, e, i, $1 FROM unnest($2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(o, h, e, i)
+			SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[], $5::bigint[])
 			ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`,
-			a.now.UnixNano(), a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx)
+			a.idem.org, a.idem.hash, a.idem.eventID, a.idem.idx, a.idem.created)
 	}
 	if len(a.newActions) > 0 {
 		var orgs, actions []string
@@ -419,7 +420,7 @@ func (a *appender) queueUnnest(b *pgx.Batch) {
 func (a *appender) queueRouted(b *pgx.Batch) {
 	var rows [][]any
 	for i := range a.idem.org {
-		rows = append(rows, []any{a.idem.org[i], a.idem.hash[i], a.idem.eventID[i], a.idem.idx[i], a.now.UnixNano()})
+		rows = append(rows, []any{a.idem.org[i], a.idem.hash[i], a.idem.eventID[i], a.idem.idx[i], a.idem.created[i]})
 	}
 	queueValues(b, `INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, rows,
 		` ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`)

@@ -149,7 +149,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 		}
 		a.fts = append(a.fts, seq, r.Search[i])
 		a.counts[countKey{orgID, ev.Action, ev.OccurredAt.UnixNano() / hourNanos}]++
-		a.idem = append(a.idem, orgID, r.Keys[i][:], ev.ID, ev.Index, a.now.UnixNano())
+		a.idem = append(a.idem, orgID, r.Keys[i][:], ev.ID, ev.Index, r.Encoded[i].DedupeStamp(a.now))
 		res := trail.AppendResult{ID: ev.ID, Index: ev.Index}
 		a.seen[dedupeKey{orgID, r.Keys[i]}] = res
 		results[i] = res

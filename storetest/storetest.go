@@ -368,6 +368,23 @@ func testIdempotency(t *testing.T, s Services) {
 			t.Fatalf("%d events stored", len(evs))
 		}
 	})
+	// Imports (trail import): a durable entry outlives the window, an
+	// ordinary one does not. Last: it moves the clock on.
+	t.Run("DurableOutlivesTheWindow", func(t *testing.T) {
+		if s.Advance == nil {
+			t.Skip("no clock to move")
+		}
+		durable := func() *trail.EventInput { e := ev("import/trail:evt_1"); e.Durable = true; return e }
+		d, o := mustAppend(t, s, org.ID, durable())[0], mustAppend(t, s, org.ID, ev("k-ordinary"))[0]
+		s.Advance(trail.IdempotencyWindow + time.Hour)
+		d2, o2 := mustAppend(t, s, org.ID, durable())[0], mustAppend(t, s, org.ID, ev("k-ordinary"))[0]
+		if !d2.Duplicate || d2.ID != d.ID {
+			t.Fatalf("a durable key past the window: %+v, first %+v: imported twice", d2, d)
+		}
+		if o2.Duplicate || o2.ID == o.ID {
+			t.Fatalf("an ordinary key past the window: %+v, first %+v: must be a new event", o2, o)
+		}
+	})
 }
 
 func testConcurrentAppend(t *testing.T, s Services) {

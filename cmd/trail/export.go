@@ -284,6 +284,15 @@ func (p *progress) show(what string, n int64, unit string) {
 	}
 }
 
+// clear removes the line on a terminal, before another line is written
+// there; the next show draws it again.
+func (p *progress) clear() {
+	if p.terminal && p.lastLine != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.last = time.Time{}
+	}
+}
+
 // done ends the line: on a terminal the final state stays; otherwise the
 // final state is written once.
 func (p *progress) done() {

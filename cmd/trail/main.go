@@ -58,6 +58,7 @@ Commands:
 	portal    print a link that opens an organization's audit log in a browser
 	fsck      recompute every organization's tree from the database and check it
 	purge     purge the events past their organization's retention, once
+	import    import existing audit logs (WorkOS CSV, Trail exports, NDJSON) into an organization
 	backup    write a consistent copy of the SQLite database while it serves
 	restore   restore a backup into a data directory
 	bench     start a server on a temporary directory and measure it
@@ -92,6 +93,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runFsck(ctx, rest)
 	case "purge":
 		return m.runPurge(ctx, rest)
+	case "import":
+		return m.runImport(ctx, rest)
 	case "backup":
 		return m.runBackup(ctx, rest)
 	case "restore":

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/httpapi"
+	"github.com/trail-audit/trail/importer"
+	"github.com/trail-audit/trail/jsonschema"
+)
+
+// importBatch is how many events one append holds: the batch API's most.
+const importBatch = trail.MaxBatchEvents
+
+// importRun is one run of trail import: its counts, and the lines it
+// could not import, reported as they come.
+type importRun struct {
+	m         *Main
+	db        *store
+	org       *trail.Organization
+	validator *jsonschema.Validator
+	now       time.Time
+	progress  *progress
+
+	file    string
+	pending []*trail.EventInput
+	lines   []int // the line of each pending event
+
+	imported, duplicates, rejected, skipped, old int
+}
+
+func (m *Main) runImport(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("import", "Import existing audit logs into an organization, straight into the database:\n"+
+		"a WorkOS audit-log CSV export, a Trail NDJSON or CSV export, or NDJSON lines of\n"+
+		"WorkOS-shaped events (bare, or as the API's {\"organization_id\",\"event\"} body).\n"+
+		"Each event keeps its occurred_at, actor, targets, context and metadata and is\n"+
+		"validated as the API does; a bad line is reported with its line and field, and\n"+
+		"the rest goes on. Importing a file again imports nothing new, at any later time.\n\n"+
+		"Usage: trail import --org ID [--format F] FILE…")
+	var sf storageFlags
+	sf.register(fs)
+	org := fs.String("org", "", "the organization to import into (required)")
+	format := fs.String("format", "", "ndjson, trail-csv or workos-csv (default: detected from each file)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *org == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("import needs --org and at least one file")
+	}
+	db, err := sf.openDB(ctx, m.logger())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	o, err := db.Organizations.FindOrganizationByID(ctx, *org)
+	if err != nil {
+		return err
+	}
+	run := &importRun{m: m, db: db, org: o, validator: jsonschema.NewValidator(db.Schemas), now: time.Now(), progress: m.newProgress()}
+	var names, formats []string
+	for _, name := range fs.Args() {
+		f, err := run.importFile(ctx, name, importer.Format(*format))
+		if err != nil {
+			run.progress.done()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		names, formats = append(names, filepath.Base(name)), append(formats, string(f))
+	}
+	run.progress.done()
+	md := trail.Metadata{
+		"files":      strings.Join(names, ", "),
+		"formats":    strings.Join(formats, ", "),
+		"imported":   json.Number(strconv.Itoa(run.imported)),
+		"duplicates": json.Number(strconv.Itoa(run.duplicates)),
+		"rejected":   json.Number(strconv.Itoa(run.rejected)),
+		"skipped":    json.Number(strconv.Itoa(run.skipped)),
+	}
+	if len(md["files"].(string)) > 500 {
+		md["files"] = md["files"].(string)[:497] + "…"
+	}
+	if _, err := run.append(ctx, []*trail.EventInput{trail.ImportEvent(ctx, o.ID, time.Now(), md)}); err != nil {
+		return fmt.Errorf("record the import in the organization's log: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "imported %d events into %s (%d already there, %d rejected, %d skipped); recorded as %s\n",
+		run.imported, o.ID, run.duplicates, run.rejected, run.skipped, trail.ActionImportCompleted)
+	if run.old > 0 {
+		fmt.Fprintf(m.Stdout, "%d of them occurred more than the organization's retention (%d days) ago: they are kept for %d days from now, since a purge counts from when Trail received an event\n",
+			run.old, o.RetentionDays, o.RetentionDays)
+	}
+	if run.rejected > 0 {
+		return fmt.Errorf("%d lines were not imported (each is reported above); fix them and run the import again: what is imported is not imported twice", run.rejected)
+	}
+	return nil
+}
+
+// importFile imports one file and returns its format.
+func (r *importRun) importFile(ctx context.Context, name string, format importer.Format) (importer.Format, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	rd, err := importer.Open(f, format)
+	if err != nil {
+		return "", err
+	}
+	r.file = filepath.Base(name)
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return rd.Format, err
+		}
+		switch {
+		case rec.Err != nil:
+			r.reject(rec.Line, rec.Err.Error())
+		case rec.Skip != "":
+			r.skipped++
+		default:
+			if in, problem := r.prepare(ctx, rec); problem != "" {
+				r.reject(rec.Line, problem)
+			} else {
+				r.pending, r.lines = append(r.pending, in), append(r.lines, rec.Line)
+			}
+		}
+		if len(r.pending) >= importBatch {
+			if err := r.flush(ctx); err != nil {
+				return rd.Format, err
+			}
+		}
+		r.progress.show(fmt.Sprintf("%s: %s events imported, %s already there, %s rejected", r.file,
+			thousands(int64(r.imported)), thousands(int64(r.duplicates)), thousands(int64(r.rejected))), int64(r.imported+r.duplicates), "events")
+	}
+	return rd.Format, r.flush(ctx)
+}
+
+// prepare validates a record's event as the API does (its shape, its
+// text, its schema), except that it may be older than the retention, and
+// gives it its durable key.
+func (r *importRun) prepare(ctx context.Context, rec *importer.Record) (*trail.EventInput, string) {
+	in, _, ps, err := httpapi.DecodeEvent(rec.Event)
+	if err != nil {
+		return nil, problemText(err)
+	}
+	in.Normalize()
+	if len(ps) == 0 {
+		ps = in.Validate(r.now, 0)
+	}
+	if len(ps) == 0 {
+		if ps, err = r.validator.ValidateEvent(ctx, in); err != nil {
+			return nil, err.Error()
+		}
+	}
+	if len(ps) > 0 {
+		return nil, problemText(&trail.Error{Code: trail.EINVALIDEVENT, Problems: ps})
+	}
+	in.IdempotencyKey, in.Durable = "import/"+rec.Key, true
+	return in, ""
+}
+
+func (r *importRun) reject(line int, why string) {
+	r.rejected++
+	r.progress.clear()
+	fmt.Fprintf(r.m.Stderr, "%s:%d: %s\n", r.file, line, why)
+}
+
+// flush appends the pending events.
+func (r *importRun) flush(ctx context.Context) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	res, err := r.append(ctx, r.pending)
+	if err != nil {
+		return err
+	}
+	cutoff := r.now.Add(-trail.RetentionPeriod(r.org.RetentionDays))
+	for i, rr := range res {
+		switch {
+		case rr.Err != nil:
+			r.reject(r.lines[i], problemText(rr.Err))
+		case rr.Duplicate:
+			r.duplicates++
+		default:
+			r.imported++
+			if r.org.RetentionDays > 0 && r.pending[i].OccurredAt.Before(cutoff) {
+				r.old++
+			}
+		}
+	}
+	r.pending, r.lines = r.pending[:0], r.lines[:0]
+	return nil
+}
+
+// append appends events, waiting and trying again while the database
+// is overloaded (EUNAVAILABLE), as an API client would on a 503.
+func (r *importRun) append(ctx context.Context, evs []*trail.EventInput) ([]trail.AppendResult, error) {
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		res, err := r.db.Events.AppendEvents(ctx, r.org.ID, evs)
+		if err == nil || trail.ErrorCode(err) != trail.EUNAVAILABLE || wait > 10*time.Second {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// problemText is an error as one line: its message and the fields at
+// fault ("/occurred_at: must be present").
+func problemText(err error) string {
+	var te *trail.Error
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	if len(te.Problems) == 0 {
+		return te.Message
+	}
+	var parts []string
+	for _, p := range te.Problems {
+		path := p.Path
+		if path == "" {
+			path = "(event)"
+		}
+		parts = append(parts, path+": "+p.Message)
+	}
+	return strings.Join(parts, "; ")
+}
