@@ -26,10 +26,11 @@ const (
 	DefaultWarmup       = 60               // untimed queries per filter
 	DefaultStreamEvents = 200_000          // events pre-loaded for the streams throughput
 	DefaultStreamRate   = 1000             // events a second of the streams latency
+	DefaultImportEvents = 200_000          // events of the import scenario's file
 )
 
 // Scenarios are the scenarios Run knows, in the order of trail bench's help.
-var Scenarios = []string{"single", "batch", "lag", "query", "export", "streams", "ui", "fsck"}
+var Scenarios = []string{"single", "batch", "import", "lag", "query", "export", "streams", "ui", "fsck"}
 
 // ErrNoDatabaseURL is returned by [Config.Validate] when a scenario is to
 // run on PostgreSQL and no server is named: there is no default server.
@@ -78,6 +79,7 @@ type Config struct {
 	// ExportFormats are the files of the export scenario: csv, csv.gz, ndjson.
 	ExportFormats []string
 	StreamEvents  int // events pre-loaded for the streams throughput
+	ImportEvents  int // events of the import scenario's NDJSON file
 	StreamRate    int // events a second of the streams latency
 }
 
@@ -106,7 +108,7 @@ func DefaultConfig() Config {
 		Duration:  DefaultDuration, Clients: DefaultClients, BatchSize: DefaultBatchSize, BatchClients: DefaultBatchClients,
 		LagRate: DefaultLagRate, QueryEvents: DefaultQueryEvents, Queries: DefaultQueries, Warmup: DefaultWarmup,
 		ExportFormats: []string{"csv", "csv.gz", "ndjson"},
-		StreamEvents:  DefaultStreamEvents, StreamRate: DefaultStreamRate,
+		StreamEvents:  DefaultStreamEvents, StreamRate: DefaultStreamRate, ImportEvents: DefaultImportEvents,
 	}
 }
 
@@ -223,6 +225,8 @@ func (r *runner) run(ctx context.Context, s step) error {
 		return r.ingest(ctx, s.driver, s.nodes, false)
 	case "batch":
 		return r.ingest(ctx, s.driver, s.nodes, true)
+	case "import":
+		return r.importFile(ctx, s.driver)
 	case "lag":
 		return r.lag(ctx, s.driver, s.nodes)
 	case "query":

@@ -100,15 +100,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, _, err := runMain(t, map[string]string{"TRAIL_DATA_DIR": restored}, "restore", "--from", backup); err == nil || !strings.Contains(err.Error(), "--replace") {
 		t.Errorf("restore over an existing database without --replace: %v, want a refusal", err)
 	}
-	for _, k := range []string{"log-signing.key", "secret.key"} {
-		b, err := os.ReadFile(filepath.Join(dir, k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restored, k), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyKeys(t, dir, restored)
 	env := map[string]string{"TRAIL_DATA_DIR": restored}
 	if out, errOut, err := runMain(t, env, "fsck"); err != nil {
 		t.Fatalf("fsck of the restored database: %v\n%s%s", err, out, errOut)
@@ -136,5 +128,20 @@ func TestBackupRestore(t *testing.T) {
 	// It serves writes.
 	if code, body := post(t, q.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": event(1)}); code != 201 && code != 200 {
 		t.Fatalf("write to the restored server: %d %v", code, body)
+	}
+}
+
+// copyKeys copies a data directory's signing and secret keys to another,
+// as an operator restoring a database does.
+func copyKeys(t *testing.T, from, to string) {
+	t.Helper()
+	for _, k := range []string{"log-signing.key", "secret.key"} {
+		b, err := os.ReadFile(filepath.Join(from, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, k), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -18,6 +18,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	var scenarios, drivers, nodes, formats string
 	fs.StringVar(&scenarios, "scenarios", strings.Join(c.Scenarios, ","), "comma list of "+strings.Join(bench.Scenarios, ", "))
 	fs.IntVar(&c.StreamEvents, "stream-events", c.StreamEvents, "events pre-loaded for the throughput of the streams scenario")
+	fs.IntVar(&c.ImportEvents, "import-events", c.ImportEvents, "events in the NDJSON file of the import scenario (trail import, beside the batch scenario's API figure)")
 	fs.IntVar(&c.StreamRate, "stream-rate", c.StreamRate, "events a second of the streams scenario's latency measurement")
 	fs.IntVar(&c.LagRate, "lag-rate", c.LagRate, "events a second of the lag scenario, which measures the time from acceptance to being in a signed checkpoint")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long each ingest scenario runs")

@@ -179,15 +179,7 @@ func TestLitestream(t *testing.T) {
 	if out, err := restore.CombinedOutput(); err != nil {
 		t.Fatalf("litestream restore: %v\n%s\nreplicate's output:\n%s", err, out, lsOut.String())
 	}
-	for _, k := range []string{"log-signing.key", "secret.key"} {
-		b, err := os.ReadFile(filepath.Join(dir, k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restored, k), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyKeys(t, dir, restored)
 	env := map[string]string{"TRAIL_DATA_DIR": restored}
 	if out, errOut, err := runMain(t, env, "fsck"); err != nil {
 		t.Fatalf("fsck of the restored database: %v\n%s%s", err, out, errOut)

@@ -74,29 +74,7 @@ func TestPostgres_DumpRestore(t *testing.T) {
 	p.wait()
 
 	// Into a new database.
-	b := make([]byte, 4)
-	rand.Read(b)
-	newDB := "trail_restore_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = admin.Exec(ctx, `CREATE DATABASE `+newDB)
-	admin.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(ctx, base.String())
-		if err == nil {
-			_, err = admin.Exec(ctx, `DROP DATABASE `+newDB+` WITH (FORCE)`)
-			admin.Close(ctx)
-		}
-		if err != nil {
-			t.Errorf("drop database %s: %v", newDB, err)
-		}
-	})
+	newDB := createDatabase(t, base, "trail_restore_")
 	target := *base
 	target.Path = "/" + newDB
 	if out, err := exec.Command("pg_restore", "--no-owner", "--exit-on-error", "--dbname="+target.String(), dump).CombinedOutput(); err != nil {
@@ -124,4 +102,34 @@ func TestPostgres_DumpRestore(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "the lines are the whole log") || !strings.Contains(stdout, "previous checkpoint is consistent") {
 		t.Fatalf("verify against the checkpoint taken before the dump: %v\n%s%s", err, stdout, stderr)
 	}
+}
+
+// createDatabase creates a database named prefix and random hex on the
+// server of base, dropped when the test ends, and returns its name.
+func createDatabase(t *testing.T, base *url.URL, prefix string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := prefix + hex.EncodeToString(b)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Exec(ctx, `CREATE DATABASE `+name)
+	admin.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, base.String())
+		if err == nil {
+			_, err = admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`)
+			admin.Close(ctx)
+		}
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return name
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"io"
 	"net/url"
 	"os"
@@ -90,29 +88,8 @@ func TestUpgrade_FromPreviousVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := make([]byte, 4)
-		rand.Read(b)
-		name := "trail_upgrade_" + hex.EncodeToString(b)
+		name := createDatabase(t, base, "trail_upgrade_")
 		ctx := context.Background()
-		admin, err := pgx.Connect(ctx, base.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = admin.Exec(ctx, `CREATE DATABASE `+name)
-		admin.Close(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			admin, err := pgx.Connect(ctx, base.String())
-			if err == nil {
-				_, err = admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`)
-				admin.Close(ctx)
-			}
-			if err != nil {
-				t.Errorf("drop database %s: %v", name, err)
-			}
-		})
 		u := &url.URL{Scheme: base.Scheme, User: base.User, Host: base.Host, Path: "/" + name, RawQuery: "sslmode=disable"}
 		if out, err := exec.Command("pg_restore", "--no-owner", "--exit-on-error", "--dbname="+u.String(), fixture("postgres-"+previousVersion+".dump")).CombinedOutput(); err != nil {
 			t.Fatalf("pg_restore: %v\n%s", err, out)
