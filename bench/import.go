@@ -56,10 +56,11 @@ func (r *runner) importFile(ctx context.Context, driver string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	args := []string{"import", "--data-dir", t.dir, "--org", "org_import00", file}
+	args := []string{"import", "--data-dir", t.dir, "--org", "org_import00"}
 	if t.url != "" {
 		args = append(args, "--database-url", t.url)
 	}
+	args = append(args, file)
 	cmd := exec.CommandContext(ctx, r.c.Executable, args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()

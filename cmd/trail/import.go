@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -31,12 +33,16 @@ type importRun struct {
 	now       time.Time
 	progress  *progress
 
-	file    string
-	pending []*trail.EventInput
-	lines   []int // the line of each pending event
+	mu   sync.Mutex // the counts, the report and the progress line
+	file string
 
 	imported, duplicates, rejected, skipped, old int
 }
+
+// importWorkers is how many chunks are validated and appended at once:
+// their appends share the database's group commits, and one's
+// validation overlaps another's commit.
+var importWorkers = max(4, 2*runtime.NumCPU())
 
 func (m *Main) runImport(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("import", "Import existing audit logs into an organization, straight into the database:\n"+
@@ -115,35 +121,106 @@ func (r *importRun) importFile(ctx context.Context, name string, format importer
 		return "", err
 	}
 	r.file = filepath.Base(name)
+	chunks := make(chan []*importer.Record, importWorkers)
+	errs := make(chan error, importWorkers)
+	var wg sync.WaitGroup
+	for range importWorkers {
+		wg.Go(func() {
+			for chunk := range chunks {
+				if err := r.importChunk(ctx, chunk); err != nil {
+					errs <- err
+					for range chunks { // drain: the reader stops at the error
+					}
+					return
+				}
+			}
+		})
+	}
+	var readErr error
+	chunk := make([]*importer.Record, 0, importBatch)
+read:
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return rd.Format, err
+			readErr = err
+			break
 		}
+		chunk = append(chunk, rec)
+		if len(chunk) == importBatch {
+			select {
+			case chunks <- chunk:
+			case err := <-errs:
+				readErr = err
+				break read
+			}
+			chunk = make([]*importer.Record, 0, importBatch)
+		}
+	}
+	if readErr == nil && len(chunk) > 0 {
+		chunks <- chunk
+	}
+	close(chunks)
+	wg.Wait()
+	close(errs)
+	if readErr != nil {
+		return rd.Format, readErr
+	}
+	return rd.Format, <-errs // nil when no worker failed
+}
+
+// importChunk validates a chunk of records and appends their events.
+func (r *importRun) importChunk(ctx context.Context, chunk []*importer.Record) error {
+	var evs []*trail.EventInput
+	var lines []int
+	skipped := 0
+	for _, rec := range chunk {
 		switch {
 		case rec.Err != nil:
 			r.reject(rec.Line, rec.Err.Error())
 		case rec.Skip != "":
-			r.skipped++
+			skipped++
 		default:
 			if in, problem := r.prepare(ctx, rec); problem != "" {
 				r.reject(rec.Line, problem)
 			} else {
-				r.pending, r.lines = append(r.pending, in), append(r.lines, rec.Line)
+				evs, lines = append(evs, in), append(lines, rec.Line)
 			}
 		}
-		if len(r.pending) >= importBatch {
-			if err := r.flush(ctx); err != nil {
-				return rd.Format, err
-			}
-		}
-		r.progress.show(fmt.Sprintf("%s: %s events imported, %s already there, %s rejected", r.file,
-			thousands(int64(r.imported)), thousands(int64(r.duplicates)), thousands(int64(r.rejected))), int64(r.imported+r.duplicates), "events")
 	}
-	return rd.Format, r.flush(ctx)
+	var res []trail.AppendResult
+	if len(evs) > 0 {
+		var err error
+		if res, err = r.append(ctx, evs); err != nil {
+			return err
+		}
+	}
+	cutoff := r.now.Add(-trail.RetentionPeriod(r.org.RetentionDays))
+	for i, rr := range res {
+		if rr.Err != nil {
+			r.reject(lines[i], problemText(rr.Err))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped += skipped
+	for i, rr := range res {
+		switch {
+		case rr.Err != nil:
+		case rr.Duplicate:
+			r.duplicates++
+		default:
+			r.imported++
+			if r.org.RetentionDays > 0 && evs[i].OccurredAt.Before(cutoff) {
+				r.old++
+			}
+		}
+	}
+	r.progress.show(fmt.Sprintf("%s: %s events imported, %s already there, %s rejected", r.file,
+		thousands(int64(r.imported)), thousands(int64(r.duplicates)), thousands(int64(r.rejected))), int64(r.imported+r.duplicates), "events")
+	return nil
 }
 
 // prepare validates a record's event as the API does (its shape, its
@@ -171,36 +248,11 @@ func (r *importRun) prepare(ctx context.Context, rec *importer.Record) (*trail.E
 }
 
 func (r *importRun) reject(line int, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.rejected++
 	r.progress.clear()
 	fmt.Fprintf(r.m.Stderr, "%s:%d: %s\n", r.file, line, why)
-}
-
-// flush appends the pending events.
-func (r *importRun) flush(ctx context.Context) error {
-	if len(r.pending) == 0 {
-		return nil
-	}
-	res, err := r.append(ctx, r.pending)
-	if err != nil {
-		return err
-	}
-	cutoff := r.now.Add(-trail.RetentionPeriod(r.org.RetentionDays))
-	for i, rr := range res {
-		switch {
-		case rr.Err != nil:
-			r.reject(r.lines[i], problemText(rr.Err))
-		case rr.Duplicate:
-			r.duplicates++
-		default:
-			r.imported++
-			if r.org.RetentionDays > 0 && r.pending[i].OccurredAt.Before(cutoff) {
-				r.old++
-			}
-		}
-	}
-	r.pending, r.lines = r.pending[:0], r.lines[:0]
-	return nil
 }
 
 // append appends events, waiting and trying again while the database
