@@ -106,55 +106,9 @@ func TestLitestream(t *testing.T) {
 	// 800 events/s, a busy day rather than a saturated server: a writer
 	// that never lets go of the write lock keeps Litestream's
 	// checkpoints waiting for it, and the window grows, 1.8 s measured:
-	// docs/OPERATIONS.md), each acknowledged id with the time its 200
-	// arrived.
-	var (
-		mu    sync.Mutex
-		acked = map[string]time.Time{}
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
-	)
-	for c := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				var evs []any
-				for j := range 20 {
-					evs = append(evs, event(c*1_000_000+i*20+j))
-				}
-				b, _ := json.Marshal(map[string]any{"organization_id": org, "events": evs})
-				req, _ := http.NewRequest("POST", p.URL+"/audit_logs/events/batch", bytes.NewReader(b))
-				req.Header.Set("Authorization", "Bearer "+testAdminKey)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return // the server was killed
-				}
-				var body struct {
-					Data []struct {
-						ID string `json:"id"`
-					} `json:"data"`
-				}
-				json.NewDecoder(resp.Body).Decode(&body)
-				resp.Body.Close()
-				now := time.Now()
-				if resp.StatusCode == 200 {
-					mu.Lock()
-					for _, d := range body.Data {
-						acked[d.ID] = now
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	// docs/OPERATIONS.md).
+	load := startTimedLoad(p.URL, org)
+	mu, acked, stop, wg := &load.mu, load.acked, load.stop, &load.wg
 	time.Sleep(8 * time.Second)
 	// The machine dies: both processes at once, mid-load.
 	mu.Lock()
@@ -210,4 +164,57 @@ func TestLitestream(t *testing.T) {
 	if code, body := post(t, q.URL+"/audit_logs/events", testAdminKey, map[string]any{"organization_id": org, "event": event(1)}); code != 201 && code != 200 {
 		t.Fatalf("write to the restored server: %d %v", code, body)
 	}
+}
+
+// timedLoad posts batches from two clients and notes when each event's
+// 200 arrived.
+type timedLoad struct {
+	mu    sync.Mutex
+	acked map[string]time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startTimedLoad(u, org string) *timedLoad {
+	l := &timedLoad{acked: map[string]time.Time{}, stop: make(chan struct{})}
+	for c := range 2 {
+		l.wg.Go(func() {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				case <-tick.C:
+				}
+				var evs []any
+				for j := range 20 {
+					evs = append(evs, event(c*1_000_000+i*20+j))
+				}
+				b, _ := json.Marshal(map[string]any{"organization_id": org, "events": evs})
+				req, _ := http.NewRequest("POST", u+"/audit_logs/events/batch", bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+testAdminKey)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return // the server was killed
+				}
+				var body struct {
+					Data []struct {
+						ID string `json:"id"`
+					} `json:"data"`
+				}
+				json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				now := time.Now()
+				if resp.StatusCode == 200 {
+					l.mu.Lock()
+					for _, d := range body.Data {
+						l.acked[d.ID] = now
+					}
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	return l
 }
