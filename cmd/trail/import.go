@@ -245,8 +245,21 @@ func (r *importRun) prepare(ctx context.Context, rec *importer.Record) (*trail.E
 		ps = in.Validate(r.now, 0)
 	}
 	if len(ps) == 0 {
-		if ps, err = r.validator.ValidateEvent(ctx, in); err != nil {
-			return nil, err.Error()
+		// A schema being compiled is EUNAVAILABLE (the API's 503): wait
+		// for it, as a client honouring Retry-After would.
+		for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			ps, err = r.validator.ValidateEvent(ctx, in)
+			if trail.ErrorCode(err) != trail.EUNAVAILABLE {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err().Error()
+			case <-time.After(wait):
+			}
+		}
+		if err != nil {
+			return nil, problemText(err)
 		}
 	}
 	if len(ps) > 0 {
