@@ -30,8 +30,16 @@ func Backup(ctx context.Context, path, dst string) (size int64, err error) {
 	if err := os.Remove(part); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, err
 	}
+	// The copy holds every organization's log: readable by its owner
+	// only. VACUUM INTO writes into an empty file, so create it first.
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", fileDSN(path, "busy_timeout(10000)"))
 	if err != nil {
+		os.Remove(part)
 		return 0, err
 	}
 	defer db.Close()

@@ -70,6 +70,11 @@ func TestBackupRestore(t *testing.T) {
 	if !strings.Contains(out, "backed up") || !strings.Contains(out, "log-signing.key") {
 		t.Errorf("backup's report: %q", out)
 	}
+	if fi, err := os.Stat(backup); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the backup's mode is %v, want 0600 (it holds every organization's log)", fi.Mode())
+	}
 	load.mu.Lock()
 	backupDone = true
 	load.mu.Unlock()
