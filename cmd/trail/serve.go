@@ -87,6 +87,7 @@ func (m *Main) newServer() *Server {
 
 func (s *Server) register(fs *flag.FlagSet) {
 	s.storageFlags.register(fs)
+	s.storageFlags.serving = true
 	fs.StringVar(&s.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "checkpoint signing key (created at first start; default <data-dir>/log-signing.key); every node of a database needs the same")
 	fs.StringVar(&s.logOrigin, "log-origin", "", "origin prefix of the checkpoints, fixed at first start (default: the listen address)")

@@ -49,12 +49,15 @@ type storageFlags struct {
 	dataDir        string
 	databaseURL    string
 	walCheckpoints string
+	// serving is set by trail serve, which keeps the SQLite WAL short;
+	// the other commands are guests beside it (openSQLite).
+	serving bool
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "./trail-data", "data directory (database, keys)")
 	fs.StringVar(&s.databaseURL, "database-url", "", "database: sqlite://PATH (default <data-dir>/trail.db) or postgres://USER@HOST:PORT/DB?sslmode=…")
-	fs.StringVar(&s.walCheckpoints, "wal-checkpoints", "full", "SQLite: full (Trail keeps the WAL short: PASSIVE checkpoints, RESTART when long, TRUNCATE at exit) or passive (PASSIVE only; for Litestream, which checkpoints itself)")
+	fs.StringVar(&s.walCheckpoints, "wal-checkpoints", "full", "SQLite: full (Trail keeps the WAL short: PASSIVE checkpoints, RESTART when long, TRUNCATE at exit) or passive (PASSIVE only; for Litestream, which checkpoints itself); commands other than serve checkpoint passively whenever another process has the database open")
 }
 
 // openDB opens the database named by the flags and runs its migrations.
@@ -72,7 +75,7 @@ func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store,
 		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
-		return openSQLite(ctx, filepath.Join(s.dataDir, "trail.db"), passive, logger)
+		return openSQLite(ctx, filepath.Join(s.dataDir, "trail.db"), passive, s.serving, logger)
 	case strings.HasPrefix(u, "sqlite://"):
 		path := strings.TrimPrefix(u, "sqlite://")
 		if path == "" {
@@ -81,7 +84,7 @@ func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store,
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
-		return openSQLite(ctx, path, passive, logger)
+		return openSQLite(ctx, path, passive, s.serving, logger)
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		return openPostgres(ctx, u, logger)
 	default:
@@ -89,7 +92,17 @@ func (s *storageFlags) openDB(ctx context.Context, logger *slog.Logger) (*store,
 	}
 }
 
-func openSQLite(ctx context.Context, path string, passiveCheckpoints bool, logger *slog.Logger) (*store, error) {
+func openSQLite(ctx context.Context, path string, passiveCheckpoints, serving bool, logger *slog.Logger) (*store, error) {
+	// A command beside another process that has the file open (a
+	// serving Trail, Litestream) leaves the WAL's restarts and truncation
+	// to it: two writers restarting the WAL wait on each other's readers,
+	// and a truncation would make Litestream start a new snapshot.
+	// trail serve decides by its flag alone.
+	if !serving {
+		if live, err := sqlite.Live(path); err == nil && live {
+			passiveCheckpoints = true
+		}
+	}
 	db := sqlite.NewDB(path)
 	db.Logger, db.PassiveCheckpoints = logger, passiveCheckpoints
 	if err := db.Open(ctx); err != nil {
