@@ -18,10 +18,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/trail-audit/trail"
+	"github.com/trail-audit/trail/export"
 )
 
 // Format is a kind of file.
@@ -264,22 +263,11 @@ func csvReader(br *bufio.Reader, format Format) (*Reader, error) {
 	}}, nil
 }
 
-// unguard undoes the export's guard against formula injection: a cell
-// that starts with a quote followed by what the export guards (a tab,
-// a carriage return, or =, +, -, @ or their full-width forms after any
-// blanks) had that quote added (docs/EXPORTS.md).
+// unguard undoes the export's guard against formula injection
+// (export.EscapeCell, docs/EXPORTS.md): a cell that starts with a quote
+// which EscapeCell would have added to the rest is that rest.
 func unguard(s string) string {
-	rest, ok := strings.CutPrefix(s, "'")
-	if !ok {
-		return s
-	}
-	if rest != "" && (rest[0] == '\t' || rest[0] == '\r') {
-		return rest
-	}
-	t := strings.TrimLeftFunc(rest, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Cf)
-	})
-	if r, _ := utf8.DecodeRuneInString(t); strings.ContainsRune("=+-@＝＋－＠", r) && t != "" {
+	if rest, ok := strings.CutPrefix(s, "'"); ok && export.EscapeCell(rest) == s {
 		return rest
 	}
 	return s
@@ -314,8 +302,13 @@ func trailCSVRecord(line int, cell func(string) string) *Record {
 		targets = append(targets, party(ids[i], types[i], name, nil))
 	}
 	ev["targets"] = targets
-	if md := cell("metadata"); md != "" {
-		ev["metadata"] = json.RawMessage(md)
+	md, err := jsonCell("metadata", cell("metadata"))
+	if err != nil {
+		rec.Err = err
+		return rec
+	}
+	if md != nil {
+		ev["metadata"] = md
 	}
 	return marshal(rec, ev)
 }

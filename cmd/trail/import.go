@@ -95,7 +95,7 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 		"skipped":    json.Number(strconv.Itoa(run.skipped)),
 	}
 	if len(md["files"].(string)) > 500 {
-		md["files"] = md["files"].(string)[:497] + "…"
+		md["files"] = strings.ToValidUTF8(md["files"].(string)[:497], "") + "…"
 	}
 	if _, err := run.append(ctx, []*trail.EventInput{trail.ImportEvent(ctx, o.ID, time.Now(), md)}); err != nil {
 		return fmt.Errorf("record the import in the organization's log: %w", err)
