@@ -59,6 +59,20 @@ type Record struct {
 	Skip string
 	// Err is why the record could not be read; the next one can be.
 	Err error
+
+	// raw is an NDJSON line not yet decoded (Decode).
+	raw []byte
+}
+
+// Decode finishes reading a record that Next only cut from its file (an
+// NDJSON line: parsing it is most of the reading's work, so that it is
+// done by the goroutine that validates the record, not the one that
+// reads the file in order). It does nothing to a record already read.
+func (r *Record) Decode() {
+	if r.raw != nil {
+		ndjsonRecord(r, r.raw)
+		r.raw = nil
+	}
 }
 
 // Reader reads the records of one file.
@@ -126,7 +140,7 @@ func ndjsonReader(br *bufio.Reader) *Reader {
 			if len(text) == 0 {
 				continue
 			}
-			return ndjsonRecord(line, text), nil
+			return &Record{Line: line, raw: bytes.Clone(text)}, nil
 		}
 		if err := sc.Err(); err != nil {
 			if errors.Is(err, bufio.ErrTooLong) {
@@ -138,18 +152,17 @@ func ndjsonReader(br *bufio.Reader) *Reader {
 	}}
 }
 
-func ndjsonRecord(line int, text []byte) *Record {
-	rec := &Record{Line: line}
+func ndjsonRecord(rec *Record, text []byte) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
 		rec.Err = errors.New("not a JSON object")
-		return rec
+		return
 	}
 	if ev, ok := obj["event"]; ok && len(ev) > 0 && ev[0] == '{' {
 		// The API's request body.
 		if err := json.Unmarshal(ev, &obj); err != nil {
 			rec.Err = errors.New("event: not a JSON object")
-			return rec
+			return
 		}
 	}
 	id, _ := jsonStr(obj["id"])
@@ -159,23 +172,27 @@ func ndjsonRecord(line int, text []byte) *Record {
 		rec.Key = prefixed("trail:", id)
 		if _, ok := obj["action"]; !ok {
 			rec.Skip = "purged in the source (no contents)"
-			return rec
+			return
 		}
 		if a, _ := jsonStr(obj["action"]); trail.ReservedAction(a) {
 			rec.Skip = "Trail's own record of the source log (" + a + ")"
-			return rec
+			return
 		}
 	} else {
 		rec.Key = prefixed("workos:", id)
 	}
-	out := map[string]json.RawMessage{}
+	// The API's fields, spliced: each value is valid JSON already
+	// (json.Marshal would check and compact each again).
+	ev := []byte{'{'}
 	for _, f := range inputFields {
 		if v, ok := obj[f]; ok {
-			out[f] = v
+			if len(ev) > 1 {
+				ev = append(ev, ',')
+			}
+			ev = append(append(append(append(ev, '"'), f...), `":`...), v...)
 		}
 	}
-	rec.Event, _ = json.Marshal(out)
-	return rec
+	rec.Event = append(ev, '}')
 }
 
 func prefixed(prefix, id string) string {

@@ -24,6 +24,7 @@ func readAll(t *testing.T, text string, format importer.Format) (importer.Format
 		if err != nil {
 			t.Fatal(err)
 		}
+		rec.Decode()
 		recs = append(recs, rec)
 	}
 }
