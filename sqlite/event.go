@@ -193,20 +193,27 @@ func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte
 }
 
 func (a *appender) flush(ctx context.Context) error {
-	if err := a.insert(ctx, `INSERT INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, 11, a.events, ""); err != nil {
+	// OR FAIL, OR IGNORE, OR REPLACE: a statement that fails fails the
+	// whole transaction (commit rolls it back), so SQLite need not keep a
+	// statement journal to undo that statement alone, which its default
+	// (ABORT) and an upsert's DO UPDATE make it keep for every multi-row
+	// insert: the old contents of each page an earlier statement of the
+	// transaction changed, copied before this one changes it again (11 %
+	// of trail import's CPU in transactions of 10,000 events).
+	if err := a.insert(ctx, `INSERT OR FAIL INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, 11, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	if err := a.insert(ctx, `INSERT INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ` ON CONFLICT DO NOTHING`); err != nil {
+	if err := a.insert(ctx, `INSERT OR IGNORE INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ""); err != nil {
 		return fmt.Errorf("insert organization actions: %w", err)
 	}
-	if err := a.insert(ctx, `INSERT INTO event_targets (organization_id, target_id, target_type, seq) VALUES `, 4, a.targets, ""); err != nil {
+	if err := a.insert(ctx, `INSERT OR FAIL INTO event_targets (organization_id, target_id, target_type, seq) VALUES `, 4, a.targets, ""); err != nil {
 		return fmt.Errorf("insert targets: %w", err)
 	}
-	if err := a.insert(ctx, `INSERT INTO events_fts (rowid, body) VALUES `, 2, a.fts, ""); err != nil {
+	if err := a.insert(ctx, `INSERT OR FAIL INTO events_fts (rowid, body) VALUES `, 2, a.fts, ""); err != nil {
 		return fmt.Errorf("insert search text: %w", err)
 	}
-	if err := a.insert(ctx, `INSERT INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem,
-		` ON CONFLICT (organization_id, key_hash) DO UPDATE SET event_id = excluded.event_id, idx = excluded.idx, created_at = excluded.created_at`); err != nil {
+	// An expired entry of the same key is replaced whole.
+	if err := a.insert(ctx, `INSERT OR REPLACE INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem, ""); err != nil {
 		return fmt.Errorf("insert idempotency keys: %w", err)
 	}
 	if len(a.counts) > 0 {
