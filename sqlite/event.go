@@ -194,12 +194,14 @@ func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte
 
 func (a *appender) flush(ctx context.Context) error {
 	// OR FAIL, OR IGNORE, OR REPLACE: a statement that fails fails the
-	// whole transaction (commit rolls it back), so SQLite need not keep a
-	// statement journal to undo that statement alone, which its default
-	// (ABORT) and an upsert's DO UPDATE make it keep for every multi-row
-	// insert: the old contents of each page an earlier statement of the
-	// transaction changed, copied before this one changes it again (11 %
-	// of trail import's CPU in transactions of 10,000 events).
+	// whole transaction (commit rolls it back), so no statement needs
+	// undoing alone. With SQLite's default (ABORT) or an upsert's DO
+	// UPDATE, a multi-row insert keeps a statement journal: the old
+	// contents of each page an earlier statement of the transaction
+	// changed, copied before this one changes it again (11 % of trail
+	// import's CPU in transactions of 10,000 events). The targets' and
+	// search text's inserts no longer keep one; the events' and the
+	// de-duplication entries' still do (BENCHMARKS.md).
 	if err := a.insert(ctx, `INSERT OR FAIL INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, 11, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
