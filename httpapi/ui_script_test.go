@@ -40,18 +40,27 @@ func press(key string) chromedp.Action[chromedp.Void] {
 }
 
 // rangeOf reads the from and to of the page's URL, in UTC (the zone of
-// the test's session).
+// the test's session). A bound at midnight is written as a date alone
+// (in the minute before midnight, the last 7 days end at midnight), and
+// a date alone in to includes its day.
 func rangeOf(t *testing.T, ctx context.Context) (from, to time.Time) {
 	t.Helper()
 	q := location(t, ctx).Query()
-	var err error
-	if from, err = time.Parse("2006-01-02T15:04", q.Get("from")); err != nil {
-		t.Fatalf("from: %v (%s)", err, q.Encode())
+	parse := func(name string, dayEnd bool) time.Time {
+		v := q.Get(name)
+		if d, err := time.Parse(time.DateOnly, v); err == nil {
+			if dayEnd {
+				d = d.AddDate(0, 0, 1)
+			}
+			return d
+		}
+		at, err := time.Parse("2006-01-02T15:04", v)
+		if err != nil {
+			t.Fatalf("%s: %v (%s)", name, err, q.Encode())
+		}
+		return at
 	}
-	if to, err = time.Parse("2006-01-02T15:04", q.Get("to")); err != nil {
-		t.Fatalf("to: %v (%s)", err, q.Encode())
-	}
-	return from, to
+	return parse("from", false), parse("to", true)
 }
 
 // testKeys: / focuses the search box; [ and ] move the range a period
@@ -100,7 +109,9 @@ func (b *uiBrowser) testKeys(t *testing.T) {
 		t.Fatalf("] after [ shows %v to %v, want %v to %v", f, u, from, to)
 	}
 	follow(t, ctx, press("-"))
-	if f, u := rangeOf(t, ctx); u.Sub(f) != 14*24*time.Hour || !f.Equal(from.Add(-84*time.Hour)) {
+	// Centred on the range before: by half its length each side, or by
+	// whole days (3 before, 4 after) when its ends are midnights.
+	if f, u := rangeOf(t, ctx); u.Sub(f) != 14*24*time.Hour || f.After(from) || u.Before(to) || from.Sub(f) < 72*time.Hour || from.Sub(f) > 96*time.Hour {
 		t.Fatalf("- after %v to %v shows %v to %v", from, to, f, u)
 	}
 	// The buttons do the same.
