@@ -368,6 +368,27 @@ func testIdempotency(t *testing.T, s Services) {
 			t.Fatalf("%d events stored", len(evs))
 		}
 	})
+	// A commit larger than most (trail import's chunks of 5,000; SQLite
+	// writes such a transaction's rows a statement each) keeps every
+	// event once, in order, and its keys.
+	t.Run("LargeCommit", func(t *testing.T) {
+		evs := make([]*trail.EventInput, 2500)
+		for i := range evs {
+			evs[i] = ev(fmt.Sprintf("large-%d", i))
+		}
+		res := mustAppend(t, s, org.ID, evs...)
+		for i, r := range res {
+			if r.Duplicate || r.Index != res[0].Index+int64(i) {
+				t.Fatalf("event %d of a large commit: %+v (first %+v)", i, r, res[0])
+			}
+		}
+		again := mustAppend(t, s, org.ID, evs...)
+		for i, r := range again {
+			if !r.Duplicate || r.ID != res[i].ID {
+				t.Fatalf("event %d of a large commit sent again: %+v, first %+v", i, r, res[i])
+			}
+		}
+	})
 	// Imports (trail import): a durable entry outlives the window, an
 	// ordinary one does not. Last: it moves the clock on.
 	t.Run("DurableOutlivesTheWindow", func(t *testing.T) {
@@ -383,6 +404,20 @@ func testIdempotency(t *testing.T, s Services) {
 		}
 		if o2.Duplicate || o2.ID == o.ID {
 			t.Fatalf("an ordinary key past the window: %+v, first %+v: must be a new event", o2, o)
+		}
+		// The same past the window in a large commit, whose expired
+		// entries are replaced a row a statement on SQLite.
+		s.Advance(trail.IdempotencyWindow + time.Hour)
+		evs := []*trail.EventInput{ev("k-ordinary")}
+		for i := range 2500 {
+			evs = append(evs, ev(fmt.Sprintf("filler-%d", i)))
+		}
+		o3 := mustAppend(t, s, org.ID, evs...)[0]
+		if o3.Duplicate || o3.ID == o2.ID {
+			t.Fatalf("an ordinary key past the window, in a large commit: %+v, before %+v: must be a new event", o3, o2)
+		}
+		if o4 := mustAppend(t, s, org.ID, ev("k-ordinary"))[0]; !o4.Duplicate || o4.ID != o3.ID {
+			t.Fatalf("its entry was not replaced: %+v, want %+v", o4, o3)
 		}
 	})
 }
