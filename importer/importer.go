@@ -296,15 +296,6 @@ func trailCSVRecord(line int, cell func(string) string) *Record {
 		rec.Skip = "Trail's own record of the source log (" + cell("action") + ")"
 		return rec
 	}
-	ev := map[string]any{
-		"action":      cell("action"),
-		"occurred_at": cell("occurred_at"),
-		"actor":       party(cell("actor_id"), cell("actor_type"), cell("actor_name"), nil),
-		"context":     map[string]any{"location": cell("location"), "user_agent": cell("user_agent")},
-	}
-	if v := cell("version"); v != "" {
-		ev["version"] = json.Number(v)
-	}
 	ids, types, names := split(cell("target_ids")), split(cell("target_types")), split(cell("target_names"))
 	if len(ids) != len(types) || (len(names) > 0 && len(names) != len(ids)) {
 		rec.Err = fmt.Errorf("targets: %d ids, %d types and %d names", len(ids), len(types), len(names))
@@ -318,16 +309,8 @@ func trailCSVRecord(line int, cell func(string) string) *Record {
 		}
 		targets = append(targets, party(ids[i], types[i], name, nil))
 	}
-	ev["targets"] = targets
-	md, err := jsonCell("metadata", cell("metadata"))
-	if err != nil {
-		rec.Err = err
-		return rec
-	}
-	if md != nil {
-		ev["metadata"] = md
-	}
-	return marshal(rec, ev)
+	actor := party(cell("actor_id"), cell("actor_type"), cell("actor_name"), nil)
+	return csvEvent(rec, cell, actor, cell("location"), cell("user_agent"), targets)
 }
 
 func workosCSVRecord(line int, cell func(string) string, targetNs []int) *Record {
@@ -336,15 +319,6 @@ func workosCSVRecord(line int, cell func(string) string, targetNs []int) *Record
 	if err != nil {
 		rec.Err = err
 		return rec
-	}
-	ev := map[string]any{
-		"action":      cell("action"),
-		"occurred_at": cell("occurred_at"),
-		"actor":       party(cell("actor_id"), cell("actor_type"), cell("actor_name"), actorMD),
-		"context":     map[string]any{"location": cell("context_location"), "user_agent": cell("context_user_agent")},
-	}
-	if v := cell("version"); v != "" {
-		ev["version"] = json.Number(v)
 	}
 	targets := []any{}
 	for _, n := range targetNs {
@@ -360,7 +334,24 @@ func workosCSVRecord(line int, cell func(string) string, targetNs []int) *Record
 		}
 		targets = append(targets, party(id, typ, name, md))
 	}
-	ev["targets"] = targets
+	actor := party(cell("actor_id"), cell("actor_type"), cell("actor_name"), actorMD)
+	return csvEvent(rec, cell, actor, cell("context_location"), cell("context_user_agent"), targets)
+}
+
+// csvEvent completes rec with the event of a CSV row: its actor, context
+// and targets as its format names them, and the columns both formats
+// name alike (action, occurred_at, version, metadata).
+func csvEvent(rec *Record, cell func(string) string, actor map[string]any, location, userAgent string, targets []any) *Record {
+	ev := map[string]any{
+		"action":      cell("action"),
+		"occurred_at": cell("occurred_at"),
+		"actor":       actor,
+		"context":     map[string]any{"location": location, "user_agent": userAgent},
+		"targets":     targets,
+	}
+	if v := cell("version"); v != "" {
+		ev["version"] = json.Number(v)
+	}
 	md, err := jsonCell("metadata", cell("metadata"))
 	if err != nil {
 		rec.Err = err
@@ -369,7 +360,8 @@ func workosCSVRecord(line int, cell func(string) string, targetNs []int) *Record
 	if md != nil {
 		ev["metadata"] = md
 	}
-	return marshal(rec, ev)
+	rec.Event, rec.Err = json.Marshal(ev)
+	return rec
 }
 
 // jsonCell reads a cell of JSON (an object of metadata), empty for none.
@@ -404,14 +396,4 @@ func split(s string) []string {
 		parts[i] = unguard(p)
 	}
 	return parts
-}
-
-func marshal(rec *Record, ev map[string]any) *Record {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		rec.Err = err
-		return rec
-	}
-	rec.Event = b
-	return rec
 }
