@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trail-audit/trail"
@@ -183,6 +184,8 @@ func (s *Server) uiRoutes() []uiRoute {
 		{"GET", "/ui/{$}", false, s.uiEvents},
 		{"GET", "/ui/events/{id}", false, s.uiEvent},
 		{"GET", "/ui/events/{id}/proof.json", false, s.uiEventProof},
+		{"GET", "/ui/events/{id}/newer", false, s.uiEventStep(true)},
+		{"GET", "/ui/events/{id}/older", false, s.uiEventStep(false)},
 		{"GET", "/ui/exports", false, s.uiExports},
 		{"POST", "/ui/exports", false, s.uiCreateExport},
 		{"GET", "/ui/exports/{id}", false, s.uiExport},
@@ -573,11 +576,36 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		}
 	}
 	d.Chips = filterChips(f)
-	d.Actions = s.actionSuggestions(r, u)
 	d.ViewQuery = viewQuery(f)
-	views, err := s.Portal.FindViews(r.Context(), u.OrganizationID)
-	if err != nil {
-		s.uiFail(w, r, u, err)
+	// The page's reads run at once: the suggestions and saved views, the
+	// list and the histogram. The page waits for the slowest, not their sum.
+	var wg sync.WaitGroup
+	var views []*trail.SavedView
+	var viewsErr error
+	wg.Go(func() {
+		d.Actions = s.actionSuggestions(r, u)
+		views, viewsErr = s.Portal.FindViews(r.Context(), u.OrganizationID)
+	})
+	ef, hist, filterErr := s.eventFilter(r.Context(), u, f)
+	var res *trail.EventPage
+	var listErr error
+	var listTime, histTime time.Duration
+	if filterErr == nil {
+		d.Earlier, d.Later, d.ZoomOut, d.Undo = f.moves(hist, s.Now(), u.zone)
+		hf := ef
+		hf.Before, hf.After = nil, nil
+		wg.Go(func() {
+			t1 := time.Now()
+			d.Hist = s.histogram(r, hf, hist, f, u.zone)
+			histTime = time.Since(t1)
+		})
+		t0 := time.Now()
+		res, listErr = s.Events.FindEvents(r.Context(), ef)
+		listTime = time.Since(t0)
+	}
+	wg.Wait()
+	if viewsErr != nil {
+		s.uiFail(w, r, u, viewsErr)
 		return
 	}
 	for _, v := range views {
@@ -592,8 +620,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	if d.ViewName != "" {
 		page.Title = d.ViewName + " · " + page.Title
 	}
-	ef, hist, err := s.eventFilter(r.Context(), u, f)
-	if err != nil {
+	if err := filterErr; err != nil {
 		page.Error, d.Invalid = err.Error(), true
 		for label, id := range map[string]string{"From": "from", "Until": "to", "Event type": "actions", "Actor": "actor",
 			"Target type": "target-type", "Target": "target", "Search": "q"} {
@@ -601,14 +628,12 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 				d.ErrField = id
 			}
 		}
+		d.Hist = nil
 		s.render(w, r, http.StatusBadRequest, "events", page)
 		return
 	}
-	d.Earlier, d.Later, d.ZoomOut, d.Undo = f.moves(hist, s.Now(), u.zone)
-	t0 := time.Now()
-	res, err := s.Events.FindEvents(r.Context(), ef)
-	listTime := time.Since(t0)
-	if err != nil {
+	if err := listErr; err != nil {
+		d.Hist = nil
 		if trail.ErrorCode(err) == trail.EINVALID {
 			page.Error = "This page of the log no longer exists (retention may have removed it): start again from the newest events."
 			d.Newest = f.URL()
@@ -642,13 +667,10 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	if f.After != "" || f.Before != "" {
 		d.Newest = f.URL()
 	}
-	ef.Before, ef.After = nil, nil
-	t1 := time.Now()
-	d.Hist = s.histogram(r, ef, hist, f, u.zone)
 	// The two reads of the page, for the browser's developer tools and
 	// trail bench.
 	w.Header().Set("Server-Timing", fmt.Sprintf("list;dur=%.1f, histogram;dur=%.1f",
-		float64(listTime.Microseconds())/1000, float64(time.Since(t1).Microseconds())/1000))
+		float64(listTime.Microseconds())/1000, float64(histTime.Microseconds())/1000))
 	s.render(w, r, http.StatusOK, "events", page)
 }
 
