@@ -23,40 +23,44 @@ import (
 type page struct {
 	name string
 	path func() string
+	// status is the page's answer when it is not 200 OK: a redirect.
+	status int
 }
 
 // uiPages returns the pages of the ui scenario, drawing their filters from
 // rng over the pre-loaded period and their events from ids.
 func uiPages(rng *rand.Rand, catalog []demo.CatalogEntry, p preloadedDB, events int, ids []string) []page {
 	return []page{
-		{"log: last 30 days (default)", func() string { return "/ui/" }},
-		{"log: last 24 hours", func() string { return "/ui/?range=24h" }},
-		{"log: last 7 days", func() string { return "/ui/?range=7d" }},
-		{"log: all time", func() string { return "/ui/?range=all" }},
-		{"log: action, 30 days", func() string { return "/ui/?actions=" + catalog[rng.IntN(len(catalog))].Action }},
+		{"log: last 30 days (default)", func() string { return "/ui/" }, 0},
+		{"log: last 24 hours", func() string { return "/ui/?range=24h" }, 0},
+		{"log: last 7 days", func() string { return "/ui/?range=7d" }, 0},
+		{"log: all time", func() string { return "/ui/?range=all" }, 0},
+		{"log: action, 30 days", func() string { return "/ui/?actions=" + catalog[rng.IntN(len(catalog))].Action }, 0},
 		{"log: action prefix, 30 days", func() string {
 			a := catalog[rng.IntN(len(catalog))].Action
 			return "/ui/?actions=" + a[:strings.IndexByte(a, '.')] + ".*"
-		}},
-		{"log: actor, 30 days", func() string { return fmt.Sprintf("/ui/?actor_ids=user_%04d", rng.IntN(2000)) }},
+		}, 0},
+		{"log: actor, 30 days", func() string { return fmt.Sprintf("/ui/?actor_ids=user_%04d", rng.IntN(2000)) }, 0},
 		{"log: target, all time", func() string {
 			e := catalog[rng.IntN(len(catalog))]
 			return fmt.Sprintf("/ui/?range=all&target_ids=%s_%05d", e.TargetTypes[0], rng.IntN(50000))
-		}},
-		{"log: word, 30 days", func() string { return fmt.Sprintf("/ui/?q=INC-%d", rng.IntN(100000)) }},
+		}, 0},
+		{"log: word, 30 days", func() string { return fmt.Sprintf("/ui/?q=INC-%d", rng.IntN(100000)) }, 0},
 		{"log: custom day", func() string {
 			s := p.base.Add(time.Duration(rng.Int64N(int64(p.span - 24*time.Hour)))).Truncate(time.Minute)
 			return "/ui/?from=" + s.Format("2006-01-02T15:04") + "&to=" + s.Add(24*time.Hour).Format("2006-01-02T15:04")
-		}},
+		}, 0},
 		{"log: an older page", func() string {
 			return "/ui/?range=all&after=" + httpapi.EncodeEventCursor(1+rng.Int64N(int64(events-1)))
-		}},
-		{"log: actor= (ID probe), 30 days", func() string { return fmt.Sprintf("/ui/?actor=user_%04d", rng.IntN(2000)) }},
-		{"top counts, 30 days", func() string { return "/ui/facets" }},
-		{"top counts, action, 30 days", func() string { return "/ui/facets?actions=" + catalog[rng.IntN(len(catalog))].Action }},
-		{"exports list", func() string { return "/ui/exports" }},
-		{"event detail (verified)", func() string { return "/ui/events/" + ids[rng.IntN(len(ids))] }},
-		{"settings", func() string { return "/ui/settings" }},
+		}, 0},
+		{"log: actor= (ID probe), 30 days", func() string { return fmt.Sprintf("/ui/?actor=user_%04d", rng.IntN(2000)) }, 0},
+		{"top counts, 30 days", func() string { return "/ui/facets" }, 0},
+		{"top counts, action, 30 days", func() string { return "/ui/facets?actions=" + catalog[rng.IntN(len(catalog))].Action }, 0},
+		{"exports list", func() string { return "/ui/exports" }, 0},
+		{"event detail (verified)", func() string { return "/ui/events/" + ids[rng.IntN(len(ids))] }, 0},
+		// A click on "Older event": the step is found then, and redirects.
+		{"event: step to older", func() string { return "/ui/events/" + ids[rng.IntN(len(ids))] + "/older" }, http.StatusSeeOther},
+		{"settings", func() string { return "/ui/settings" }, 0},
 	}
 }
 
@@ -121,7 +125,7 @@ func (r *runner) portalSession(srv *server, org string) (*http.Client, error) {
 	}
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if _, _, err := uiGet(browser, link.Link); err != nil {
+	if _, _, err := uiGet(browser, link.Link, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return browser, nil
@@ -132,7 +136,7 @@ func (r *runner) portalSession(srv *server, org string) (*http.Client, error) {
 // from the Server-Timing header.
 func (r *runner) uiPage(browser *http.Client, srv *server, p page, n, warmup int) error {
 	for i := 0; i < warmup; i++ {
-		if _, _, err := uiGet(browser, srv.url+p.path()); err != nil {
+		if _, _, err := uiGet(browser, srv.url+p.path(), p.status); err != nil {
 			return err
 		}
 	}
@@ -140,7 +144,7 @@ func (r *runner) uiPage(browser *http.Client, srv *server, p page, n, warmup int
 	var noChart int
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		timing, body, err := uiGet(browser, srv.url+p.path())
+		timing, body, err := uiGet(browser, srv.url+p.path(), p.status)
 		total.add(time.Since(t0))
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
@@ -168,7 +172,7 @@ func (r *runner) uiPage(browser *http.Client, srv *server, p page, n, warmup int
 var serverTiming = regexp.MustCompile(`(\w+);dur=([0-9.]+)`)
 
 // uiGet loads a page and returns its Server-Timing durations and body.
-func uiGet(c *http.Client, u string) (map[string]time.Duration, string, error) {
+func uiGet(c *http.Client, u string, status int) (map[string]time.Duration, string, error) {
 	res, err := c.Get(u)
 	if err != nil {
 		return nil, "", err
@@ -178,8 +182,8 @@ func uiGet(c *http.Client, u string) (map[string]time.Duration, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if res.StatusCode != 200 {
-		return nil, "", fmt.Errorf("GET %s: %d %.300s", u, res.StatusCode, b)
+	if want := max(status, http.StatusOK); res.StatusCode != want {
+		return nil, "", fmt.Errorf("GET %s: %d, not %d: %.300s", u, res.StatusCode, want, b)
 	}
 	return parseServerTiming(res.Header.Get("Server-Timing")), string(b), nil
 }

@@ -49,7 +49,7 @@ func TestBench(t *testing.T) {
 			"query (sqlite): first page (limit 50), 3000 events", "q (two words)", "event with its proof",
 			"export (sqlite): every event of one organization (3000 pre-loaded)", "CSV, gzip", "NDJSON with proofs",
 			"streams: delivery of", "streams: latency from acceptance to delivery, 50 events/s asked",
-			"ui (sqlite): pages of the web UI", "event detail (verified)", "fsck sqlite   quick", "fsck sqlite   thorough",
+			"ui (sqlite): pages of the web UI", "event detail (verified)", "event: step to older", "fsck sqlite   quick", "fsck sqlite   thorough",
 			"server peak RSS"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
