@@ -268,6 +268,11 @@ type ProofService interface {
 	// InclusionProof proves leaf index in the tree of treeSize, which must
 	// be at most the latest checkpoint's size. EINVALID otherwise.
 	InclusionProof(ctx context.Context, orgID string, index, treeSize int64) (*InclusionProof, error)
+	// LatestInclusionProof proves leaf index in the tree of the latest
+	// checkpoint and returns that checkpoint with it (one read of it).
+	// The proof is nil when the leaf is not in that tree yet; ENOTFOUND
+	// when no checkpoint is signed.
+	LatestInclusionProof(ctx context.Context, orgID string, index int64) (*Checkpoint, *InclusionProof, error)
 	// ConsistencyProof proves that the tree of size first is a prefix of
 	// the one of size second (second at most the latest checkpoint's).
 	ConsistencyProof(ctx context.Context, orgID string, first, second int64) (*ConsistencyProof, error)

@@ -144,18 +144,14 @@ func (s *Server) handleLogKey(w http.ResponseWriter, r *http.Request, key *trail
 // proveEvent returns the event's inclusion proof in the latest checkpoint,
 // or nil while no checkpoint covers it yet.
 func (s *Server) proveEvent(r *http.Request, ev *trail.Event) (*eventProof, error) {
-	cp, err := s.Proofs.LatestCheckpoint(r.Context(), ev.OrganizationID)
+	cp, pr, err := s.Proofs.LatestInclusionProof(r.Context(), ev.OrganizationID, ev.Index)
 	if trail.ErrorCode(err) == trail.ENOTFOUND {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if ev.Index >= cp.Size {
+	if pr == nil {
 		return nil, nil
-	}
-	pr, err := s.Proofs.InclusionProof(r.Context(), ev.OrganizationID, ev.Index, cp.Size)
-	if err != nil {
-		return nil, err
 	}
 	return &eventProof{TreeSize: pr.TreeSize, Hashes: pr.Hashes, Checkpoint: cp.Note}, nil
 }

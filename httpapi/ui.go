@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"io/fs"
@@ -643,7 +644,7 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		s.uiFail(w, r, u, err)
 		return
 	}
-	d.Events, d.Rows = res.Events, eventRows(res.Events, f)
+	d.Events, d.Rows = res.Events, eventRows(res.Events, f, u.zone)
 	if f.Before == "" && f.After == "" {
 		live := f
 		if len(res.Events) > 0 {
@@ -791,12 +792,33 @@ type uiHistogram struct {
 	Width       int // of the SVG's view box
 	Error       string
 	Summary     string
+	BarsSVG     template.HTML // barsSVG of Bars
 }
 
 type uiBar struct {
 	X, Y, W, H float64
 	Count      int64
 	Label, URL string
+}
+
+// barsSVG writes the histogram's bars as SVG elements: here rather than
+// by the template, whose escaping of eight values a bar, for up to 90
+// bars, cost a page more than its reads (trail bench, 10 M events). Every
+// string is escaped here; a link is written only to a page of the UI.
+func barsSVG(bars []uiBar) template.HTML {
+	var b strings.Builder
+	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	for _, bar := range bars {
+		label, x, w := html.EscapeString(bar.Label), num(bar.X), num(bar.W)
+		hit := `<rect x="` + x + `" y="0" width="` + w + `" height="100" fill="transparent"></rect>`
+		if strings.HasPrefix(bar.URL, "/ui/") {
+			b.WriteString(`<a href="` + html.EscapeString(bar.URL) + `" aria-label="` + label + `" tabindex="-1"><title>` + label + `</title>` +
+				`<rect class="bar" x="` + x + `" y="` + num(bar.Y) + `" width="` + w + `" height="` + num(bar.H) + `"></rect>` + hit + `</a>`)
+		} else {
+			b.WriteString(`<g><title>` + label + `</title>` + hit + `</g>`)
+		}
+	}
+	return template.HTML(b.String())
 }
 
 // HistogramTimeout bounds the count behind the histogram: past it, the
@@ -866,6 +888,7 @@ func (s *Server) histogram(r *http.Request, f trail.EventFilter, period [2]time.
 		}
 		h.Bars = append(h.Bars, bar)
 	}
+	h.BarsSVG = barsSVG(h.Bars)
 	h.Summary = fmt.Sprintf("Activity chart: %s from %s to %s, one bar per %s, at most %s in one bar.",
 		plural(h.Total, "event"), z.minute(period[0]), z.minute(period[1]), width.label, formatCount(h.Max))
 	return h

@@ -61,7 +61,7 @@ func TestActionWords(t *testing.T) {
 	}
 	ev := &trail.Event{Action: "escalation_path.updated", Actor: trail.Actor{ID: "user_1", Type: "user", Name: "Ada Lovelace"},
 		Targets: []trail.Target{{Type: "team", ID: "team_1", Name: "SRE"}, {Type: "escalation_path", ID: "ep_1", Name: "EU responders"}}}
-	rows := eventRows([]*trail.Event{ev}, uiFilter{Range: "7d", Before: "x", Zone: "Europe/Paris"})
+	rows := eventRows([]*trail.Event{ev}, uiFilter{Range: "7d", Before: "x", Zone: "Europe/Paris"}, utcZone)
 	r := rows[0]
 	if r.Actor+" "+r.Verb+" "+r.Object+" "+r.Target != "Ada Lovelace updated escalation path EU responders" {
 		t.Errorf("sentence %q %q %q %q", r.Actor, r.Verb, r.Object, r.Target)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strings"
+	"time"
 
 	"github.com/trail-audit/trail"
 )
@@ -17,11 +18,16 @@ type uiRow struct {
 	ActionURL         string // events of this type
 	Open              string // the event's page, keeping the list's place
 	Changes           string // changeSummary
+	// When is the time in the page's zone, ISO in RFC 3339 (UTC), and
+	// OpenLabel the open link's accessible name: made once here rather
+	// than by the template's functions, which cost a page of 50 rows
+	// more than its reads (trail bench, 10 M events).
+	When, ISO, OpenLabel string
 }
 
 // eventRows makes the list's rows. Each filter link keeps the view's
 // dates and zone and starts from the newest page.
-func eventRows(events []*trail.Event, f uiFilter) []uiRow {
+func eventRows(events []*trail.Event, f uiFilter, z *uiZone) []uiRow {
 	rows := make([]uiRow, len(events))
 	base := f
 	base.Before, base.After = "", ""
@@ -42,6 +48,8 @@ func eventRows(events []*trail.Event, f uiFilter) []uiRow {
 			r.TargetURL = g.URL()
 		}
 		r.Open = "/ui/events/" + ev.ID + place
+		r.When, r.ISO = z.when(ev.OccurredAt), ev.OccurredAt.UTC().Format(time.RFC3339Nano)
+		r.OpenLabel = "Open the event of " + r.When + ": " + r.Actor + " " + r.Verb + " " + r.Object + " " + r.Target
 		rows[i] = r
 	}
 	return rows

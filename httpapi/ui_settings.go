@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/trail-audit/trail"
 	"github.com/trail-audit/trail/service"
@@ -57,16 +58,23 @@ func (s *Server) uiSettings(w http.ResponseWriter, r *http.Request, u *uiSession
 func (s *Server) settingsData(r *http.Request, u *uiSession) (*uiSettingsData, error) {
 	d := &uiSettingsData{RetentionDays: u.org.RetentionDays, VerifierKey: s.Proofs.VerifierKey(), Types: trail.StreamTypes,
 		MaxStreams: trail.MaxStreams, BaseURL: s.BaseURL(), OrgID: u.OrganizationID}
+	// The checkpoint and the streams are read at once.
+	var wg sync.WaitGroup
+	var streamsErr error
+	if s.Streams != nil {
+		wg.Go(func() {
+			d.Streams, _, streamsErr = s.Streams.FindStreams(r.Context(), u.OrganizationID, trail.ListFilter{Limit: trail.MaxStreams})
+		})
+	}
 	cp, err := s.Proofs.LatestCheckpoint(r.Context(), u.OrganizationID)
+	wg.Wait()
 	if err != nil && trail.ErrorCode(err) != trail.ENOTFOUND {
 		return nil, err
 	}
-	d.Checkpoint = cp
-	if s.Streams != nil {
-		if d.Streams, _, err = s.Streams.FindStreams(r.Context(), u.OrganizationID, trail.ListFilter{Limit: trail.MaxStreams}); err != nil {
-			return nil, err
-		}
+	if streamsErr != nil {
+		return nil, streamsErr
 	}
+	d.Checkpoint = cp
 	return d, nil
 }
 

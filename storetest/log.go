@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -281,6 +283,26 @@ func (f *logFixture) testInclusionProofs(t *testing.T) {
 		if _, err := prover.InclusionProof(ctx, org.ID, c.index, c.size); trail.ErrorCode(err) != trail.EINVALID {
 			t.Fatalf("InclusionProof(%d, %d): %v, want EINVALID", c.index, c.size, err)
 		}
+	}
+	// The latest checkpoint's proof is the same proof, with that
+	// checkpoint; a leaf beyond it has none yet.
+	latest, err := prover.LatestCheckpoint(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []int64{0, latest.Size / 2, latest.Size - 1} {
+		cp, p, err := prover.LatestInclusionProof(ctx, org.ID, index)
+		want, werr := prover.InclusionProof(ctx, org.ID, index, latest.Size)
+		if err != nil || werr != nil || cp == nil || cp.Size != latest.Size || cp.Note != latest.Note || p == nil || p.TreeSize != latest.Size ||
+			!slices.EqualFunc(p.Hashes, want.Hashes, bytes.Equal) {
+			t.Fatalf("LatestInclusionProof(%d): %v %v %+v, want the proof in %d: %v %+v", index, err, cp, p, latest.Size, werr, want)
+		}
+	}
+	if cp, p, err := prover.LatestInclusionProof(ctx, org.ID, latest.Size); err != nil || p != nil || cp == nil || cp.Size != latest.Size {
+		t.Fatalf("LatestInclusionProof(%d), beyond the checkpoint: %v %+v %v", latest.Size, cp, p, err)
+	}
+	if _, _, err := prover.LatestInclusionProof(ctx, org.ID, -1); trail.ErrorCode(err) != trail.EINVALID {
+		t.Fatalf("LatestInclusionProof(-1): %v, want EINVALID", err)
 	}
 }
 

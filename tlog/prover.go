@@ -64,6 +64,31 @@ func (p *Prover) InclusionProof(ctx context.Context, orgID string, index, treeSi
 	if index >= size {
 		return nil, trail.Errorf(trail.EINVALID, "index %d is not in the tree of size %d.", index, size)
 	}
+	return p.inclusion(ctx, orgID, index, size)
+}
+
+// LatestInclusionProof proves leaf index in the tree of the latest
+// checkpoint, returned with the proof (nil when the leaf is not in it).
+func (p *Prover) LatestInclusionProof(ctx context.Context, orgID string, index int64) (*trail.Checkpoint, *trail.InclusionProof, error) {
+	if index < 0 {
+		return nil, nil, trail.Errorf(trail.EINVALID, "index must not be negative.")
+	}
+	cp, err := p.Store.LatestCheckpoint(ctx, orgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if index >= cp.Size {
+		return cp, nil, nil
+	}
+	pr, err := p.inclusion(ctx, orgID, index, cp.Size)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cp, pr, nil
+}
+
+// inclusion proves leaf index (< size) in the tree of size.
+func (p *Prover) inclusion(ctx context.Context, orgID string, index, size int64) (*trail.InclusionProof, error) {
 	nodes, err := proof.Inclusion(uint64(index), uint64(size))
 	if err != nil {
 		return nil, trail.Errorf(trail.EINVALID, "%v", err)
