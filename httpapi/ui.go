@@ -609,27 +609,13 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 		s.uiFail(w, r, u, viewsErr)
 		return
 	}
-	for _, v := range views {
-		// The query, read and encoded again, is only parameters.
-		view := uiView{ID: v.ID, Name: v.Name, URL: template.URL(pageURL("/ui/", mustQuery(v.Query))), Current: v.Query == d.ViewQuery}
-		if view.Current {
-			d.ViewName = v.Name
-		}
-		d.Views = append(d.Views, view)
-	}
+	d.setViews(views)
 	page := &uiPage{Title: pageTitle(f, d.Chips), Nav: "log", Session: u, Data: d}
 	if d.ViewName != "" {
 		page.Title = d.ViewName + " · " + page.Title
 	}
 	if err := filterErr; err != nil {
-		page.Error, d.Invalid = err.Error(), true
-		for label, id := range map[string]string{"From": "from", "Until": "to", "Event type": "actions", "Actor": "actor",
-			"Target type": "target-type", "Target": "target", "Search": "q"} {
-			if strings.HasPrefix(page.Error, label+":") || (id == "to" && strings.HasPrefix(page.Error, "Until must")) {
-				d.ErrField = id
-			}
-		}
-		d.Hist = nil
+		page.Error, d.Invalid, d.ErrField, d.Hist = err.Error(), true, errField(err.Error()), nil
 		s.render(w, r, http.StatusBadRequest, "events", page)
 		return
 	}
@@ -673,6 +659,31 @@ func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, u *uiSession) 
 	w.Header().Set("Server-Timing", fmt.Sprintf("list;dur=%.1f, histogram;dur=%.1f",
 		float64(listTime.Microseconds())/1000, float64(histTime.Microseconds())/1000))
 	s.render(w, r, http.StatusOK, "events", page)
+}
+
+// setViews lists the organization's saved views, marking the one this
+// page is.
+func (d *uiEventsData) setViews(views []*trail.SavedView) {
+	for _, v := range views {
+		// The query, read and encoded again, is only parameters.
+		view := uiView{ID: v.ID, Name: v.Name, URL: template.URL(pageURL("/ui/", mustQuery(v.Query))), Current: v.Query == d.ViewQuery}
+		if view.Current {
+			d.ViewName = v.Name
+		}
+		d.Views = append(d.Views, view)
+	}
+}
+
+// errField is the id of the field a filter's error names ("" if none).
+func errField(msg string) string {
+	field := ""
+	for label, id := range map[string]string{"From": "from", "Until": "to", "Event type": "actions", "Actor": "actor",
+		"Target type": "target-type", "Target": "target", "Search": "q"} {
+		if strings.HasPrefix(msg, label+":") || (id == "to" && strings.HasPrefix(msg, "Until must")) {
+			field = id
+		}
+	}
+	return field
 }
 
 // pageTitle names the view: "Audit log", or its filters and date range
