@@ -20,7 +20,7 @@ import (
 // names.
 const (
 	facetBudget = 300 * time.Millisecond
-	facetMax    = 10000
+	facetMax    = 5000
 	facetPage   = 500
 	facetTop    = 5
 )
