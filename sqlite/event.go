@@ -209,10 +209,10 @@ func (a *appender) flush(ctx context.Context) error {
 	// less (measured: the batch API's commits of up to 2,000 events
 	// 5 % faster so, trail import's of 10,000 12 % slower).
 	insert := a.insert
-	if len(a.events) > largeTx*11 {
+	if len(a.events) > largeTx*eventColumns {
 		insert = a.insertEach
 	}
-	if err := insert(ctx, `INSERT OR FAIL INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, 11, a.events, ""); err != nil {
+	if err := insert(ctx, `INSERT OR FAIL INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, eventColumns, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	if err := a.insert(ctx, `INSERT OR IGNORE INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ""); err != nil {
@@ -255,6 +255,9 @@ func (a *appender) flush(ctx context.Context) error {
 // largeTx is the number of events above which a transaction's events
 // and de-duplication entries are written a row a statement (flush).
 const largeTx = 2000
+
+// eventColumns is how many values an event's row of a.events holds.
+const eventColumns = 11
 
 // insertEach writes rows of width values as insert does, with one
 // prepared statement of a row, run for each.
