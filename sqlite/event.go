@@ -72,10 +72,11 @@ type appender struct {
 
 	actions    []any // 2 values a row: organization actions not seen before
 	newActions map[[2]string]bool
-	events     []any // 11 values a row
+	events     []any // eventColumns values a row
 	targets    []any // 4 values a row
 	fts        []any // 2 values a row
 	idem       []any // 5 values a row
+	expired    []any // organization and key hash of each expired de-duplication entry
 	counts     map[countKey]int64
 }
 
@@ -143,7 +144,7 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 			a.actions = append(a.actions, orgID, ev.Action)
 		}
 		leaf := r.Encoded[i].LeafHash(ev.ID, orgID, a.now)
-		a.events = append(a.events, seq, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data), leaf[:])
+		a.events = append(a.events, orgID, ev.Index, ev.ID, ev.Action, ev.Actor.ID, ev.Actor.Type, ev.Actor.Name, ev.OccurredAt.UnixNano(), string(data), leaf[:])
 		for _, t := range ev.Targets {
 			a.targets = append(a.targets, orgID, t.ID, t.Type, seq)
 		}
@@ -157,28 +158,35 @@ func (a *appender) add(ctx context.Context, r *appendRequest) ([]trail.AppendRes
 	return results, nil
 }
 
-// loadDedupe reads the live de-duplication entries among hashes into seen.
+// loadDedupe reads the de-duplication entries among hashes: the live
+// ones into seen, the expired ones into expired, which flush deletes
+// before it inserts the new entries (the expiry loop may not have yet).
 func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte) error {
 	cutoff := a.now.Add(-trail.IdempotencyWindow).UnixNano()
 	for len(hashes) > 0 {
 		chunk := hashes[:min(len(hashes), 500)]
 		hashes = hashes[len(chunk):]
-		args := make([]any, 0, len(chunk)+2)
-		args = append(args, orgID, cutoff)
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, orgID)
 		for _, h := range chunk {
 			args = append(args, h)
 		}
-		rows, err := a.tx.QueryContext(ctx, `SELECT key_hash, event_id, idx FROM idempotency
-			WHERE organization_id = ? AND created_at > ? AND key_hash IN (`+placeholders(len(chunk))+`)`, args...)
+		rows, err := a.tx.QueryContext(ctx, `SELECT key_hash, event_id, idx, created_at FROM idempotency
+			WHERE organization_id = ? AND key_hash IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var hash []byte
 			var r trail.AppendResult
-			if err := rows.Scan(&hash, &r.ID, &r.Index); err != nil {
+			var created int64
+			if err := rows.Scan(&hash, &r.ID, &r.Index, &created); err != nil {
 				rows.Close()
 				return err
+			}
+			if created <= cutoff {
+				a.expired = append(a.expired, orgID, hash)
+				continue
 			}
 			var k dedupeKey
 			k.org = orgID
@@ -193,27 +201,28 @@ func (a *appender) loadDedupe(ctx context.Context, orgID string, hashes [][]byte
 }
 
 func (a *appender) flush(ctx context.Context) error {
-	// A multi-row insert that may abort keeps a statement journal: the
-	// old contents of each page an earlier statement of the transaction
-	// changed, copied before this one changes it again (11 % of trail
-	// import's CPU in transactions of 10,000 events, BENCHMARKS.md).
-	// OR FAIL, OR IGNORE: a statement that fails fails the whole
-	// transaction (commit rolls it back), so none needs undoing alone,
-	// and the targets' and search text's inserts keep no journal. The
-	// events' (an explicit INTEGER PRIMARY KEY may abort) and the
-	// de-duplication entries' (OR REPLACE of a NOT NULL column without a
-	// default may abort) keep one: in a large transaction they are
-	// written a row a statement, which keeps none (one prepared
-	// statement, bound and run for each row); in a small one, where
-	// fewer pages were changed before, the multi-row statements cost
-	// less (measured: the batch API's commits of up to 2,000 events
-	// 5 % faster so, trail import's of 10,000 12 % slower).
-	insert := a.insert
-	if len(a.events) > largeTx*eventColumns {
-		insert = a.insertEach
-	}
-	if err := insert(ctx, `INSERT OR FAIL INTO events (seq, organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, eventColumns, a.events, ""); err != nil {
+	// No statement here may need undoing alone, so SQLite keeps no
+	// statement journal for any (a copy of each page an earlier
+	// statement of the transaction changed, made before this one changes
+	// it again: 28 % of the appends' inserts into one organization,
+	// BENCHMARKS.md). OR FAIL, OR IGNORE: a statement that fails fails
+	// the whole transaction (commit rolls it back). The events' seq is
+	// left to SQLite, which gives each new row the largest rowid plus
+	// one, as add did (an explicit INTEGER PRIMARY KEY value may abort,
+	// which needs the journal); the check below makes sure. An expired
+	// de-duplication entry of a key used again is deleted first, rather
+	// than replaced (OR REPLACE of a NOT NULL column may abort too).
+	if err := a.insert(ctx, `INSERT OR FAIL INTO events (organization_id, idx, id, action, actor_id, actor_type, actor_name, occurred_at, data, leaf_hash) VALUES `, eventColumns, a.events, ""); err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	if len(a.events) > 0 {
+		var last int64
+		if err := a.tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM events`).Scan(&last); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		if last != a.nextSeq-1 {
+			return fmt.Errorf("insert events: the last is at seq %d, not %d", last, a.nextSeq-1)
+		}
 	}
 	if err := a.insert(ctx, `INSERT OR IGNORE INTO org_actions (organization_id, action) VALUES `, 2, a.actions, ""); err != nil {
 		return fmt.Errorf("insert organization actions: %w", err)
@@ -224,8 +233,12 @@ func (a *appender) flush(ctx context.Context) error {
 	if err := a.insert(ctx, `INSERT OR FAIL INTO events_fts (rowid, body) VALUES `, 2, a.fts, ""); err != nil {
 		return fmt.Errorf("insert search text: %w", err)
 	}
-	// An expired entry of the same key is replaced whole.
-	if err := insert(ctx, `INSERT OR REPLACE INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem, ""); err != nil {
+	for e := a.expired; len(e) > 0; e = e[2:] {
+		if _, err := a.tx.ExecContext(ctx, `DELETE FROM idempotency WHERE organization_id = ? AND key_hash = ?`, e[0], e[1]); err != nil {
+			return fmt.Errorf("delete expired idempotency keys: %w", err)
+		}
+	}
+	if err := a.insert(ctx, `INSERT OR FAIL INTO idempotency (organization_id, key_hash, event_id, idx, created_at) VALUES `, 5, a.idem, ""); err != nil {
 		return fmt.Errorf("insert idempotency keys: %w", err)
 	}
 	if len(a.counts) > 0 {
@@ -248,35 +261,12 @@ func (a *appender) flush(ctx context.Context) error {
 		}
 		h.stored = h.next
 	}
-	a.actions, a.events, a.targets, a.fts, a.idem = a.actions[:0], a.events[:0], a.targets[:0], a.fts[:0], a.idem[:0]
+	a.actions, a.events, a.targets, a.fts, a.idem, a.expired = a.actions[:0], a.events[:0], a.targets[:0], a.fts[:0], a.idem[:0], a.expired[:0]
 	return nil
 }
-
-// largeTx is the number of events above which a transaction's events
-// and de-duplication entries are written a row a statement (flush).
-const largeTx = 2000
 
 // eventColumns is how many values an event's row of a.events holds.
-const eventColumns = 11
-
-// insertEach writes rows of width values as insert does, with one
-// prepared statement of a row, run for each.
-func (a *appender) insertEach(ctx context.Context, head string, width int, values []any, tail string) error {
-	if len(values) == 0 {
-		return nil
-	}
-	stmt, err := a.tx.PrepareContext(ctx, head+"("+placeholders(width)+")"+tail)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for ; len(values) > 0; values = values[width:] {
-		if _, err := stmt.ExecContext(ctx, values[:width]...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+const eventColumns = 10
 
 // insert writes rows of width values in statements of up to 500 rows.
 func (a *appender) insert(ctx context.Context, head string, width int, values []any, tail string) error {

@@ -368,9 +368,9 @@ func testIdempotency(t *testing.T, s Services) {
 			t.Fatalf("%d events stored", len(evs))
 		}
 	})
-	// A commit larger than most (trail import's chunks of 5,000; SQLite
-	// writes such a transaction's rows a statement each) keeps every
-	// event once, in order, and its keys.
+	// A commit larger than most (trail import's chunks of 5,000, written
+	// in several statements of each kind) keeps every event once, in
+	// order, and its keys.
 	t.Run("LargeCommit", func(t *testing.T) {
 		evs := make([]*trail.EventInput, 2500)
 		for i := range evs {
@@ -405,8 +405,8 @@ func testIdempotency(t *testing.T, s Services) {
 		if o2.Duplicate || o2.ID == o.ID {
 			t.Fatalf("an ordinary key past the window: %+v, first %+v: must be a new event", o2, o)
 		}
-		// The same past the window in a large commit, whose expired
-		// entries are replaced a row a statement on SQLite.
+		// The same past the window in a large commit (SQLite deletes the
+		// expired entry before it inserts the new one).
 		s.Advance(trail.IdempotencyWindow + time.Hour)
 		evs := []*trail.EventInput{ev("k-ordinary")}
 		for i := range 2500 {

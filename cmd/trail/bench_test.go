@@ -38,13 +38,15 @@ func TestBench(t *testing.T) {
 	t.Parallel()
 	t.Run("SQLite", func(t *testing.T) {
 		t.Parallel()
-		out, stderr, err := runBenchCommand(t, nil, "--scenarios", "single,batch,lag,query,export,streams,ui,fsck",
-			"--duration", "1s", "--clients", "4", "--batch-size", "20", "--lag-rate", "1000", "--query-events", "3000",
+		out, stderr, err := runBenchCommand(t, nil, "--scenarios", "single,batch,import,lag,query,export,streams,ui,fsck",
+			"--duration", "1s", "--clients", "4", "--batch-size", "20", "--import-events", "1500", "--lag-rate", "1000", "--query-events", "3000",
 			"--queries", "5", "--warmup", "1", "--stream-events", "2000", "--stream-rate", "50", "--data-dir", t.TempDir())
 		if err != nil {
 			t.Fatalf("trail bench: %v\n%s\n%s", err, out, stderr)
 		}
 		for _, want := range []string{"trail bench ", "ingest: single events, 4 clients, sqlite", "ingest: batches of 20, 4 clients, sqlite",
+			"import by the batch API (sqlite): the same 1500 events into one organization, batches of 20, 4 clients",
+			"import (sqlite): trail import of an NDJSON file of 1500 events into a serving Trail",
 			"lag: acceptance to a signed checkpoint, 1000 events/s asked in batches of 20, sqlite",
 			"query (sqlite): first page (limit 50), 3000 events", "q (two words)", "event with its proof",
 			"export (sqlite): every event of one organization (3000 pre-loaded)", "CSV, gzip", "NDJSON with proofs",

@@ -28,6 +28,9 @@ import (
 // (the group commit takes at most 10,000 events at once).
 const importBatch = 5000
 
+// importFirstBatch is the size of a file's first chunk.
+const importFirstBatch = 500
+
 // importRun is one run of trail import: its counts, and the lines it
 // could not import, reported as they come.
 type importRun struct {
@@ -148,7 +151,11 @@ func (r *importRun) importFile(ctx context.Context, name string, format importer
 		})
 	}
 	var readErr error
-	chunk := make([]*importer.Record, 0, importBatch)
+	// The first chunk is small, so that the first commit starts while
+	// the next chunks are read (a chunk of 5,000 takes about 0.5 s to
+	// read and validate on one core).
+	size := importFirstBatch
+	chunk := make([]*importer.Record, 0, size)
 read:
 	for {
 		rec, err := rd.Next()
@@ -160,14 +167,15 @@ read:
 			break
 		}
 		chunk = append(chunk, rec)
-		if len(chunk) == importBatch {
+		if len(chunk) == size {
 			select {
 			case chunks <- chunk:
 			case err := <-errs:
 				readErr = err
 				break read
 			}
-			chunk = make([]*importer.Record, 0, importBatch)
+			size = importBatch
+			chunk = make([]*importer.Record, 0, size)
 		}
 	}
 	if readErr == nil && len(chunk) > 0 {
