@@ -179,12 +179,19 @@ func (db *DB) expiryLoop(ctx context.Context) {
 	}
 }
 
+// expireIdempotency deletes up to 5,000 de-duplication entries created
+// before its argument. Its second bound is the partial index's (durable
+// entries, which never expire, are not in idempotency_created), so that
+// SQLite uses the index.
+const expireIdempotency = `DELETE FROM idempotency WHERE (organization_id, key_hash) IN
+	(SELECT organization_id, key_hash FROM idempotency WHERE created_at < ? AND created_at < 9223372036854775807
+	ORDER BY created_at LIMIT 5000)`
+
 // expire deletes what the idempotency window no longer covers.
 func (db *DB) expire(ctx context.Context) error {
 	cutoff := db.Now().Add(-trail.IdempotencyWindow).UnixNano()
 	for _, q := range []string{
-		`DELETE FROM idempotency WHERE (organization_id, key_hash) IN
-			(SELECT organization_id, key_hash FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
+		expireIdempotency,
 		`DELETE FROM idempotent_responses WHERE key_hash IN
 			(SELECT key_hash FROM idempotent_responses WHERE created_at < ? ORDER BY created_at LIMIT 5000)`,
 	} {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +75,8 @@ func TestFindEvents_RangeBeyondRecentWindow(t *testing.T) {
 
 // TestExpire deletes de-duplication entries past the window and keeps the
 // others: an expired event can be sent again, a recent one is still a
-// duplicate.
+// duplicate, and a durable one (trail import's) stays, outside the
+// expiry's index, which the expiry uses.
 func TestExpire(t *testing.T) {
 	ctx := context.Background()
 	db := NewDB(filepath.Join(t.TempDir(), "trail.db"))
@@ -92,7 +94,9 @@ func TestExpire(t *testing.T) {
 			Targets: []trail.Target{{ID: "t", Type: "t"}}, Context: trail.EventContext{Location: "x"}, Metadata: trail.Metadata{"n": n}}
 	}
 	svc := NewEventService(db)
-	if _, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(1)}); err != nil {
+	durable := ev(0)
+	durable.IdempotencyKey, durable.Durable = "import/x", true
+	if _, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(1), durable}); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(trail.IdempotencyWindow + time.Minute)
@@ -102,10 +106,31 @@ func TestExpire(t *testing.T) {
 	if err := db.expire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	// organization.created and ev(1) are past the window; ev(2) is not.
-	if err := db.reader.QueryRow(`SELECT COUNT(*) FROM idempotency`).Scan(&n); err != nil || n != 1 {
+	var n, partial int
+	// organization.created and ev(1) are past the window; ev(2) is not,
+	// and the durable entry never is.
+	if err := db.reader.QueryRow(`SELECT COUNT(*) FROM idempotency`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d entries left, %v", n, err)
+	}
+	if err := db.reader.QueryRow(`SELECT partial FROM pragma_index_list('idempotency') WHERE name = 'idempotency_created'`).Scan(&partial); err != nil || partial != 1 {
+		t.Fatalf("idempotency_created partial = %d, %v: durable entries are in the expiry's index", partial, err)
+	}
+	rows, err := db.reader.Query(`EXPLAIN QUERY PLAN `+expireIdempotency, now.UnixNano())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	rows.Close()
+	if !strings.Contains(strings.Join(plan, "; "), "idempotency_created") {
+		t.Fatalf("the expiry does not use its index: %q", plan)
 	}
 	res, err := svc.AppendEvents(ctx, "org_x", []*trail.EventInput{ev(2)})
 	if err != nil || !res[0].Duplicate {

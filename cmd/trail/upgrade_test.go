@@ -21,7 +21,8 @@ import (
 
 // previousVersion is the commit whose build wrote the fixtures in
 // testdata/upgrade (make-fixtures.sh): the last one before issue 19's
-// migrations (SQLite 0015–0016, PostgreSQL 0012–0013).
+// migrations (SQLite 0015–0016, PostgreSQL 0012–0013); SQLite's 0017
+// (issue 20) runs over them too.
 const previousVersion = "a683a2c"
 
 // TestUpgrade_FromPreviousVersion: a database written by the previous
