@@ -32,7 +32,11 @@ func (db *DB) commit(batch []*appendRequest) {
 			return err
 		}
 		defer tx.Rollback()
-		a, err := db.newAppender(ctx, tx)
+		n := 0
+		for _, r := range batch {
+			n += len(r.Inputs)
+		}
+		a, err := db.newAppender(ctx, tx, n)
 		if err != nil {
 			return err
 		}
@@ -93,9 +97,12 @@ type dedupeKey struct {
 	hash [32]byte
 }
 
-func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
-	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: map[dedupeKey]trail.AppendResult{}, newActions: map[[2]string]bool{},
-		counts: map[countKey]int64{}}
+// newAppender returns an appender for a transaction of about n events:
+// its rows and de-duplication map are sized once (trail import's
+// transactions hold 10,000).
+func (db *DB) newAppender(ctx context.Context, tx *sql.Tx, n int) (*appender, error) {
+	a := &appender{db: db, tx: tx, now: db.Now().UTC(), heads: map[string]*orgHead{}, seen: make(map[dedupeKey]trail.AppendResult, n), newActions: map[[2]string]bool{},
+		counts: map[countKey]int64{}, events: make([]any, 0, n*eventColumns), fts: make([]any, 0, 2*n), idem: make([]any, 0, 5*n)}
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&a.nextSeq); err != nil {
 		return nil, err
 	}
@@ -297,7 +304,7 @@ func (a *appender) committed() { a.db.actions.Mark(a.newActions) }
 
 // appendOwn appends one of Trail's own audit events inside tx.
 func (db *DB) appendOwn(ctx context.Context, tx *sql.Tx, orgID string, in *trail.EventInput) error {
-	a, err := db.newAppender(ctx, tx)
+	a, err := db.newAppender(ctx, tx, 1)
 	if err != nil {
 		return err
 	}
