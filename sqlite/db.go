@@ -181,10 +181,10 @@ func (db *DB) expiryLoop(ctx context.Context) {
 
 // expireIdempotency deletes up to 5,000 de-duplication entries created
 // before its argument. Its second bound is the partial index's (durable
-// entries, which never expire, are not in idempotency_created), so that
-// SQLite uses the index.
-const expireIdempotency = `DELETE FROM idempotency WHERE (organization_id, key_hash) IN
-	(SELECT organization_id, key_hash FROM idempotency WHERE created_at < ? AND created_at < 9223372036854775807
+// entries, which never expire, are not in idempotency_created: migration
+// 0017), written as a literal so that SQLite matches it and uses the index.
+var expireIdempotency = `DELETE FROM idempotency WHERE (organization_id, key_hash) IN
+	(SELECT organization_id, key_hash FROM idempotency WHERE created_at < ? AND created_at < ` + strconv.FormatInt(trail.DurableDedupe, 10) + `
 	ORDER BY created_at LIMIT 5000)`
 
 // expire deletes what the idempotency window no longer covers.

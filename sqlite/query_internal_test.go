@@ -128,7 +128,9 @@ func TestExpire(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	rows.Close()
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(strings.Join(plan, "; "), "idempotency_created") {
 		t.Fatalf("the expiry does not use its index: %q", plan)
 	}
